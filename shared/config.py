@@ -1,0 +1,168 @@
+"""Typed configuration, read from the environment.
+
+Every address, key, timeout, retry and rate limit is an environment variable with a
+documented default (see README "Configuration"). Nothing else in the code base
+hard-codes an address. Settings are read once per process (`get_settings()`);
+tests build their own `Settings(...)` instead of mutating the environment.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import cached_property, lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_STABLECOINS = (
+    "USDT,USDC,DAI,FDUSD,TUSD,USDE,USDS,PYUSD,USDD,BUSD,USDP,GUSD,FRAX,LUSD,SUSD,"
+    "USD1,RLUSD,USDB,USDX,CRVUSD,GHO,EURC,EURT,USD0,WETH"
+)
+
+
+class UpstreamSettings(BaseSettings):
+    """Budget and behaviour of one upstream API; each subclass reads its own env prefix."""
+
+    base_url: str = ""
+    timeout_seconds: float = 10.0
+    max_retries: int = 3
+    backoff_initial_seconds: float = 0.2
+    backoff_max_seconds: float = 5.0
+    rate_limit_per_minute: int = 60
+    breaker_failure_threshold: int = 5
+    breaker_reset_seconds: float = 30.0
+    # Longest in-process wait for a rate limit or Retry-After; longer -> RateLimited (429, Kafka redelivers).
+    max_wait_seconds: float = 5.0
+    api_key: str = ""
+
+
+# Documented limits are in ../shared/upstream-samples/INDEX.md; the defaults stay below them.
+class BinanceSettings(UpstreamSettings):
+    """BINANCE_*: Binance Spot REST (weight budget 6000/min per IP, tracked from headers)."""
+
+    model_config = SettingsConfigDict(env_prefix="BINANCE_", extra="ignore")
+    base_url: str = "https://api.binance.com"
+    rate_limit_per_minute: int = 1200
+    weight_limit_per_minute: int = 6000
+    weight_safety_fraction: float = 0.8
+
+
+class CoinGeckoSettings(UpstreamSettings):
+    """COINGECKO_*: CoinGecko aggregated API (keyless 5-30 calls/min; plan for the lower)."""
+
+    model_config = SettingsConfigDict(env_prefix="COINGECKO_", extra="ignore")
+    base_url: str = "https://api.coingecko.com"
+    rate_limit_per_minute: int = 25
+
+
+class DexScreenerSettings(UpstreamSettings):
+    """DEXSCREENER_*: DexScreener (300/min pair endpoints, 60/min profiles and boosts)."""
+
+    model_config = SettingsConfigDict(env_prefix="DEXSCREENER_", extra="ignore")
+    base_url: str = "https://api.dexscreener.com"
+    rate_limit_per_minute: int = 280
+    profiles_rate_limit_per_minute: int = 55
+
+
+class GeckoTerminalSettings(UpstreamSettings):
+    """GECKOTERMINAL_*: GeckoTerminal public API (30 calls/min)."""
+
+    model_config = SettingsConfigDict(env_prefix="GECKOTERMINAL_", extra="ignore")
+    base_url: str = "https://api.geckoterminal.com"
+    rate_limit_per_minute: int = 28
+
+
+class GoPlusSettings(UpstreamSettings):
+    """GOPLUS_*: GoPlus token security (no documented limit; 4029 observed after a burst)."""
+
+    model_config = SettingsConfigDict(env_prefix="GOPLUS_", extra="ignore")
+    base_url: str = "https://api.gopluslabs.io"
+    rate_limit_per_minute: int = 30
+    batch_size: int = 1
+
+
+class Settings(BaseSettings):
+    """Process-wide settings. Field `x` is read from env var `X` unless stated."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter=None)
+
+    # --- infrastructure -------------------------------------------------------------
+    kafka_bootstrap_servers: str = "localhost:9092"
+    database_url: str = "postgresql://crawler:crawler@localhost:55432/price_crawler"
+    db_pool_size: int = 4
+    db_connect_timeout_seconds: float = 5.0
+
+    # --- topics (fixed by DESIGN.md §3; overridable only for isolated tests) -------------
+    price_topic: str = "price-crawler.price.request"
+    metadata_topic: str = "price-crawler.metadata.request"
+    audit_topic: str = "price-crawler.audit.request"
+    price_updated_topic: str = "price-crawler.price.updated"
+    # The price KafkaSource's consumer group; its lag tells the scheduler to skip a tick.
+    price_consumer_group: str = "price-crawler-price"
+    # Skip a tick while more than this many ticks' worth of price jobs are still queued.
+    scheduler_max_backlog_ticks: int = 1
+
+    # --- function endpoints (local runs) ---------------------------------------------------
+    price_function_url: str = "http://localhost:8081"
+    metadata_function_url: str = "http://localhost:8082"
+    audit_function_url: str = "http://localhost:8083"
+    scheduler_function_url: str = "http://localhost:8084"
+
+    # --- business rules --------------------------------------------------------------------
+    stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")
+    top100_size: int = 100
+    price_stale_after_seconds: float = 30.0
+    top100_price_batch_size: int = 100
+    trending_batch_size: int = 30
+    trending_set_size: int = 30
+    # A top-100 refresh requested sooner than this after the last one is skipped (coalesced).
+    metadata_min_refresh_seconds: float = 600.0
+    usdt_usd_max_age_seconds: float = 120.0
+    # Never assumed 1 (DESIGN.md §5): if set, this fixed rate is used instead of a live one.
+    usdt_usd_rate_override: Decimal | None = None
+    job_max_body_bytes: int = 256 * 1024
+    job_max_symbols: int = 5000
+
+    # --- retention ----------------------------------------------------------------------------
+    token_prices_retention_days: int = 7
+    job_logs_retention_days: int = 14
+
+    # --- observability -----------------------------------------------------------------------
+    log_level: str = "INFO"
+    function_name: str = Field(default="", validation_alias="K_SERVICE")
+
+    @field_validator("stablecoins")
+    @classmethod
+    def _normalise_stablecoins(cls, value: str) -> str:
+        return ",".join(s.strip().upper() for s in value.split(",") if s.strip())
+
+    @property
+    def stablecoin_symbols(self) -> frozenset[str]:
+        """The configured stablecoin symbols, upper-case."""
+        return frozenset(self.stablecoins.split(","))
+
+    @cached_property
+    def binance(self) -> UpstreamSettings:
+        return BinanceSettings()
+
+    @cached_property
+    def coingecko(self) -> UpstreamSettings:
+        return CoinGeckoSettings()
+
+    @cached_property
+    def dexscreener(self) -> UpstreamSettings:
+        return DexScreenerSettings()
+
+    @cached_property
+    def geckoterminal(self) -> UpstreamSettings:
+        return GeckoTerminalSettings()
+
+    @cached_property
+    def goplus(self) -> UpstreamSettings:
+        return GoPlusSettings()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,88 @@
+"""Error types with a meaning.
+
+Each error says whether retrying can help. The HTTP verdict a function returns is
+decided from these types in exactly one place (`shared.runtime.verdict`), so that
+Knative's KafkaSource retries what should be retried (5xx, 429) and dead-letters
+the rest (400, with the reason in the body).
+"""
+
+from __future__ import annotations
+
+
+class CrawlerError(Exception):
+    """Base class. `retryable` tells whether the same work can succeed later."""
+
+    retryable: bool = True
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- input ----------------------------------------------------------------------------------
+
+
+class BadMessage(CrawlerError):
+    """A message that can never succeed (malformed, wrong schema, oversized, unknown job)."""
+
+    retryable = False
+
+
+class UnknownToken(BadMessage):
+    """The message names a token the system does not know (e.g. audit for an unpriced token)."""
+
+
+# --- upstream APIs --------------------------------------------------------------------------
+
+
+class UpstreamError(CrawlerError):
+    """An upstream API failed. `api` names it (binance, coingecko, ...); `code` is the API's own error code."""
+
+    def __init__(self, api: str, reason: str, status: int | None = None, code: int | str | None = None):
+        super().__init__(f"{api}: {reason}")
+        self.api = api
+        self.status = status
+        self.code = code
+
+
+class RetryableUpstreamError(UpstreamError):
+    """Timeout, connection error, 5xx or a malformed/truncated body: may succeed on retry."""
+
+
+class RateLimited(RetryableUpstreamError):
+    """HTTP 429 (or an in-body rate-limit code): wait `retry_after` seconds."""
+
+    def __init__(
+        self, api: str, reason: str, retry_after: float | None = None, status: int | None = 429, code: int | str | None = None
+    ):
+        super().__init__(api, reason, status, code)
+        self.retry_after = retry_after
+
+
+class UpstreamBanned(RateLimited):
+    """HTTP 418 (Binance IP ban): no call to this API until the ban ends."""
+
+
+class CircuitOpen(RetryableUpstreamError):
+    """The breaker for this API is open; callers move to the fallback source at once."""
+
+
+class PermanentUpstreamError(UpstreamError):
+    """A 4xx answer meaning the request itself is wrong (never retried)."""
+
+    retryable = False
+
+
+class RegionBlocked(PermanentUpstreamError):
+    """HTTP 451: the API refuses this region. Reported, not retried."""
+
+
+# --- our own infrastructure -----------------------------------------------------------------
+
+
+class DependencyUnavailable(CrawlerError):
+    """PostgreSQL or Kafka is unreachable; the work is retried once it is back."""
+
+
+class PrerequisiteMissing(CrawlerError):
+    """The work needs state that is not there yet (e.g. no top-100 metadata): retry later."""

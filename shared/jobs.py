@@ -1,0 +1,120 @@
+"""Job messages: the contract on the request topics (DESIGN.md §3).
+
+The original format must keep working verbatim:
+    {"job_type": "price", "token_type": "top100", "symbols": ["BTC", "ETH", "SOL"],
+     "timestamp": "2025-06-25T21:00:00Z"}
+Optional fields may be added; unknown fields are tolerated; wrong types are rejected
+with a clear reason (`BadMessage`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from shared.errors import BadMessage
+
+JobType = Literal["price", "metadata", "price_metadata", "audit"]
+TokenType = Literal["top100", "trending"]
+
+# Symbols are tickers, not free text: letters, digits and a few separators seen on
+# real tickers (e.g. "1000SATS", "BTC.B", "USD+"). Anything else is rejected, which
+# keeps quotes and SQL metacharacters out of every downstream path.
+_SYMBOL_MAX_LEN = 32
+_ADDRESS_MAX_LEN = 128
+
+
+class ContractRef(BaseModel):
+    """A token named by chain and address (trending and audit jobs)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    chain: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
+    address: str = Field(min_length=1, max_length=_ADDRESS_MAX_LEN, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class JobMessage(BaseModel):
+    """A job on price-crawler.{price,metadata,audit}.request."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+    job_type: JobType
+    token_type: TokenType
+    symbols: list[str] = Field(default_factory=list)
+    timestamp: datetime
+    job_id: str | None = Field(default=None, max_length=128)
+    batch: int | None = Field(default=None, ge=0)
+    batches: int | None = Field(default=None, ge=1)
+    contracts: list[ContractRef] = Field(default_factory=list)
+    token_keys: list[str] = Field(default_factory=list)
+    traceparent: str | None = Field(default=None, max_length=128)
+    # Set by the scheduler: a tick's job is worthless after the next ticks superseded it.
+    expires_at: datetime | None = None
+
+    @field_validator("timestamp", "expires_at", mode="before")
+    @classmethod
+    def _parse_timestamp(cls, value: object) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO-8601 string such as 2025-06-25T21:00:00Z")
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError("must be an ISO-8601 string such as 2025-06-25T21:00:00Z") from None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+    @field_validator("symbols")
+    @classmethod
+    def _check_symbols(cls, values: list[str]) -> list[str]:
+        cleaned: list[str] = []
+        for raw in values:
+            symbol = raw.strip().upper()
+            if not symbol or len(symbol) > _SYMBOL_MAX_LEN or not all(
+                c.isascii() and (c.isalnum() or c in "._+-") for c in symbol
+            ):
+                raise ValueError(f"invalid symbol {raw[:40]!r}: expected a ticker like 'BTC'")
+            if symbol not in cleaned:
+                cleaned.append(symbol)
+        return cleaned
+
+    @field_validator("token_keys")
+    @classmethod
+    def _check_keys(cls, values: list[str]) -> list[str]:
+        for key in values:
+            if not key or len(key) > _ADDRESS_MAX_LEN + 40 or ":" not in key:
+                raise ValueError(f"invalid token key {key[:60]!r}")
+        return values
+
+
+def parse_job_message(body: bytes | str | None, *, max_bytes: int = 256 * 1024, max_symbols: int = 5000) -> JobMessage:
+    """Parse and validate a job message body; raise `BadMessage` with a readable reason."""
+    if body is None or len(body) == 0:
+        raise BadMessage("empty message body: expected a JSON job object")
+    if len(body) > max_bytes:
+        raise BadMessage(f"message body is {len(body)} bytes, over the {max_bytes}-byte limit")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadMessage(f"message body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadMessage(f"message body must be a JSON object, got {type(data).__name__}")
+    try:
+        job = JobMessage.model_validate(data)
+    except ValidationError as exc:
+        raise BadMessage("invalid job message: " + describe_validation_error(exc)) from None
+    if len(job.symbols) > max_symbols:
+        raise BadMessage(f"{len(job.symbols)} symbols, over the limit of {max_symbols} per message")
+    return job
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: `field: message`, without echoing huge inputs back."""
+    parts = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "message"
+        parts.append(f"{where}: {err['msg']}")
+    return "; ".join(parts)
