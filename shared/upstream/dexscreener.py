@@ -1,0 +1,62 @@
+"""DexScreener: trending discovery (boosts, profiles) and on-chain pair prices.
+
+Budgets: 300 requests/min for pair endpoints, a separate 60/min for the boosts and
+profiles endpoints (their own limiter, "profiles"). `/tokens/v1` takes up to 30
+addresses per request and answers a bare array of pairs ([] when nothing is found).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared.config import DexScreenerSettings
+
+from .batching import address_list_segment, chunks, path_segment, unique
+from .http import UpstreamHttp
+
+API = "dexscreener"
+PROFILES_LIMITER = "profiles"
+TOP_BOOSTS_PATH = "/token-boosts/top/v1"
+LATEST_BOOSTS_PATH = "/token-boosts/latest/v1"
+LATEST_PROFILES_PATH = "/token-profiles/latest/v1"
+TOKENS_BATCH = 30
+
+
+class DexScreenerClient:
+    """DexScreener REST client over one `UpstreamHttp`."""
+
+    def __init__(self, http: UpstreamHttp):
+        self.http = http
+
+    @classmethod
+    def from_settings(cls, settings: DexScreenerSettings, **http_options: Any) -> DexScreenerClient:
+        """Build the client and its HTTP layer, with the second limiter for boosts/profiles."""
+        limits = {PROFILES_LIMITER: settings.profiles_rate_limit_per_minute}
+        return cls(UpstreamHttp(API, settings, extra_rate_limits=limits, **http_options))
+
+    def top_boosts(self) -> list[dict[str, Any]]:
+        """Tokens with the most active boosts: `[{chainId, tokenAddress, totalAmount, ...}]`."""
+        return self._profiles_endpoint(TOP_BOOSTS_PATH)
+
+    def latest_boosts(self) -> list[dict[str, Any]]:
+        """The latest boosted tokens."""
+        return self._profiles_endpoint(LATEST_BOOSTS_PATH)
+
+    def latest_profiles(self) -> list[dict[str, Any]]:
+        """The latest token profiles (icon, description, links)."""
+        return self._profiles_endpoint(LATEST_PROFILES_PATH)
+
+    def token_pairs(self, chain_id: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
+        """All pairs of the given tokens on one chain: one GET /tokens/v1 per 30 addresses, concatenated."""
+        chain = path_segment(chain_id, "chain id")
+        pairs: list[dict[str, Any]] = []
+        for batch in chunks(unique(addresses), TOKENS_BATCH):
+            path = f"/tokens/v1/{chain}/{address_list_segment(batch)}"
+            pairs.extend(self.http.get_json(path, expect=list))
+        return pairs
+
+    def _profiles_endpoint(self, path: str) -> list[dict[str, Any]]:
+        body = self.http.get_json(path, limiter=PROFILES_LIMITER, expect=(list, dict))
+        # The reference renders one object; the live API answers an array. Accept both.
+        return body if isinstance(body, list) else [body]

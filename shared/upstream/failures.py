@@ -1,0 +1,96 @@
+"""Turning an upstream's non-2xx answer into an error with a meaning.
+
+Each error names the API (via `UpstreamError`), the path and the cause, with the API's own
+error code and message when the body carries one. Query strings and headers are never
+included: keys travel in headers, and a message must never leak them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from shared.errors import (
+    PermanentUpstreamError,
+    RateLimited,
+    RegionBlocked,
+    RetryableUpstreamError,
+    UpstreamBanned,
+    UpstreamError,
+)
+
+MAX_MESSAGE_CHARS = 200
+RETRY_AFTER_STATUSES = frozenset({418, 429, 503})
+
+
+def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
+    """The `Retry-After` header in seconds (delta-seconds or an HTTP date), or None."""
+    raw = headers.get("retry-after")
+    if raw is None or not raw.strip():
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(raw).timestamp() - now
+        except (TypeError, ValueError, OverflowError):
+            return None
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def api_error(body: bytes) -> tuple[int | str | None, str | None]:
+    """The API's own (code, message) from an error body, for each envelope the APIs use.
+
+    Binance `{code, msg}`; CoinGecko `{status: {error_code, error_message}}` or `{error}`;
+    GoPlus `{code, message}`. Anything else (HTML from a CDN, empty) gives (None, None).
+    """
+    try:
+        doc: Any = json.loads(body)
+    except (ValueError, RecursionError):
+        return None, None
+    if not isinstance(doc, dict):
+        return None, None
+    status = doc.get("status")
+    if isinstance(status, dict):
+        return status.get("error_code"), _text(status.get("error_message"))
+    code = doc.get("code")
+    message = doc.get("msg", doc.get("message", doc.get("error")))
+    if isinstance(message, dict):  # e.g. {"error": {"message": ...}}
+        message = message.get("message")
+    return (code if isinstance(code, int | str) else None), _text(message)
+
+
+def error_for_status(api: str, path: str, status: int, body: bytes, retry_after: float | None) -> UpstreamError:
+    """The error for a non-2xx answer: retryable (5xx, 408, 429), ban (418), region (451) or permanent."""
+    code, message = api_error(body)
+    cause = f"GET {path}: HTTP {status}"
+    if code is not None:
+        cause += f", code {code}"
+    if message:
+        cause += f": {message}"
+    if retry_after is not None:
+        cause += f" (Retry-After {retry_after:g}s)"
+    if status == 418:
+        return UpstreamBanned(api, cause, retry_after=retry_after, status=status, code=code)
+    if status == 429:
+        return RateLimited(api, cause, retry_after=retry_after, status=status, code=code)
+    if status == 451:
+        return RegionBlocked(api, cause, status=status, code=code)
+    if status >= 500 or status == 408:
+        if status == 503 and retry_after is not None:
+            return RateLimited(api, cause, retry_after=retry_after, status=status, code=code)
+        return RetryableUpstreamError(api, cause, status=status, code=code)
+    return PermanentUpstreamError(api, cause, status=status, code=code)
+
+
+def _text(value: Any) -> str | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    text = " ".join(value.split())
+    return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"

@@ -1,0 +1,85 @@
+"""GoPlus Security: token security audits (EVM chains and Solana).
+
+GoPlus answers HTTP 200 for most failures; the body's `code` decides:
+1 ok; 2 partial data (returned as is); 4029 too frequent -> `RateLimited`;
+5000 server error -> retried; address/chain/parameter errors -> `PermanentUpstreamError`.
+Unauthenticated batches return only the first address (observed), so the batch size is
+configuration (GOPLUS_BATCH_SIZE, default 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from shared.config import GoPlusSettings
+from shared.errors import PermanentUpstreamError, RateLimited, RetryableUpstreamError
+
+from .batching import address_list_segment, chunks, path_segment, unique
+from .http import UpstreamHttp
+
+API = "goplus"
+SOLANA_PATH = "/api/v1/solana/token_security"
+OK, PARTIAL = 1, 2
+TOO_FREQUENT = 4029
+SERVER_ERROR = 5000
+# address format, chain not supported, not a contract, contract not found, token not found, parameter
+PERMANENT_CODES = frozenset({2004, 2018, 2020, 2021, 4023, 5006})
+AUTH_CODES = frozenset({4010, 4011, 4012, 4022})  # key missing/expired/bad signature/invalid token
+# GoPlus sends no Retry-After; its limit is counted per minute (observed). Waiting a minute
+# via Kafka redelivery beats hammering it with in-process retries.
+TOO_FREQUENT_RETRY_AFTER_SECONDS = 60.0
+
+
+class GoPlusClient:
+    """GoPlus REST client over one `UpstreamHttp`."""
+
+    def __init__(self, http: UpstreamHttp, *, batch_size: int = 1):
+        if batch_size < 1:
+            raise ValueError(f"GoPlus batch size must be at least 1, got {batch_size}")
+        self.http = http
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_settings(cls, settings: GoPlusSettings, **http_options: Any) -> GoPlusClient:
+        """Build the client and its HTTP layer; the access token (if any) goes in `Authorization`."""
+        headers = {"authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
+        http = UpstreamHttp(API, settings, headers=headers, **http_options)
+        return cls(http, batch_size=settings.batch_size)
+
+    def token_security(self, chain_id: str, addresses: Sequence[str]) -> dict[str, Any]:
+        """Audits on an EVM chain (GoPlus chain id: "1", "56", "8453", ... or "tron").
+
+        Returns `{address: result}` merged over batches; keys as GoPlus sends them
+        (lower-case hex for EVM). Addresses GoPlus has no data for are simply absent.
+        """
+        return self._audits(f"/api/v1/token_security/{path_segment(chain_id, 'chain id')}", addresses)
+
+    def solana_token_security(self, mints: Sequence[str]) -> dict[str, Any]:
+        """Audits of Solana mints: `{mint: result}` (case-sensitive keys)."""
+        return self._audits(SOLANA_PATH, mints)
+
+    def _audits(self, path: str, addresses: Sequence[str]) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        for batch in chunks(unique(addresses), self.batch_size):
+            address_list_segment(batch)  # validates: no commas inside one address
+            params = {"contract_addresses": ",".join(batch)}
+            body = self.http.get_json(path, params, expect=dict, check=lambda b: check_envelope(b, path))
+            result = body.get("result")
+            if isinstance(result, dict):
+                results.update(result)
+        return results
+
+
+def check_envelope(body: dict[str, Any], path: str) -> None:
+    """Raise the error GoPlus' in-body `code` stands for; return for 1 (ok) and 2 (partial)."""
+    code = body.get("code")
+    if code in (OK, PARTIAL):
+        return
+    cause = f"GET {path}: code {code}: {body.get('message') or 'no message'}"
+    if code == TOO_FREQUENT:
+        raise RateLimited(API, cause, retry_after=TOO_FREQUENT_RETRY_AFTER_SECONDS, status=200, code=code)
+    if code in PERMANENT_CODES or code in AUTH_CODES:
+        raise PermanentUpstreamError(API, cause, status=200, code=code)
+    # 5000 and codes we do not know: may well work next time.
+    raise RetryableUpstreamError(API, cause, status=200, code=code)
