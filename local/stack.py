@@ -1,0 +1,468 @@
+"""`make up` (`python -m local.stack`): the whole system on this machine, in the foreground.
+
+1. Kafka and PostgreSQL: those answering at KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL are used,
+   otherwise the embedded ones are started (`local.services`).
+2. Database migrations, then the project's topics.
+3. The child processes of `processes()`, stage by stage: the simulated market and every
+   function under functions-framework, then — once each function answers its readiness
+   probe — the local eventing plane. Their output is printed with a name prefix (colored
+   on a terminal) and appended to .local/logs/<name>.log. A child that dies is restarted
+   with backoff, so the rest keeps running.
+
+Exchange APIs default to the simulated market; an <API>_BASE_URL set in the environment
+(e.g. BINANCE_BASE_URL=https://api.binance.com) is kept, which makes that upstream live.
+Ctrl-C or SIGTERM stops everything in reverse order: the eventing plane, the functions and
+the market, then the Kafka/PostgreSQL this run started (a server it found running is left
+alone).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from local import services
+from local.services import LOCAL_DIR, PROJECT_ROOT
+
+log = logging.getLogger("local.stack")
+
+
+@dataclass(frozen=True)
+class Function:
+    """A function of `functions/<name>/main.py`, served on $<NAME>_FUNCTION_PORT."""
+
+    name: str
+    default_port: int
+
+    @property
+    def port(self) -> int:
+        return int(os.environ.get(f"{self.name.upper()}_FUNCTION_PORT") or self.default_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+# Add a function here and `make up` runs it (and hands its URL to every other process).
+FUNCTIONS: tuple[Function, ...] = (
+    Function("price", 8081),
+    Function("metadata", 8082),
+    Function("audit", 8083),
+    Function("scheduler", 8084),
+)
+
+# Upstream API -> path prefix under which the simulated market serves it.
+SIMULATED_UPSTREAMS: Mapping[str, str] = {
+    "BINANCE": "binance",
+    "COINGECKO": "coingecko",
+    "DEXSCREENER": "dexscreener",
+    "GECKOTERMINAL": "geckoterminal",
+    "GOPLUS": "goplus",
+}
+MARKET_DEFAULT_PORT = 8090
+READY_TIMEOUT = 60.0  # per stage: how long children get to answer their readiness probe
+STOP_TIMEOUT = 10.0  # per stage: then SIGKILL
+
+
+@dataclass(frozen=True)
+class Process:
+    """One supervised child process of the stack."""
+
+    name: str
+    argv: tuple[str, ...]
+    requires: Path  # the file that must exist to run it (a part still being written is skipped)
+    stage: int = 0  # started once every process of the earlier stages is ready
+    ready_url: str | None = None  # GET answering 2xx = ready
+    ready_port: int | None = None  # or: accepting TCP connections = ready
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def market_port() -> int:
+    return int(os.environ.get("MARKET_PORT") or MARKET_DEFAULT_PORT)
+
+
+def _module_file(module: str) -> Path:
+    """The file `python -m module` runs: <module path>.py or <module path>/__main__.py."""
+    path = PROJECT_ROOT.joinpath(*module.split("."))
+    return path / "__main__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def processes() -> list[Process]:
+    """The child processes of `make up`, in start order."""
+    python = sys.executable
+    children = [
+        Process(
+            "market",
+            (python, "-m", "local.market", "--port", str(market_port())),
+            requires=_module_file("local.market"),
+            ready_port=market_port(),
+        )
+    ]
+    for function in FUNCTIONS:
+        source = PROJECT_ROOT / "functions" / function.name / "main.py"
+        argv = (python, "-m", "functions_framework", "--source", str(source), "--target", function.name,
+                "--signature-type", "http", "--host", "127.0.0.1", "--port", str(function.port))  # fmt: skip
+        children.append(
+            Process(
+                function.name,
+                argv,
+                requires=source,
+                ready_url=f"{function.url}/health/readiness",
+                env={"K_SERVICE": function.name},  # what Knative sets: names logs and metrics
+            )
+        )
+    children.append(
+        Process("eventing", (python, "-m", "local.eventing"), requires=_module_file("local.eventing"), stage=1)
+    )
+    return children
+
+
+def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]:
+    """The environment every child gets: infrastructure addresses, function URLs, upstreams."""
+    env = dict(os.environ)
+    env.update(
+        KAFKA_BOOTSTRAP_SERVERS=kafka_bootstrap,
+        DATABASE_URL=database_url,
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    for function in FUNCTIONS:
+        env[f"{function.name.upper()}_FUNCTION_URL"] = function.url
+    market = f"http://127.0.0.1:{market_port()}"
+    env["MARKET_URL"] = market
+    for api, prefix in SIMULATED_UPSTREAMS.items():
+        env.setdefault(f"{api}_BASE_URL", f"{market}/{prefix}")
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+class Console:
+    """Serialised, name-prefixed output lines; colored when printing to a terminal."""
+
+    COLORS = ("36", "35", "32", "33", "34", "96", "95", "92", "93", "94")
+
+    def __init__(self, stream=sys.stdout):
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._color = stream.isatty() and not os.environ.get("NO_COLOR")
+        self._assigned: dict[str, str] = {}
+        self.width = 9
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self._color else text
+
+    def line(self, name: str, text: str, *, alarm: bool = False) -> None:
+        code = self._assigned.setdefault(name, self.COLORS[len(self._assigned) % len(self.COLORS)])
+        prefix = self._paint(f"{name:<{self.width}}|", code)
+        if alarm:
+            text = self._paint(text, "1;31")
+        with self._lock:
+            self._stream.write(f"{prefix} {text}\n")
+            self._stream.flush()
+
+
+class _ConsoleHandler(logging.Handler):
+    """The stack's own log records, printed as lines of `stack`."""
+
+    def __init__(self, console: Console):
+        super().__init__()
+        self._console = console
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        for text in self.format(record).splitlines():  # a traceback is several lines
+            self._console.line("stack", text, alarm=record.levelno >= logging.WARNING)
+
+
+# --------------------------------------------------------------------------------------------
+# Supervision
+
+
+class Child:
+    """A running (or waiting to restart) child process and its output pump."""
+
+    RESTART_BACKOFF = (1, 2, 5, 10, 30)
+    STABLE_AFTER = 60.0  # a child that ran this long is healthy again: backoff starts over
+
+    def __init__(self, spec: Process, env: Mapping[str, str], console: Console, log_dir: Path = LOCAL_DIR / "logs"):
+        self.spec = spec
+        self._env = {**env, **spec.env}
+        self._console = console
+        self._log_path = log_dir / f"{spec.name}.log"
+        self.popen: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.failures = 0
+        self.restart_at: float | None = None
+        self.ready = False
+
+    def start(self) -> None:
+        self._log_path.parent.mkdir(parents=True, exist_ok=True)
+        argv = list(self.spec.argv)
+        if shutil.which("setpriv"):  # the child dies with the stack even if it is SIGKILLed
+            argv = ["setpriv", "--pdeathsig", "TERM", "--", *argv]
+        self.popen = subprocess.Popen(
+            argv, env=self._env, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches only the stack, which stops children in order
+        )  # fmt: skip
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        threading.Thread(target=self._pump, args=(self.popen, self._log_path), daemon=True).start()
+
+    def _pump(self, popen: subprocess.Popen, log_path: Path) -> None:
+        with open(log_path, "ab") as log_file:
+            for raw in iter(popen.stdout.readline, b""):
+                log_file.write(raw)
+                log_file.flush()
+                self._console.line(self.spec.name, raw.decode(errors="replace").rstrip("\n"))
+
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def check(self) -> None:
+        """Notice an exit (say so loudly, schedule a restart); restart when it is due."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                log.warning("restarting %s (restart #%d)", self.spec.name, self.failures)
+                self.start()
+            return
+        if self.popen is None or self.popen.poll() is None:
+            return
+        lifetime = now - self.started_at
+        if lifetime >= self.STABLE_AFTER:
+            self.failures = 0
+        delay = self.RESTART_BACKOFF[min(self.failures, len(self.RESTART_BACKOFF) - 1)]
+        self.failures += 1
+        self.ready = False
+        self.restart_at = now + delay
+        log.error(
+            "%s EXITED with code %s after %.1f s — restarting in %d s",
+            self.spec.name,
+            self.popen.returncode,
+            lifetime,
+            delay,
+        )
+
+    def probe(self) -> bool:
+        """True once the child answers its readiness probe (or has none and is running)."""
+        if not self.ready and self.running():
+            if self.spec.ready_url:
+                self.ready = _http_ok(self.spec.ready_url)
+            elif self.spec.ready_port:
+                self.ready = services.port_open("127.0.0.1", self.spec.ready_port)
+            else:
+                self.ready = True
+        return self.ready
+
+    def signal(self, signum: int) -> None:
+        if self.running():
+            try:
+                os.killpg(self.popen.pid, signum)  # its own session: gunicorn workers included
+            except ProcessLookupError:
+                pass
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def stop_children(children: Iterable[Child], timeout: float = STOP_TIMEOUT) -> None:
+    """Stop the children stage by stage, last stage first: SIGTERM, then SIGKILL after `timeout`."""
+    by_stage: dict[int, list[Child]] = {}
+    for child in children:
+        child.restart_at = None
+        by_stage.setdefault(child.spec.stage, []).append(child)
+    for stage in sorted(by_stage, reverse=True):
+        group = [c for c in by_stage[stage] if c.running()]
+        if not group:
+            continue
+        log.info("stopping %s", ", ".join(c.spec.name for c in group))
+        for child in group:
+            child.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while any(c.running() for c in group) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        for child in group:
+            if child.running():
+                log.warning("%s did not stop within %.0f s: killing it", child.spec.name, timeout)
+                child.signal(signal.SIGKILL)
+                child.popen.wait(5)
+
+
+# --------------------------------------------------------------------------------------------
+# The stack
+
+
+class Stack:
+    """Brings the system up, supervises it, and tears down what it started."""
+
+    def __init__(self, console: Console, specs: list[Process] | None = None, log_dir: Path = LOCAL_DIR / "logs"):
+        self.console = console
+        self.specs = processes() if specs is None else specs
+        self.log_dir = log_dir
+        self.embedded: list[services.EmbeddedService] = []
+        self.children: list[Child] = []
+        console.width = max([len("stack"), *(len(s.name) for s in self.specs)]) + 1
+
+    def start_infrastructure(self) -> tuple[str, str]:
+        """Kafka, PostgreSQL, migrations, topics; returns (bootstrap servers, database URL)."""
+        from shared.config import Settings
+        from shared.db.migrations import apply_migrations
+
+        settings = Settings()
+        postgres = services.ensure_postgres(settings.database_url)
+        if postgres:
+            self.embedded.append(postgres)
+        describe = "embedded, started now" if postgres and postgres.started else "already running"
+        log.info("PostgreSQL: %s (%s)", _without_password(settings.database_url), describe)
+
+        kafka = services.ensure_kafka(settings.kafka_bootstrap_servers)
+        if kafka:
+            self.embedded.append(kafka)
+        bootstrap = kafka.address if kafka else settings.kafka_bootstrap_servers
+        version = services.kafka_version() if kafka else None
+        describe = f"embedded Kafka {version}, started now" if kafka and kafka.started else "already running"
+        log.info("Kafka: %s (%s)", bootstrap, describe)
+
+        applied = apply_migrations(settings.database_url)
+        log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
+        created = services.create_project_topics(bootstrap)
+        log.info("topics: %s", f"created {', '.join(created)}" if created else "all present")
+        return bootstrap, settings.database_url
+
+    def start_children(self, env: Mapping[str, str]) -> None:
+        """Start the child processes stage by stage, waiting for readiness between stages."""
+        for stage in sorted({s.stage for s in self.specs}):
+            started = []
+            for spec in (s for s in self.specs if s.stage == stage):
+                if not spec.requires.exists():
+                    log.warning(
+                        "%s: skipped, %s does not exist (not written yet?)",
+                        spec.name, os.path.relpath(spec.requires, PROJECT_ROOT),
+                    )  # fmt: skip
+                    continue
+                child = Child(spec, env, self.console, self.log_dir)
+                child.start()
+                self.children.append(child)
+                started.append(child)
+            self._wait_ready(started)
+
+    def _wait_ready(self, children: list[Child]) -> None:
+        began = time.monotonic()
+        pending = [c for c in children if c.spec.ready_url or c.spec.ready_port]
+        while pending and time.monotonic() - began < READY_TIMEOUT:
+            self.supervise()
+            for child in [c for c in pending if c.probe()]:
+                log.info("%s ready after %.1f s", child.spec.name, time.monotonic() - began)
+                pending.remove(child)
+            time.sleep(0.25)
+        for child in pending:
+            probe = child.spec.ready_url or f"port {child.spec.ready_port}"
+            log.warning(
+                "%s is not ready after %.0f s (%s): continuing without waiting", child.spec.name, READY_TIMEOUT, probe
+            )
+
+    def supervise(self) -> None:
+        for child in self.children:
+            child.check()
+
+    def run_forever(self) -> None:
+        log.info("up — Ctrl-C stops everything")
+        last_service_check = 0.0
+        while True:
+            self.supervise()
+            if time.monotonic() - last_service_check > 5:
+                last_service_check = time.monotonic()
+                for service in list(self.embedded):
+                    if not services.process_alive(service.pid):
+                        log.error("embedded %s (pid %d) is GONE — see %s", service.name, service.pid, service.log_path)
+                        self.embedded.remove(service)
+            time.sleep(0.5)
+
+    def shutdown(self) -> None:
+        stop_children(self.children)
+        for service in reversed(self.embedded):
+            if service.stop():
+                log.info("stopped embedded %s", service.name)
+            else:
+                log.info("left embedded %s running for its other users", service.name)
+        self.embedded.clear()
+
+
+def _report_upstreams(env: Mapping[str, str]) -> None:
+    live = {
+        api.lower(): env[f"{api}_BASE_URL"]
+        for api, prefix in SIMULATED_UPSTREAMS.items()
+        if env[f"{api}_BASE_URL"] != f"{env['MARKET_URL']}/{prefix}"
+    }
+    simulated = sorted({a.lower() for a in SIMULATED_UPSTREAMS} - set(live))
+    if simulated:
+        log.info("simulated market at %s serves: %s", env["MARKET_URL"], ", ".join(simulated))
+    for api, url in live.items():
+        log.info("%s is LIVE: %s", api, url)
+
+
+def _without_password(url: str) -> str:
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@", 1)
+    return url
+
+
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    console = Console()
+    logging.basicConfig(level=logging.INFO, handlers=[_ConsoleHandler(console)])
+    logging.getLogger("local.services.librdkafka").setLevel(logging.ERROR)
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM stops as cleanly as Ctrl-C
+    stack = Stack(console)
+    status = 0
+    try:
+        bootstrap, database_url = stack.start_infrastructure()
+        env = child_environment(bootstrap, database_url)
+        _report_upstreams(env)
+        stack.start_children(env)
+        stack.run_forever()
+    except KeyboardInterrupt:
+        log.info("stopping (Ctrl-C)")
+    except services.ServiceError as exc:
+        log.error("cannot start: %s", exc)
+        status = 1
+    except Exception:
+        log.exception("the stack failed")
+        status = 1
+    finally:
+        # A second Ctrl-C must not leave half of the system running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.shutdown()
+        log.info("stopped")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
