@@ -1,0 +1,1 @@
+"""price-crawler functions: the project's shared package (config, domain, upstream clients, storage, runtime)."""

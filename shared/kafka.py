@@ -1,0 +1,131 @@
+"""Kafka producer for the events the system writes: binary-mode CloudEvents.
+
+acks=all and idempotence, so a confirmed event is on every in-sync replica exactly
+once; `publish` returns only after the broker confirmed every event (or raises
+`DependencyUnavailable`), so a function never answers 200 for events not written.
+The `ce_*` headers let KafkaSource pass the event's id and type through (DESIGN.md §3).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Sequence
+
+from confluent_kafka import KafkaError, Producer
+
+from shared.errors import DependencyUnavailable
+from shared.runtime.events import OutboundEvent
+
+log = logging.getLogger(__name__)
+
+
+def binary_headers(event: OutboundEvent) -> list[tuple[str, bytes]]:
+    """The Kafka headers of a binary-mode CloudEvent (Kafka protocol binding §3.2)."""
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", event.id.encode()),
+        ("ce_source", event.source.encode()),
+        ("ce_type", event.type.encode()),
+        ("ce_time", event.time.isoformat().replace("+00:00", "Z").encode()),
+        ("content-type", b"application/json"),
+    ]
+    if event.subject:
+        headers.append(("ce_subject", event.subject.encode()))
+    if event.key:
+        headers.append(("ce_partitionkey", event.key.encode()))
+    for name, value in event.extensions.items():
+        headers.append((f"ce_{name}", str(value).encode()))
+    return headers
+
+
+class EventProducer:
+    """A process-wide producer; thread-safe (librdkafka is)."""
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str = "price-crawler", extra: dict | None = None):
+        self._producer = Producer({
+            "bootstrap.servers": bootstrap_servers,
+            "client.id": client_id,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": 5,
+            "compression.type": "lz4",
+            "message.timeout.ms": 30000,
+            **(extra or {}),
+        })
+        self._lock = threading.Lock()
+
+    def publish(self, topic: str, events: Sequence[OutboundEvent], timeout: float = 30.0) -> None:
+        """Write events and wait until the broker confirmed all of them."""
+        if not events:
+            return
+        errors: list[str] = []
+        pending = threading.Semaphore(0)
+
+        def on_delivery(err: KafkaError | None, _msg) -> None:
+            if err is not None:
+                errors.append(str(err))
+            pending.release()
+
+        for event in events:
+            self._produce(topic, event, on_delivery)
+        remaining = len(events)
+        deadline_polls = int(timeout / 0.1)
+        while remaining and deadline_polls > 0:
+            self._producer.poll(0.1)
+            while remaining and pending.acquire(blocking=False):
+                remaining -= 1
+            deadline_polls -= 1
+        if remaining:
+            raise DependencyUnavailable(f"Kafka did not confirm {remaining} of {len(events)} events to {topic} in {timeout:.0f} s")
+        if errors:
+            raise DependencyUnavailable(f"Kafka refused {len(errors)} events to {topic}: {errors[0]}")
+
+    def _produce(self, topic: str, event: OutboundEvent, on_delivery) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value=event.body(), key=event.key, headers=binary_headers(event),
+                                       on_delivery=on_delivery)
+                return
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self._producer.poll(0.5)
+
+    def ping(self, timeout: float = 3.0) -> bool:
+        """True when the cluster metadata can be read (readiness)."""
+        try:
+            self._producer.list_topics(timeout=timeout)
+            return True
+        except Exception:
+            return False
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush what is queued."""
+        self._producer.flush(timeout)
+
+
+def consumer_group_lag(bootstrap_servers: str, group: str, topic: str, timeout: float = 3.0) -> int | None:
+    """Messages of `topic` not yet committed by `group` (None when it cannot be read).
+
+    The scheduler uses it to skip a tick while the previous ticks are still queued.
+    A group with no committed offset counts from the log start.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group,
+                         "enable.auto.commit": False, "socket.timeout.ms": int(timeout * 1000)})
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+        if metadata is None or metadata.error is not None:
+            return None
+        partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+        committed = consumer.committed(partitions, timeout=timeout)
+        lag = 0
+        for tp in committed:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=timeout)
+            lag += high - (tp.offset if tp.offset >= 0 else low)
+        return lag
+    except Exception as exc:
+        log.debug("cannot read lag of %s on %s: %s", group, topic, exc)
+        return None
+    finally:
+        consumer.close()

@@ -1,0 +1,1 @@
+"""The edge between HTTP/CloudEvents and the domain: request parsing, routing, verdicts, adapters."""

@@ -1,0 +1,134 @@
+"""`FunctionApp`: one function's HTTP surface, independent of the server that runs it.
+
+Routes:
+  GET  /health/liveness   200 while the process can serve
+  GET  /health/readiness  200 when its dependencies (PostgreSQL, Kafka) answer, else 503
+  GET  /metrics           Prometheus text exposition
+  POST any path           a CloudEvent: decoded, handed to the function's handler,
+                          and answered with the verdict of shared.runtime.verdict
+
+functions-framework (`ff_entry`) and kn func's func-python (`shared.runtime.asgi`)
+both call `handle_http`, so a function behaves the same under either runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from shared import metrics
+from shared.logging import configure_logging, log_context, secrets_of
+from shared.runtime.cloudevent_http import event_from_http
+from shared.runtime.events import InboundEvent
+from shared.runtime.resources import Resources
+from shared.runtime.verdict import HttpResponse, verdict_for_error
+from shared.tracing import trace_id_of
+
+log = logging.getLogger(__name__)
+
+EventHandler = Callable[[InboundEvent, Resources], dict[str, Any]]
+
+
+@dataclass
+class FunctionApp:
+    """A function: its name, its CloudEvent handler and the dependencies readiness checks."""
+
+    name: str
+    handler: EventHandler
+    needs_database: bool = True
+    needs_kafka: bool = False
+    resources: Resources = field(default_factory=Resources)
+
+    def __post_init__(self) -> None:
+        settings = self.resources.settings
+        configure_logging(self.name, settings.log_level, secrets=secrets_of(settings))
+        if self.needs_database:  # every function with a database reports freshness: one dead pipeline is visible
+            metrics.watch_price_freshness(settings.database_url)
+
+    # --- HTTP ------------------------------------------------------------------------------
+    def handle_http(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        """Answer one HTTP request."""
+        method = method.upper()
+        if method == "GET":
+            if path.rstrip("/") == "/health/liveness":
+                ok, reason = self.alive()
+                return HttpResponse.json(200 if ok else 503, {"status": "alive" if ok else "dead", "detail": reason})
+            if path.rstrip("/") == "/health/readiness":
+                ok, reason = self.ready()
+                return HttpResponse.json(200 if ok else 503, {"status": "ready" if ok else "not ready", "detail": reason})
+            if path.rstrip("/") == "/metrics":
+                return HttpResponse(200, metrics.render_prometheus(), {"Content-Type": metrics.CONTENT_TYPE})
+            return HttpResponse.json(404, {"error": f"no route for GET {path}"})
+        if method != "POST":
+            return HttpResponse.json(405, {"error": f"method {method} not allowed"}, {"Allow": "GET, POST"})
+        return self.handle_event_request(headers, body)
+
+    def handle_event_request(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        """Decode a CloudEvent, run the handler, return the verdict (counted by verdict)."""
+        response = self._answer_event(headers, body)
+        metrics.count("crawler_events_handled", function=self.name, verdict=_verdict_label(response.status))
+        return response
+
+    def _answer_event(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        try:
+            event = event_from_http(headers, body)
+        except Exception as exc:
+            log.warning("rejected request: %s", exc)
+            return verdict_for_error(exc)
+        with log_context(event_id=event.id, trace_id=trace_id_of(event.traceparent), event_type=event.type):
+            try:
+                result = self.handler(event, self.resources)
+            except Exception as exc:
+                response = verdict_for_error(exc)
+                level = logging.ERROR if response.status >= 500 and response.status != 503 else logging.WARNING
+                log.log(level, "event %s answered %s: %s", event.id, response.status, exc,
+                        exc_info=response.status == 500)
+                return response
+            return HttpResponse.json(200, result)
+
+    # --- health ---------------------------------------------------------------------------
+    def alive(self) -> tuple[bool, str]:
+        """Liveness: the process serves requests."""
+        return True, "ok"
+
+    def ready(self) -> tuple[bool, str]:
+        """Readiness: every dependency this function needs answers."""
+        checks = {}
+        if self.needs_database:
+            checks["postgresql"] = ("PostgreSQL", self.resources.db.ping)
+        if self.needs_kafka:
+            checks["kafka"] = ("Kafka", self.resources.producer.ping)
+        problems = []
+        for dependency, (label, ping) in checks.items():
+            up = ping()
+            metrics.set_gauge("crawler_dependency_up", 1 if up else 0, function=self.name, dependency=dependency)
+            if not up:
+                problems.append(f"{label} unreachable")
+        return (not problems, "; ".join(problems) or "ok")
+
+    def close(self) -> None:
+        """Release connections at shutdown."""
+        self.resources.close()
+
+
+def _verdict_label(status: int) -> str:
+    """The verdict KafkaSource acts on, as a metric label (shared.runtime.verdict)."""
+    if status < 300:
+        return "done"
+    if status == 429:
+        return "throttled"
+    if status < 500:
+        return "rejected"  # the source dead-letters it at once
+    return "retry" if status == 503 else "error"
+
+
+def ff_entry(app: FunctionApp) -> Callable[[Any], tuple[bytes, int, dict[str, str]]]:
+    """A functions-framework `http` target serving `app` (flask request in, flask tuple out)."""
+
+    def entry(request: Any) -> tuple[bytes, int, dict[str, str]]:
+        response = app.handle_http(request.method, request.path, request.headers, request.get_data())
+        return response.body, response.status, response.headers
+
+    entry.__name__ = app.name
+    return entry

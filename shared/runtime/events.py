@@ -1,0 +1,62 @@
+"""Runtime-neutral event records: what crosses the edge into the domain and back out.
+
+The domain never sees an SDK CloudEvent; it sees `InboundEvent` (one delivered event)
+and builds `OutboundEvent`s (events it wants written to Kafka).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class InboundEvent:
+    """A CloudEvent delivered to a function. `data` is the raw body bytes."""
+
+    id: str
+    source: str
+    type: str
+    data: bytes
+    subject: str | None = None
+    time: str | None = None
+    datacontenttype: str | None = None
+    extensions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def traceparent(self) -> str | None:
+        """W3C trace context carried by the event, if any."""
+        return self.extensions.get("traceparent")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundEvent:
+    """An event to publish as a binary-mode CloudEvent (ce_* headers, JSON body)."""
+
+    type: str
+    source: str
+    data: Any
+    key: str | None = None
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    subject: str | None = None
+    extensions: dict[str, str] = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        """The JSON body; Decimals are written as exact strings, never floats."""
+        if isinstance(self.data, bytes):
+            return self.data
+        return json.dumps(self.data, default=_json_default, separators=(",", ":")).encode()
+
+
+def _json_default(value: Any) -> Any:
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
