@@ -1,0 +1,287 @@
+"""infra/: every kustomization renders, and every resource passes the CRD schema and webhook rules."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import manifest_rules as rules
+
+BASE = rules.ROOT / "infra" / "knative" / "base"
+OVERLAYS = ("infra/knative/overlays/k3d", "infra/knative/overlays/production")
+
+
+def _by_kind(docs: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+# --------------------------------------------------------------------------- all manifests valid
+
+
+def test_every_kustomization_is_found(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    assert {"infra/knative/base", "infra/knative/services", "infra/knative/jobs", *OVERLAYS} <= set(rendered)
+
+
+@pytest.mark.parametrize(
+    "directory", [str(d.relative_to(rules.ROOT)) for d in rules.kustomization_dirs()]
+)
+def test_rendered_resources_are_valid(directory: str, rendered: dict[str, Any], function_services: set) -> None:
+    docs = rendered[directory]
+    assert docs, f"{directory} renders nothing"
+    # Services come from func.yaml (kn func) unless this set defines them itself.
+    assert rules.validate_documents(docs, function_services) == []
+
+
+def test_cluster_manifests_are_valid() -> None:
+    docs = rules.load_yaml_documents(rules.ROOT / "infra" / "cluster" / "kafka.yaml")
+    assert {d["kind"] for d in docs} == {"Kafka", "KafkaNodePool"}
+    assert rules.validate_documents(docs) == []
+
+
+def test_base_files_are_plain_yaml_for_the_local_eventing_plane() -> None:
+    """local/eventing reads base/*.yaml directly: complete resources, no kustomize patches."""
+    for path in sorted(BASE.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        for doc in rules.load_yaml_documents(path):
+            assert {"apiVersion", "kind", "metadata"} <= set(doc), f"{path.name}: incomplete resource"
+            assert "$patch" not in json.dumps(doc), f"{path.name}: strategic-merge directive"
+            assert doc["metadata"].get("name"), f"{path.name}: resource without a name"
+
+
+# --------------------------------------------------------------------------- the fixed wiring
+
+
+def test_topics_partitions_and_retention() -> None:
+    topics = {
+        d["spec"]["topicName"]: d for d in rules.load_yaml_documents(BASE / "kafkatopics.yaml")
+    }
+    expected_partitions = {
+        "price-crawler.price.request": 6,
+        "price-crawler.metadata.request": 3,
+        "price-crawler.audit.request": 3,
+        "price-crawler.price.updated": 3,
+        "price-crawler.price.dead-letter": 1,
+        "price-crawler.metadata.dead-letter": 1,
+        "price-crawler.audit.dead-letter": 1,
+    }
+    assert {t: d["spec"]["partitions"] for t, d in topics.items()} == expected_partitions
+    assert topics["price-crawler.price.request"]["spec"]["config"]["retention.ms"] == str(3600 * 1000)
+    for name in ("price", "metadata", "audit"):
+        assert topics[f"price-crawler.{name}.dead-letter"]["spec"]["config"]["retention.ms"] == str(14 * 86400 * 1000)
+    for doc in topics.values():
+        assert doc["metadata"]["labels"]["strimzi.io/cluster"] == "price-crawler"
+
+
+def test_kafka_sources_wire_each_topic_to_its_function() -> None:
+    sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
+    sinks = _by_kind(rules.load_yaml_documents(BASE / "kafkasinks.yaml"), "KafkaSink")
+    assert set(sources) == {"price-request-source", "metadata-request-source", "audit-request-source"}
+    for name in ("price", "metadata", "audit"):
+        spec = sources[f"{name}-request-source"]["spec"]
+        assert spec["topics"] == [f"price-crawler.{name}.request"]
+        assert spec["consumerGroup"] == f"price-crawler-{name}"
+        assert spec["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": name}
+        dls = spec["delivery"]["deadLetterSink"]["ref"]
+        assert dls == {"apiVersion": "eventing.knative.dev/v1alpha1", "kind": "KafkaSink", "name": f"{name}-dead-letter"}
+        assert sinks[f"{name}-dead-letter"]["spec"]["topic"] == f"price-crawler.{name}.dead-letter"
+        # With spec.delivery present an unset retry means 0 retries (knowledge b.2): be explicit.
+        assert {"retry", "backoffPolicy", "backoffDelay", "timeout"} <= set(spec["delivery"])
+    assert sources["price-request-source"]["spec"]["initialOffset"] == "latest"
+    assert sources["price-request-source"]["spec"]["ordering"] == "unordered"
+    for name in ("metadata", "audit"):
+        assert sources[f"{name}-request-source"]["spec"]["initialOffset"] == "earliest"
+
+
+def test_ping_sources_tick_the_scheduler() -> None:
+    pings = _by_kind(rules.load_yaml_documents(BASE / "pingsources.yaml"), "PingSource")
+    expected = {
+        "top100-price-tick": ("*/5 * * * * *", {"schedule": "top100-price"}),
+        "top100-metadata-tick": ("0 0 0 * * *", {"schedule": "top100-metadata"}),
+        "trending-tick": ("0 * * * * *", {"schedule": "trending"}),
+    }
+    assert {n: (d["spec"]["schedule"], json.loads(d["spec"]["data"])) for n, d in pings.items()} == expected
+    for doc in pings.values():
+        assert doc["spec"]["timezone"] == "UTC"
+        assert doc["spec"]["contentType"] == "application/json"
+        assert doc["spec"]["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "scheduler"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_names_one_kafka_everywhere(overlay: str, rendered: dict[str, Any]) -> None:
+    docs = rendered[overlay]
+    config = _by_kind(docs, "ConfigMap")["price-crawler-config"]["data"]
+    servers = {s for d in docs if d["kind"] in ("KafkaSource", "KafkaSink") for s in d["spec"]["bootstrapServers"]}
+    assert servers == {config["KAFKA_BOOTSTRAP_SERVERS"]}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_overlay_provides_what_the_functions_read(overlay: str, rendered: dict[str, Any], func_yamls: dict) -> None:
+    """The ConfigMap and Secret func.yaml refers to exist (production: the Secret is created by hand)."""
+    docs = rendered[overlay]
+    defined = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for func in func_yamls.values():
+        refs = rules.func_yaml_env_refs(func)
+        assert refs["configMap"] and all(("ConfigMap", n) in defined for n in refs["configMap"])
+        if overlay.endswith("k3d"):
+            assert all(("Secret", n) in defined for n in refs["secret"])
+        else:
+            assert not any(d["kind"] == "Secret" for d in docs), "production credentials must not be committed"
+
+
+def test_production_topics_are_replicated(rendered: dict[str, Any]) -> None:
+    for topic in _by_kind(rendered["infra/knative/overlays/production"], "KafkaTopic").values():
+        assert topic["spec"]["replicas"] == 3
+        assert topic["spec"]["config"]["min.insync.replicas"] == "2"
+
+
+def test_plain_services_match_func_yaml(rendered: dict[str, Any], func_yamls: dict[str, dict[str, Any]]) -> None:
+    """infra/knative/services deploys what kn func would deploy from func.yaml."""
+    services = _by_kind(rendered["infra/knative/services"], "Service")
+    assert set(services) == set(func_yamls)
+    for name, func in func_yamls.items():
+        service, options = services[name], func["deploy"]["options"]
+        assert service["metadata"]["namespace"] == func["namespace"]
+        annotations = service["spec"]["template"]["metadata"]["annotations"]
+        scale = options["scale"]
+        assert annotations["autoscaling.knative.dev/min-scale"] == str(scale["min"])
+        assert annotations["autoscaling.knative.dev/max-scale"] == str(scale["max"])
+        assert annotations["autoscaling.knative.dev/metric"] == scale["metric"]
+        assert annotations["autoscaling.knative.dev/target"] == str(scale["target"])
+        spec = service["spec"]["template"]["spec"]
+        assert spec["containerConcurrency"] == options["resources"]["limits"]["concurrency"]
+        (container,) = spec["containers"]
+        limits = {k: v for k, v in options["resources"]["limits"].items() if k != "concurrency"}
+        assert container["resources"] == {"requests": options["resources"]["requests"], "limits": limits}
+        assert container["readinessProbe"]["httpGet"]["path"] == func["deploy"]["healthEndpoints"]["readiness"]
+        assert container["livenessProbe"]["httpGet"]["path"] == func["deploy"]["healthEndpoints"]["liveness"]
+        refs = rules.func_yaml_env_refs(func)
+        used = set(rules.iter_refs([service]))
+        assert {(k, ns, n) for k, ns, n in used} == {
+            *(("Secret", func["namespace"], s) for s in refs["secret"]),
+            *(("ConfigMap", func["namespace"], c) for c in refs["configMap"]),
+        }
+        labels = {item["key"]: item["value"] for item in func["deploy"]["labels"]}
+        assert labels.items() <= service["metadata"]["labels"].items()
+
+
+# --------------------------------------------------------------------------- the checks can fail
+
+
+def _base_docs() -> list[dict[str, Any]]:
+    return [d for p in sorted(BASE.glob("*.yaml")) if p.name != "kustomization.yaml" for d in rules.load_yaml_documents(p)]
+
+
+def _find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name)
+
+
+def _service_doc() -> dict[str, Any]:
+    return copy.deepcopy(rules.load_yaml_documents(rules.ROOT / "infra" / "knative" / "services" / "services.yaml")[0])
+
+
+BROKEN_BASE = [
+    ("KafkaSource", "price-request-source", lambda d: d["spec"].update(ordering="random"), "spec.ordering"),
+    ("KafkaSource", "price-request-source", lambda d: d["spec"].update(initialOffset="newest"), "initialOffset"),
+    ("KafkaSource", "price-request-source", lambda d: d["spec"]["delivery"].update(backoffDelay="500ms"), "ISO-8601"),
+    ("KafkaSource", "price-request-source", lambda d: d["spec"]["delivery"].update(timeout="PT"), "ISO-8601"),
+    ("KafkaSource", "price-request-source", lambda d: d["spec"]["delivery"].update(retry=-1), "retry"),
+    ("KafkaSource", "price-request-source", lambda d: d["spec"].update(bogus=1), "schema"),
+    (
+        "KafkaSource",
+        "price-request-source",
+        lambda d: d["metadata"]["annotations"].update({"autoscaling.knative.dev/maxScale": "6"}),
+        "mixed KEDA",
+    ),
+    (
+        "KafkaSource",
+        "metadata-request-source",
+        lambda d: d["metadata"].update(annotations={"keda.autoscaling.knative.dev/kafkaLagThreshold": "5"}),
+        "legacy",
+    ),
+    (
+        "KafkaSource",
+        "price-request-source",
+        lambda d: d["metadata"]["annotations"].update({"autoscaling.eventing.knative.dev/max-scale": "12"}),
+        "exceeds the 6 partitions",
+    ),
+    ("KafkaSource", "audit-request-source", lambda d: d["spec"]["sink"]["ref"].update(name="auditor"), "not defined"),
+    (
+        "KafkaSource",
+        "audit-request-source",
+        lambda d: d["spec"]["delivery"]["deadLetterSink"]["ref"].update(apiVersion="eventing.knative.dev/v1"),
+        "not defined",
+    ),
+    ("KafkaSource", "audit-request-source", lambda d: d["spec"].update(topics=["audit"]), "not declared"),
+    ("KafkaSink", "price-dead-letter", lambda d: d.update(apiVersion="eventing.knative.dev/v1"), "v1alpha1"),
+    ("KafkaTopic", "price-crawler-price-request", lambda d: d.update(apiVersion="kafka.strimzi.io/v1beta2"), "Strimzi"),
+    ("KafkaTopic", "price-crawler-price-request", lambda d: d["metadata"].update(name="price_request"), "DNS-1123"),
+    ("KafkaTopic", "price-crawler-price-request", lambda d: d["spec"].update(partitions=0), "schema"),
+    ("PingSource", "top100-price-tick", lambda d: d["spec"].update(schedule="@every 5s"), "@every"),
+    ("PingSource", "top100-price-tick", lambda d: d["spec"].update(schedule="*/5 * * * * * *"), "fields"),
+    ("PingSource", "top100-price-tick", lambda d: d["spec"].update(schedule="*/5 * * * 99"), "does not parse"),
+    ("PingSource", "top100-price-tick", lambda d: d["spec"].update(timezone="Mars/Olympus"), "IANA"),
+    ("PingSource", "top100-price-tick", lambda d: d["spec"].update(data="[1, 2]"), "JSON object"),
+    ("PingSource", "trending-tick", lambda d: d["spec"].update(dataBase64="e30="), "mutually exclusive"),
+]
+
+
+@pytest.mark.parametrize("kind,name,breakage,expected", BROKEN_BASE)
+def test_each_rule_rejects_what_the_cluster_would(kind: str, name: str, breakage, expected: str, function_services: set) -> None:
+    docs = _base_docs()
+    assert rules.validate_documents(docs, function_services) == []
+    breakage(_find(docs, kind, name))
+    errors = rules.validate_documents(docs, function_services)
+    assert any(expected in e for e in errors), errors
+
+
+BROKEN_SERVICE = [
+    (lambda d: d["metadata"].setdefault("annotations", {}).update({"autoscaling.knative.dev/min-scale": "1"}), "spec.template.metadata.annotations"),
+    (lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/max-scale": "x"}), "not a number"),
+    (lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/min-scale": "9"}), "exceeds"),
+    (lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/window": "2s"}), "window"),
+    (lambda d: d["spec"]["template"]["spec"]["containers"][0].update(bogus=True), "schema"),
+    (lambda d: d["spec"]["template"]["spec"]["containers"][0]["ports"].append({"containerPort": 9090}), "single container port"),
+    (lambda d: d["metadata"].update(name="Price"), "RFC 1035"),
+]
+
+
+@pytest.mark.parametrize("breakage,expected", BROKEN_SERVICE)
+def test_serving_rules_reject_what_the_webhook_would(breakage, expected: str) -> None:
+    doc = _service_doc()
+    assert rules.validate_documents([doc]) == []
+    breakage(doc)
+    errors = rules.validate_documents([doc])
+    assert any(expected in e for e in errors), errors
+
+
+def test_unknown_api_version_is_not_served() -> None:
+    doc = {"apiVersion": "sources.knative.dev/v1alpha1", "kind": "PingSource", "metadata": {"name": "p", "namespace": "n"}}
+    (error,) = rules.schema_errors(doc)
+    assert "not served" in error and "sources.knative.dev/v1" in error
+
+
+def test_strict_schema_accepts_int_or_string_ports() -> None:
+    doc = _service_doc()
+    doc["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = "http1"
+    assert rules.schema_errors(doc) == []
+    doc["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = 8080
+    assert rules.schema_errors(doc) == []
+
+
+def test_schemas_directory_is_the_shared_one() -> None:
+    assert (rules.SCHEMAS / "openapi" / "serving.knative.dev_service_v1.json").is_file(), (
+        f"k8s schemas not found at {rules.SCHEMAS}; set K8S_SCHEMAS_DIR"
+    )
+    assert Path(rules.FUNC_YAML_SCHEMA).is_file()
+
+
+def test_local_eventing_plane_reads_the_base() -> None:
+    """The same files drive the cluster and `make up` (local/eventing)."""
+    manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
+    loaded = manifests.load_manifests(BASE)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (3, 3, 3)

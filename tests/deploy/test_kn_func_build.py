@@ -1,0 +1,74 @@
+"""Each function directory, prepared for kn func, installs alone and serves a CloudEvent via func-python.
+
+This is `kn func build` minus the container: see kn_func_build.py. The four venvs are built
+in parallel from one wheelhouse (filled from PyPI on the first run, then reused).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import kn_func_build as kfb
+from manifest_rules import ROOT
+
+# ce-type each function receives in the cluster (knowledge a.3/e): KafkaSource wraps plain
+# records as dev.knative.kafka.event; PingSource ticks are dev.knative.sources.ping.
+FUNCTIONS = {
+    "price": "dev.knative.kafka.event",
+    "metadata": "dev.knative.kafka.event",
+    "audit": "dev.knative.kafka.event",
+    "scheduler": "dev.knative.sources.ping",
+}
+
+
+def _has_entry(name: str) -> bool:
+    return (ROOT / "functions" / name / "main.py").is_file()
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, kfb.BuildResult]:
+    """Prepare and install every function that has its main.py, in parallel."""
+    names = [n for n in FUNCTIONS if _has_entry(n)]
+    if not names:
+        return {}
+    wheelhouse = kfb.fill_wheelhouse()
+    workdir = tmp_path_factory.mktemp("kn-func-build")
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        results = pool.map(lambda n: kfb.build(n, workdir, wheelhouse), names)
+    return {r.name: r for r in results}
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_prepared_function_installs_alone_and_serves_cloudevents(name: str, builds: dict[str, kfb.BuildResult]) -> None:
+    if not _has_entry(name):
+        pytest.skip(f"functions/{name}/main.py does not exist yet: nothing to package")
+    result = builds[name]
+    assert result.install.returncode == 0, f"pip install {result.directory} failed:\n{result.install.stderr[-4000:]}"
+
+    report = kfb.serve_offline(result, FUNCTIONS[name])
+
+    # The image environment: func-python's cloudevents 2.x, no functions-framework.
+    assert report["cloudevents"].startswith("2."), report["cloudevents"]
+    assert report["functions_framework"] == "absent"
+    assert report["lifespan"] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert report["liveness"]["status"] == 200, report["liveness"]
+    assert report["metrics"]["status"] == 200, report["metrics"]
+    # A request that is no CloudEvent, and a CloudEvent whose data can never be read, are
+    # answered 400 with a reason (dead-letter sink at once), never 500 (retried) or a crash.
+    for case in ("not_a_cloudevent", "undecodable_data"):
+        assert report[case]["status"] == 400, (case, report[case])
+        assert report[case]["body"].strip(), (case, "400 without a reason")
+
+
+def test_prepared_directory_is_self_contained(tmp_path: Path) -> None:
+    name = next((n for n in FUNCTIONS if _has_entry(n)), None)
+    if name is None:
+        pytest.skip("no functions/<name>/main.py exists yet: nothing to package")
+    out = kfb.prepare_function.prepare(name, tmp_path / name)
+    assert (out / "func.yaml").read_text() == (ROOT / "functions" / name / "func.yaml").read_text()
+    assert (out / "function" / "main.py").read_text() == (ROOT / "functions" / name / "main.py").read_text()
+    assert (out / "shared" / "runtime" / "asgi.py").is_file()
+    assert not list(out.rglob("__pycache__"))
