@@ -115,6 +115,8 @@ class Settings(BaseSettings):
     top100_price_batch_size: int = 100
     trending_batch_size: int = 30
     trending_set_size: int = 30
+    # A token audited more recently than this is not sent to GoPlus again (its budget is small).
+    audit_refresh_seconds: float = 3600.0
     # A top-100 refresh requested sooner than this after the last one is skipped (coalesced).
     metadata_min_refresh_seconds: float = 600.0
     usdt_usd_max_age_seconds: float = 120.0
@@ -126,6 +128,15 @@ class Settings(BaseSettings):
     # --- retention ----------------------------------------------------------------------------
     token_prices_retention_days: int = 7
     job_logs_retention_days: int = 14
+
+    # --- bronze archive (docs/data-layers.md): every raw upstream response in S3 ---------------
+    archive_enabled: bool = False
+    s3_endpoint_url: str | None = None  # unset: AWS itself; locally the moto server of `make up`
+    s3_bucket: str = "price-crawler-bronze"
+    s3_region: str = "us-east-1"  # credentials: the standard AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY chain
+    archive_prefix: str = "bronze"
+    archive_timeout_seconds: float = 2.0  # per S3 call; an archive failure never fails a crawl
+    archive_create_bucket: bool = True  # create the bucket on first use when missing (local, tests)
 
     # --- observability -----------------------------------------------------------------------
     log_level: str = "INFO"

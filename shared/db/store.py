@@ -234,7 +234,10 @@ def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) 
     """Append observations and move each token's latest price forward; return rows inserted.
 
     One statement: the insert into `token_prices` (a redelivered observation is a no-op)
-    feeds the upsert of `token_latest_prices`, which never goes back in time.
+    feeds the upsert of `token_latest_prices`, which never goes back in time, and the
+    upsert of the gold `token_candles` (0003_gold_candles.sql) from the ticks actually
+    inserted: open/close follow the earliest/latest tick, so out-of-order and redelivered
+    ticks give the candles a rescan of the ticks would give.
     """
     batch: dict[tuple[str, datetime], PriceQuote] = {}
     for quote in quotes:
@@ -253,7 +256,22 @@ def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) 
             INSERT INTO token_prices (token_key, price_usdt, source, observed_at, job_id)
             SELECT token_key, price_usdt, source, observed_at, :job FROM incoming
             ON CONFLICT (token_key, observed_at) DO NOTHING
-            RETURNING 1
+            RETURNING token_key, price_usdt, observed_at
+        ), candles AS (
+            INSERT INTO token_candles AS c (token_key, resolution, bucket_start, open, high, low, close,
+                                           open_at, close_at, ticks)
+            SELECT i.token_key, r.resolution, date_bin(r.width, i.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
+                   (array_agg(i.price_usdt ORDER BY i.observed_at))[1], max(i.price_usdt), min(i.price_usdt),
+                   (array_agg(i.price_usdt ORDER BY i.observed_at DESC))[1], min(i.observed_at),
+                   max(i.observed_at), count(*)
+            FROM inserted i CROSS JOIN candle_resolutions() r
+            GROUP BY 1, 2, 3
+            ON CONFLICT (token_key, resolution, bucket_start) DO UPDATE SET
+                open = CASE WHEN EXCLUDED.open_at < c.open_at THEN EXCLUDED.open ELSE c.open END,
+                close = CASE WHEN EXCLUDED.close_at > c.close_at THEN EXCLUDED.close ELSE c.close END,
+                open_at = LEAST(c.open_at, EXCLUDED.open_at), close_at = GREATEST(c.close_at, EXCLUDED.close_at),
+                high = GREATEST(c.high, EXCLUDED.high), low = LEAST(c.low, EXCLUDED.low),
+                ticks = c.ticks + EXCLUDED.ticks, updated_at = now()
         ), latest AS (
             INSERT INTO token_latest_prices AS l (token_key, price_usdt, source, observed_at, job_id, updated_at)
             SELECT DISTINCT ON (token_key) token_key, price_usdt, source, observed_at, :job, now()
@@ -349,6 +367,13 @@ def upsert_audits(conn: Conn, reports: Sequence[AuditReport], job_id: str | None
         job=job_id,
     )
     return len(result)
+
+
+def audit_times(conn: Conn, keys: Sequence[str], provider: str) -> dict[str, datetime]:
+    """When each of these tokens was last audited by `provider` (absent: never)."""
+    rows = conn.run("SELECT token_key, audited_at FROM token_audits WHERE audit_provider = :p"
+                    " AND token_key = ANY(CAST(:keys AS text[]))", p=provider, keys=list(keys))
+    return {r[0]: r[1] for r in rows}
 
 
 def _audit_flags(report: AuditReport) -> dict[str, Any]:

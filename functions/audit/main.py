@@ -1,0 +1,21 @@
+"""audit function: GoPlus security audits of trending tokens, once their price and metadata committed.
+
+Triggered by KafkaSource `audit-request-source` (topic price-crawler.audit.request), which
+carries the trending job's completion event (type price-crawler.trending.committed).
+Run locally: functions-framework --source functions/audit/main.py --target audit --signature-type http
+"""
+
+import functions_framework
+
+from shared.pipelines.audit import audit_tokens
+from shared.runtime.app import FunctionApp, ff_entry
+from shared.runtime.job_runner import run_job
+
+
+def handle(event, resources):
+    """Run one audit job."""
+    return run_job(event, resources, function="audit", accepts={"audit"}, pipeline=audit_tokens)
+
+
+app = FunctionApp(name="audit", handler=handle)
+audit = functions_framework.http(ff_entry(app))
