@@ -27,6 +27,11 @@ _SYMBOL_MAX_LEN = 32
 _ADDRESS_MAX_LEN = 128
 
 
+def is_ticker(symbol: str) -> bool:
+    """Whether `symbol` (upper-cased) is a symbol a job message may carry."""
+    return 0 < len(symbol) <= _SYMBOL_MAX_LEN and all(c.isascii() and (c.isalnum() or c in "._+-") for c in symbol)
+
+
 class ContractRef(BaseModel):
     """A token named by chain and address (trending and audit jobs)."""
 
@@ -73,9 +78,7 @@ class JobMessage(BaseModel):
         cleaned: list[str] = []
         for raw in values:
             symbol = raw.strip().upper()
-            if not symbol or len(symbol) > _SYMBOL_MAX_LEN or not all(
-                c.isascii() and (c.isalnum() or c in "._+-") for c in symbol
-            ):
+            if not is_ticker(symbol):
                 raise ValueError(f"invalid symbol {raw[:40]!r}: expected a ticker like 'BTC'")
             if symbol not in cleaned:
                 cleaned.append(symbol)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Sequence
 
 from confluent_kafka import KafkaError, Producer
@@ -70,12 +71,13 @@ class EventProducer:
         for event in events:
             self._produce(topic, event, on_delivery)
         remaining = len(events)
-        deadline_polls = int(timeout / 0.1)
-        while remaining and deadline_polls > 0:
+        # A wall-clock deadline: poll() returns early whenever it serves any callback (other
+        # threads' deliveries included), so counting polls would give up too soon under load.
+        deadline = time.monotonic() + timeout
+        while remaining and time.monotonic() < deadline:
             self._producer.poll(0.1)
             while remaining and pending.acquire(blocking=False):
                 remaining -= 1
-            deadline_polls -= 1
         if remaining:
             raise DependencyUnavailable(f"Kafka did not confirm {remaining} of {len(events)} events to {topic} in {timeout:.0f} s")
         if errors:

@@ -1,0 +1,42 @@
+"""The current USDT/USD rate, for converting USD-quoted prices (never assumed to be 1)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+
+from shared.config import Settings
+from shared.domain.normalize_coingecko import TETHER_ID, usdt_usd_rate
+from shared.errors import RetryableUpstreamError
+from shared.upstream import UpstreamClients
+
+_lock = threading.Lock()
+_cached: tuple[Decimal, float] | None = None
+
+
+def current_usdt_usd_rate(settings: Settings, upstream: UpstreamClients) -> Decimal:
+    """USD per 1 USDT: the configured override, else CoinGecko's tether price (cached briefly).
+
+    Raises `RetryableUpstreamError` when no current rate can be had: a USD price is then
+    not converted at all rather than converted with a guess.
+    """
+    global _cached
+    if settings.usdt_usd_rate_override is not None:
+        return settings.usdt_usd_rate_override
+    with _lock:
+        if _cached and time.monotonic() - _cached[1] < settings.usdt_usd_max_age_seconds:
+            return _cached[0]
+    rate = usdt_usd_rate(upstream.coingecko.simple_price([TETHER_ID]))
+    if rate is None:
+        raise RetryableUpstreamError("coingecko", "no plausible USDT/USD rate in /simple/price?ids=tether")
+    with _lock:
+        _cached = (rate, time.monotonic())
+    return rate
+
+
+def forget_cached_rate() -> None:
+    """Drop the cached rate (tests)."""
+    global _cached
+    with _lock:
+        _cached = None
