@@ -50,7 +50,7 @@ class SourceAttempts:
 
 def price_top100(ctx: JobContext) -> JobOutcome:
     """Price the job's symbols (or the whole top-100 set when it names none)."""
-    settings, upstream = ctx.resources.settings, ctx.resources.upstream
+    settings = ctx.resources.settings
     job = ctx.job
     failures: list[TokenFailure] = []
 

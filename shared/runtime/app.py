@@ -50,14 +50,15 @@ class FunctionApp:
     def handle_http(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         """Answer one HTTP request."""
         method = method.upper()
+        route = path.split("?", 1)[0].rstrip("/")
         if method == "GET":
-            if path.rstrip("/") == "/health/liveness":
+            if route == "/health/liveness":
                 ok, reason = self.alive()
                 return HttpResponse.json(200 if ok else 503, {"status": "alive" if ok else "dead", "detail": reason})
-            if path.rstrip("/") == "/health/readiness":
+            if route == "/health/readiness":
                 ok, reason = self.ready()
                 return HttpResponse.json(200 if ok else 503, {"status": "ready" if ok else "not ready", "detail": reason})
-            if path.rstrip("/") == "/metrics":
+            if route == "/metrics":
                 return HttpResponse(200, metrics.render_prometheus(), {"Content-Type": metrics.CONTENT_TYPE})
             return HttpResponse.json(404, {"error": f"no route for GET {path}"})
         if method != "POST":
@@ -127,7 +128,9 @@ def ff_entry(app: FunctionApp) -> Callable[[Any], tuple[bytes, int, dict[str, st
     """A functions-framework `http` target serving `app` (flask request in, flask tuple out)."""
 
     def entry(request: Any) -> tuple[bytes, int, dict[str, str]]:
-        response = app.handle_http(request.method, request.path, request.headers, request.get_data())
+        query = request.query_string.decode("latin-1") if request.query_string else ""
+        target = f"{request.path}?{query}" if query else request.path
+        response = app.handle_http(request.method, target, request.headers, request.get_data())
         return response.body, response.status, response.headers
 
     entry.__name__ = app.name

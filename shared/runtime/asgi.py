@@ -80,7 +80,7 @@ class KnFuncFunction:
         if body is None:  # the client went away before sending its body
             return
         response = await asyncio.to_thread(
-            self._app.handle_http, scope["method"], scope["path"], _headers(scope), body
+            self._app.handle_http, scope["method"], _target(scope), _headers(scope), body
         )
         await send(
             {
@@ -145,3 +145,9 @@ def _inert_functions_framework() -> types.ModuleType:
     module.http = _identity  # type: ignore[attr-defined]
     module.cloud_event = _identity  # type: ignore[attr-defined]
     return module
+
+
+def _target(scope: Scope) -> str:
+    """Path plus query string, as functions-framework hands it on (the quotes API reads both)."""
+    query = scope.get("query_string") or b""
+    return scope["path"] + ("?" + query.decode("latin-1") if query else "")

@@ -8,51 +8,78 @@ start while PostgreSQL or Kafka is still down: readiness reports it meanwhile.
 from __future__ import annotations
 
 import threading
-from functools import cached_property
+from typing import Any, Callable, TypeVar
 
+from shared.archive.bronze import BronzeArchive
 from shared.config import Settings, get_settings
 from shared.db.connection import ConnectionPool
 from shared.kafka import EventProducer
 from shared.upstream import UpstreamClients
 
+T = TypeVar("T")
+
 
 class Resources:
-    """Settings, database pool, Kafka producer and upstream clients of one process."""
+    """Settings, database pool, Kafka producer, upstream clients and bronze archive of one process."""
 
     def __init__(self, settings: Settings | None = None, *, upstream: UpstreamClients | None = None):
         self.settings = settings or get_settings()
-        self._lock = threading.Lock()
+        # Re-entrant: building the upstream clients builds the archive first.
+        self._lock = threading.RLock()
+        self._made: dict[str, Any] = {}
         if upstream is not None:
-            self.__dict__["upstream"] = upstream
             from shared.metrics import watch_upstream
 
+            self._made["upstream"] = upstream
             watch_upstream(upstream)
 
-    @cached_property
+    def _once(self, name: str, factory: Callable[[], T]) -> T:
+        """Create a resource exactly once, even when request threads ask for it at the same time."""
+        made = self._made.get(name, _MISSING)
+        if made is _MISSING:
+            with self._lock:
+                made = self._made.get(name, _MISSING)
+                if made is _MISSING:
+                    made = self._made[name] = factory()
+        return made
+
+    @property
     def db(self) -> ConnectionPool:
-        with self._lock:
-            return ConnectionPool(self.settings.database_url, size=self.settings.db_pool_size,
-                                  timeout=self.settings.db_connect_timeout_seconds)
+        return self._once("db", lambda: ConnectionPool(self.settings.database_url, size=self.settings.db_pool_size,
+                                                       timeout=self.settings.db_connect_timeout_seconds))
 
-    @cached_property
+    @property
     def producer(self) -> EventProducer:
-        with self._lock:
-            return EventProducer(self.settings.kafka_bootstrap_servers, client_id=self.settings.function_name or "price-crawler")
+        return self._once("producer", lambda: EventProducer(self.settings.kafka_bootstrap_servers,
+                                                            client_id=self.settings.function_name or "price-crawler"))
 
-    @cached_property
+    @property
+    def archive(self) -> BronzeArchive | None:
+        """The bronze archive of raw upstream responses, or None when ARCHIVE_ENABLED is off."""
+        return self._once("archive", lambda: BronzeArchive.from_settings(self.settings)
+                          if self.settings.archive_enabled else None)
+
+    @property
     def upstream(self) -> UpstreamClients:
+        return self._once("upstream", self._make_upstream)
+
+    def _make_upstream(self) -> UpstreamClients:
         from shared.metrics import record_upstream_event, watch_upstream
 
-        with self._lock:
-            clients = UpstreamClients.from_settings(self.settings, on_event=record_upstream_event)
+        archive = self.archive
+        clients = UpstreamClients.from_settings(self.settings, on_event=record_upstream_event,
+                                                on_response=archive.record_response if archive else None)
         watch_upstream(clients)  # breaker state and Binance used weight, read at scrape time
         return clients
 
     def close(self) -> None:
         """Release connections (best effort, at shutdown)."""
-        if "producer" in self.__dict__:
-            self.producer.close()
-        if "db" in self.__dict__:
-            self.db.close()
-        if "upstream" in self.__dict__:
-            self.upstream.close()
+        with self._lock:
+            made, self._made = self._made, {}
+        for name, closer in (("producer", "close"), ("db", "close"), ("upstream", "close")):
+            resource = made.get(name)
+            if resource is not None:
+                getattr(resource, closer)()
+
+
+_MISSING = object()

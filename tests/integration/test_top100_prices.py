@@ -1,0 +1,323 @@
+"""Top-100 prices end to end: Kafka record → KafkaSource-style request → price function →
+PostgreSQL, against the simulated market over real HTTP (functions/price/main.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from decimal import Decimal
+
+import pytest
+
+from shared.db import store
+from shared.jobs import parse_job_message
+from shared.models import Contract, TokenProfile
+from tests.helpers.cloudevents import ping_request, request_for_message
+from tests.helpers.kafka import headers_of, produce_plain, read_all
+from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
+
+pytestmark = pytest.mark.infra
+pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]
+
+ORIGINAL = '{"job_type": "price", "token_type": "top100", "symbols": ["BTC", "ETH", "SOL"], "timestamp": "2025-06-25T21:00:00Z"}'
+TICKER = "/api/v3/ticker/price"
+
+
+def freeze(stack: Top100Stack) -> float:
+    """Freeze the market; every API then quotes one known price per token."""
+    stack.market.clock.freeze()
+    return stack.market.clock.now()
+
+
+def job(*symbols: str, **extra) -> dict:
+    return {"job_type": "price", "token_type": "top100", "symbols": list(symbols), "timestamp": utc_now_iso(), **extra}
+
+
+def run_tick(stack: Top100Stack, expected_jobs: int) -> list[dict]:
+    """One 5-s tick: the scheduler emits the batches, KafkaSource delivers each to the price function."""
+    tick = ping_request("top100-price", name="top100-price-tick").to(stack.scheduler_app)
+    assert tick.status == 200, tick.body
+    assert body_of(tick)["emitted"] == expected_jobs
+    # Read as the price KafkaSource's consumer group and commit, as KafkaSource does.
+    messages = read_all(stack.bootstrap, stack.topics["price"], group=stack.settings.price_consumer_group, commit=True)
+    assert len(messages) == expected_jobs
+    answers = [request_for_message(m).to(stack.price_app) for m in messages]
+    assert [a.status for a in answers] == [200] * expected_jobs, [a.body for a in answers]
+    return [body_of(a) for a in answers]
+
+
+def test_the_original_message_from_a_plain_kafka_client_is_priced_within_seconds(seeded_stack):
+    stack = seeded_stack
+    at = freeze(stack)
+    started = time.monotonic()
+    record = produce_plain(stack.bootstrap, stack.topics["price"], ORIGINAL)  # no headers, like kcat
+    [message] = read_all(stack.bootstrap, stack.topics["price"])
+    request = request_for_message(message)
+    assert request.headers["ce-type"] == "dev.knative.kafka.event"
+    assert request.headers["ce-id"] == f"partition:{record.partition()}/offset:{record.offset()}"
+    assert "Content-Type" not in request.headers
+
+    response = request.to(stack.price_app)
+    elapsed = time.monotonic() - started
+
+    assert response.status == 200, response.body
+    assert body_of(response)["status"] == "succeeded"
+    assert elapsed < 5
+    latest = {row["symbol"]: row for row in stack.db.latest_prices().values()}
+    assert set(latest) == {"BTC", "ETH", "SOL"}
+    for symbol in ("BTC", "ETH", "SOL"):
+        assert latest[symbol]["price_usdt"] == stack.market.universe.price_usdt(symbol, at=at)
+        assert latest[symbol]["source"] == "binance"
+    assert {r["token_key"] for r in stack.db.rows("SELECT token_key FROM token_prices")} == {
+        "native:bitcoin",
+        "native:ethereum",
+        "native:solana",
+    }
+    [log] = stack.db.job_rows(kind="job", job_type="price")
+    assert (log["job_type"], log["token_type"], log["status"], log["tokens_succeeded"], log["attempts"]) == (
+        "price",
+        "top100",
+        "succeeded",
+        3,
+        1,
+    )
+    assert log["event_id"] == request.headers["ce-id"]
+
+    # Committed prices are announced on price.updated, exactly.
+    [event] = read_all(stack.bootstrap, stack.topics["price_updated"])
+    assert headers_of(event)["ce_type"] == "price-crawler.price.updated"
+    prices = {p["symbol"]: Decimal(p["price_usdt"]) for p in json.loads(event.value())["prices"]}
+    assert prices == {s: latest[s]["price_usdt"] for s in ("BTC", "ETH", "SOL")}
+
+
+@pytest.mark.parametrize("batch_size", [100, 30])
+def test_a_tick_prices_all_100_tokens_with_one_binance_request_per_batch(seeded_stack, batch_size):
+    stack = seeded_stack
+    stack.settings.top100_price_batch_size = batch_size
+    batches = math.ceil(100 / batch_size)
+    at = freeze(stack)
+    universe = stack.market.universe
+
+    answers = run_tick(stack, batches)
+
+    assert sum(a["succeeded"] for a in answers) == 100
+    assert all(a["failed"] == 0 for a in answers)
+    assert stack.market.stats.count("binance", TICKER) == batches  # the minimum: one per batch
+    members = stack.db.top100_keys()
+    latest = stack.db.latest_prices()
+    assert len(members) == 100 and set(latest) == set(members)
+    for key in members:
+        token = universe.get(key)
+        assert not token.is_stablecoin
+        assert latest[key]["price_usdt"] == universe.price_usdt(token, at=at), key
+        expected_source = {"binance"} if token.binance_status == "TRADING" else {"dexscreener", "coingecko"}
+        assert latest[key]["source"] in expected_source, (key, latest[key]["source"])
+
+    # The next tick: the same minimum, and the Binance listing comes from the client's 1-h cache.
+    listing_requests = stack.market.stats.count("binance", "/api/v3/exchangeInfo")
+    assert listing_requests <= 1
+    run_tick(stack, batches)
+    assert stack.market.stats.count("binance", TICKER) == 2 * batches
+    assert stack.market.stats.count("binance", "/api/v3/exchangeInfo") == listing_requests
+    assert stack.db.value("SELECT count(*) FROM token_prices") == 200
+
+
+def test_a_tiny_price_is_stored_with_all_its_digits(stack):
+    """PICO (~1.2345e-11 USDT, no Binance pair) ranks just below the default set: widen the set to reach it."""
+    stack.settings.top100_size = 125
+    assert stack.refresh_top100().status == 200
+    at = freeze(stack)
+    pico = stack.market.universe.get("PICO")
+    assert pico.key in stack.db.top100_keys()
+
+    response = stack.price(job("PICO"))
+
+    assert response.status == 200, response.body
+    stored = stack.db.latest_prices()[pico.key]
+    expected = stack.market.universe.price_usdt(pico, at=at)
+    assert expected < Decimal("0.0000000001")  # NUMERIC(30,10) would have stored 0
+    assert stored["price_usdt"] == expected
+    assert stored["price_usdt"].as_tuple().digits == expected.normalize().as_tuple().digits  # every digit
+    assert stored["source"] == "dexscreener"
+    history = stack.db.value("SELECT price_usdt FROM token_prices WHERE token_key = :k", k=pico.key)
+    assert history == expected
+
+
+def test_stablecoins_are_not_in_the_set_and_never_priced_when_named(seeded_stack):
+    stack = seeded_stack
+    universe = stack.market.universe
+    stable_in_market_top = [t for t in universe.top(110) if t.is_stablecoin or t.symbol == "WETH"]
+    assert {t.symbol for t in stable_in_market_top} >= {"USDT", "USDC", "DAI", "WETH", "FDUSD"}
+    stored_symbols = {r["symbol"] for r in stack.db.rows("SELECT symbol FROM tokens")}
+    assert not stored_symbols & {t.symbol.upper() for t in stable_in_market_top}
+
+    response = stack.price(job("USDT", "BTC", "usdc", "WETH", "DAI"))
+
+    assert response.status == 200, response.body
+    assert body_of(response)["succeeded"] == 1
+    assert {row["symbol"] for row in stack.db.latest_prices().values()} == {"BTC"}
+    failures = {r["token_ref"]: r["message"] for r in stack.db.job_rows(kind="token", job_type="price")}
+    assert set(failures) == {"USDT", "USDC", "WETH", "DAI"}
+    assert all(message.startswith("stablecoin") for message in failures.values())
+    [log] = stack.db.job_rows(kind="job", job_type="price")
+    assert (log["status"], log["tokens_requested"], log["tokens_succeeded"], log["tokens_failed"]) == (
+        "partial",
+        5,
+        1,
+        4,
+    )
+
+
+FALLBACKS = {
+    "HYPE": "coingecko",  # a native coin: no contract for a DEX, priced by CoinGecko id
+    "LEO": "dexscreener",  # an ERC-20 without a Binance pair
+    "MORA": "dexscreener",  # a Solana SPL token: its mint is used exactly as listed
+    "ORBT": "dexscreener",  # listed on Binance but halted (BREAK): its frozen price must not be used
+}
+
+
+def test_tokens_binance_does_not_trade_are_priced_by_the_fallbacks_exactly_in_usdt(seeded_stack):
+    stack = seeded_stack
+    at = freeze(stack)
+    universe = stack.market.universe
+
+    response = stack.price(job("BTC", *FALLBACKS))
+
+    assert response.status == 200, response.body
+    assert body_of(response)["sources"] == {"binance": 1, "coingecko": 1, "dexscreener": 3}
+    assert stack.market.stats.count("binance", TICKER) == 1  # one request for the whole batch
+    latest = stack.db.latest_prices()
+    rate = universe.usdt_usd(at=at)
+    assert rate != 1
+    for symbol, source in FALLBACKS.items():
+        token = universe.get(symbol)
+        row = latest[token.key]
+        assert row["source"] == source, symbol
+        usd = universe.price_usd(token, at=at)
+        assert row["price_usdt"] == universe.price_usdt(token, at=at) == usd / rate, symbol
+        assert row["price_usdt"] != usd  # converted with the USDT/USD rate, not assumed 1:1
+    mora = universe.get("MORA")
+    assert mora.key == f"solana:{mora.address}" and mora.address != mora.address.lower()
+
+
+def test_when_binance_is_down_the_batch_is_priced_by_the_fallbacks(seeded_stack):
+    stack = seeded_stack
+    at = freeze(stack)
+    stack.market.faults.add("503", api="binance", count="until_cleared")
+
+    response = stack.price(job("BTC", "LINK"))
+
+    assert response.status == 200, response.body
+    latest = {row["symbol"]: row for row in stack.db.latest_prices().values()}
+    assert latest["BTC"]["source"] == "coingecko" and latest["LINK"]["source"] == "dexscreener"
+    for symbol in ("BTC", "LINK"):
+        assert latest[symbol]["price_usdt"] == stack.market.universe.price_usdt(symbol, at=at)
+
+
+def test_when_every_source_fails_the_job_is_retried_not_acknowledged(seeded_stack):
+    stack = seeded_stack
+    stack.market.faults.add("429", api="binance", count="until_cleared", retry_after=7)
+    stack.market.faults.add("503", api="coingecko", count="until_cleared")
+
+    response = stack.price(job("HYPE", "BTC"))
+
+    assert response.status == 429  # KafkaSource retries with backoff
+    assert int(response.headers["Retry-After"]) >= 1
+    assert stack.db.latest_prices() == {}
+    [log] = stack.db.job_rows(kind="job", job_type="price")
+    assert log["status"] == "failed" and "RateLimited" in log["message"]
+
+    stack.market.faults.clear()
+    retried = stack.price(job("HYPE", "BTC"))
+    assert retried.status == 200 and body_of(retried)["succeeded"] == 2
+
+
+def test_a_redelivered_job_leaves_the_database_correct(seeded_stack):
+    stack = seeded_stack
+    first_at = freeze(stack)
+    message = job("BTC", "ETH", "HYPE")
+
+    first = stack.price(message, offset=41)
+    stack.market.clock.advance(3)  # the redelivery fetches anew: a newer observation
+    second = stack.price(message, offset=41)  # same partition/offset: the same event id
+
+    assert first.status == second.status == 200
+    assert body_of(first)["job_id"] == body_of(second)["job_id"]
+    [log] = stack.db.job_rows(kind="job", job_type="price")
+    assert (log["status"], log["attempts"], log["tokens_succeeded"]) == ("succeeded", 2, 3)
+    assert stack.db.job_rows(kind="token", job_type="price") == []
+
+    history = stack.db.rows("SELECT token_key, price_usdt, observed_at FROM token_prices ORDER BY observed_at")
+    assert len(history) == 6  # two observations per token, no duplicates, nothing torn
+    latest = stack.db.latest_prices()
+    assert set(latest) == {"native:bitcoin", "native:ethereum", "native:hyperliquid"}
+    for key, row in latest.items():
+        observations = [h for h in history if h["token_key"] == key]
+        assert len(observations) == 2
+        assert observations[0]["price_usdt"] == stack.market.universe.price_usdt(key, at=first_at)
+        assert (row["price_usdt"], row["observed_at"]) == (
+            observations[1]["price_usdt"],
+            observations[1]["observed_at"],
+        )
+        assert row["price_usdt"] == stack.market.universe.price_usdt(key, at=first_at + 3)
+
+
+def test_a_tick_job_delivered_after_it_expired_is_skipped(seeded_stack):
+    stack = seeded_stack
+    stale = job("BTC", job_id="top100-price:old:0", expires_at="2025-06-25T21:00:10Z")
+
+    response = stack.price(stale)
+
+    assert response.status == 200
+    assert body_of(response)["status"] == "skipped"
+    assert stack.db.latest_prices() == {}
+    assert stack.market.stats.count("binance") == 0
+    [log] = stack.db.job_rows("top100-price:old:0")
+    assert log["status"] == "skipped" and "superseded" in log["message"]
+
+
+def test_scheduler_jobs_satisfy_the_price_function_contract(seeded_stack):
+    """What the scheduler writes is exactly what the price function accepts (no drift)."""
+    stack = seeded_stack
+    ping_request("top100-price").to(stack.scheduler_app)
+    [message] = read_all(stack.bootstrap, stack.topics["price"])
+    parsed = parse_job_message(message.value())
+    assert (parsed.job_type, parsed.token_type, len(parsed.symbols)) == ("price", "top100", 100)
+
+
+def test_namesakes_in_the_set_are_each_priced_as_themselves(seeded_stack):
+    """Symbols do not identify tokens. With the ERC-20 PEPE and "Pepe on Solana" both in the set, the
+    whole-set job gives Binance's PEPEUSDT price to the better-ranked ERC-20 and prices the other on its DEX."""
+    stack = seeded_stack
+    universe = stack.market.universe
+    erc20, solana = sorted((t for t in universe.tokens if t.symbol == "PEPE"), key=lambda t: t.chain != "ethereum")
+    assert erc20.binance_status == "TRADING" and solana.chain == "solana"
+    namesake = TokenProfile(
+        key=solana.key,
+        symbol="PEPE",
+        name=solana.name,
+        chain="solana",
+        address=solana.address,
+        contracts=(Contract("solana", solana.address, 6),),
+        source="dexscreener",
+    )
+    with stack.resources.db.transaction() as conn:
+        store.upsert_tokens(conn, [namesake])
+        store.set_membership(conn, "top100", stack.db.top100_keys() + [solana.key], complete=True)
+    stack.settings.top100_size = 101
+    at = freeze(stack)
+
+    response = stack.price(job())  # no symbols: the whole set
+
+    assert response.status == 200, response.body
+    assert body_of(response)["succeeded"] == 101
+    latest = stack.db.latest_prices()
+    assert (latest[erc20.key]["source"], latest[erc20.key]["price_usdt"]) == (
+        "binance",
+        universe.price_usdt(erc20, at=at),
+    )
+    assert (latest[solana.key]["source"], latest[solana.key]["price_usdt"]) == (
+        "dexscreener",
+        universe.price_usdt(solana, at=at),
+    )
