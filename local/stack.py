@@ -60,6 +60,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("metadata", 8082),
     Function("audit", 8083),
     Function("scheduler", 8084),
+    Function("quotes", 8085),
 )
 
 # Upstream API -> path prefix under which the simulated market serves it.
@@ -71,6 +72,8 @@ SIMULATED_UPSTREAMS: Mapping[str, str] = {
     "GOPLUS": "goplus",
 }
 MARKET_DEFAULT_PORT = 8090
+# S3-compatible object storage for the bronze archive: a local moto server (no AWS involved).
+OBJECT_STORE_DEFAULT_PORT = 8091
 READY_TIMEOUT = 60.0  # per stage: how long children get to answer their readiness probe
 STOP_TIMEOUT = 10.0  # per stage: then SIGKILL
 
@@ -92,6 +95,10 @@ def market_port() -> int:
     return int(os.environ.get("MARKET_PORT") or MARKET_DEFAULT_PORT)
 
 
+def object_store_port() -> int:
+    return int(os.environ.get("OBJECT_STORE_PORT") or OBJECT_STORE_DEFAULT_PORT)
+
+
 def _module_file(module: str) -> Path:
     """The file `python -m module` runs: <module path>.py or <module path>/__main__.py."""
     path = PROJECT_ROOT.joinpath(*module.split("."))
@@ -107,7 +114,13 @@ def processes() -> list[Process]:
             (python, "-m", "local.market", "--port", str(market_port())),
             requires=_module_file("local.market"),
             ready_port=market_port(),
-        )
+        ),
+        Process(
+            "s3",
+            (python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(object_store_port())),
+            requires=_module_file("local.market"),  # moto comes with the dev install, like the market
+            ready_port=object_store_port(),
+        ),
     ]
     for function in FUNCTIONS:
         source = PROJECT_ROOT / "functions" / function.name / "main.py"
@@ -143,6 +156,11 @@ def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
     env["MARKET_URL"] = market
     for api, prefix in SIMULATED_UPSTREAMS.items():
         env.setdefault(f"{api}_BASE_URL", f"{market}/{prefix}")
+    # Bronze archive of every raw upstream response, into the local moto S3 server.
+    env.setdefault("ARCHIVE_ENABLED", "true")
+    env.setdefault("S3_ENDPOINT_URL", f"http://127.0.0.1:{object_store_port()}")
+    env.setdefault("AWS_ACCESS_KEY_ID", "local")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     return env
 
 

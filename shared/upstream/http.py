@@ -61,6 +61,9 @@ USER_AGENT = "price-crawler-functions/0.1"
 BodyCheck = Callable[[Any], None]
 """Inspects a decoded 2xx body and raises an `UpstreamError` if it reports a failure (in-body codes)."""
 
+ResponseHook = Callable[[str, str, Mapping[str, Any] | None, httpx.Response], None]
+"""Sees every raw response received: (api, path, params, response). The bronze archive is one."""
+
 
 class UpstreamHttp:
     """GET JSON from one upstream API, within its budgets and with retries and a circuit breaker."""
@@ -75,6 +78,7 @@ class UpstreamHttp:
         extra_rate_limits: Mapping[str, int] | None = None,
         weight_budget_per_minute: int | None = None,
         on_event: EventSink | None = None,
+        on_response: ResponseHook | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -85,6 +89,8 @@ class UpstreamHttp:
         `extra_rate_limits` adds named limiters (requests per minute) for endpoint groups
         with their own budget; `get_json(limiter=name)` uses one instead of the default.
         `weight_budget_per_minute` turns on used-weight tracking (Binance).
+        `on_response` sees every raw response (any status) before it is judged; its errors
+        are logged and never affect the request.
         `clock`, `wall_clock` and `sleep` are injectable so tests never really wait.
         """
         if not settings.base_url:
@@ -96,6 +102,7 @@ class UpstreamHttp:
         self._wall_clock = wall_clock
         self._sleep = sleep
         self._on_event = on_event
+        self._on_response = on_response
         self._limiters = {DEFAULT_LIMITER: SlidingWindowLimiter(settings.rate_limit_per_minute, clock=clock)}
         for name, per_minute in (extra_rate_limits or {}).items():
             self._limiters[name] = SlidingWindowLimiter(per_minute, clock=clock)
@@ -227,6 +234,11 @@ class UpstreamHttp:
         except httpx.HTTPError as exc:
             self._emit(EventKind.REQUEST, path, seconds=self._clock() - started, detail=type(exc).__name__)
             raise RetryableUpstreamError(self.api, f"GET {path}: {type(exc).__name__}: {exc}") from exc
+        if self._on_response is not None:
+            try:
+                self._on_response(self.api, path, params, response)
+            except Exception:  # an observer never fails the request
+                log.exception("%s: response hook failed for GET %s", self.api, path)
         if self._weight is not None:
             self._weight.observe(response.headers)
         self._emit(EventKind.REQUEST, path, status=response.status_code, seconds=self._clock() - started)

@@ -1,0 +1,20 @@
+"""Gold layer: OHLC candles, per-token KPIs and volatility (docs/data-layers.md).
+
+Candles are written by `shared.db.store.insert_prices` in the same statement as the ticks
+(db/migrations/0003_gold_candles.sql); this package reads them: `candles`, `kpis`,
+`volatility`. Every read is a primary-key range scan of `token_candles`, never a scan of
+`token_prices`.
+"""
+
+from shared.analytics.gold import (
+    RESOLUTIONS,
+    Candle,
+    Kpis,
+    Volatility,
+    candles,
+    kpis,
+    resolution_width,
+    volatility,
+)
+
+__all__ = ["RESOLUTIONS", "Candle", "Kpis", "Volatility", "candles", "kpis", "resolution_width", "volatility"]

@@ -1,0 +1,292 @@
+"""The quotes function over real HTTP (functions-framework + werkzeug) on real PostgreSQL.
+
+The function is `functions/quotes/main.py` itself, served on a free port; the data is
+written with the same store functions the pipelines use.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from jsonschema import Draft202012Validator
+from werkzeug.serving import make_server
+
+from local import services
+from shared.config import get_settings
+from shared.db import store
+from shared.db.connection import ConnectionPool
+from shared.models import AuditReport, Contract, PriceQuote, TokenProfile
+
+ROOT = Path(__file__).resolve().parents[2]
+LINK = "ethereum:0x514910771af9ca656af840dff83e8264ecf986ca"
+LINK_ON_BSC = "0xF8A0BF9cF54Bb92F17374d9e9A321E6a111a51bD"  # mixed case on purpose
+PICO = "solana:PicoXyZ9mJ8s5cVbM2hYkGgqLr7tPdNf3wQzUe4Apump"
+SOL_PEPE = "solana:PepeSo1aNa2b3c4d5e6f7g8h9i1j2k3m4n5p6q7r8s9"
+ETH_PEPE = "ethereum:0x6982508145454ce325ddbe47a25d4ec3d2311933"
+STALE_AFTER = 30.0
+
+
+@pytest.fixture(scope="module")
+def quotes_url(database_url: str):
+    """functions/quotes/main.py under functions-framework, on a free port of 127.0.0.1."""
+    import functions_framework
+
+    patch = pytest.MonkeyPatch()
+    patch.setenv("DATABASE_URL", database_url)
+    patch.setenv("PRICE_STALE_AFTER_SECONDS", str(STALE_AFTER))
+    get_settings.cache_clear()
+    app = functions_framework.create_app(target="quotes", source=str(ROOT / "functions/quotes/main.py"),
+                                         signature_type="http")
+    port = services.free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}"
+    server.shutdown()
+    patch.undo()
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def market(clean_db: str):
+    """Tokens, memberships, prices (fresh and stale), an audit; returns the observation times."""
+    pool = ConnectionPool(clean_db, size=1)
+    now = datetime.now(timezone.utc).replace(microsecond=123456)
+    profiles = [
+        TokenProfile(key="native:bitcoin", symbol="BTC", name="Bitcoin", chain=None, address=None,
+                     coingecko_id="bitcoin", market_cap_usd=Decimal("1300000000000.5"), market_cap_rank=1, source="t"),
+        TokenProfile(key="native:ethereum", symbol="ETH", name="Ethereum", chain=None, address=None,
+                     coingecko_id="ethereum", market_cap_rank=2, source="t"),
+        TokenProfile(key=LINK, symbol="LINK", name="Chainlink", chain="ethereum", address=LINK.split(":")[1],
+                     contracts=(Contract("ethereum", LINK.split(":")[1]), Contract("bsc", LINK_ON_BSC.lower())),
+                     tags=("oracle",), socials=(("twitter", "https://x.com/chainlink"),), source="t"),
+        TokenProfile(key=PICO, symbol="PICO", name="Pico", chain="solana", address=PICO.split(":")[1], source="t"),
+        TokenProfile(key=SOL_PEPE, symbol="PEPE", name="Pepe on Solana", chain="solana",
+                     address=SOL_PEPE.split(":")[1], source="t"),
+        TokenProfile(key=ETH_PEPE, symbol="PEPE", name="Pepe", chain="ethereum", address=ETH_PEPE.split(":")[1],
+                     source="t"),
+    ]
+    times = {"btc": now - timedelta(seconds=2), "eth": now - timedelta(seconds=120)}
+    with pool.transaction() as conn:
+        store.upsert_tokens(conn, profiles)
+        store.set_membership(conn, "top100", ["native:bitcoin", "native:ethereum", LINK], complete=True)
+        store.set_membership(conn, "trending", [PICO, SOL_PEPE], complete=True)
+        store.insert_prices(conn, [
+            PriceQuote("native:bitcoin", "BTC", Decimal("64123.45000000"), "binance", times["btc"]),
+            PriceQuote("native:ethereum", "ETH", Decimal("3456.7"), "binance", times["eth"]),
+            PriceQuote(PICO, "PICO", Decimal("0.000000000012345"), "dexscreener", times["btc"]),
+            PriceQuote(LINK, "LINK", Decimal("14.5"), "binance", now - timedelta(minutes=90)),
+            PriceQuote(LINK, "LINK", Decimal("15.25"), "binance", now - timedelta(minutes=30)),
+            PriceQuote(LINK, "LINK", Decimal("14.75"), "binance", times["btc"]),
+        ], "job-1")
+        store.upsert_audits(conn, [
+            AuditReport(PICO, "goplus", Decimal("35.00"), False, "https://gopluslabs.io/token-security/solana/x",
+                        None, None, None, {"mintable": "1"}, now - timedelta(hours=2)),
+        ], "job-2")
+    pool.close()
+    return times
+
+
+def get(url: str, path: str, **params):
+    return httpx.get(url + path, params=params or None, timeout=10)
+
+
+def iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+def test_latest_price_by_symbol_key_and_contract_with_exact_decimals(quotes_url, market):
+    btc = get(quotes_url, "/v1/prices/BTC")
+    assert btc.status_code == 200, btc.text
+    assert btc.json() == {
+        "token": "BTC", "token_key": "native:bitcoin", "symbol": "BTC", "price_usdt": "64123.45000000",
+        "source": "binance", "observed_at": iso(market["btc"]), "age_seconds": btc.json()["age_seconds"],
+        "stale": False, "stale_after_seconds": STALE_AFTER,
+    }
+    assert 1.5 < btc.json()["age_seconds"] < 15
+    pico = get(quotes_url, f"/v1/prices/{PICO}").json()
+    assert pico["price_usdt"] == "0.000000000012345"  # every digit, no exponent
+    link = get(quotes_url, f"/v1/prices/bsc:{LINK_ON_BSC}").json()  # another chain's contract, EVM case folded
+    assert (link["token_key"], link["price_usdt"]) == (LINK, "14.75")
+    upper = "ethereum:0x" + LINK.split(":0x")[1].upper()
+    assert get(quotes_url, f"/v1/prices/{upper}").json()["token_key"] == LINK
+
+
+def test_staleness_follows_the_configured_bound(quotes_url, market):
+    eth = get(quotes_url, "/v1/prices/native:ethereum").json()
+    assert eth["stale"] is True and eth["age_seconds"] > STALE_AFTER
+
+
+def test_many_prices_in_request_order_with_reasons_for_the_rest(quotes_url, market):
+    response = get(quotes_url, "/v1/prices", tokens=f"ETH,BTC,{PICO},NOPE,ethereum:0x12,{ETH_PEPE}")
+    assert response.status_code == 200
+    body = response.json()
+    assert [(p["token"], p["stale"]) for p in body["prices"]] == [("ETH", True), ("BTC", False), (PICO, False)]
+    errors = {e["token"]: e for e in body["errors"]}
+    assert errors["NOPE"]["status"] == 404 and "NOPE" in errors["NOPE"]["error"]
+    assert errors["ethereum:0x12"]["status"] == 400 and "EVM address" in errors["ethereum:0x12"]["error"]
+    assert errors[ETH_PEPE]["status"] == 404 and "no price yet" in errors[ETH_PEPE]["error"]
+    repeated = get(quotes_url, "/v1/prices?tokens=BTC&tokens=ETH")
+    assert [p["token_key"] for p in repeated.json()["prices"]] == ["native:bitcoin", "native:ethereum"]
+
+
+def test_unknown_and_ambiguous_tokens(quotes_url, market):
+    missing = get(quotes_url, "/v1/prices/native:nosuchcoin")
+    assert missing.status_code == 404 and "unknown token" in missing.json()["error"]
+    no_price = get(quotes_url, f"/v1/prices/{ETH_PEPE}")
+    assert no_price.status_code == 404 and no_price.json()["token_key"] == ETH_PEPE
+    ambiguous = get(quotes_url, "/v1/prices/pepe")
+    assert ambiguous.status_code == 409
+    assert sorted(ambiguous.json()["candidates"]) == sorted([SOL_PEPE, ETH_PEPE])
+    malformed = get(quotes_url, "/v1/tokens/unknownchain:abc")
+    assert malformed.status_code == 400 and "unknown chain" in malformed.json()["error"]
+
+
+def test_token_profile_with_latest_audit(quotes_url, market):
+    body = get(quotes_url, f"/v1/tokens/{PICO}").json()
+    assert body["token_key"] == PICO and body["sets"] == {"trending": 1}
+    assert body["price"]["price_usdt"] == "0.000000000012345"
+    assert body["audit"]["provider"] == "goplus" and body["audit"]["score"] == "35.00"
+    assert body["audit"]["flags"] == {"mintable": "1"} and body["audit"]["is_verified"] is False
+    link = get(quotes_url, "/v1/tokens/LINK").json()
+    assert link["contracts"] == {"ethereum": LINK.split(":")[1], "bsc": LINK_ON_BSC.lower()}
+    assert link["tags"] == ["oracle"] and link["socials"] == [{"type": "twitter", "url": "https://x.com/chainlink"}]
+    assert link["audit"] is None and link["audits"] == []
+    btc = get(quotes_url, "/v1/tokens/BTC").json()
+    assert btc["market_cap_usd"] == "1300000000000.5" and btc["sets"] == {"top100": 1}
+
+
+def test_token_list_pages_without_gaps_or_repeats(quotes_url, market):
+    seen, cursor = [], None
+    for _ in range(5):
+        page = get(quotes_url, "/v1/tokens", set="top100", limit="2", **({"cursor": cursor} if cursor else {})).json()
+        seen += [t["token_key"] for t in page["tokens"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["native:bitcoin", "native:ethereum", LINK]
+    everything = get(quotes_url, "/v1/tokens", limit="1000").json()
+    assert len(everything["tokens"]) == 6 and everything["next_cursor"] is None
+    wrong_set = get(quotes_url, "/v1/tokens", set="trending", cursor=encode_other_cursor(quotes_url))
+    assert wrong_set.status_code == 400
+
+
+def encode_other_cursor(quotes_url: str) -> str:
+    return get(quotes_url, "/v1/tokens", set="top100", limit="1").json()["next_cursor"]
+
+
+def test_candles_kpis_and_volatility_routes(quotes_url, market):
+    # Without `from`: the last `limit` buckets up to now, of which only the current minute has a tick.
+    candles = get(quotes_url, f"/v1/tokens/{LINK}/candles", resolution="1m", limit="2").json()
+    assert [c["close"] for c in candles["candles"]] == ["14.75"]
+    assert candles["candles"][-1]["ticks"] == 1 and candles["candles"][-1]["complete"] is False
+    hourly = get(quotes_url, f"/v1/tokens/{LINK}/candles", resolution="1h", limit="3").json()["candles"]
+    assert sum(c["ticks"] for c in hourly) == 3 and hourly[-1]["close"] == "14.75"
+    paged = get(quotes_url, f"/v1/tokens/{LINK}/candles", resolution="1m", limit="1",
+                **{"from": iso(datetime.now(timezone.utc) - timedelta(hours=3))}).json()
+    assert paged["candles"][0]["close"] == "14.5" and paged["next_cursor"]
+    second = get(quotes_url, f"/v1/tokens/{LINK}/candles", resolution="1m", limit="1", cursor=paged["next_cursor"],
+                 **{"from": iso(datetime.now(timezone.utc) - timedelta(hours=3))}).json()
+    assert second["candles"][0]["close"] == "15.25"
+
+    kpis = get(quotes_url, "/v1/tokens/LINK/kpis").json()
+    assert (kpis["price_usdt"], kpis["open_24h"], kpis["high_24h"], kpis["low_24h"]) == ("14.75", "14.5", "15.25", "14.5")
+    assert (kpis["change_24h"], kpis["change_pct_24h"], kpis["ticks_24h"]) == ("0.25", "1.7241", 3)
+    many = get(quotes_url, "/v1/kpis", tokens=f"LINK,BTC,{ETH_PEPE}").json()
+    assert [k["token_key"] for k in many["kpis"]] == [LINK, "native:bitcoin"]
+    assert many["errors"][0]["status"] == 404
+
+    vol = get(quotes_url, f"/v1/tokens/{LINK}/volatility", resolution="1m", periods="180").json()
+    closes = [Decimal("14.5"), Decimal("15.25"), Decimal("14.75")]
+    assert vol["samples"] == 3 and vol["mean"].startswith("14.8333333333")
+    assert abs(Decimal(vol["stddev"]) - statistics.stdev(closes)) < Decimal("1e-15")
+    assert abs(Decimal(vol["relative"]) - statistics.stdev(closes) / statistics.mean(closes)) < Decimal("1e-15")
+
+
+@pytest.mark.parametrize("path, params, fragment", [
+    ("/v1/prices", {}, "tokens is required"),
+    ("/v1/prices", {"tokens": ",".join(f"T{i}" for i in range(101))}, "at most 100 tokens"),
+    ("/v1/prices", {"tokens": "BTC", "symbol": "ETH"}, "unknown parameter(s) symbol"),
+    ("/v1/tokens", {"limit": "0"}, "limit must be from 1 to 1000"),
+    ("/v1/tokens", {"limit": "ten"}, "limit must be a whole number"),
+    ("/v1/tokens", {"set": "all"}, "set must be one of top100, trending"),
+    ("/v1/tokens", {"cursor": "garbage!"}, "cursor"),
+    ("/v1/tokens/BTC/candles", {"resolution": "5m"}, "resolution must be one of 1m, 1h, 1d"),
+    ("/v1/tokens/BTC/candles", {"from": "2025-06-25T10:00:00"}, "must carry a UTC offset"),
+    ("/v1/tokens/BTC/candles", {"from": "2025-06-25T10:00:00Z", "to": "2025-06-25T09:00:00Z"}, "must be before"),
+    ("/v1/tokens/BTC/candles", {"from": "yesterday"}, "RFC 3339"),
+    ("/v1/tokens/BTC/volatility", {"periods": "1"}, "periods must be from 2 to 1000"),
+    ("/v1/prices/ethereum:0xnothex", {}, "neither a token key nor"),
+])
+def test_bad_parameters_are_400_with_a_reason(quotes_url, market, path, params, fragment):
+    response = get(quotes_url, path, **params)
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["error"]
+
+
+def test_routes_methods_health_and_metrics(quotes_url, market):
+    assert get(quotes_url, "/v1/nothing").status_code == 404
+    assert httpx.post(quotes_url + "/v1/prices", content=b"{}").status_code == 405
+    assert get(quotes_url, "/health/liveness").json()["status"] == "alive"
+    assert get(quotes_url, "/health/readiness").status_code == 200
+    get(quotes_url, "/v1/prices/BTC")
+    metrics = get(quotes_url, "/metrics")
+    assert metrics.status_code == 200 and 'quotes_requests_total{route="price",status="200"}' in metrics.text
+
+
+# --- the OpenAPI document ------------------------------------------------------------------------
+
+OPENAPI = yaml.safe_load((ROOT / "docs/openapi.yaml").read_text())
+
+
+def documented(path: str, status: str = "200") -> Draft202012Validator:
+    """A validator for the documented body of `GET path` answering `status`."""
+    answer = OPENAPI["paths"][path]["get"]["responses"][status]
+    if "$ref" in answer:
+        answer = OPENAPI["components"]["responses"][answer["$ref"].rsplit("/", 1)[-1]]
+    schema = answer["content"]["application/json"]["schema"]
+    return Draft202012Validator({**schema, "components": OPENAPI["components"]})
+
+
+def test_every_route_is_documented():
+    from shared.quotes.api import ROUTES
+
+    documented_paths = set(OPENAPI["paths"])
+    served = {"/v1" + r.pattern.pattern[len("^/v1"):-len("/?$")].replace("([^/]+)", "{token}").replace("\\", "")
+              for r in ROUTES}
+    assert served == documented_paths
+    for route in ROUTES:
+        path = next(p for p in documented_paths if route.pattern.match(p.replace("{token}", "BTC")))
+        names = {p.get("name") for p in OPENAPI["paths"][path]["get"].get("parameters", [])
+                 if "$ref" not in p} | {OPENAPI["components"]["parameters"][p["$ref"].rsplit("/", 1)[-1]]["name"]
+                                        for p in OPENAPI["paths"][path]["get"].get("parameters", []) if "$ref" in p}
+        assert set(route.params) == names - {"token"}, path
+
+
+def test_answers_match_the_openapi_document(quotes_url, market):
+    cases = [
+        ("/v1/prices", f"/v1/prices?tokens=BTC,ETH,NOPE,{PICO}", "200"),
+        ("/v1/prices/{token}", "/v1/prices/BTC", "200"),
+        ("/v1/prices/{token}", "/v1/prices/pepe", "409"),
+        ("/v1/prices/{token}", "/v1/prices/native:nosuchcoin", "404"),
+        ("/v1/tokens", "/v1/tokens?set=top100&limit=2", "200"),
+        ("/v1/tokens/{token}", f"/v1/tokens/{PICO}", "200"),
+        ("/v1/tokens/{token}", "/v1/tokens/LINK", "200"),
+        ("/v1/tokens/{token}/candles", f"/v1/tokens/{LINK}/candles?resolution=1h&limit=3", "200"),
+        ("/v1/kpis", "/v1/kpis?tokens=LINK,BTC,ETH", "200"),
+        ("/v1/tokens/{token}/kpis", "/v1/tokens/LINK/kpis", "200"),
+        ("/v1/tokens/{token}/volatility", "/v1/tokens/LINK/volatility?resolution=1m&periods=180", "200"),
+        ("/v1/tokens/{token}/volatility", "/v1/tokens/LINK/volatility?periods=0", "400"),
+    ]
+    for path, url, status in cases:
+        response = httpx.get(quotes_url + url, timeout=10)
+        assert str(response.status_code) == status, (url, response.text)
+        errors = sorted(documented(path, status).iter_errors(response.json()), key=str)
+        assert not errors, (url, [e.message for e in errors[:3]])
