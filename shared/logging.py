@@ -140,8 +140,8 @@ class JsonFormatter(logging.Formatter):
             "function": self.function or record.name,
             "logger": record.name,
         }
-        for key in CONTEXT_KEYS:
-            line[key] = context.get(key)
+        for key in CONTEXT_KEYS:  # from the enclosing log_context, else from the record's extra fields
+            line[key] = _clean(key, context.get(key) or getattr(record, key, None))
         line["message"] = redact(record.getMessage())
         for key, value in context.items():
             if key not in line:

@@ -116,6 +116,13 @@ CATALOGUE: dict[str, MetricSpec] = {
         # --- data freshness ---------------------------------------------------------------------------
         MetricSpec("crawler_price_oldest_age", "observable_gauge", "s",
                    "Age of the oldest latest price among the current members of each token set", ("token_set",)),
+        # --- quotes function (read API) --------------------------------------------------------------
+        MetricSpec("quotes_requests", "counter", "{request}", "Quotes API requests by route and status",
+                   ("route", "status")),
+        MetricSpec("quotes_request_duration", "histogram", "s", "Quotes API request duration", ("route",)),
+        # --- bronze archive (raw upstream responses in object storage) ----------------------------------
+        MetricSpec("archive_writes", "counter", "{object}", "Bronze archive writes by outcome (written, duplicate, failed)",
+                   ("outcome", "source")),
         # --- local eventing plane (PingSource / KafkaSource) --------------------------------------------
         MetricSpec("crawler_eventing_events_received", "observable_counter", "{event}",
                    "Records consumed (KafkaSource) or ticks fired (PingSource)", _SOURCE),
@@ -245,23 +252,6 @@ def observe(name: str, value: float, description: str = "", unit: str = "s", **l
 def set_gauge(name: str, value: float, description: str = "", unit: str = "", **labels: str) -> None:
     """Set gauge `name` to `value` for this label set."""
     _last_value_gauge(name, unit, description)[tuple(sorted(labels.items()))] = value
-
-
-def register_gauge_callback(name: str, callback: Callable[[], Iterable[tuple[float, dict[str, str]]]],
-                            description: str = "", unit: str = "") -> None:
-    """A gauge computed at scrape time by `callback()` → [(value, labels)]; the first registration wins."""
-
-    def create(meter, spec: MetricSpec):
-        def observe_cb(_: CallbackOptions) -> Iterable[Observation]:
-            try:
-                return [Observation(v, labels) for v, labels in callback()]
-            except Exception:  # a failing probe must not break the whole scrape
-                return []
-
-        return meter.create_observable_gauge(spec.name, callbacks=[observe_cb], unit=spec.unit,
-                                             description=spec.description)
-
-    _instrument(name, "observable_gauge", unit, description, create)
 
 
 _WAIT_KINDS = {"rate_limit_wait": "rate_limiter", "weight_wait": "weight_window", "cooldown_wait": "retry_after"}

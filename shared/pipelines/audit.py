@@ -97,6 +97,7 @@ def audit_tokens(ctx: JobContext) -> JobOutcome:
         requested=len(keys) + named_elsewhere,
         succeeded=len(reports) + len(fresh),
         failures=failures,
+        rows_upserted={"token_audits": stored},
         details={"audited": stored, "still_fresh": len(fresh),
                  "scores": {r.token_key: str(r.score) for r in reports[:50]}},
     )

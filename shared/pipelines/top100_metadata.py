@@ -54,7 +54,7 @@ def refresh_top100_metadata(ctx: JobContext) -> JobOutcome:
         store.run_maintenance(conn, settings.token_prices_retention_days, settings.job_logs_retention_days)
     detail_jobs = _request_details(ctx, ranked)
     return JobOutcome(requested=len(profiles) + len(failures), succeeded=len(profiles), failures=failures,
-                      details={"top100": len(ranked), "detail_jobs": detail_jobs})
+                      rows_upserted={"tokens": len(profiles)}, details={"top100": len(ranked), "detail_jobs": detail_jobs})
 
 
 def enrich_details(ctx: JobContext, keys: list[str]) -> JobOutcome:
@@ -75,7 +75,8 @@ def enrich_details(ctx: JobContext, keys: list[str]) -> JobOutcome:
         enriched.append(apply_coin_detail(base, detail))
     with ctx.resources.db.transaction() as conn:
         store.upsert_tokens(conn, enriched)
-    return JobOutcome(requested=len(keys), succeeded=len(enriched), failures=failures)
+    return JobOutcome(requested=len(keys), succeeded=len(enriched), failures=failures,
+                      rows_upserted={"tokens": len(enriched)})
 
 
 def _request_details(ctx: JobContext, keys: list[str]) -> int:

@@ -87,7 +87,7 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     for quote in quotes:
         by_source[quote.source] += 1
     return JobOutcome(requested=len(requested) + len(misdirected) or len(tokens), succeeded=len(quotes),
-                      failures=failures,
+                      failures=failures, rows_upserted={"token_prices": inserted},
                       details={"inserted": inserted, "sources": dict(by_source)})
 
 

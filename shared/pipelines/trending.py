@@ -157,6 +157,7 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
         requested=len(refs) + named_elsewhere,
         succeeded=len(committed),
         failures=failures,
+        rows_upserted={"tokens": len(committed), "token_prices": inserted},
         details={"discovery": discovery.source if discovery else None, "sources": dict(sources),
                  "inserted": inserted, "audit_requested": len(committed)},
     )
