@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 
     # --- infrastructure -------------------------------------------------------------
     kafka_bootstrap_servers: str = "localhost:9092"
-    database_url: str = "postgresql://crawler:crawler@localhost:55432/price_crawler"
+    database_url: str = "postgresql://crawler:crawler@localhost:15432/price_crawler"
     db_pool_size: int = 4
     db_connect_timeout_seconds: float = 5.0
 

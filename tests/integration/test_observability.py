@@ -256,8 +256,6 @@ def system(database_url: str, kafka_bootstrap: str, unique_topic, tmp_path_facto
         topology = resolve_topology(load_manifests(manifests, default_namespace="default"), {}, defaults={})
         plane = EventingPlane(topology, settings, serve_status=True)
         plane.start()
-        # The plane's counters as Prometheus metrics (what its /metrics serves once wired).
-        metrics.watch_eventing(plane.metrics.snapshot)
         yield System(functions, plane, market, dead_letters, topics, database_url, kafka_bootstrap)
     finally:
         if plane is not None:
