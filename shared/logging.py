@@ -82,7 +82,11 @@ def secrets_of(settings: Any) -> list[str]:
     """The secret values a `shared.config.Settings` holds: upstream API keys and the database password."""
     found: list[str] = []
     try:
-        found.append(urlparse(settings.database_url).password or "")
+        url = urlparse(settings.database_url)
+        # A password equal to the user name (the local default crawler:crawler) is no secret, and
+        # masking it would mangle every line naming the project; URL forms are masked regardless.
+        if url.password and url.password != url.username:
+            found.append(url.password)
     except (AttributeError, ValueError):
         pass
     for api in ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus"):

@@ -13,103 +13,25 @@ simulated market over HTTP, its clock frozen so every price is known exactly.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import yaml
 
 from local.eventing import EventingPlane, EventingSettings, load_manifests, resolve_topology
 from local.market.pytest_plugin import simulated_market, simulated_market_session  # noqa: F401 - fixtures
 from local.market.server import SimulatedMarket
-from local.services import free_port
 from shared.jobs import parse_job_message
 from tests.helpers.db import Database
+from tests.helpers.e2e import function_env, isolated_manifests, serve_functions, wait_for
 from tests.helpers.kafka import read_all
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-BASE_MANIFESTS = ROOT / "infra" / "knative" / "base"
 FROZEN_AT = datetime(2026, 6, 25, 21, 0, 0, tzinfo=UTC)
 FUNCTIONS = ("scheduler", "price", "audit")
 FLOW_TIMEOUT = 45.0
-
-
-# --- the functions as processes ----------------------------------------------------------------
-
-
-def serve_functions(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """Start each function under functions-framework; yield name → URL once every one is ready."""
-    processes: dict[str, subprocess.Popen] = {}
-    urls: dict[str, str] = {}
-    try:
-        for name in FUNCTIONS:
-            port = free_port()
-            urls[name] = f"http://127.0.0.1:{port}"
-            processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / name / "main.py"),
-                 "--target", name, "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port)],
-                env={**env, "K_SERVICE": name}, cwd=ROOT, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            )
-        deadline = time.monotonic() + 30
-        for name, url in urls.items():
-            while True:
-                if processes[name].poll() is not None:
-                    raise AssertionError(f"function {name} exited at start:\n{processes[name].stderr.read().decode()[-3000:]}")
-                try:
-                    if httpx.get(f"{url}/health/readiness", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"function {name} not ready at {url} within 30 s")
-                time.sleep(0.2)
-        yield urls
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-# --- the manifests of the cluster, isolated ----------------------------------------------------
-
-
-def isolated_manifests(directory: Path, topics: dict[str, str], tick: str) -> Path:
-    """The trending PingSource and the price/audit KafkaSources (with their dead-letter sinks) of
-    infra/knative/base, on this test's topics and consumer groups, ticking on `tick`."""
-    documents = []
-    for file in ("pingsources.yaml", "kafkasources.yaml", "kafkasinks.yaml"):
-        documents += [d for d in yaml.safe_load_all((BASE_MANIFESTS / file).read_text()) if d]
-    by_name = {(d["kind"], d["metadata"]["name"]): d for d in documents}
-    suffix = uuid.uuid4().hex[:8]
-
-    ping = by_name[("PingSource", "trending-tick")]
-    ping["spec"]["schedule"] = tick
-    chosen = [ping]
-    for source, topic in (("price-request-source", "price"), ("audit-request-source", "audit")):
-        manifest = by_name[("KafkaSource", source)]
-        manifest["spec"]["topics"] = [topics[topic]]
-        manifest["spec"]["consumerGroup"] = f"{manifest['spec']['consumerGroup']}-{suffix}"
-        sink = by_name[("KafkaSink", manifest["spec"]["delivery"]["deadLetterSink"]["ref"]["name"])]
-        sink["spec"]["topic"] = topics[f"{topic}_dead_letter"]
-        chosen += [manifest, sink]
-    path = directory / "eventing.yaml"
-    path.write_text(yaml.safe_dump_all(chosen, sort_keys=False))
-    return directory
 
 
 # --- the test ---------------------------------------------------------------------------------------
@@ -130,36 +52,15 @@ def topics(unique_topic) -> dict[str, str]:
 @pytest.fixture
 def function_urls(simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str,
                   topics: dict[str, str]) -> Iterator[dict[str, str]]:
-    env = {
-        **os.environ,
-        **simulated_market.env(),
-        "DATABASE_URL": clean_db,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "PRICE_TOPIC": topics["price"],
-        "METADATA_TOPIC": topics["metadata"],
-        "AUDIT_TOPIC": topics["audit"],
-        "PRICE_UPDATED_TOPIC": topics["price_updated"],
-        "LOG_LEVEL": "WARNING",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    }
-    yield from serve_functions(env)
-
-
-def wait_for(check, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    yield from serve_functions(FUNCTIONS, function_env(simulated_market.env(), clean_db, kafka_bootstrap, topics))
 
 
 def test_one_minute_of_trending_from_the_ping_to_committed_audits(
         simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, topics: dict[str, str],
         function_urls: dict[str, str], tmp_path: Path) -> None:
     simulated_market.clock.freeze(FROZEN_AT)
-    manifests = load_manifests(isolated_manifests(tmp_path, topics, tick="*/2 * * * * *"))
+    manifests = load_manifests(isolated_manifests(tmp_path, topics, pings={"trending-tick": "*/2 * * * * *"},
+                                                  sources=("price", "audit")))
     topology = resolve_topology(manifests, {f"{n.upper()}_FUNCTION_URL": u for n, u in function_urls.items()})
     settings = EventingSettings(kafka_bootstrap_servers=kafka_bootstrap, commit_interval_seconds=0.5,
                                 session_timeout_ms=6000, shutdown_grace_seconds=5, ping_jitter_ms=0, port=0)
