@@ -33,7 +33,7 @@ import dataclasses
 import hashlib
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -202,6 +202,30 @@ def _reason(source: Source, reason: str) -> str:
     return reason if reason.startswith(source.value) else f"{source.value}: {reason}"
 
 
+def _fetch_per_chain(refs: Sequence[Contract], source: Source, ledger: SourceLedger,
+                     upstream_chain: Callable[[str], str | None],
+                     fetch: Callable[[str, list[str]], Any]) -> Iterator[tuple[str, list[Contract], list[str], Any]]:
+    """Ask `source` once per chain (the client batches by its address limit); yield
+    (chain, refs, keys, payload) for each chain it answered. Chains the source does not cover,
+    a source already down in this job, and failed requests are recorded in `ledger`."""
+    for chain, members in _by_chain(refs).items():
+        keys = [ref_key(r) for r in members]
+        chain_id = upstream_chain(chain)
+        if chain_id is None:
+            for key in keys:
+                ledger.token_failed(key, f"{source.value} does not cover chain {chain}")
+            continue
+        if ledger.is_down(source.value):
+            ledger.skipped(source.value, keys)
+            continue
+        try:
+            payload = fetch(chain_id, [r.address for r in members])
+        except CrawlerError as exc:
+            ledger.source_failed(source.value, exc, keys)
+            continue
+        yield chain, members, keys, payload
+
+
 # --- sources ---------------------------------------------------------------------------------
 
 
@@ -209,21 +233,8 @@ def _crawl_dexscreener(ctx: JobContext, refs: Sequence[Contract], crawl: Trendin
                        items: dict[str, dict[str, Any]], rate: LazyUsdtRate) -> None:
     """Profiles and prices from DexScreener /tokens/v1, one request per 30 tokens of a chain."""
     source = Source.DEXSCREENER
-    for chain, members in _by_chain(refs).items():
-        keys = [ref_key(r) for r in members]
-        chain_id = chains.dexscreener_chain_id(chain)
-        if chain_id is None:
-            for key in keys:
-                ledger.token_failed(key, f"dexscreener does not cover chain {chain}")
-            continue
-        if ledger.is_down(source.value):
-            ledger.skipped(source.value, keys)
-            continue
-        try:
-            pairs = ctx.resources.upstream.dexscreener.token_pairs(chain_id, [r.address for r in members])
-        except CrawlerError as exc:
-            ledger.source_failed(source.value, exc, keys)
-            continue
+    for chain, members, keys, pairs in _fetch_per_chain(refs, source, ledger, chains.dexscreener_chain_id,
+                                                        ctx.resources.upstream.dexscreener.token_pairs):
         for ref, key in zip(members, keys):
             profile = profile_from_dexscreener(chain, ref.address, pairs, items.get(key))
             if isinstance(profile, TokenFailure):
@@ -246,22 +257,9 @@ def _crawl_geckoterminal(ctx: JobContext, refs: Sequence[Contract], crawl: Trend
                          rate: LazyUsdtRate) -> None:
     """Profiles (where still missing) and USD prices from GeckoTerminal tokens/multi."""
     source = Source.GECKOTERMINAL
-    for chain, members in _by_chain(refs).items():
-        keys = [ref_key(r) for r in members]
-        network = chains.geckoterminal_network(chain)
-        if network is None:
-            for key in keys:
-                ledger.token_failed(key, f"geckoterminal does not cover chain {chain}")
-            continue
-        if ledger.is_down(source.value):
-            ledger.skipped(source.value, keys)
-            continue
-        try:
-            payload = ctx.resources.upstream.geckoterminal.tokens_multi(network, [r.address for r in members])
-        except CrawlerError as exc:
-            ledger.source_failed(source.value, exc, keys)
-            continue
-        found = profiles_from_tokens_multi(network, payload)
+    for chain, _, keys, payload in _fetch_per_chain(refs, source, ledger, chains.geckoterminal_network,
+                                                    ctx.resources.upstream.geckoterminal.tokens_multi):
+        found = profiles_from_tokens_multi(chains.geckoterminal_network(chain), payload)
         by_key = {p.key: p for p in found.profiles}
         reported = set()
         for failure in found.failures:
@@ -289,22 +287,9 @@ def _crawl_coingecko(ctx: JobContext, refs: Sequence[Contract], crawl: TrendingC
                      rate: LazyUsdtRate) -> None:
     """USD prices by contract from CoinGecko /simple/token_price, for tokens that have a profile."""
     source = Source.COINGECKO
-    for chain, members in _by_chain(refs).items():
-        keys = [ref_key(r) for r in members]
-        platform = chains.coingecko_platform(chain)
-        if platform is None:
-            for key in keys:
-                ledger.token_failed(key, f"coingecko does not cover chain {chain}")
-            continue
-        if ledger.is_down(source.value):
-            ledger.skipped(source.value, keys)
-            continue
-        try:
-            payload = ctx.resources.upstream.coingecko.token_prices(platform, [r.address for r in members])
-        except CrawlerError as exc:
-            ledger.source_failed(source.value, exc, keys)
-            continue
-        prices, price_failures = usd_prices_from_token_price(platform, payload)
+    for chain, _, keys, payload in _fetch_per_chain(refs, source, ledger, chains.coingecko_platform,
+                                                    ctx.resources.upstream.coingecko.token_prices):
+        prices, price_failures = usd_prices_from_token_price(chains.coingecko_platform(chain), payload)
         for failure in price_failures:
             if failure.ref in keys:
                 ledger.token_failed(failure.ref, _reason(source, failure.reason))
