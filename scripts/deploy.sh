@@ -5,7 +5,7 @@
 #   1. prerequisites from the overlay: namespace, config, secret, KafkaTopics (and the dev
 #      PostgreSQL of the k3d overlay), and wait for them;
 #   2. database migrations, as a Job running the tools image (infra/docker/Dockerfile);
-#   3. the four functions: `func deploy` of each directory made by
+#   3. the five functions: `func deploy` of each directory made by
 #      scripts/prepare_function.py (or, with --without-func, Docker images and the plain
 #      Services of infra/knative/services);
 #   4. the eventing manifests (KafkaSinks, KafkaSources, PingSources), and wait until ready.
@@ -20,7 +20,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NAMESPACE="price-crawler"
-FUNCTIONS=(price metadata audit scheduler)
+FUNCTIONS=(price metadata audit scheduler quotes)
 ENVIRONMENT="k3d"
 REGISTRY="localhost:5001/price-crawler"
 TAG=""

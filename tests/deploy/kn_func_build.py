@@ -1,5 +1,6 @@
 """The offline stand-in for `kn func build`: install a prepared function directory alone into a
-fresh virtual environment, then serve CloudEvents through func-python exactly as the image does.
+fresh virtual environment, then serve CloudEvents (or, for the quotes read API, plain GETs)
+through func-python exactly as the image does.
 
 kn func's pack build moves the directory into the image and pip/poetry-installs it next to
 its scaffolding, which runs `from function import new` and `func_python.http.serve(new)`.
@@ -40,11 +41,12 @@ from function import new
 # The scaffolding dispatches on the factory's name (func_python.http.serve).
 assert new.__name__ == "new", new.__name__
 application = func_python.http.ASGIApplication(new())
-ce_type = sys.argv[1]
+# The ce-type the function receives; absent for a function that takes no CloudEvents (quotes).
+ce_type = sys.argv[1] if len(sys.argv) > 1 else None
 
 
-def scope(method, path, headers=()):
-    return {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
+def scope(method, path, headers=(), query=""):
+    return {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": query.encode(),
             "headers": [(k.encode(), v.encode()) for k, v in headers], "http_version": "1.1", "scheme": "http"}
 
 
@@ -59,10 +61,11 @@ async def call(request_scope, body=b""):
         sent.append(message)
 
     await application(request_scope, receive, send)
-    status = next(m["status"] for m in sent if m["type"] == "http.response.start")
+    start = next(m for m in sent if m["type"] == "http.response.start")
     payload = b"".join(m.get("body", b"") if isinstance(m.get("body", b""), bytes) else m["body"].encode()
                        for m in sent if m["type"] == "http.response.body")
-    return {"status": status, "body": payload.decode("utf-8", "replace")[:500]}
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in start.get("headers", [])}
+    return {"status": start["status"], "headers": headers, "body": payload.decode("utf-8", "replace")[:500]}
 
 
 async def main():
@@ -75,14 +78,20 @@ async def main():
     await lifespan_in.put({"type": "lifespan.startup"})
     while "lifespan.startup.complete" not in lifespan_out:
         await asyncio.sleep(0.01)
-    binary = [("ce-specversion", "1.0"), ("ce-id", "offline-build-check-1"), ("ce-source", "/offline/build-check"),
-              ("ce-type", ce_type), ("content-type", "application/json")]
     results = {
         "liveness": await call(scope("GET", "/health/liveness")),
         "metrics": await call(scope("GET", "/metrics")),
-        "not_a_cloudevent": await call(scope("POST", "/", [("content-type", "text/plain")]), b"hello"),
-        "undecodable_data": await call(scope("POST", "/", binary), b"{not json"),
     }
+    if ce_type is None:
+        # The read API: routes under /v1 with their query string, GET only.
+        results["unknown_route"] = await call(scope("GET", "/v1/no-such-route"))
+        results["database_down"] = await call(scope("GET", "/v1/prices", query="tokens=BTC"))
+        results["not_get"] = await call(scope("POST", "/", [("content-type", "text/plain")]), b"hello")
+    else:
+        binary = [("ce-specversion", "1.0"), ("ce-id", "offline-build-check-1"), ("ce-source", "/offline/build-check"),
+                  ("ce-type", ce_type), ("content-type", "application/json")]
+        results["not_a_cloudevent"] = await call(scope("POST", "/", [("content-type", "text/plain")]), b"hello")
+        results["undecodable_data"] = await call(scope("POST", "/", binary), b"{not json")
     await lifespan_in.put({"type": "lifespan.shutdown"})
     await lifespan
     results["lifespan"] = lifespan_out
@@ -137,8 +146,12 @@ def build(name: str, workdir: Path, wheelhouse: Path) -> BuildResult:
     return BuildResult(name, directory, python, install)
 
 
-def serve_offline(result: BuildResult, ce_type: str) -> dict:
-    """Run DRIVER in the function's venv, away from the checkout; return its JSON report."""
+def serve_offline(result: BuildResult, ce_type: str | None) -> dict:
+    """Run DRIVER in the function's venv, away from the checkout; return its JSON report.
+
+    `ce_type` is the CloudEvent type the function receives, or None for a function that
+    takes no CloudEvents (the quotes read API), which is sent GET requests instead.
+    """
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
@@ -148,7 +161,7 @@ def serve_offline(result: BuildResult, ce_type: str) -> dict:
         "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
     }
     proc = subprocess.run(
-        [str(result.python), "-I", "-c", DRIVER, ce_type],
+        [str(result.python), "-I", "-c", DRIVER, *([ce_type] if ce_type else [])],
         capture_output=True, text=True, timeout=120, cwd=result.directory.parent, env=env,
     )
     if proc.returncode != 0:

@@ -169,6 +169,20 @@ def test_plain_services_match_func_yaml(rendered: dict[str, Any], func_yamls: di
         assert labels.items() <= service["metadata"]["labels"].items()
 
 
+VISIBILITY = "networking.knative.dev/visibility"
+
+
+def test_only_the_read_api_is_reachable_from_outside(func_yamls: dict[str, dict[str, Any]]) -> None:
+    """Event-driven functions are cluster-local; quotes serves the trading UI from outside the cluster."""
+    services = _by_kind(rules.load_yaml_documents(rules.ROOT / "infra" / "knative" / "services" / "services.yaml"), "Service")
+    assert "quotes" in func_yamls
+    for name, func in func_yamls.items():
+        expected = None if name == "quotes" else "cluster-local"
+        labels = {item["key"]: item["value"] for item in func["deploy"]["labels"]}
+        assert labels.get(VISIBILITY) == expected, f"func.yaml {name}"
+        assert services[name]["metadata"]["labels"].get(VISIBILITY) == expected, f"services.yaml {name}"
+
+
 # --------------------------------------------------------------------------- the checks can fail
 
 

@@ -1,6 +1,7 @@
-"""Each function directory, prepared for kn func, installs alone and serves a CloudEvent via func-python.
+"""Each function directory, prepared for kn func, installs alone and serves via func-python:
+a CloudEvent, or for the quotes read API a GET.
 
-This is `kn func build` minus the container: see kn_func_build.py. The four venvs are built
+This is `kn func build` minus the container: see kn_func_build.py. The venvs are built
 in parallel from one wheelhouse (filled from PyPI on the first run, then reused).
 """
 
@@ -16,11 +17,13 @@ from manifest_rules import ROOT
 
 # ce-type each function receives in the cluster (knowledge a.3/e): KafkaSource wraps plain
 # records as dev.knative.kafka.event; PingSource ticks are dev.knative.sources.ping.
-FUNCTIONS = {
+# None: the function takes no CloudEvents (quotes, the read API).
+FUNCTIONS: dict[str, str | None] = {
     "price": "dev.knative.kafka.event",
     "metadata": "dev.knative.kafka.event",
     "audit": "dev.knative.kafka.event",
     "scheduler": "dev.knative.sources.ping",
+    "quotes": None,
 }
 
 
@@ -42,7 +45,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, kfb.BuildResul
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_prepared_function_installs_alone_and_serves_cloudevents(name: str, builds: dict[str, kfb.BuildResult]) -> None:
+def test_prepared_function_installs_alone_and_serves_its_requests(name: str, builds: dict[str, kfb.BuildResult]) -> None:
     if not _has_entry(name):
         pytest.skip(f"functions/{name}/main.py does not exist yet: nothing to package")
     result = builds[name]
@@ -56,6 +59,16 @@ def test_prepared_function_installs_alone_and_serves_cloudevents(name: str, buil
     assert report["lifespan"] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert report["liveness"]["status"] == 200, report["liveness"]
     assert report["metrics"]["status"] == 200, report["metrics"]
+    if FUNCTIONS[name] is None:
+        # The read API routes GETs under /v1 itself (query string included), says 503 with
+        # Retry-After while PostgreSQL is away, and refuses anything but GET.
+        assert report["unknown_route"]["status"] == 404, report["unknown_route"]
+        assert "no route for GET /v1/no-such-route" in report["unknown_route"]["body"], report["unknown_route"]
+        assert report["database_down"]["status"] == 503, report["database_down"]
+        assert report["database_down"]["headers"].get("retry-after"), report["database_down"]
+        assert report["not_get"]["status"] == 405, report["not_get"]
+        assert report["not_get"]["headers"].get("allow") == "GET", report["not_get"]
+        return
     # A request that is no CloudEvent, and a CloudEvent whose data can never be read, are
     # answered 400 with a reason (dead-letter sink at once), never 500 (retried) or a crash.
     for case in ("not_a_cloudevent", "undecodable_data"):

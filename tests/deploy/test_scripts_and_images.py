@@ -14,7 +14,9 @@ from manifest_rules import ROOT, SCHEMAS
 
 SCRIPTS = [ROOT / "scripts" / "cluster.sh", ROOT / "scripts" / "deploy.sh"]
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
-FUNCTIONS = ("price", "metadata", "audit", "scheduler")
+# Functions the eventing plane delivers to; quotes, the read API, takes no events.
+EVENT_DRIVEN = ("price", "metadata", "audit", "scheduler")
+FUNCTIONS = (*EVENT_DRIVEN, "quotes")
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -50,6 +52,14 @@ def test_deploy_script_rejects_bad_usage_before_touching_a_cluster() -> None:
     assert result.returncode == 0 and "--without-func" in result.stdout
 
 
+def test_deploy_script_deploys_every_function() -> None:
+    text = (ROOT / "scripts" / "deploy.sh").read_text()
+    listed = re.search(r"^FUNCTIONS=\(([^)]*)\)$", text, re.MULTILINE)
+    assert listed, "no FUNCTIONS=(...) in deploy.sh"
+    assert sorted(listed.group(1).split()) == sorted(FUNCTIONS)
+    assert sorted(FUNCTIONS) == sorted(p.parent.name for p in (ROOT / "functions").glob("*/func.yaml"))
+
+
 def test_dockerfile_copies_what_exists_and_what_the_context_keeps() -> None:
     text = DOCKERFILE.read_text()
     sources = [s for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE) for s in line.split()[:-1]]
@@ -67,9 +77,13 @@ def test_compose_runs_every_function_on_the_dockerfile() -> None:
     for name in FUNCTIONS:
         build = services[name]["build"]
         assert (build["dockerfile"], build["target"], build["args"]["FUNCTION"]) == ("infra/docker/Dockerfile", "function", name)
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgresql://")
+    for name in EVENT_DRIVEN:
         assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         url = services["eventing"]["environment"][f"{name.upper()}_FUNCTION_URL"]
         assert url == f"http://{name}:8080"
+    assert "QUOTES_FUNCTION_URL" not in services["eventing"]["environment"]
+    assert services["quotes"]["ports"] == ["8085:8080"]  # docs/api.md runs it on 8085
     assert {"kafka", "postgres", "topics", "migrate", "eventing"} <= set(services)
 
 
