@@ -29,6 +29,10 @@ from local import services
 from shared.config import Settings
 
 
+# The simulated market (`simulated_market`, `simulated_market_env`) and the shared stack fixtures.
+pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]
+
+
 def _fail(what: str, exc: Exception) -> None:
     message = f"{what} is unavailable, so this test cannot run: {exc}"
     raise pytest.fail.Exception(message, pytrace=False) from None

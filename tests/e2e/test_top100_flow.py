@@ -19,7 +19,6 @@ import pytest
 from confluent_kafka import Producer
 
 from local.eventing import EventingPlane, EventingSettings, load_manifests, resolve_topology
-from local.market.pytest_plugin import simulated_market, simulated_market_session  # noqa: F401 - fixtures
 from local.market.server import SimulatedMarket
 from tests.helpers.db import Database
 from tests.helpers.e2e import function_env, isolated_manifests, serve_functions, wait_for

@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 
 from local.eventing import EventingPlane, EventingSettings, load_manifests, resolve_topology
-from local.market.pytest_plugin import simulated_market, simulated_market_session  # noqa: F401 - fixtures
 from local.market.server import SimulatedMarket
 from shared.jobs import parse_job_message
 from tests.helpers.db import Database

@@ -1,7 +1,7 @@
 """pytest fixtures for the top-100 pipeline tests: the functions on real PostgreSQL and Kafka
 against the simulated market.
 
-Enable with `pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]`.
+Registered for the whole suite by tests/conftest.py.
 
     top100_topics   dict         unique price / metadata / price.updated topics          (function)
     stack           Top100Stack  resources + the price, metadata and scheduler apps       (function)

@@ -12,7 +12,6 @@ from tests.helpers.cloudevents import job_request
 from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
 
 pytestmark = pytest.mark.infra
-pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]
 
 NOW = utc_now_iso()
 GOOD = {"job_type": "price", "token_type": "top100", "symbols": ["BTC"], "timestamp": NOW}

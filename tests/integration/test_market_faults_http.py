@@ -17,7 +17,6 @@ import httpx
 import pytest
 
 from local.market import SimulatedMarket, wait_until_serving
-from local.market.pytest_plugin import simulated_market, simulated_market_session  # noqa: F401 - fixtures
 
 TICKER = "/binance/api/v3/ticker/price?symbol=BTCUSDT"
 REPO = Path(__file__).resolve().parents[2]

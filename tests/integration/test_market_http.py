@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from local.market.pools import main_pool, pools_of
-from local.market.pytest_plugin import simulated_market, simulated_market_session  # noqa: F401 - fixtures
 
 SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "upstream-samples"
 FROZEN_AT = datetime(2026, 6, 25, 21, 0, 0, tzinfo=UTC)

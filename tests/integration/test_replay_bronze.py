@@ -26,7 +26,6 @@ from tests.helpers.market import market_resources
 from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
 
 pytestmark = pytest.mark.infra
-pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]
 
 SILVER = {
     "tokens": "SELECT token_key, symbol, name, chain, contract, decimals, logo_url, contracts::text, websites::text,"

@@ -17,7 +17,6 @@ from tests.helpers.kafka import headers_of, read_all
 from tests.helpers.stack import Top100Stack, body_of
 
 pytestmark = pytest.mark.infra
-pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]
 
 TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
 

@@ -11,7 +11,6 @@ from tests.helpers.kafka import read_all
 from tests.helpers.stack import Top100Stack, body_of
 
 pytestmark = pytest.mark.infra
-pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]
 
 
 def test_a_refresh_stores_the_100_largest_tokens_that_are_not_stablecoins(stack: Top100Stack):

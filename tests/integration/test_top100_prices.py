@@ -18,7 +18,6 @@ from tests.helpers.kafka import headers_of, produce_plain, read_all
 from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
 
 pytestmark = pytest.mark.infra
-pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]
 
 ORIGINAL = '{"job_type": "price", "token_type": "top100", "symbols": ["BTC", "ETH", "SOL"], "timestamp": "2025-06-25T21:00:00Z"}'
 TICKER = "/api/v3/ticker/price"

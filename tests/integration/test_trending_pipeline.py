@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from local.market.pytest_plugin import simulated_market, simulated_market_session  # noqa: F401 - fixtures
 from local.market.server import SimulatedMarket
 from shared.jobs import parse_job_message
 from shared.runtime.app import FunctionApp
