@@ -50,7 +50,8 @@ class JobMessage(BaseModel):
     token_type: TokenType
     symbols: list[str] = Field(default_factory=list)
     timestamp: datetime
-    job_id: str | None = Field(default=None, max_length=128)
+    # No control characters: PostgreSQL text cannot hold NUL, and ids end up in logs.
+    job_id: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")
     batch: int | None = Field(default=None, ge=0)
     batches: int | None = Field(default=None, ge=1)
     contracts: list[ContractRef] = Field(default_factory=list)
@@ -88,7 +89,7 @@ class JobMessage(BaseModel):
     @classmethod
     def _check_keys(cls, values: list[str]) -> list[str]:
         for key in values:
-            if not key or len(key) > _ADDRESS_MAX_LEN + 40 or ":" not in key:
+            if not key or len(key) > _ADDRESS_MAX_LEN + 40 or ":" not in key or not key.isprintable():
                 raise ValueError(f"invalid token key {key[:60]!r}")
         return values
 
@@ -101,7 +102,7 @@ def parse_job_message(body: bytes | str | None, *, max_bytes: int = 256 * 1024, 
         raise BadMessage(f"message body is {len(body)} bytes, over the {max_bytes}-byte limit")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise BadMessage(f"message body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
         raise BadMessage(f"message body must be a JSON object, got {type(data).__name__}")

@@ -3,13 +3,15 @@
 Functions run a few request threads; each borrows a connection for one job and
 runs the job's writes in one transaction (`with pool.transaction() as conn:`).
 A broken connection (database restarted) is discarded, not returned, so the next
-job reconnects by itself.
+job reconnects by itself; an idle one is checked before it is lent again, so a restart
+the pool slept through costs no request an error.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import unquote, urlparse
@@ -17,6 +19,10 @@ from urllib.parse import unquote, urlparse
 import pg8000.native
 
 from shared.errors import DependencyUnavailable
+
+# An idle connection is checked (SELECT 1) before reuse once idle this long: a database
+# restart takes longer, so a connection it killed is never lent out, and a busy pool pays nothing.
+CHECK_IDLE_AFTER_SECONDS = 1.0
 
 
 def connect(database_url: str, *, timeout: float = 5.0) -> pg8000.native.Connection:
@@ -36,6 +42,10 @@ def connect(database_url: str, *, timeout: float = 5.0) -> pg8000.native.Connect
         )
     except (OSError, pg8000.native.InterfaceError) as exc:
         raise DependencyUnavailable(f"PostgreSQL unreachable at {url.hostname}:{url.port}: {exc}") from exc
+    except pg8000.native.DatabaseError as exc:
+        if is_unavailable(exc):  # e.g. 57P03 "the database system is starting up" during a restart
+            raise DependencyUnavailable(f"PostgreSQL unavailable at {url.hostname}:{url.port}: {exc}") from exc
+        raise
 
 
 class ConnectionPool:
@@ -44,7 +54,7 @@ class ConnectionPool:
     def __init__(self, database_url: str, size: int = 4, timeout: float = 5.0):
         self._url = database_url
         self._timeout = timeout
-        self._idle: queue.LifoQueue[pg8000.native.Connection] = queue.LifoQueue()
+        self._idle: queue.LifoQueue[tuple[pg8000.native.Connection, float]] = queue.LifoQueue()  # (conn, idle since)
         self._slots = threading.BoundedSemaphore(size)
 
     @contextmanager
@@ -54,24 +64,36 @@ class ConnectionPool:
             raise DependencyUnavailable("no free PostgreSQL connection within 30 s")
         conn = None
         try:
-            try:
-                conn = self._idle.get_nowait()
-            except queue.Empty:
-                conn = connect(self._url, timeout=self._timeout)
+            conn = self._checkout()
             yield conn
         except (OSError, pg8000.native.InterfaceError) as exc:
             _close_quietly(conn)
             conn = None
             raise DependencyUnavailable(f"PostgreSQL connection lost: {exc}") from exc
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, pg8000.native.DatabaseError) and is_unavailable(exc):
+                _close_quietly(conn)  # the server ended this session (shutdown, restart): not a bad statement
+                conn = None
+                raise DependencyUnavailable(f"PostgreSQL unavailable: {exc}") from exc
             if conn is not None and _in_failed_state(conn):
                 _close_quietly(conn)
                 conn = None
             raise
         finally:
             if conn is not None:
-                self._idle.put(conn)
+                self._idle.put((conn, time.monotonic()))
             self._slots.release()
+
+    def _checkout(self) -> pg8000.native.Connection:
+        """An idle connection that still works, else a new one."""
+        while True:
+            try:
+                conn, idle_since = self._idle.get_nowait()
+            except queue.Empty:
+                return connect(self._url, timeout=self._timeout)
+            if time.monotonic() - idle_since < CHECK_IDLE_AFTER_SECONDS or _answers(conn):
+                return conn
+            _close_quietly(conn)  # the server ended it while it was idle (restart, idle timeout)
 
     @contextmanager
     def transaction(self) -> Iterator[pg8000.native.Connection]:
@@ -101,9 +123,31 @@ class ConnectionPool:
         """Close every idle connection."""
         while True:
             try:
-                _close_quietly(self._idle.get_nowait())
+                _close_quietly(self._idle.get_nowait()[0])
             except queue.Empty:
                 return
+
+
+# 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now ("starting up").
+_SERVER_GOING_AWAY = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_unavailable(exc: pg8000.native.DatabaseError) -> bool:
+    """Whether a server error means the server is going away or not ready yet, not a bad statement.
+
+    The SQLSTATEs of a shutdown or restart, and class 08 (connection exception).
+    """
+    fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    code = str(fields.get("C", ""))
+    return code in _SERVER_GOING_AWAY or code.startswith("08")
+
+
+def _answers(conn: pg8000.native.Connection) -> bool:
+    try:
+        conn.run("SELECT 1")
+        return True
+    except Exception:
+        return False
 
 
 def _in_failed_state(conn: pg8000.native.Connection) -> bool:

@@ -32,7 +32,7 @@ def schedule_of(event: InboundEvent) -> Schedule:
     """The schedule a PingSource event names; BadMessage if none or unknown."""
     try:
         data = json.loads(event.data or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise BadMessage("ping data is not JSON: expected {\"schedule\": \"<name>\"}") from None
     name = data.get("schedule") if isinstance(data, dict) else None
     if name not in SCHEDULES:

@@ -17,7 +17,7 @@ from shared.db import store
 from shared.domain import chains
 from shared.domain.normalize_binance import parse_binance_ticker_prices, usdt_pair
 from shared.domain.normalize_coingecko import usd_prices_from_simple_price
-from shared.domain.normalize_dexscreener import price_usd_from_pairs
+from shared.domain.normalize_dexscreener import pairs_from_payload, price_usd_from_pairs
 from shared.domain.pricing import quote_from_pool, quote_from_usd
 from shared.domain.sources import Source
 from shared.errors import CrawlerError, PrerequisiteMissing, RateLimited
@@ -168,8 +168,11 @@ def _price_on_dexscreener(ctx: JobContext, tokens: list[store.KnownToken], obser
         except CrawlerError as exc:
             attempts.source_failed(exc, [t.key for t, _ in members])
             continue
+        # Each token reads only its own pairs: matching every token against the whole
+        # response re-normalised each pair once per token (a third of the CPU at 4,000 tokens).
+        own_pairs = _pairs_by_base_address(pairs)
         for token, address in members:
-            found = price_usd_from_pairs(pairs, chain, address)
+            found = price_usd_from_pairs(own_pairs.get(address.strip().lower(), []), chain, address)
             if found is None:
                 reasons[token.key].append("dexscreener: no pair with a USD price")
                 continue
@@ -185,6 +188,18 @@ def _price_on_dexscreener(ctx: JobContext, tokens: list[store.KnownToken], obser
                 quotes[token.key] = result
             else:
                 reasons[token.key].append(result.reason)
+
+
+def _pairs_by_base_address(payload: object) -> dict[str, list[dict]]:
+    """Raw pairs grouped by lower-cased base-token address: a cheap pre-filter only, since
+    `price_usd_from_pairs` still matches the canonical address exactly (Solana keeps its case)."""
+    grouped: dict[str, list[dict]] = defaultdict(list)
+    for pair in pairs_from_payload(payload):
+        base = pair.get("baseToken")
+        address = base.get("address") if isinstance(base, dict) else None
+        if isinstance(address, str):
+            grouped[address.strip().lower()].append(pair)
+    return grouped
 
 
 def _dex_contracts(token: store.KnownToken) -> list[tuple[str, str]]:

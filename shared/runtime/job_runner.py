@@ -148,7 +148,7 @@ def _rejected_labels(event: InboundEvent, function: str) -> dict[str, str]:
     """Job type and token set of a rejected message when it names valid ones (bounded label values)."""
     try:
         data = json.loads(event.data)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # the message was rejected for this already
         data = None
     data = data if isinstance(data, dict) else {}
     job_type = data.get("job_type") if data.get("job_type") in get_args(JobType) else "invalid"

@@ -70,6 +70,8 @@ def error_for_status(api: str, path: str, status: int, body: bytes, retry_after:
     """The error for a non-2xx answer: retryable (5xx, 408, 429), ban (418), region (451) or permanent."""
     code, message = api_error(body)
     cause = f"GET {path}: HTTP {status}"
+    if status == 451:
+        cause += " (region blocked)"
     if code is not None:
         cause += f", code {code}"
     if message:

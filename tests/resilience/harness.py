@@ -4,12 +4,16 @@
 this test session (`local.services` with `state_dir`), on free ports, so a restart never
 touches the shared services other test sessions and `make up` use.
 
-`RunningSystem` runs what `make up` runs (`local.stack.processes()`): the price, metadata and
-audit functions under functions-framework and `python -m local.eventing`, against that infra
-and an in-process `SimulatedMarket`. The eventing plane reads the cluster's own KafkaSource and
-KafkaSink manifests (copied verbatim); the PingSources are left out so that every job of a
-test is one the test wrote and can account for. A supervisor thread restarts a child that
-dies (what Knative does for a crashed pod) within a fraction of a second.
+`RunningSystem` runs what `make up` runs (`local.stack.processes()`): every function under
+functions-framework (price, metadata, audit, quotes), the local object store and `python -m
+local.eventing`, against that infra and an in-process `SimulatedMarket`. Left out: the market
+process (the test's own market stands in, so it can inject faults and count requests) and the
+scheduler with the PingSources, so that every job of a test is one the test wrote and can
+account for. The eventing plane reads the cluster's own KafkaSource and KafkaSink manifests
+(copied verbatim). A supervisor thread restarts a child that dies (what Knative does for a
+crashed pod) within a fraction of a second.
+
+`JobBook` writes jobs and settles them: each committed (final job_logs row) or dead-lettered.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -77,6 +81,7 @@ UPSTREAMS = ("BINANCE", "COINGECKO", "DEXSCREENER", "GECKOTERMINAL", "GOPLUS")
 
 
 def utc_now_iso() -> str:
+    """Now, as job messages write timestamps."""
     return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
@@ -170,18 +175,17 @@ class RestartingChild(stack.Child):
 class RunningSystem:
     """The functions and the eventing plane, as `make up` runs them, against `infra` and `market`."""
 
-    def __init__(self, infra: PrivateInfra, market: SimulatedMarket, work_dir: Path,
-                 extra_env: Mapping[str, str] | None = None):
+    def __init__(self, infra: PrivateInfra, market: SimulatedMarket, work_dir: Path):
         self.infra = infra
         self.market = market
         self.work_dir = work_dir
         self.log_dir = work_dir / "logs"
-        self.extra_env = dict(extra_env or {})
         self.eventing_port = services.free_port()
         self.children: dict[str, RestartingChild] = {}
         self._specs: dict[str, stack.Process] = {}
         self._env: dict[str, str] = {}
-        self._console = stack.Console(open(os.devnull, "w"))  # output goes to the log files
+        self._devnull = open(os.devnull, "w")
+        self._console = stack.Console(self._devnull)  # output goes to the log files only
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self._producer: Producer | None = None
@@ -217,7 +221,6 @@ class RunningSystem:
             EVENTING_SESSION_TIMEOUT_MS="6000",
             EVENTING_SHUTDOWN_GRACE_SECONDS="3",
         )
-        env.update(self.extra_env)
         self._env = env
         missing = [name for name in FUNCTION_NAMES if name not in self._specs]
         assert not missing, f"local.stack.processes() runs no {missing}"
@@ -262,8 +265,13 @@ class RunningSystem:
         if self._producer is not None:
             self._producer.flush(5)
             self._producer = None
+        self._devnull.close()
 
     # --- health ------------------------------------------------------------------------------
+
+    def function_names(self) -> tuple[str, ...]:
+        """Every running function (job functions and read functions), i.e. children with a readiness URL."""
+        return tuple(name for name, child in self.children.items() if child.spec.ready_url)
 
     def function_url(self, name: str) -> str:
         return self._env[f"{name.upper()}_FUNCTION_URL"]
@@ -428,7 +436,6 @@ def trending_keys(market: SimulatedMarket) -> list[str]:
     return [next(t.key for t in market.universe.tokens if t.is_trending and t.symbol == s) for s in TRENDING]
 
 
-
 # --------------------------------------------------------------------------------------------
 # Reading what the system did
 
@@ -452,7 +459,7 @@ class DeadLetter:
     def job_id(self) -> str | None:
         try:
             data = json.loads(self.value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):  # poison is dead-lettered as it came
             return None
         return data.get("job_id") if isinstance(data, dict) and isinstance(data.get("job_id"), str) else None
 
@@ -521,7 +528,7 @@ class Ledger:
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         result = self._run(sql, **params)
         names = [c["name"] for c in self._conn.columns or []] if self._conn else []
-        return [dict(zip(names, row)) for row in result or []]
+        return [dict(zip(names, row, strict=True)) for row in result or []]
 
     def value(self, sql: str, **params: Any) -> Any:
         result = self._run(sql, **params)
@@ -705,9 +712,3 @@ def _text(value: Any) -> str:
 
 
 FIGURES = Figures()
-
-
-@contextlib.contextmanager
-def timed() -> Iterator[Callable[[], float]]:
-    started = time.monotonic()
-    yield lambda: time.monotonic() - started

@@ -41,6 +41,7 @@ KILLS = [("price", True), ("price", False), ("audit", True), ("metadata", False)
 SETTLE_SECONDS = 180.0  # the audit source's last retries wait 32 and 64 s
 
 
+@pytest.mark.timeout(480)  # 2 minutes of kills, then up to 3 minutes of settling
 def test_sigkill_during_a_two_minute_run_loses_no_job_and_leaves_no_partial_row(
         system: RunningSystem, market: SimulatedMarket, ledger: Ledger) -> None:
     market.faults.clear()

@@ -20,17 +20,18 @@ from dataclasses import dataclass, field
 import pytest
 
 from local.market.server import SimulatedMarket
+from shared.db import connection
 from shared.db.connection import ConnectionPool, connect
 from shared.errors import DependencyUnavailable
 from tests.resilience.harness import (
     FIGURES,
-    FUNCTION_NAMES,
     INVARIANTS_OK,
     JobBook,
     Ledger,
     PrivateInfra,
     RunningSystem,
     database_invariants,
+    http_get_json,
     wrong_prices,
 )
 
@@ -52,7 +53,8 @@ class Outage:
     stopped_at: float = 0.0
     started_at: float = 0.0
     back_at: float = 0.0
-    probes: list[tuple[str, float, float, int | None]] = field(default_factory=list)  # function, asked, answered, status
+    # (function, asked at, answered at, status)
+    probes: list[tuple[str, float, float, int | None]] = field(default_factory=list)
     reasons: set[str] = field(default_factory=set)
     eventing_health: Counter[str] = field(default_factory=Counter)
 
@@ -67,7 +69,7 @@ class Outage:
                     self.reasons.add(str(body.get("detail")))
                 stop.wait(0.3)
 
-        threads = [threading.Thread(target=probe, args=(n,), daemon=True) for n in FUNCTION_NAMES]
+        threads = [threading.Thread(target=probe, args=(n,), daemon=True) for n in system.function_names()]
         for thread in threads:
             thread.start()
         while not stop.wait(0.5):
@@ -185,6 +187,7 @@ def check_and_report(name: str, system: RunningSystem, market: SimulatedMarket, 
     )
 
 
+@pytest.mark.timeout(360)
 def test_kafka_restart_under_load(system: RunningSystem, market: SimulatedMarket, ledger: Ledger) -> None:
     market.faults.clear()
     system.wait_ready()
@@ -197,21 +200,28 @@ def test_kafka_restart_under_load(system: RunningSystem, market: SimulatedMarket
     check_and_report("kafka", system, market, ledger, frozen_at, book, outage, before, responses)
 
 
+@pytest.mark.timeout(360)
 def test_postgres_restart_under_load(system: RunningSystem, market: SimulatedMarket, ledger: Ledger) -> None:
     market.faults.clear()
     system.wait_ready()
     frozen_at = market.clock.now()
     infra, responses = system.infra, responses_of(system)
     book, outage, before = run_through_restart(system, market, ledger, dependency="postgres",
-                                               needed_by=FUNCTION_NAMES,
+                                               needed_by=system.function_names(),
                                                stop=infra.stop_postgres, start=infra.start_postgres)
     assert "PostgreSQL unreachable" in " ".join(outage.reasons), outage.reasons
+    # The read API's first request after the restart is served: its pool replaced what the restart killed.
+    if "quotes" in system.children:
+        status, body = http_get_json(f"{system.function_url('quotes')}/v1/prices/BTC", timeout=5)
+        assert status == 200 and body.get("price_usdt"), (status, body)
     check_and_report("postgres", system, market, ledger, frozen_at, book, outage, before, responses)
 
 
-def test_a_session_the_server_ended_is_replaced_not_reported_as_a_bug(private_infra: PrivateInfra) -> None:
-    """pg_terminate_backend (SQLSTATE 57P01, as at a shutdown) on a pooled connection: the pool says
-    the dependency is unavailable (503, retried), drops the connection and reconnects next time."""
+def test_a_session_ended_mid_use_is_unavailable_then_replaced(private_infra: PrivateInfra,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """pg_terminate_backend (SQLSTATE 57P01, as at a shutdown) on a connection about to be used: the pool
+    says the dependency is unavailable (503: retried, not a 500 bug), drops it and reconnects next time."""
+    monkeypatch.setattr(connection, "CHECK_IDLE_AFTER_SECONDS", 3600.0)  # as if lent out at once
     pool = ConnectionPool(private_infra.database_url, size=1)
     admin = connect(private_infra.database_url)
     try:
@@ -223,6 +233,23 @@ def test_a_session_the_server_ended_is_replaced_not_reported_as_a_bug(private_in
                 conn.run("SELECT 1")
         with pool.connection() as conn:
             assert conn.run("SELECT pg_backend_pid()")[0][0] != backend
+    finally:
+        admin.close()
+        pool.close()
+
+
+def test_a_session_ended_while_idle_costs_no_request_an_error(private_infra: PrivateInfra) -> None:
+    """What a database restart leaves in an idle pool: dead connections. The next borrower gets a live one."""
+    pool = ConnectionPool(private_infra.database_url, size=2)
+    admin = connect(private_infra.database_url)
+    try:
+        with pool.connection() as first, pool.connection() as second:
+            backends = {c.run("SELECT pg_backend_pid()")[0][0] for c in (first, second)}
+        for backend in backends:
+            admin.run("SELECT pg_terminate_backend(:pid)", pid=backend)
+        time.sleep(connection.CHECK_IDLE_AFTER_SECONDS + 0.2)
+        with pool.connection() as conn:
+            assert conn.run("SELECT pg_backend_pid()")[0][0] not in backends
     finally:
         admin.close()
         pool.close()

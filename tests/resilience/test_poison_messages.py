@@ -44,6 +44,7 @@ def table_counts(ledger: Ledger) -> dict[str, int]:
     return {table: ledger.value(f"SELECT count(*) FROM {table}") for table in DATA_TABLES}
 
 
+@pytest.mark.timeout(400)
 def test_a_thousand_poison_messages_are_dead_lettered_with_reasons(system: RunningSystem, market: SimulatedMarket,
                                                                     ledger: Ledger) -> None:
     market.faults.clear()
