@@ -1,0 +1,1 @@
+"""Benchmarks of the price crawler beside their baselines (`make bench`, `bench/run.py`)."""
