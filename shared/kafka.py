@@ -8,6 +8,7 @@ The `ce_*` headers let KafkaSource pass the event's id and type through (DESIGN.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
@@ -105,29 +106,59 @@ class EventProducer:
         self._producer.flush(timeout)
 
 
+# The scheduler reads one group's lag every tick: keep its reading consumer (one per process).
+_lag_reader_lock = threading.Lock()
+_lag_reader_state: dict[str, object] = {}
+
+
 def consumer_group_lag(bootstrap_servers: str, group: str, topic: str, timeout: float = 3.0) -> int | None:
     """Messages of `topic` not yet committed by `group` (None when it cannot be read).
 
     The scheduler uses it to skip a tick while the previous ticks are still queued.
-    A group with no committed offset counts from the log start.
+    A group with no committed offset counts from the log start. The reading consumer never
+    subscribes (it does not join the group) and is kept per process: creating one per tick
+    cost more than the read itself.
     """
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group,
-                         "enable.auto.commit": False, "socket.timeout.ms": int(timeout * 1000)})
+    lock, consumer = _lag_reader(bootstrap_servers, group, timeout)
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-        if metadata is None or metadata.error is not None:
-            return None
-        partitions = [TopicPartition(topic, p) for p in metadata.partitions]
-        committed = consumer.committed(partitions, timeout=timeout)
-        lag = 0
-        for tp in committed:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=timeout)
-            lag += high - (tp.offset if tp.offset >= 0 else low)
-        return lag
+        with lock:  # a librdkafka consumer is not safe for concurrent use
+            metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+            if metadata is None or metadata.error is not None:
+                return None
+            partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+            committed = consumer.committed(partitions, timeout=timeout)
+            lag = 0
+            for tp in committed:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=timeout)
+                lag += high - (tp.offset if tp.offset >= 0 else low)
+            return lag
     except Exception as exc:
         log.debug("cannot read lag of %s on %s: %s", group, topic, exc)
         return None
-    finally:
-        consumer.close()
+
+
+def _lag_reader(bootstrap_servers: str, group: str, timeout: float):
+    from confluent_kafka import Consumer
+
+    with _lag_reader_lock:
+        if _lag_reader_state.get("key") != (bootstrap_servers, group):
+            _close_lag_reader()
+            consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group,
+                                 "enable.auto.commit": False, "socket.timeout.ms": int(timeout * 1000)})
+            _lag_reader_state.update(key=(bootstrap_servers, group), lock=threading.Lock(), consumer=consumer)
+        return _lag_reader_state["lock"], _lag_reader_state["consumer"]
+
+
+def _close_lag_reader() -> None:
+    consumer = _lag_reader_state.pop("consumer", None)
+    _lag_reader_state.clear()
+    if consumer is not None:
+        try:
+            consumer.close()
+        except Exception:
+            pass
+
+
+atexit.register(_close_lag_reader)

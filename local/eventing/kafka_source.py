@@ -391,9 +391,11 @@ class _ConsumerWorker(threading.Thread):
         try:
             while not runner._stop.is_set():
                 paused = any(p.paused for p in self.partitions.values())
-                messages = consumer.consume(
-                    num_messages=MAX_POLL_RECORDS, timeout=_BUSY_POLL_SECONDS if paused else _IDLE_POLL_SECONDS
-                )
+                # Wait for the first record only; then take what is already fetched without waiting.
+                # (consume(50, timeout) would hold a lone record until 50 arrive or the timeout ends.)
+                messages = consumer.consume(num_messages=1, timeout=_BUSY_POLL_SECONDS if paused else _IDLE_POLL_SECONDS)
+                if messages:
+                    messages += consumer.consume(num_messages=MAX_POLL_RECORDS - 1, timeout=0)
                 self._dispatch(messages)
                 self._flow_control(consumer)
                 if time.monotonic() >= next_commit:
