@@ -46,7 +46,11 @@ def kafka_bootstrap() -> Iterator[str]:
         broker = services.ensure_kafka(bootstrap)
     except Exception as exc:  # any reason the broker is missing fails the tests that need it
         _fail(f"Kafka at {bootstrap}", exc)
-    yield broker.address if broker else bootstrap
+    address = broker.address if broker else bootstrap
+    # The system's own topics exist wherever it runs (`make up` creates them too); tests that
+    # exercise the real topic names rely on them.
+    services.create_project_topics(address)
+    yield address
     if broker:
         broker.stop()
 
