@@ -17,7 +17,8 @@ from typing import Any, Iterable, Sequence
 
 import pg8000.native
 
-from shared.models import AuditReport, Pool, PriceQuote, TokenFailure, TokenProfile
+from shared.json_encoding import dumps
+from shared.models import AuditReport, PriceQuote, TokenFailure, TokenProfile
 
 Conn = pg8000.native.Connection
 
@@ -125,8 +126,8 @@ def upsert_tokens(conn: Conn, profiles: Sequence[TokenProfile], *, stablecoin_ke
         cg=[p.coingecko_id for p in rows],
         mc=[p.market_cap_usd for p in rows],
         mr=[p.market_cap_rank for p in rows],
-        mp=[json.dumps(pool_to_json(p.main_pool)) if p.main_pool else None for p in rows],
-        mk=[json.dumps([pool_to_json(m) for m in p.markets]) for p in rows],
+        mp=[dumps(p.main_pool) if p.main_pool else None for p in rows],
+        mk=[dumps(list(p.markets)) for p in rows],
         st=[k in stablecoin_keys for k in keys],
         src=[p.source or "unknown" for p in rows],
     )
@@ -362,7 +363,7 @@ def upsert_audits(conn: Conn, reports: Sequence[AuditReport], job_id: str | None
         bt=[r.buy_tax for r in rows],
         st=[r.sell_tax for r in rows],
         u=[r.report_url for r in rows],
-        f=[json.dumps(_audit_flags(r), default=str) for r in rows],
+        f=[dumps(_audit_flags(r)) for r in rows],
         at=[r.audited_at for r in rows],
         job=job_id,
     )
@@ -379,10 +380,8 @@ def audit_times(conn: Conn, keys: Sequence[str], provider: str) -> dict[str, dat
 def _audit_flags(report: AuditReport) -> dict[str, Any]:
     flags = dict(report.flags)
     # Why the score is what it is, next to the provider's raw answer.
-    penalties = getattr(report, "penalties", ())
-    unknown = getattr(report, "unknown_flags", ())
-    if penalties or unknown:
-        flags["_score"] = {"penalties": {k: str(v) for k, v in penalties}, "unknown_flags": list(unknown)}
+    if report.penalties or report.unknown_flags:
+        flags["_score"] = {"penalties": dict(report.penalties), "unknown_flags": list(report.unknown_flags)}
     return flags
 
 
@@ -453,17 +452,6 @@ def run_maintenance(conn: Conn, price_retention_days: int, job_log_retention_day
 
 
 # --- helpers -----------------------------------------------------------------------------------
-
-
-def pool_to_json(pool: Pool | None) -> dict[str, Any] | None:
-    """A pool as JSON with exact decimal strings."""
-    if pool is None:
-        return None
-    out: dict[str, Any] = {}
-    for name in pool.__slots__:  # type: ignore[attr-defined]
-        value = getattr(pool, name)
-        out[name] = str(value) if isinstance(value, Decimal) else value.isoformat() if isinstance(value, datetime) else value
-    return out
 
 
 def _all_contracts(profile: TokenProfile) -> list[tuple[str, str]]:

@@ -54,7 +54,7 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     job = ctx.job
     failures: list[TokenFailure] = []
 
-    requested = [s for s in job.symbols]
+    requested = list(job.symbols)
     stable = [s for s in requested if s in settings.stablecoin_symbols]
     failures += [TokenFailure(s, "stablecoin: never priced (STABLECOINS)") for s in stable]
     wanted = [s for s in requested if s not in settings.stablecoin_symbols]

@@ -6,11 +6,12 @@ and builds `OutboundEvent`s (events it wants written to Kafka).
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+from shared.json_encoding import dumps
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +50,4 @@ class OutboundEvent:
         """The JSON body; Decimals are written as exact strings, never floats."""
         if isinstance(self.data, bytes):
             return self.data
-        return json.dumps(self.data, default=_json_default, separators=(",", ":")).encode()
-
-
-def _json_default(value: Any) -> Any:
-    from decimal import Decimal
-
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+        return dumps(self.data).encode()
