@@ -262,15 +262,14 @@ def describe_set(members: list[Any], binance_bases: frozenset[str], settings: An
     Mirrors the price pipeline's source order: Binance by symbol (best rank first), then
     DexScreener by the first contract on a chain it covers, then CoinGecko by id.
     """
-    from shared.pipelines.scheduler import _schedulable_symbols  # the scheduler's own filter
+    from shared.pipelines.scheduler import _schedulable_members  # the scheduler's own filter
     from shared.pipelines.top100_prices import _dex_contracts  # the pipeline's own contract choice
 
-    symbols = _schedulable_symbols(members, settings.stablecoin_symbols)
+    symbols = [m.symbol for m in _schedulable_members([(m, None) for m in members], settings.stablecoin_symbols)]
     by_symbol: dict[str, Any] = {}
     for token in members:  # rank order: tokens_by_symbol keeps the best-ranked namesake
         by_symbol.setdefault(token.symbol.upper(), token)
-    seeded = SeededSet(members=len(members), symbols=len(symbols),
-                       jobs_per_tick=math.ceil(len(symbols) / settings.top100_price_batch_size), on_binance=0)
+    seeded = SeededSet(members=len(members), symbols=len(symbols), jobs_per_tick=0, on_binance=0)
     for symbol in symbols:
         token = by_symbol[symbol]
         if symbol in binance_bases:
@@ -282,6 +281,11 @@ def describe_set(members: list[Any], binance_bases: frozenset[str], settings: An
             seeded.coingecko_only += 1
         else:
             seeded.unpriceable += 1
+    # Once every token was priced, the scheduler routes a tick by source (schedule.price_batches).
+    routed, dex_size = settings.top100_price_routed_job_size, settings.top100_price_dex_job_size
+    seeded.jobs_per_tick = (math.ceil(seeded.on_binance / routed) + math.ceil(seeded.coingecko_only / routed)
+                            + sum(math.ceil(n / dex_size) for n in seeded.dex_by_chain.values())
+                            + math.ceil(seeded.unpriceable / settings.top100_price_batch_size))
     return seeded
 
 

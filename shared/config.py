@@ -112,7 +112,13 @@ class Settings(BaseSettings):
     stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")
     top100_size: int = 100
     price_stale_after_seconds: float = 30.0
+    # A tick is routed by the source that priced each token last (shared/domain/schedule.py):
+    # tokens never priced go in rank batches of this size...
     top100_price_batch_size: int = 100
+    # ...DexScreener tokens in jobs of this many per chain (a multiple of its 30-address batch)...
+    top100_price_dex_job_size: int = Field(default=90, ge=1)
+    # ...and the Binance and CoinGecko tokens in one job each, up to this size.
+    top100_price_routed_job_size: int = Field(default=5000, ge=1)
     trending_batch_size: int = 30
     trending_set_size: int = 30
     # A token audited more recently than this is not sent to GoPlus again (its budget is small).

@@ -10,6 +10,7 @@ the pool slept through costs no request an error.
 from __future__ import annotations
 
 import queue
+import socket
 import threading
 import time
 from contextlib import contextmanager
@@ -34,8 +35,7 @@ def connect(database_url: str, *, timeout: float = 5.0) -> pg8000.native.Connect
         return pg8000.native.Connection(
             user=unquote(url.username or "postgres"),
             password=unquote(url.password) if url.password else None,
-            host=url.hostname or "localhost",
-            port=url.port or 5432,
+            sock=_nodelay_socket(url.hostname or "localhost", url.port or 5432, timeout),
             database=(url.path or "/").lstrip("/") or None,
             timeout=timeout,
             application_name="price-crawler",
@@ -46,6 +46,19 @@ def connect(database_url: str, *, timeout: float = 5.0) -> pg8000.native.Connect
         if is_unavailable(exc):  # e.g. 57P03 "the database system is starting up" during a restart
             raise DependencyUnavailable(f"PostgreSQL unavailable at {url.hostname}:{url.port}: {exc}") from exc
         raise
+
+
+def _nodelay_socket(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP socket with Nagle's algorithm off.
+
+    pg8000 never sets TCP_NODELAY: a statement larger than its write buffer leaves in two
+    segments and the second waits for the server's delayed ACK (~40 ms on Linux), which
+    doubled the time of a 1,000-row price insert (docs/performance.md, bug 3).
+    """
+    sock = socket.create_connection((host, port), timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
 
 
 class ConnectionPool:

@@ -213,14 +213,21 @@ def tokens_by_key(conn: Conn, keys: Sequence[str]) -> dict[str, KnownToken]:
 
 def set_members(conn: Conn, token_set: str, limit: int | None = None) -> list[KnownToken]:
     """Current members of a set in rank order, stablecoins excluded."""
+    return [token for token, _ in set_members_with_price_source(conn, token_set, limit)]
+
+
+def set_members_with_price_source(conn: Conn, token_set: str,
+                                  limit: int | None = None) -> list[tuple[KnownToken, str | None]]:
+    """Current members in rank order (stablecoins excluded), each with the source of its latest price."""
     rows = conn.run(
-        "SELECT t.token_key, t.symbol, t.chain, t.contract, t.coingecko_id, t.contracts"
+        "SELECT t.token_key, t.symbol, t.chain, t.contract, t.coingecko_id, t.contracts, l.source"
         " FROM tokens t JOIN token_set_members m ON m.token_key = t.token_key"
+        " LEFT JOIN token_latest_prices l ON l.token_key = t.token_key"
         " WHERE m.token_set = :set AND m.left_at IS NULL AND NOT t.is_stablecoin"
         " ORDER BY m.rank NULLS LAST, t.token_key LIMIT :limit",
         set=token_set, limit=limit,
     )
-    return [_known(r) for r in rows]
+    return [(_known(r), r[6]) for r in rows]
 
 
 def _known(row: Sequence[Any]) -> KnownToken:

@@ -201,3 +201,13 @@ def chain_preference(chain: str) -> int:
 def geckoterminal_networks() -> frozenset[str]:
     """Every GeckoTerminal network id we map (to split ``<network>_<address>`` ids)."""
     return frozenset(_BY_GECKOTERMINAL)
+
+
+def dexscreener_contracts(chain: str | None, contract: str | None,
+                          contracts: dict[str, str]) -> list[tuple[str, str]]:
+    """A token's (chain, address) pairs on chains DexScreener covers: primary contract first,
+    then the others by chain preference. The price path asks DexScreener for the first."""
+    pairs = [(chain, contract)] if chain and contract else []
+    pairs += [(c, a) for c, a in sorted(contracts.items(), key=lambda ca: chain_preference(ca[0]))
+              if (c, a) not in pairs]
+    return [(c, a) for c, a in pairs if dexscreener_chain_id(c)]

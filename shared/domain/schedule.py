@@ -52,12 +52,65 @@ def shard(symbols: Sequence[str], batch_size: int) -> list[list[str]]:
     return [list(symbols[i : i + batch_size]) for i in range(0, len(symbols), batch_size)]
 
 
+@dataclass(frozen=True, slots=True)
+class PriceMember:
+    """A member of the token set as the scheduler routes it."""
+
+    symbol: str
+    last_source: str | None  # the source of its latest price; None when never priced
+    dex_chain: str | None  # the chain DexScreener is asked on for it (its first supported contract)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBatch:
+    """One price job of a tick: the symbols and the route that grouped them."""
+
+    route: str  # "binance", "dexscreener:<chain>", "coingecko" or "discovery"
+    symbols: list[str]
+
+
+def price_batches(members: Sequence[PriceMember], *, discovery_size: int = 100, dex_job_size: int = 90,
+                  routed_job_size: int = 5000) -> list[PriceBatch]:
+    """Shard a tick by the source that priced each token last, so each API is asked the minimum.
+
+    Sharding by rank made every job ask every source: ten 100-symbol jobs asked Binance ten
+    times and each used 10-13 of DexScreener's 30 address slots per request. Routed by
+    source instead, the Binance tokens share one job (one every-pair request), DexScreener
+    tokens share jobs per chain in multiples of its 30-address batch, and the coins only
+    CoinGecko prices share one `simple/price`. Tokens never priced yet go in rank batches
+    ("discovery") that walk the whole source order; once priced, they are routed. A routed
+    job still falls back along the source order when its source fails.
+    """
+    if min(discovery_size, dex_job_size, routed_job_size) < 1:
+        raise ValueError("job sizes must be at least 1")
+    groups: dict[str, list[str]] = {}
+    for member in members:
+        groups.setdefault(_route(member), []).append(member.symbol)
+    batches = []
+    for route, symbols in groups.items():
+        size = (discovery_size if route == "discovery"
+                else dex_job_size if route.startswith("dexscreener:") else routed_job_size)
+        batches += [PriceBatch(route, batch) for batch in shard(symbols, size)]
+    return batches
+
+
+def _route(member: PriceMember) -> str:
+    if member.last_source in ("binance", "coingecko"):
+        return member.last_source
+    if member.last_source == "dexscreener" and member.dex_chain:
+        return f"dexscreener:{member.dex_chain}"
+    return "discovery"
+
+
 def tick_jobs(schedule: Schedule, tick: datetime, *, symbols: Sequence[str] = (), batch_size: int = 100,
+              batches: Sequence[PriceBatch] | None = None,
               traceparent: str | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The (partition key, job message) pairs one tick emits.
 
-    Job ids are derived from the schedule and the tick time, so a PingSource retry of
-    the same tick produces the same ids and job_logs counts it as a redelivery.
+    A batched schedule emits one job per batch: `batches` as routed by `price_batches`, else
+    `symbols` cut into `batch_size` rank batches. Job ids are derived from the schedule and
+    the tick time, so a PingSource retry of the same tick produces the same ids and job_logs
+    counts it as a redelivery.
     """
     stamp = tick.strftime("%Y%m%dT%H%M%S.%fZ")
     base = {
@@ -70,10 +123,12 @@ def tick_jobs(schedule: Schedule, tick: datetime, *, symbols: Sequence[str] = ()
         base["traceparent"] = traceparent
     if not schedule.batched:
         return [(schedule.token_type, {**base, "symbols": [], "job_id": f"{schedule.name}:{stamp}"})]
-    batches = shard(list(symbols), batch_size)
+    if batches is None:
+        batches = [PriceBatch("", batch) for batch in shard(list(symbols), batch_size)]
     return [
         # Distinct keys spread a tick's batches over the topic's partitions.
         (f"{schedule.token_type}:{i}",
-         {**base, "symbols": batch, "job_id": f"{schedule.name}:{stamp}:{i}", "batch": i, "batches": len(batches)})
+         {**base, "symbols": batch.symbols, "job_id": f"{schedule.name}:{stamp}:{i}", "batch": i,
+          "batches": len(batches), **({"route": batch.route} if batch.route else {})})
         for i, batch in enumerate(batches)
     ]

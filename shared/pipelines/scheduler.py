@@ -15,7 +15,8 @@ from typing import Any
 
 from shared import metrics
 from shared.db import store
-from shared.domain.schedule import SCHEDULES, Schedule, tick_jobs
+from shared.domain import chains
+from shared.domain.schedule import SCHEDULES, PriceBatch, PriceMember, Schedule, price_batches, tick_jobs
 from shared.errors import BadMessage
 from shared.jobs import is_ticker
 from shared.kafka import consumer_group_lag
@@ -48,19 +49,22 @@ def run_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
     topic = getattr(settings, schedule.topic_setting)
     traceparent = child_traceparent(event.traceparent)
 
-    symbols: list[str] = []
+    batches: list[PriceBatch] = []
     if schedule.name == "top100-price":
         with resources.db.connection() as conn:
-            members = store.set_members(conn, "top100", settings.top100_size)
+            members = store.set_members_with_price_source(conn, "top100", settings.top100_size)
         if not members:
             # An empty database: fetch the top-100 metadata at once instead of waiting a day.
-            _emit(resources, SCHEDULES["top100-metadata"], tick, traceparent, [])
+            _emit(resources, SCHEDULES["top100-metadata"], tick, traceparent)
             metrics.count("crawler_scheduler_ticks", schedule=schedule.name, outcome="bootstrapped")
             return {"schedule": schedule.name, "emitted": 0, "metadata_requested": True}
-        symbols = _schedulable_symbols(members, settings.stablecoin_symbols)
+        batches = price_batches(_schedulable_members(members, settings.stablecoin_symbols),
+                                discovery_size=settings.top100_price_batch_size,
+                                dex_job_size=settings.top100_price_dex_job_size,
+                                routed_job_size=settings.top100_price_routed_job_size)
 
     if schedule.batched:
-        per_tick = -(-len(symbols) // settings.top100_price_batch_size)
+        per_tick = len(batches)
         lag = _backlog(resources, topic)
         if lag is not None and lag > per_tick * settings.scheduler_max_backlog_ticks:
             metrics.count("crawler_scheduler_ticks", schedule=schedule.name, outcome="skipped",
@@ -68,31 +72,39 @@ def run_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
             log.warning("tick %s skipped: %d jobs still queued on %s", schedule.name, lag, topic)
             return {"schedule": schedule.name, "emitted": 0, "skipped": True, "backlog": lag}
 
-    emitted = _emit(resources, schedule, tick, traceparent, symbols)
+    emitted = _emit(resources, schedule, tick, traceparent, batches)
     metrics.count("crawler_scheduler_ticks", schedule=schedule.name, outcome="emitted")
     metrics.set_gauge("crawler_scheduler_last_tick_timestamp", tick.timestamp(), schedule=schedule.name,
                       description="Unix time of the last emitted tick per schedule", unit="s")
     return {"schedule": schedule.name, "emitted": emitted, "topic": topic}
 
 
-def _schedulable_symbols(members: list[store.KnownToken], stablecoins: frozenset[str]) -> list[str]:
-    """The set's symbols a job may carry: stablecoins never scheduled, each symbol once.
+def _schedulable_members(members: list[tuple[store.KnownToken, str | None]],
+                         stablecoins: frozenset[str]) -> list[PriceMember]:
+    """The set's tokens a job may carry: stablecoins never scheduled, each symbol once
+    (the highest-ranked token of a symbol is the one a job prices).
 
     A symbol the job contract rejects would make the whole batch a dead letter, so it is
     left out (and logged) rather than sent.
     """
-    symbols = list(dict.fromkeys(m.symbol.upper() for m in members if m.symbol.upper() not in stablecoins))
-    invalid = [s for s in symbols if not is_ticker(s)]
+    seen: dict[str, PriceMember] = {}
+    for token, last_source in members:
+        symbol = token.symbol.upper()
+        if symbol in stablecoins or symbol in seen:
+            continue
+        dex = chains.dexscreener_contracts(token.chain, token.contract, token.contracts)
+        seen[symbol] = PriceMember(symbol, last_source, dex[0][0] if dex else None)
+    invalid = [s for s in seen if not is_ticker(s)]
     if invalid:
         log.warning("not scheduling %d symbols the job contract rejects: %s", len(invalid),
                     ", ".join(repr(s[:40]) for s in invalid[:10]))
-    return [s for s in symbols if is_ticker(s)]
+    return [m for s, m in seen.items() if is_ticker(s)]
 
 
-def _emit(resources: Resources, schedule: Schedule, tick: datetime, traceparent: str, symbols: list[str]) -> int:
+def _emit(resources: Resources, schedule: Schedule, tick: datetime, traceparent: str,
+          batches: list[PriceBatch] | None = None) -> int:
     settings = resources.settings
-    jobs = tick_jobs(schedule, tick, symbols=symbols, batch_size=settings.top100_price_batch_size,
-                     traceparent=traceparent)
+    jobs = tick_jobs(schedule, tick, batches=batches, traceparent=traceparent)
     events = [
         OutboundEvent(type=JOB_EVENT_TYPE, source=f"/price-crawler/scheduler/{schedule.name}", data=job, key=key,
                       id=job["job_id"], time=tick, subject=schedule.name, extensions={"traceparent": traceparent})

@@ -203,10 +203,4 @@ def _pairs_by_base_address(payload: object) -> dict[str, list[dict]]:
 
 
 def _dex_contracts(token: store.KnownToken) -> list[tuple[str, str]]:
-    """The token's contracts on chains DexScreener covers, primary contract first."""
-    pairs = []
-    if token.chain and token.contract:
-        pairs.append((token.chain, token.contract))
-    pairs += [(c, a) for c, a in sorted(token.contracts.items(), key=lambda ca: chains.chain_preference(ca[0]))
-              if (c, a) not in pairs]
-    return [(c, a) for c, a in pairs if chains.dexscreener_chain_id(c)]
+    return chains.dexscreener_contracts(token.chain, token.contract, token.contracts)

@@ -29,6 +29,7 @@ EXCHANGE_INFO_PATH = "/api/v3/exchangeInfo"
 TICKER_PRICE_PATH = "/api/v3/ticker/price"
 EXCHANGE_INFO_WEIGHT = 20
 TICKER_PRICE_SYMBOLS_WEIGHT = 4  # the same for any number of symbols
+TICKER_PRICE_ALL_WEIGHT = 4  # no parameter: every pair
 INVALID_SYMBOL = -1121
 QUOTE_ASSET = "USDT"
 # Chunk only when the URL would get long: at most this many characters of encoded
@@ -80,8 +81,9 @@ class BinanceClient:
     def ticker_prices(self, symbols: Sequence[str]) -> list[dict[str, Any]]:
         """Latest prices of the given pair symbols (e.g. "BTCUSDT") as `{"symbol", "price": Decimal}`.
 
-        One GET /api/v3/ticker/price?symbols=[...] (weight 4) for all of them, chunked
-        only if the URL would be too long. Symbols not currently trading are left out
+        One GET /api/v3/ticker/price?symbols=[...] (weight 4) for all of them; when they
+        would not fit one URL, one GET without parameters (every pair, weight 4) filtered
+        to them. Symbols not currently trading are left out
         (asked for, they would fail the whole request); so are duplicates.
         """
         wanted = list(dict.fromkeys(s for s in symbols if isinstance(s, str) and s))
@@ -101,8 +103,14 @@ class BinanceClient:
         skipped = len(wanted) - len(listed)
         if skipped:
             log.info("binance: %d of %d symbols are not trading; not requested", skipped, len(wanted))
+        batches = list(symbol_batches(listed))
+        if len(batches) > 1:
+            # The no-parameter form answers every pair for the same weight as one batch:
+            # one request, whatever the count (the minimum the API allows).
+            body = self.http.get_json(TICKER_PRICE_PATH, weight=TICKER_PRICE_ALL_WEIGHT)
+            return _ticker_entries(_only_pairs(body, set(listed)))
         prices: list[dict[str, Any]] = []
-        for batch in symbol_batches(listed):
+        for batch in batches:
             body = self.http.get_json(
                 TICKER_PRICE_PATH, {"symbols": symbols_param(batch)}, weight=TICKER_PRICE_SYMBOLS_WEIGHT
             )
@@ -149,6 +157,13 @@ def _listing_from(info: dict[str, Any]) -> SpotListing:
         if entry.get("quoteAsset") == QUOTE_ASSET and isinstance(base, str) and base:
             bases.add(base)
     return SpotListing(frozenset(pairs), frozenset(bases))
+
+
+def _only_pairs(body: Any, wanted: set[str]) -> Any:
+    """The entries of an every-pair answer for the wanted pairs (others are not validated)."""
+    if not isinstance(body, list):
+        return body  # _ticker_entries says what is wrong
+    return [item for item in body if isinstance(item, dict) and item.get("symbol") in wanted]
 
 
 def _ticker_entries(body: Any) -> list[dict[str, Any]]:

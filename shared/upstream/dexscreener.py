@@ -8,12 +8,14 @@ addresses per request and answers a bare array of pairs ([] when nothing is foun
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from shared.config import DexScreenerSettings
 
 from .batching import address_list_segment, chunks, path_segment, unique
 from .http import UpstreamHttp
+from .parallel import in_parallel
 
 API = "dexscreener"
 PROFILES_LIMITER = "profiles"
@@ -48,13 +50,12 @@ class DexScreenerClient:
         return self._profiles_endpoint(LATEST_PROFILES_PATH)
 
     def token_pairs(self, chain_id: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
-        """All pairs of the given tokens on one chain: one GET /tokens/v1 per 30 addresses, concatenated."""
+        """All pairs of the given tokens on one chain: one GET /tokens/v1 per 30 addresses, sent
+        side by side, concatenated in order."""
         chain = path_segment(chain_id, "chain id")
-        pairs: list[dict[str, Any]] = []
-        for batch in chunks(unique(addresses), TOKENS_BATCH):
-            path = f"/tokens/v1/{chain}/{address_list_segment(batch)}"
-            pairs.extend(self.http.get_json(path, expect=list))
-        return pairs
+        paths = [f"/tokens/v1/{chain}/{address_list_segment(batch)}" for batch in chunks(unique(addresses), TOKENS_BATCH)]
+        answers = in_parallel([partial(self.http.get_json, path, expect=list) for path in paths])
+        return [pair for answer in answers for pair in answer]
 
     def _profiles_endpoint(self, path: str) -> list[dict[str, Any]]:
         body = self.http.get_json(path, limiter=PROFILES_LIMITER, expect=(list, dict))

@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 
 from shared.db import store
+from shared.domain import chains
 from shared.jobs import parse_job_message
 from shared.models import Contract, TokenProfile
 from tests.helpers.cloudevents import ping_request, request_for_message
@@ -113,13 +114,31 @@ def test_a_tick_prices_all_100_tokens_with_one_binance_request_per_batch(seeded_
         expected_source = {"binance"} if token.binance_status == "TRADING" else {"dexscreener", "coingecko"}
         assert latest[key]["source"] in expected_source, (key, latest[key]["source"])
 
-    # The next tick: the same minimum, and the Binance listing comes from the client's 1-h cache.
-    listing_requests = stack.market.stats.count("binance", "/api/v3/exchangeInfo")
-    assert listing_requests <= 1
-    run_tick(stack, batches)
-    assert stack.market.stats.count("binance", TICKER) == 2 * batches
-    assert stack.market.stats.count("binance", "/api/v3/exchangeInfo") == listing_requests
+    # The next tick is routed by the source that priced each token: each API is asked the
+    # least it allows, whatever the batch size, and the listing comes from the 1-h cache.
+    sources = {key: row["source"] for key, row in latest.items()}
+    dex_chains: dict[str, int] = {}
+    with stack.resources.db.connection() as conn:
+        known = store.tokens_by_key(conn, list(sources))
+    for key, source in sources.items():
+        if source == "dexscreener":
+            token = known[key]
+            chain = chains.dexscreener_contracts(token.chain, token.contract, token.contracts)[0][0]
+            dex_chains[chain] = dex_chains.get(chain, 0) + 1
+    on_coingecko = list(sources.values()).count("coingecko")
+    assert list(sources.values()).count("binance") > 0 and dex_chains  # the mix the test is about
+    requests_before = {api: stack.market.stats.count(api) for api in ("binance", "dexscreener", "coingecko")}
+    routed_jobs = (1 + sum(math.ceil(n / stack.settings.top100_price_dex_job_size) for n in dex_chains.values())
+                   + (1 if on_coingecko else 0))
+
+    answers = run_tick(stack, routed_jobs)
+
+    assert sum(a["succeeded"] for a in answers) == 100
+    asked = {api: stack.market.stats.count(api) - n for api, n in requests_before.items()}
+    assert asked == {"binance": 1, "dexscreener": sum(math.ceil(n / 30) for n in dex_chains.values()),
+                     "coingecko": 1 if on_coingecko else 0}
     assert stack.db.value("SELECT count(*) FROM token_prices") == 200
+    assert {k: r["source"] for k, r in stack.db.latest_prices().items()} == sources
 
 
 def test_a_tiny_price_is_stored_with_all_its_digits(stack):

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.domain.schedule import SCHEDULES, shard, tick_jobs
+from shared.domain.schedule import SCHEDULES, PriceMember, price_batches, shard, tick_jobs
 from shared.jobs import parse_job_message
 from shared.runtime.events import OutboundEvent
 
@@ -88,3 +88,34 @@ def test_every_emitted_job_satisfies_the_job_contract(name):
         parsed = parse_job_message(OutboundEvent(type="t", source="s", data=job, key=key).body())
         assert parsed.job_id == job["job_id"]
         assert parsed.expires_at == parsed.timestamp + SCHEDULES[name].expires_after
+
+
+def test_a_tick_is_routed_by_the_source_that_priced_each_token_last():
+    members = (
+        [PriceMember(f"B{i}", "binance", "ethereum") for i in range(400)]
+        + [PriceMember(f"E{i}", "dexscreener", "ethereum") for i in range(100)]
+        + [PriceMember(f"S{i}", "dexscreener", "solana") for i in range(20)]
+        + [PriceMember(f"C{i}", "coingecko", None) for i in range(5)]
+        + [PriceMember(f"N{i}", None, "bsc") for i in range(150)]  # never priced yet
+        + [PriceMember("GT", "geckoterminal", "base"), PriceMember("ORPHAN", "dexscreener", None)]
+    )
+    batches = price_batches(members, discovery_size=100, dex_job_size=90, routed_job_size=5000)
+    by_route = [(b.route, len(b.symbols)) for b in batches]
+    assert by_route == [
+        ("binance", 400),  # one job: one every-pair request
+        ("dexscreener:ethereum", 90), ("dexscreener:ethereum", 10),  # jobs of 3 × 30 addresses
+        ("dexscreener:solana", 20),
+        ("coingecko", 5),
+        ("discovery", 100), ("discovery", 52),  # rank batches walk the whole source order
+    ]
+    assert sorted(s for b in batches for s in b.symbols) == sorted(m.symbol for m in members)  # nothing lost
+    jobs = tick_jobs(SCHEDULES["top100-price"], TICK, batches=batches)
+    assert [job["route"] for _, job in jobs] == [b.route for b in batches]
+    assert all(job["batches"] == len(batches) for _, job in jobs)
+    for _, job in jobs:
+        parse_job_message(OutboundEvent(type="t", source="s", data=job).body())  # the job contract holds
+
+
+def test_routing_rejects_an_empty_job_size():
+    with pytest.raises(ValueError):
+        price_batches([PriceMember("BTC", "binance", None)], routed_job_size=0)

@@ -135,14 +135,29 @@ def test_binance_stale_listing_is_refreshed_once_on_invalid_symbol(clock: FakeCl
     assert transport.paths() == ["/api/v3/exchangeInfo", "/api/v3/ticker/price"] * 2
 
 
-def test_binance_chunks_only_when_the_url_would_be_too_long(clock: FakeClock) -> None:
-    pairs = {f"LONGNAME{i:04d}USDT": "TRADING" for i in range(1000)}
+def test_binance_asks_every_pair_once_when_the_symbols_would_not_fit_one_url(clock: FakeClock) -> None:
+    wanted = {f"LONGNAME{i:04d}USDT": "TRADING" for i in range(1000)}
+    listed = {**wanted, "OTHERUSDT": "TRADING", "BADUSDT": "TRADING"}
+
+    def every_pair(request: httpx.Request) -> Reply:
+        assert "symbols" not in query(request)  # the no-parameter form: every pair
+        items = [{"symbol": s, "price": f"0.000000{i % 90 + 10}00"} for i, s in enumerate(wanted)]
+        # Pairs nobody asked for are not validated: a bad one must not fail the wanted ones.
+        return Reply.json(items + [{"symbol": "OTHERUSDT", "price": "1"}, {"symbol": "BADUSDT", "price": None}])
+
+    transport = ReplayTransport({"/api/v3/exchangeInfo": exchange_info(listed), "/api/v3/ticker/price": every_pair})
+    prices = binance(transport, clock).ticker_prices(list(wanted))
+    assert transport.paths() == ["/api/v3/exchangeInfo", "/api/v3/ticker/price"]
+    assert [p["symbol"] for p in prices] == list(wanted)
+    assert prices[0]["price"] == Decimal("0.0000001000")
+
+
+def test_binance_symbols_within_one_url_are_one_symbols_request(clock: FakeClock) -> None:
+    pairs = {f"LONGNAME{i:04d}USDT": "TRADING" for i in range(200)}
     transport = ReplayTransport({"/api/v3/exchangeInfo": exchange_info(pairs), "/api/v3/ticker/price": ticker_answer})
     prices = binance(transport, clock).ticker_prices(list(pairs))
-    ticker_requests = transport.requests[1:]
-    assert 2 <= len(ticker_requests) <= 6 and len(prices) == 1000
-    for request in ticker_requests:
-        assert len(request.url.query) <= len("symbols=") + MAX_SYMBOLS_QUERY_CHARS
+    (request,) = transport.requests[1:]
+    assert len(request.url.query) <= len("symbols=") + MAX_SYMBOLS_QUERY_CHARS and len(prices) == 200
 
 
 # --- CoinGecko ---------------------------------------------------------------------------------
