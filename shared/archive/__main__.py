@@ -1,8 +1,10 @@
 """`python -m shared.archive replay --from 2025-06-25T21:00Z --to 2025-06-25T22:00Z [--dry-run]`
 
-Rebuilds `tokens` and `token_prices` (and so the gold candles) for the responses fetched in
-[from, to) from the bronze archive configured by S3_ENDPOINT_URL / S3_BUCKET / ARCHIVE_PREFIX,
-into DATABASE_URL. Prints a JSON summary; exit code 0 when done, 2 for bad arguments.
+Rebuilds `tokens`, the top-100 and trending memberships, `token_prices` (and so the gold
+candles) and `token_audits` for the jobs archived in [from, to) from the bronze archive
+configured by S3_ENDPOINT_URL / S3_BUCKET / ARCHIVE_PREFIX, into DATABASE_URL. Prints a JSON
+summary (jobs replayed, rows written, jobs skipped with their reason, divergences); exit code
+0 when done, 2 for bad arguments.
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Key layout (docs/data-layers.md):
 
     <prefix>/<source>/<YYYY-MM-DD>/<HH>/<job id>/<HHMMSSffffff>-<digest>.json
 
-- `source` is the upstream API (binance, coingecko, dexscreener, geckoterminal, goplus);
+- `source` is the upstream API (binance, coingecko, dexscreener, geckoterminal, goplus),
+  or `job` for the job message itself (one per job attempt, path `/<job_type>/<token_type>`:
+  replay reads which tokens a job asked for from it);
 - date and hour are the UTC fetch time, so a time range is a handful of prefix listings;
 - `job id` is the job the request was made for (`_nojob` outside a job), percent-encoded
   so it is one path segment;
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 NO_JOB = "_nojob"
+JOB_SOURCE = "job"  # the `source` of archived job messages
 # Headers worth keeping: what the body means and what the API said about our budget.
 KEPT_HEADERS = ("content-type", "date", "retry-after", "x-mbx-used-weight-1m", "x-ratelimit-limit",
                 "x-ratelimit-remaining", "x-ratelimit-reset", "cf-cache-status", "age")
@@ -183,6 +186,25 @@ class BronzeArchive:
             log.warning("bronze archive: could not archive %s %s: %s", api, path, exc)
             return None
 
+    def record_job(self, job_id: str, job_type: str, token_type: str, message: bytes, received_at: datetime,
+                   context: Mapping[str, str] | None = None) -> str | None:
+        """Archive the job message of one job attempt as received; return its key (None if it failed).
+
+        Stored like a response (source `job`, path `/<job_type>/<token_type>`, status 200,
+        fetched at `received_at`), so a redelivered job's attempt is a new object and the
+        same attempt archived twice is one. Never raises.
+        """
+        try:
+            record = ArchivedResponse(JOB_SOURCE, f"/{job_type}/{token_type}", {}, 200,
+                                      {"content-type": "application/json"}, received_at, job_id, message,
+                                      {k: v for k, v in (context or {}).items() if v})
+            return self.write(record)
+        except Exception as exc:
+            metrics.count("archive_writes", outcome="failed", source=JOB_SOURCE,
+                          description="Bronze archive writes by outcome (written, duplicate, failed)")
+            log.warning("bronze archive: could not archive job %s: %s", job_id, exc)
+            return None
+
     def write(self, record: ArchivedResponse) -> str:
         """Store a record once; an existing object with the same key is left as it is."""
         from botocore.exceptions import ClientError
@@ -238,14 +260,15 @@ class BronzeArchive:
         return ArchivedResponse.from_envelope(json.loads(body))
 
     def responses(self, sources: list[str], start: datetime, end: datetime) -> list[ArchivedResponse]:
-        """Every response of these sources fetched in [start, end), oldest first."""
+        """Every response of these sources fetched in [start, end), oldest first (a job message
+        before the responses fetched in the same microsecond: it came first)."""
         found = []
         for source in sources:
             for key in self.keys(source, start, end):
                 record = self.read(key)
                 if start <= record.fetched_at < end:
                     found.append(record)
-        found.sort(key=lambda r: (r.fetched_at, r.source, r.path))
+        found.sort(key=lambda r: (r.fetched_at, r.source != JOB_SOURCE, r.source, r.path))
         return found
 
 

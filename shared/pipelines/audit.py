@@ -10,9 +10,10 @@ explicit audit job naming any known token by key or contract.
 - Tokens are grouped by chain; GoPlus is asked once per batch (GOPLUS_BATCH_SIZE
   addresses) on its EVM endpoint with the numeric chain id, or on its Solana endpoint.
   Native coins have no contract to audit; chains GoPlus does not cover are failures.
-- Reports (score from docs/audit-score.md, `is_verified`, report URL, raw flags) are
-  stored in one transaction as the current audit per (token, provider): a redelivered
-  job overwrites them, never duplicates.
+- Reports (score from docs/audit-score.md, `is_verified`, report URL, raw flags), all
+  stamped with the job's one check time (`audited_at`), are stored in one transaction as
+  the current audit per (token, provider): a redelivered job overwrites them, never
+  duplicates.
 - GoPlus answers HTTP 200 with error codes: 4029 is a rate limit, 2018 an unsupported
   chain, an empty `result` means no data. When no token could be audited because GoPlus
   failed, the job raises (429/503) and KafkaSource retries it.
@@ -32,9 +33,11 @@ from shared.domain.sources import Source
 from shared.domain.tokens import NATIVE_PREFIX, is_native_key, token_key
 from shared.errors import BadMessage, CrawlerError, UnknownToken
 from shared.jobs import JobMessage
+from shared.logging import log_context
 from shared.models import AuditReport, TokenFailure
 from shared.pipelines.trending_sources import SourceLedger
 from shared.runtime.job_runner import JobContext, JobOutcome
+from shared.upstream import GoPlusClient
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +88,10 @@ def audit_tokens(ctx: JobContext) -> JobOutcome:
             targets.append(AuditTarget(key, token.chain, token.contract))
 
     ledger = SourceLedger()
-    reports = fetch_audits(ctx, targets, ledger)
+    # One check time per job, published so bronze keeps it with each answer (replay stamps the same).
+    checked_at = datetime.now(timezone.utc)
+    with log_context(observed_at=checked_at.isoformat()):
+        reports = fetch_audits(ctx.resources.upstream.goplus, targets, ledger, checked_at)
     audited = {r.token_key for r in reports}
     failures += [ledger.failure(t.key) for t in targets if t.key not in audited]
     if targets and not reports and (error := ledger.retryable_error()):
@@ -123,9 +129,13 @@ def requested_keys(job: JobMessage) -> tuple[list[str], list[TokenFailure]]:
     return list(keys), failures
 
 
-def fetch_audits(ctx: JobContext, targets: list[AuditTarget], ledger: SourceLedger) -> list[AuditReport]:
-    """GoPlus reports for these tokens, one request per batch per chain; failures go to `ledger`."""
-    goplus = ctx.resources.upstream.goplus
+def fetch_audits(goplus: GoPlusClient, targets: list[AuditTarget], ledger: SourceLedger,
+                 audited_at: datetime | None = None) -> list[AuditReport]:
+    """GoPlus reports for these tokens, one request per batch per chain; failures go to `ledger`.
+
+    Every report is stamped `audited_at` (default: now); the bronze replay runs this too.
+    """
+    audited_at = audited_at or datetime.now(timezone.utc)
     source = Source.GOPLUS.value
     by_chain_id: dict[str, list[AuditTarget]] = defaultdict(list)
     for target in targets:
@@ -150,7 +160,6 @@ def fetch_audits(ctx: JobContext, targets: list[AuditTarget], ledger: SourceLedg
         except CrawlerError as exc:
             ledger.source_failed(source, exc, keys)
             continue
-        audited_at = datetime.now(timezone.utc)
         # The client already checked the envelope's code; the lookup (EVM keys case-insensitive) is shared.
         envelope = {"code": min(OK_CODES), "result": results}
         for target in members:

@@ -21,6 +21,9 @@ One job (DESIGN.md §4, §5):
    runs only for tokens whose price and profile are in the database. A publish failure
    raises (503): the redelivered job redoes its idempotent writes and publishes again.
 
+Steps 1 and 2 are `gather_trending`, which writes nothing (the bronze replay runs it on the
+archived responses); step 3 is `commit_trending`.
+
 A token is committed only with both a profile and a price: the trending set is what can be
 shown with a fresh price. Anything else is a `TokenFailure` naming each source's reason.
 When nothing could be crawled because sources failed, the job raises the most telling
@@ -39,6 +42,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from shared.config import Settings
 from shared.db import store
 from shared.domain import chains
 from shared.domain.normalize_coingecko import usd_prices_from_token_price
@@ -49,6 +53,7 @@ from shared.domain.sources import Source
 from shared.domain.tokens import NATIVE_PREFIX, is_stablecoin, token_key
 from shared.errors import BadMessage, CrawlerError
 from shared.jobs import JobMessage
+from shared.logging import log_context
 from shared.models import Contract, PriceQuote, TokenFailure, TokenProfile
 from shared.pipelines.price_events import publish_price_batch
 from shared.pipelines.trending_discovery import TrendingDiscovery, discover_trending, ref_key
@@ -56,6 +61,7 @@ from shared.pipelines.trending_sources import SourceLedger, pricing_pool
 from shared.pipelines.usdt_rate import current_usdt_usd_rate
 from shared.runtime.events import OutboundEvent
 from shared.runtime.job_runner import JobContext, JobOutcome
+from shared.upstream import UpstreamClients
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +83,28 @@ class TrendingCrawl:
         return [r for r in refs if ref_key(r) not in self.quotes]
 
 
+@dataclass
+class TrendingGathered:
+    """What one trending job learned from its sources, before writing anything."""
+
+    refs: list[Contract]  # the tokens crawled, best first
+    discovery: TrendingDiscovery | None  # None: the job named its tokens
+    crawl: TrendingCrawl | None  # None: discovery named no token, nothing was crawled
+    ready: list[str]  # keys of the tokens with a profile and a price, in `refs` order
+    failures: list[TokenFailure]
+    requested: int
+
+    @property
+    def replaces_membership(self) -> bool:
+        """A discovery job's tokens are the whole trending set; named tokens leave it alone."""
+        return self.discovery is not None
+
+
 class LazyUsdtRate:
     """The USDT/USD rate, fetched once per job and only if a USD price needs converting."""
 
-    def __init__(self, ctx: JobContext, ledger: SourceLedger):
-        self._ctx = ctx
+    def __init__(self, fetch: Callable[[], Decimal], ledger: SourceLedger):
+        self._fetch = fetch
         self._ledger = ledger
         self._fetched = False
         self._rate: Decimal | None = None
@@ -90,7 +113,7 @@ class LazyUsdtRate:
         if not self._fetched:
             self._fetched = True
             try:
-                self._rate = current_usdt_usd_rate(self._ctx.resources.settings, self._ctx.resources.upstream)
+                self._rate = self._fetch()
             except CrawlerError as exc:  # USD prices then stay unconverted: never a guessed rate
                 self._ledger.source_failed(Source.COINGECKO.value, exc)
         return self._rate
@@ -98,8 +121,44 @@ class LazyUsdtRate:
 
 def crawl_trending(ctx: JobContext) -> JobOutcome:
     """Discover (or take the job's) trending tokens, commit profiles and prices, request their audits."""
-    settings = ctx.resources.settings
-    job = ctx.job
+    settings, upstream = ctx.resources.settings, ctx.resources.upstream
+    gathered = gather_trending(ctx.job, upstream, settings, lambda: current_usdt_usd_rate(settings, upstream))
+    if gathered.crawl is None:
+        # Every source answered, none named a token: keep the current set rather than empty it.
+        return JobOutcome(0, 0, message="no source named any trending token; trending set unchanged",
+                          details={"discovery": None})
+
+    with ctx.resources.db.transaction() as conn:
+        committed, inserted = commit_trending(conn, gathered, ctx.job_id)
+    publish_price_batch(ctx, TOKEN_SET, committed)
+    request_audits(ctx, [q.token_key for q in committed])
+
+    sources: dict[str, int] = defaultdict(int)
+    for quote in committed:
+        sources[quote.source] += 1
+    discovery = gathered.discovery
+    return JobOutcome(
+        requested=gathered.requested,
+        succeeded=len(committed),
+        failures=gathered.failures,
+        rows_upserted={"tokens": len(committed), "token_prices": inserted},
+        details={"discovery": discovery.source if discovery else None, "sources": dict(sources),
+                 "inserted": inserted, "audit_requested": len(committed)},
+    )
+
+
+def gather_trending(job: JobMessage, upstream: UpstreamClients, settings: Settings,
+                    usdt_usd_rate: Callable[[], Decimal],
+                    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> TrendingGathered:
+    """Which tokens, then their profiles and prices source by source; writes nothing.
+
+    The live job and the bronze replay both run this: `usdt_usd_rate` gives the rate when
+    a USD price needs converting (raising `CrawlerError` when there is none), `clock` the
+    observation time stamped on the prices, which is published in the log context as
+    `observed_at` while the prices are fetched (bronze keeps it with each response).
+    Raises `BadMessage` for a job naming tokens by symbol only, and the most telling source
+    error when nothing could be crawled because sources failed.
+    """
     ledger = SourceLedger()
     failures: list[TokenFailure] = []
     discovery: TrendingDiscovery | None = None
@@ -113,26 +172,26 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
         raise BadMessage("trending jobs name tokens by contract or token key (a symbol is not unique on DEXes), "
                          "or name none to crawl the trending set")
     else:
-        discovery = discover_trending(ctx.resources.upstream, settings.trending_set_size, ledger)
+        discovery = discover_trending(upstream, settings.trending_set_size, ledger)
         if discovery.source is None:
             if error := ledger.retryable_error():
                 raise error
-            # Every source answered, none named a token: keep the current set rather than empty it.
-            return JobOutcome(0, 0, message="no source named any trending token; trending set unchanged",
-                              details={"discovery": None})
+            return TrendingGathered([], discovery, None, [], [], 0)
         refs = discovery.refs
         failures += discovery.failures
 
     named_elsewhere = len(failures)  # tokens rejected before crawling still count as requested
-    crawl = TrendingCrawl(observed_at=datetime.now(timezone.utc))
-    rate = LazyUsdtRate(ctx, ledger)
+    crawl = TrendingCrawl(observed_at=clock())
+    rate = LazyUsdtRate(usdt_usd_rate, ledger)
     items = discovery.dexscreener_items if discovery else {}
     seeds = discovery.coingecko_profiles if discovery else {}
-    _crawl_dexscreener(ctx, refs, crawl, ledger, items, rate)
-    _crawl_geckoterminal(ctx, crawl.unpriced(refs), crawl, ledger, rate)
-    for key, seed in seeds.items():  # CoinGecko discovery: its entry is the profile of last resort
-        crawl.profiles[key] = _with_coingecko_identity(crawl.profiles[key], seed) if key in crawl.profiles else seed
-    _crawl_coingecko(ctx, [r for r in crawl.unpriced(refs) if ref_key(r) in crawl.profiles], crawl, ledger, rate)
+    with log_context(observed_at=crawl.observed_at.isoformat()):
+        _crawl_dexscreener(upstream, refs, crawl, ledger, items, rate)
+        _crawl_geckoterminal(upstream, crawl.unpriced(refs), crawl, ledger, rate)
+        for key, seed in seeds.items():  # CoinGecko discovery: its entry is the profile of last resort
+            crawl.profiles[key] = _with_coingecko_identity(crawl.profiles[key], seed) if key in crawl.profiles else seed
+        _crawl_coingecko(upstream, [r for r in crawl.unpriced(refs) if ref_key(r) in crawl.profiles], crawl, ledger,
+                         rate)
 
     ready: list[str] = []
     for key in (ref_key(r) for r in refs):
@@ -145,22 +204,7 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
             failures.append(ledger.failure(key))
     if refs and not ready and (error := ledger.retryable_error()):
         raise error  # nothing crawled because sources failed: the delivery policy retries
-
-    committed, inserted = _commit(ctx, crawl, ready, replace_membership=discovery is not None)
-    publish_price_batch(ctx, TOKEN_SET, committed)
-    request_audits(ctx, [q.token_key for q in committed])
-
-    sources: dict[str, int] = defaultdict(int)
-    for quote in committed:
-        sources[quote.source] += 1
-    return JobOutcome(
-        requested=len(refs) + named_elsewhere,
-        succeeded=len(committed),
-        failures=failures,
-        rows_upserted={"tokens": len(committed), "token_prices": inserted},
-        details={"discovery": discovery.source if discovery else None, "sources": dict(sources),
-                 "inserted": inserted, "audit_requested": len(committed)},
-    )
+    return TrendingGathered(refs, discovery, crawl, ready, failures, len(refs) + named_elsewhere)
 
 
 # --- which tokens ----------------------------------------------------------------------------
@@ -229,12 +273,12 @@ def _fetch_per_chain(refs: Sequence[Contract], source: Source, ledger: SourceLed
 # --- sources ---------------------------------------------------------------------------------
 
 
-def _crawl_dexscreener(ctx: JobContext, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger,
+def _crawl_dexscreener(upstream: UpstreamClients, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger,
                        items: dict[str, dict[str, Any]], rate: LazyUsdtRate) -> None:
     """Profiles and prices from DexScreener /tokens/v1, one request per 30 tokens of a chain."""
     source = Source.DEXSCREENER
     for chain, members, keys, pairs in _fetch_per_chain(refs, source, ledger, chains.dexscreener_chain_id,
-                                                        ctx.resources.upstream.dexscreener.token_pairs):
+                                                        upstream.dexscreener.token_pairs):
         for ref, key in zip(members, keys):
             profile = profile_from_dexscreener(chain, ref.address, pairs, items.get(key))
             if isinstance(profile, TokenFailure):
@@ -253,12 +297,12 @@ def _crawl_dexscreener(ctx: JobContext, refs: Sequence[Contract], crawl: Trendin
                 crawl.quotes[key] = quote
 
 
-def _crawl_geckoterminal(ctx: JobContext, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger,
-                         rate: LazyUsdtRate) -> None:
+def _crawl_geckoterminal(upstream: UpstreamClients, refs: Sequence[Contract], crawl: TrendingCrawl,
+                         ledger: SourceLedger, rate: LazyUsdtRate) -> None:
     """Profiles (where still missing) and USD prices from GeckoTerminal tokens/multi."""
     source = Source.GECKOTERMINAL
     for chain, _, keys, payload in _fetch_per_chain(refs, source, ledger, chains.geckoterminal_network,
-                                                    ctx.resources.upstream.geckoterminal.tokens_multi):
+                                                    upstream.geckoterminal.tokens_multi):
         found = profiles_from_tokens_multi(chains.geckoterminal_network(chain), payload)
         by_key = {p.key: p for p in found.profiles}
         reported = set()
@@ -283,12 +327,12 @@ def _crawl_geckoterminal(ctx: JobContext, refs: Sequence[Contract], crawl: Trend
                 crawl.quotes[key] = quote
 
 
-def _crawl_coingecko(ctx: JobContext, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger,
+def _crawl_coingecko(upstream: UpstreamClients, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger,
                      rate: LazyUsdtRate) -> None:
     """USD prices by contract from CoinGecko /simple/token_price, for tokens that have a profile."""
     source = Source.COINGECKO
     for chain, _, keys, payload in _fetch_per_chain(refs, source, ledger, chains.coingecko_platform,
-                                                    ctx.resources.upstream.coingecko.token_prices):
+                                                    upstream.coingecko.token_prices):
         prices, price_failures = usd_prices_from_token_price(chains.coingecko_platform(chain), payload)
         for failure in price_failures:
             if failure.ref in keys:
@@ -320,17 +364,21 @@ def _with_coingecko_identity(profile: TokenProfile, seed: TokenProfile) -> Token
 # --- commit and events -----------------------------------------------------------------------
 
 
-def _commit(ctx: JobContext, crawl: TrendingCrawl, ready: Sequence[str], *,
-            replace_membership: bool) -> tuple[list[PriceQuote], int]:
-    """Profiles, prices and (for discovery) the membership in one transaction; quotes under stored keys."""
-    with ctx.resources.db.transaction() as conn:
-        stored = store.upsert_tokens(conn, [crawl.profiles[k] for k in ready])
-        quotes: dict[str, PriceQuote] = {}
-        for key in ready:  # two contracts of one token: the better-ranked one prices it
-            quotes.setdefault(stored[key], dataclasses.replace(crawl.quotes[key], token_key=stored[key]))
-        if replace_membership:
-            store.set_membership(conn, TOKEN_SET, list(quotes), complete=True)
-        inserted = store.insert_prices(conn, quotes.values(), ctx.job_id)
+def commit_trending(conn: Any, gathered: TrendingGathered, job_id: str | None) -> tuple[list[PriceQuote], int]:
+    """Profiles, prices and (for discovery) the membership, in the caller's transaction.
+
+    Returns the quotes under their stored token keys and the number of price rows inserted.
+    """
+    crawl = gathered.crawl
+    if crawl is None:
+        return [], 0
+    stored = store.upsert_tokens(conn, [crawl.profiles[k] for k in gathered.ready])
+    quotes: dict[str, PriceQuote] = {}
+    for key in gathered.ready:  # two contracts of one token: the better-ranked one prices it
+        quotes.setdefault(stored[key], dataclasses.replace(crawl.quotes[key], token_key=stored[key]))
+    if gathered.replaces_membership:
+        store.set_membership(conn, TOKEN_SET, list(quotes), complete=True)
+    inserted = store.insert_prices(conn, quotes.values(), job_id)
     return list(quotes.values()), inserted
 
 

@@ -27,11 +27,17 @@ def current_usdt_usd_rate(settings: Settings, upstream: UpstreamClients) -> Deci
     with _lock:
         if _cached and time.monotonic() - _cached[1] < settings.usdt_usd_max_age_seconds:
             return _cached[0]
+    rate = fetch_usdt_usd_rate(upstream)
+    with _lock:
+        _cached = (rate, time.monotonic())
+    return rate
+
+
+def fetch_usdt_usd_rate(upstream: UpstreamClients) -> Decimal:
+    """CoinGecko's tether price, asked now (no cache); `RetryableUpstreamError` when implausible."""
     rate = usdt_usd_rate(upstream.coingecko.simple_price([TETHER_ID]))
     if rate is None:
         raise RetryableUpstreamError("coingecko", "no plausible USDT/USD rate in /simple/price?ids=tether")
-    with _lock:
-        _cached = (rate, time.monotonic())
     return rate
 
 

@@ -4,6 +4,7 @@ Shared by the price, metadata and audit functions so that every job gets the sam
 treatment: a bad message is rejected with its reason (job_logs + 400 → dead letter),
 a job gets one `job_logs` row with counts and status plus a row per failed token,
 and a retryable failure is recorded and re-raised (→ 429/503 → KafkaSource retries).
+With the bronze archive on, each attempt's job message is archived before the pipeline runs.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
             return _skip_expired(resources, record, job, requested, labels)
         with resources.db.connection() as conn:
             attempt = store.start_job(conn, record, received_at, requested)
+        archive = resources.archive
+        if archive is not None:  # replay reads from it which tokens this attempt asked for
+            archive.record_job(job_id, job.job_type, job.token_type, event.data, received_at,
+                               {"trace_id": trace_id_of(traceparent), "event_id": event.id})
         ctx = JobContext(job, job_id, event, resources, traceparent, received_at)
         try:
             outcome = pipeline(ctx)

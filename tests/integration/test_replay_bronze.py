@@ -1,7 +1,8 @@
-"""Bronze archive and replay, end to end: the real metadata and price functions against the
-simulated market over HTTP, archiving every raw response to S3 (a moto server over HTTP),
-committing to real PostgreSQL and announcing on real Kafka; then silver is wiped and
-rebuilt from bronze, and must equal what the live path wrote, row for row.
+"""Bronze archive and replay, end to end: the real metadata, price (top-100 and trending) and
+audit functions against the simulated market over HTTP, archiving every raw response and
+every job message to S3 (a moto server over HTTP), committing to real PostgreSQL and
+announcing on real Kafka; then silver is wiped and rebuilt from bronze, and must equal what
+the live path wrote, row for row.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
+import httpx
 import pytest
 import time_machine
 from moto.server import ThreadedMotoServer
 
 from local import services
-from shared.archive.bronze import ArchivedResponse, BronzeArchive, hour_prefixes, object_key
+from shared.archive.bronze import JOB_SOURCE, ArchivedResponse, BronzeArchive, hour_prefixes, object_key
 from shared.archive.replay import SOURCES, attempts_of, replay
 from shared.archive.__main__ import main as archive_cli
 from shared.metrics import render_prometheus, sample_value
 from shared.pipelines.price_events import PRICE_UPDATED_TYPE
+from shared.upstream import binance
 from tests.helpers.db import Database
+from tests.helpers.functions import function_app
 from tests.helpers.kafka import consume, headers_of
 from tests.helpers.market import market_resources
 from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
@@ -38,6 +42,8 @@ SILVER = {
                            " ORDER BY 1",
     "token_candles": "SELECT token_key, resolution, bucket_start, open::text, high::text, low::text, close::text,"
                      " open_at, close_at, ticks FROM token_candles ORDER BY 1, 2, 3",
+    "token_audits": "SELECT token_key, audit_provider, audit_score::text, is_verified, is_honeypot, buy_tax::text,"
+                    " sell_tax::text, report_url, flags::text, audited_at, job_id FROM token_audits ORDER BY 1, 2",
 }
 
 
@@ -82,12 +88,16 @@ def silver(db: Database) -> dict[str, list[dict]]:
 
 def wipe_silver(db: Database) -> None:
     db.rows("TRUNCATE tokens, token_contracts, token_set_members, token_prices, token_latest_prices,"
-            " token_candles CASCADE")
+            " token_candles, token_audits CASCADE")
 
 
 def all_keys(archive: BronzeArchive) -> list[str]:
     pages = archive.s3.get_paginator("list_objects_v2").paginate(Bucket=archive.bucket)
     return [item["Key"] for page in pages for item in page.get("Contents", ())]
+
+
+def archived_records(archive: BronzeArchive) -> dict[str, ArchivedResponse]:
+    return {key: archive.read(key) for key in all_keys(archive)}
 
 
 def top100_price_job() -> dict:
@@ -112,15 +122,17 @@ def test_replay_from_bronze_reproduces_the_live_silver_rows(stack):
 
     archive = stack.resources.archive
     keys = all_keys(archive)
-    # One object per response the market served (every request of the three jobs).
-    assert len(keys) == sum(stack.market.stats.count(api) for api in SOURCES)
+    responses = [k for k in keys if not k.startswith(f"bronze/{JOB_SOURCE}/")]
+    # One object per response the market served (every request of the three jobs), and one per job message.
+    assert len(responses) == sum(stack.market.stats.count(api) for api in SOURCES)
+    assert len(keys) - len(responses) == 3
     assert all(k.startswith(f"bronze/{k.split('/')[1]}/{start:%Y-%m-%d}/") for k in keys)
 
     wipe_silver(stack.db)
     assert silver(stack.db)["token_prices"] == []
     report = replay(stack.resources.db, archive, stack.settings, start - timedelta(minutes=1),
                     start + timedelta(minutes=1))
-    assert report.jobs == 3 and not report.skipped
+    assert report.jobs == 3 and not report.skipped and not report.diverged
     assert silver(stack.db) == live
 
     # Replaying again changes nothing: prices are not duplicated, tokens are overwritten alike.
@@ -128,6 +140,90 @@ def test_replay_from_bronze_reproduces_the_live_silver_rows(stack):
                    start + timedelta(minutes=1))
     assert again.prices_inserted == 0
     assert silver(stack.db) == live
+
+
+def trending_job(job_id: str, **fields) -> dict:
+    return {"job_type": "price", "token_type": "trending", "symbols": [], "timestamp": utc_now_iso(),
+            "job_id": job_id, **fields}
+
+
+def test_trending_and_audit_jobs_replay_to_the_live_rows(stack):
+    # Real clocks: the replayed times can only come from what the jobs published to bronze.
+    start = datetime.now(timezone.utc)
+    discovery = stack.price(trending_job(f"trending:{uuid.uuid4().hex[:8]}"))
+    assert discovery.status == 200, discovery.body
+    assert body_of(discovery)["discovery"] == "dexscreener" and body_of(discovery)["succeeded"] >= 10
+    members = [r["token_key"] for r in stack.db.rows(
+        "SELECT token_key FROM token_set_members WHERE token_set = 'trending' ORDER BY rank")]
+    # A job naming tokens (a Solana mint among them) prices them again without touching the set.
+    named = stack.price(trending_job(f"trending:{uuid.uuid4().hex[:8]}", token_keys=members[:3] + [
+        "solana:EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"]))
+    assert named.status == 200, named.body
+    audit = function_app("audit", stack.resources)
+    audited = stack.deliver(audit, {"job_type": "audit", "token_type": "trending", "symbols": [],
+                                    "token_keys": members, "timestamp": utc_now_iso(),
+                                    "job_id": f"audit:{uuid.uuid4().hex[:8]}"},
+                            topic=stack.settings.audit_topic, source_name="audit-request-source")
+    assert audited.status == 200, audited.body
+    live = silver(stack.db)
+    assert len(live["token_audits"]) == body_of(audited)["succeeded"] >= 10
+    assert len({r["observed_at"] for r in live["token_prices"]}) == 2  # one observation time per job
+    assert {r["source"] for r in live["token_prices"]} == {"dexscreener"}
+
+    wipe_silver(stack.db)
+    end = datetime.now(timezone.utc) + timedelta(seconds=1)
+    report = replay(stack.resources.db, stack.resources.archive, stack.settings, start - timedelta(seconds=1), end)
+    assert (report.jobs, report.skipped, report.diverged) == (3, [], [])
+    assert report.audits_upserted == len(live["token_audits"])
+    assert silver(stack.db) == live
+
+
+def test_an_all_pairs_binance_answer_replays_to_the_pairs_the_job_wanted(stack):
+    """When a job's pairs need several `symbols=` batches, the client asks `ticker/price` for every
+    pair; replay narrows that answer to the job's pairs, as the live job did (here: the archived
+    `symbols=` answers of two live jobs are swapped for the market's all-pairs answer at the same
+    instant — the market clock stands still — and the replay must still give the live rows)."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+    stack.market.clock.freeze(start)
+    with time_machine.travel(start, tick=False):
+        assert stack.refresh_top100().status == 200
+    for second in (1, 2):  # the second job uses the listing (exchangeInfo) the first one fetched
+        with time_machine.travel(start + timedelta(seconds=second), tick=False):
+            answer = stack.price(top100_price_job())
+            assert answer.status == 200, answer.body
+    live = silver(stack.db)
+    assert {r["source"] for r in live["token_latest_prices"]} >= {"binance"}
+
+    archive = stack.resources.archive
+    every_pair = httpx.get(stack.market.base_url("binance") + binance.TICKER_PRICE_PATH)
+    assert every_pair.status_code == 200
+    swapped = 0
+    for key, record in archived_records(archive).items():
+        if record.source == "binance" and record.path == binance.TICKER_PRICE_PATH:
+            # Every pair: cross pairs and pairs not trading too, not only the ones the job asked for.
+            assert len(every_pair.json()) > len(json.loads(record.params["symbols"]))
+            archive.s3.delete_object(Bucket=archive.bucket, Key=key)
+            archive.write(ArchivedResponse(record.source, record.path, {}, 200, record.headers, record.fetched_at,
+                                           record.job_id, every_pair.content, record.context))
+            swapped += 1
+    assert swapped == 2
+
+    wipe_silver(stack.db)
+    report = replay(stack.resources.db, archive, stack.settings, start - timedelta(minutes=1),
+                    start + timedelta(minutes=1))
+    assert (report.jobs, report.skipped) == (3, [])
+    assert silver(stack.db) == live
+
+
+def test_an_all_pairs_answer_without_its_job_message_is_reported_not_guessed(stack):
+    at = datetime(2025, 6, 25, 21, 0, 5, tzinfo=timezone.utc)
+    archive = stack.resources.archive
+    archive.write(ArchivedResponse("binance", binance.TICKER_PRICE_PATH, {}, 200, {}, at, "top100-price:old",
+                                   b'[{"symbol":"BTCUSDT","price":"64000.00000000"}]', {}))
+    report = replay(stack.resources.db, archive, stack.settings, at - timedelta(seconds=1), at + timedelta(seconds=1))
+    assert report.jobs == 0 and report.prices_inserted == 0
+    assert [job for job, _ in report.skipped] == ["top100-price:old"]
+    assert "without its job message" in report.skipped[0][1]
 
 
 def test_one_price_updated_event_per_committed_batch(stack):

@@ -1,8 +1,9 @@
-"""Bronze archive: the HTTP layer's `on_response` hook, the envelope and the key layout (moto's S3)."""
+"""Bronze archive: the HTTP layer's `on_response` hook, the envelope, the key layout and the archived job
+messages (moto's S3); replay's `ArchivedUpstream`, the live clients answered from an attempt's archive."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import boto3
@@ -10,8 +11,10 @@ import httpx
 import pytest
 from moto import mock_aws
 
-from shared.archive.bronze import ArchivedResponse, BronzeArchive
-from shared.config import UpstreamSettings
+from shared.archive.archived_upstream import ArchivedUpstream, archived_request_key
+from shared.archive.bronze import JOB_SOURCE, ArchivedResponse, BronzeArchive
+from shared.config import Settings, UpstreamSettings
+from shared.errors import RetryableUpstreamError
 from shared.logging import log_context
 from shared.upstream.http import UpstreamHttp
 
@@ -78,3 +81,62 @@ def test_bodies_that_are_not_text_round_trip_and_corruption_is_detected(archive)
     assert envelope["body_encoding"] == "base64"
     with pytest.raises(ValueError, match="corrupt"):
         ArchivedResponse.from_envelope({**envelope, "body": "AAAA"})
+
+
+def test_job_messages_are_archived_once_per_attempt_and_read_first(archive):
+    message = b'{"job_type":"price","token_type":"trending","symbols":[],"timestamp":"2025-06-25T21:00:05Z"}'
+    key = archive.record_job("trending:1", "price", "trending", message, AT, {"trace_id": "abc", "event_id": None})
+    assert key == archive.record_job("trending:1", "price", "trending", message, AT, {"trace_id": "abc"})
+    assert key.startswith("bronze/job/2025-06-25/21/trending%3A1/210005123456-")
+    response = ArchivedResponse("dexscreener", "/token-boosts/top/v1", {}, 200, {}, AT, "trending:1", b"[]", {})
+    archive.write(response)
+    found = archive.responses(["dexscreener", JOB_SOURCE], AT, AT + timedelta(seconds=1))
+    # Same microsecond: the job message came first.
+    assert [(r.source, r.path, r.body) for r in found] == [
+        (JOB_SOURCE, "/price/trending", message), ("dexscreener", "/token-boosts/top/v1", b"[]")]
+    assert found[0].context == {"trace_id": "abc"}
+
+
+def test_a_job_message_that_cannot_be_archived_never_fails_the_job():
+    broken = BronzeArchive(s3=None, bucket="nowhere")  # every S3 call raises
+    assert broken.record_job("j", "audit", "trending", b"{}", AT) is None
+
+
+def replayed_upstream(records, earlier=lambda key: None) -> ArchivedUpstream:
+    settings = Settings()
+    for api in ("binance", "goplus"):
+        getattr(settings, api).max_retries = 2
+    return ArchivedUpstream(settings, records, earlier)
+
+
+def archived(source: str, path: str, params: dict, status: int, body: bytes, seconds: int = 0) -> ArchivedResponse:
+    return ArchivedResponse(source, path, params, status, {"content-type": "application/json"},
+                            AT + timedelta(seconds=seconds), "j", body, {})
+
+
+def test_the_live_clients_replay_an_attempt_retries_included():
+    symbols = '["PICOUSDT"]'
+    upstream = replayed_upstream([
+        archived("binance", "/api/v3/ticker/price", {"symbols": symbols}, 503, b"busy"),
+        archived("binance", "/api/v3/ticker/price", {"symbols": symbols}, 200, BODY, 1),
+    ])
+    http = upstream.clients.binance.http
+    # The live client's request, decoded as live: the 503 is retried (no real wait), the 200 answers.
+    assert http.get_json("/api/v3/ticker/price", {"symbols": symbols}) == [
+        {"symbol": "PICOUSDT", "price": "0.000000000012345"}]
+    assert upstream.unused() == [] and upstream.unanswered == []
+
+
+def test_a_request_without_an_archived_answer_fails_like_no_answer_and_is_reported():
+    cached = archived("goplus", "/api/v1/token_security/56", {"contract_addresses": "0xab"}, 200,
+                      b'{"code":1,"result":{}}')
+    upstream = replayed_upstream([archived("goplus", "/api/v1/token_security/1", {"contract_addresses": "0xcd"}, 200,
+                                           b'{"code":1,"result":{}}')],
+                                 earlier=lambda key: cached if key == archived_request_key(cached) else None)
+    goplus = upstream.clients.goplus
+    assert goplus.token_security("56", ["0xab"]) == {}  # what a live cache would have served
+    with pytest.raises(RetryableUpstreamError, match="ConnectError"):
+        goplus.token_security("1", ["0xef"])
+    assert len(upstream.unanswered) == 3  # the request and its two retries
+    assert "/api/v1/token_security/1?contract_addresses=0xef" in upstream.unanswered[0]
+    assert [r.params for r in upstream.unused()] == [{"contract_addresses": "0xcd"}]

@@ -3,7 +3,6 @@ are the recorded samples (and its documented error envelopes) served through an 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -12,10 +11,7 @@ from shared.config import Settings
 from shared.jobs import JobMessage
 from shared.pipelines.audit import AuditTarget, fetch_audits, requested_keys
 from shared.pipelines.trending_sources import SourceLedger
-from shared.runtime.events import InboundEvent
-from shared.runtime.job_runner import JobContext
-from shared.runtime.resources import Resources
-from shared.upstream import UpstreamClients
+from shared.upstream import GoPlusClient, UpstreamClients
 from shared.upstream.testing import FakeClock, ReplayTransport, Reply, sample_bytes
 
 WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
@@ -29,14 +25,11 @@ def solana_envelope(mint: str) -> Reply:
     return Reply(200, b'{"code": 1, "message": "OK", "result": {"%s": %s}}' % (mint.encode(), entry))
 
 
-def context(transport: ReplayTransport, batch_size: int = 1) -> JobContext:
+def goplus(transport: ReplayTransport, batch_size: int = 1) -> GoPlusClient:
     settings = Settings()
     settings.goplus.max_retries = 0
     settings.goplus.batch_size = batch_size
-    upstream = UpstreamClients.from_settings(settings, transport=transport, **FakeClock().http_options())
-    job = JobMessage.model_validate({"job_type": "audit", "token_type": "trending", "timestamp": "2026-06-25T21:00:00Z"})
-    event = InboundEvent(id="1", source="/test", type="price-crawler.trending.committed", data=b"")
-    return JobContext(job, "audit:test", event, Resources(settings, upstream=upstream), "", datetime.now(UTC))
+    return UpstreamClients.from_settings(settings, transport=transport, **FakeClock().http_options()).goplus
 
 
 def target(chain: str, address: str) -> AuditTarget:
@@ -48,7 +41,7 @@ def test_evm_and_solana_reports_from_the_recorded_answers() -> None:
                                  SOLANA_PATH: solana_envelope(USDC_MINT)})
     ledger = SourceLedger()
 
-    reports = fetch_audits(context(transport), [target("ethereum", WETH), target("solana", USDC_MINT)], ledger)
+    reports = fetch_audits(goplus(transport), [target("ethereum", WETH), target("solana", USDC_MINT)], ledger)
 
     by_key = {r.token_key: r for r in reports}
     weth, usdc = by_key[f"ethereum:{WETH}"], by_key[f"solana:{USDC_MINT}"]
@@ -64,7 +57,7 @@ def test_batches_follow_the_configured_size() -> None:
     addresses = [f"0x{i:040x}" for i in range(1, 4)]
     transport = ReplayTransport({EVM_PATH + "56": Reply.json({"code": 1, "message": "OK", "result": {}})})
 
-    fetch_audits(context(transport, batch_size=2), [target("bsc", a) for a in addresses], SourceLedger())
+    fetch_audits(goplus(transport, batch_size=2), [target("bsc", a) for a in addresses], SourceLedger())
 
     sent = [r.url.params["contract_addresses"].split(",") for r in transport.requests]
     assert sent == [addresses[:2], addresses[2:]]
@@ -76,7 +69,7 @@ def test_an_empty_result_or_an_entry_without_flags_is_a_failure_never_a_perfect_
         {"code": 1, "message": "OK", "result": {bare: {"token_name": "Bare", "holder_count": "12"}}})})
     ledger = SourceLedger()
 
-    reports = fetch_audits(context(transport, batch_size=2), [target("bsc", unknown), target("bsc", bare)], ledger)
+    reports = fetch_audits(goplus(transport, batch_size=2), [target("bsc", unknown), target("bsc", bare)], ledger)
 
     assert reports == []
     assert ledger.failure(f"bsc:{unknown}").reason == "goplus returned no security data for this token"
@@ -92,7 +85,7 @@ def test_an_unsupported_chain_code_fails_its_tokens_and_other_chains_still_get_a
     ledger = SourceLedger()
     bsc = target("bsc", "0x" + "3" * 40)
 
-    reports = fetch_audits(context(transport), [bsc, target("ethereum", WETH), target("ton", "EQBq3w7y")], ledger)
+    reports = fetch_audits(goplus(transport), [bsc, target("ethereum", WETH), target("ton", "EQBq3w7y")], ledger)
 
     assert [r.token_key for r in reports] == [f"ethereum:{WETH}"]
     assert "code 2018" in ledger.failure(bsc.key).reason
@@ -105,7 +98,7 @@ def test_a_rate_limit_code_takes_goplus_out_for_the_rest_of_the_job() -> None:
                                  SOLANA_PATH: solana_envelope(USDC_MINT)})
     ledger = SourceLedger()
 
-    reports = fetch_audits(context(transport), [target("ethereum", WETH), target("solana", USDC_MINT)], ledger)
+    reports = fetch_audits(goplus(transport), [target("ethereum", WETH), target("solana", USDC_MINT)], ledger)
 
     assert reports == [] and len(transport.requests) == 1
     assert ledger.retryable_error().retry_after == 60
@@ -130,6 +123,6 @@ def test_solana_results_are_looked_up_by_the_exact_mint(mint: str) -> None:
     transport = ReplayTransport({SOLANA_PATH: solana_envelope(USDC_MINT)})
     ledger = SourceLedger()
 
-    reports = fetch_audits(context(transport), [target("solana", mint)], ledger)
+    reports = fetch_audits(goplus(transport), [target("solana", mint)], ledger)
 
     assert len(reports) == (1 if mint == USDC_MINT else 0)
