@@ -21,6 +21,7 @@ from shared.domain.normalize_dexscreener import pairs_from_payload, price_usd_fr
 from shared.domain.pricing import quote_from_pool, quote_from_usd
 from shared.domain.sources import Source
 from shared.errors import CrawlerError, PrerequisiteMissing, RateLimited
+from shared.logging import log_context
 from shared.models import PriceQuote, TokenFailure
 from shared.pipelines.price_events import publish_price_batch
 from shared.pipelines.usdt_rate import current_usdt_usd_rate
@@ -74,7 +75,11 @@ def price_top100(ctx: JobContext) -> JobOutcome:
                  for s in wanted if s not in tokens]
 
     attempts = SourceAttempts()
-    quotes, source_failures = fetch_prices(ctx, list(tokens.values()), attempts) if tokens else ([], [])
+    observed_at = datetime.now(timezone.utc)
+    # Published so bronze keeps it with each answer: a replay stamps the prices with the same time.
+    with log_context(observed_at=observed_at.isoformat()):
+        quotes, source_failures = (fetch_prices(ctx, list(tokens.values()), attempts, observed_at)
+                                   if tokens else ([], []))
     failures += source_failures
     if tokens and not quotes and attempts.errors:
         # Nothing could be priced because sources failed: let the delivery policy retry.
@@ -91,11 +96,11 @@ def price_top100(ctx: JobContext) -> JobOutcome:
                       details={"inserted": inserted, "sources": dict(by_source)})
 
 
-def fetch_prices(ctx: JobContext, tokens: list[store.KnownToken],
-                 attempts: SourceAttempts) -> tuple[list[PriceQuote], list[TokenFailure]]:
-    """USDT quotes for these tokens along the source order; failures carry every source's reason."""
+def fetch_prices(ctx: JobContext, tokens: list[store.KnownToken], attempts: SourceAttempts,
+                 observed_at: datetime) -> tuple[list[PriceQuote], list[TokenFailure]]:
+    """USDT quotes for these tokens along the source order, observed at `observed_at`;
+    failures carry every source's reason."""
     upstream = ctx.resources.upstream
-    observed_at = datetime.now(timezone.utc)
     reasons = attempts.reasons
     quotes: dict[str, PriceQuote] = {}
 
