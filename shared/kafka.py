@@ -41,6 +41,10 @@ def binary_headers(event: OutboundEvent) -> list[tuple[str, bytes]]:
     return headers
 
 
+# Wake-up interval of a publisher waiting for its confirmations (see EventProducer.publish).
+DELIVERY_POLL_SECONDS = 0.002
+
+
 class EventProducer:
     """A process-wide producer; thread-safe (librdkafka is)."""
 
@@ -50,7 +54,9 @@ class EventProducer:
             "client.id": client_id,
             "acks": "all",
             "enable.idempotence": True,
-            "linger.ms": 5,
+            # A tick's jobs are produced in one call, so they batch without waiting; lingering
+            # would only add its delay to every tick.
+            "linger.ms": 0,
             "compression.type": "lz4",
             "message.timeout.ms": 30000,
             **(extra or {}),
@@ -76,7 +82,10 @@ class EventProducer:
         # threads' deliveries included), so counting polls would give up too soon under load.
         deadline = time.monotonic() + timeout
         while remaining and time.monotonic() < deadline:
-            self._producer.poll(0.1)
+            # Short polls: poll() only returns early for a callback it serves itself, and with
+            # several request threads another thread's poll may serve ours — a 100-ms poll made
+            # a price job wait 100 ms for a confirmation that had long arrived.
+            self._producer.poll(DELIVERY_POLL_SECONDS)
             while remaining and pending.acquire(blocking=False):
                 remaining -= 1
         if remaining:
