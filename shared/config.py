@@ -79,6 +79,10 @@ class GoPlusSettings(UpstreamSettings):
     base_url: str = "https://api.gopluslabs.io"
     rate_limit_per_minute: int = 30
     batch_size: int = 1
+    # 4029 ("too many requests") comes without Retry-After; its limit is counted per minute
+    # (observed), so the API is left alone this long — waiting via Kafka redelivery beats
+    # hammering it with in-process retries.
+    too_frequent_hold_seconds: float = Field(default=60.0, ge=0)
 
 
 class Settings(BaseSettings):

@@ -26,26 +26,24 @@ SERVER_ERROR = 5000
 # address format, chain not supported, not a contract, contract not found, token not found, parameter
 PERMANENT_CODES = frozenset({2004, 2018, 2020, 2021, 4023, 5006})
 AUTH_CODES = frozenset({4010, 4011, 4012, 4022})  # key missing/expired/bad signature/invalid token
-# GoPlus sends no Retry-After; its limit is counted per minute (observed). Waiting a minute
-# via Kafka redelivery beats hammering it with in-process retries.
-TOO_FREQUENT_RETRY_AFTER_SECONDS = 60.0
 
 
 class GoPlusClient:
     """GoPlus REST client over one `UpstreamHttp`."""
 
-    def __init__(self, http: UpstreamHttp, *, batch_size: int = 1):
+    def __init__(self, http: UpstreamHttp, *, batch_size: int = 1, too_frequent_hold_seconds: float = 60.0):
         if batch_size < 1:
             raise ValueError(f"GoPlus batch size must be at least 1, got {batch_size}")
         self.http = http
         self.batch_size = batch_size
+        self.too_frequent_hold_seconds = too_frequent_hold_seconds
 
     @classmethod
     def from_settings(cls, settings: GoPlusSettings, **http_options: Any) -> GoPlusClient:
         """Build the client and its HTTP layer; the access token (if any) goes in `Authorization`."""
         headers = {"authorization": f"Bearer {settings.api_key}"} if settings.api_key else {}
         http = UpstreamHttp(API, settings, headers=headers, **http_options)
-        return cls(http, batch_size=settings.batch_size)
+        return cls(http, batch_size=settings.batch_size, too_frequent_hold_seconds=settings.too_frequent_hold_seconds)
 
     def token_security(self, chain_id: str, addresses: Sequence[str]) -> dict[str, Any]:
         """Audits on an EVM chain (GoPlus chain id: "1", "56", "8453", ... or "tron").
@@ -64,21 +62,24 @@ class GoPlusClient:
         for batch in chunks(unique(addresses), self.batch_size):
             address_list_segment(batch)  # validates: no commas inside one address
             params = {"contract_addresses": ",".join(batch)}
-            body = self.http.get_json(path, params, expect=dict, check=lambda b: check_envelope(b, path))
+            body = self.http.get_json(path, params, expect=dict, check=lambda b: check_envelope(b, path, self.too_frequent_hold_seconds))
             result = body.get("result")
             if isinstance(result, dict):
                 results.update(result)
         return results
 
 
-def check_envelope(body: dict[str, Any], path: str) -> None:
-    """Raise the error GoPlus' in-body `code` stands for; return for 1 (ok) and 2 (partial)."""
+def check_envelope(body: dict[str, Any], path: str, too_frequent_hold_seconds: float = 60.0) -> None:
+    """Raise the error GoPlus' in-body `code` stands for; return for 1 (ok) and 2 (partial).
+
+    GoPlus sends no Retry-After with 4029; `too_frequent_hold_seconds` is the wait it stands for.
+    """
     code = body.get("code")
     if code in (OK, PARTIAL):
         return
     cause = f"GET {path}: code {code}: {body.get('message') or 'no message'}"
     if code == TOO_FREQUENT:
-        raise RateLimited(API, cause, retry_after=TOO_FREQUENT_RETRY_AFTER_SECONDS, status=200, code=code)
+        raise RateLimited(API, cause, retry_after=too_frequent_hold_seconds, status=200, code=code)
     if code in PERMANENT_CODES or code in AUTH_CODES:
         raise PermanentUpstreamError(API, cause, status=200, code=code)
     # 5000 and codes we do not know: may well work next time.

@@ -396,6 +396,15 @@ def test_goplus_4029_is_rate_limited_and_holds_further_calls(clock: FakeClock) -
     assert len(transport.requests) == 1  # no request while the minute has not passed
 
 
+def test_goplus_4029_hold_is_configurable(clock: FakeClock) -> None:
+    transport = ReplayTransport({"/api/v1/token_security/56": [Reply.json({"code": 4029, "message": "too frequent"}),
+                                                               Reply.json({"code": 1, "result": {}})]})
+    # A hold the job may wait out is waited in-process; the default minute is not (test above).
+    client = goplus(transport, clock, too_frequent_hold_seconds=2, max_wait_seconds=3)
+    assert client.token_security("56", [WETH]) == {}
+    assert len(transport.requests) == 2 and clock.elapsed >= 2
+
+
 def test_goplus_permanent_and_retryable_codes(clock: FakeClock) -> None:
     transport = ReplayTransport(
         {
