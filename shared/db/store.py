@@ -428,7 +428,7 @@ def finish_job(
     tokens_succeeded: int,
     failures: Sequence[TokenFailure],
 ) -> None:
-    """Write the job's final row and one row per failed token (reason in `message`)."""
+    """Write the job's final row and one row per token this attempt failed on (reason in `message`)."""
     conn.run(
         "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, status, message, tokens_requested,"
         " tokens_succeeded, tokens_failed, event_id, finished_at)"
@@ -441,6 +441,10 @@ def finish_job(
         req=tokens_requested, ok=tokens_succeeded, bad=len(failures), ev=job.event_id,
     )
     by_ref = {_clip(f.ref, 200) or "?": _clip(f.reason) for f in failures}
+    # The token rows describe this attempt: a token an earlier attempt failed on and this one
+    # priced is no longer a failure of the job.
+    conn.run("DELETE FROM job_logs WHERE job_id = :id AND row_kind = 'token'"
+             " AND NOT (token_ref = ANY(CAST(:refs AS text[])))", id=job.job_id, refs=list(by_ref))
     if by_ref:
         conn.run(
             "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, token_ref, status, message, event_id)"

@@ -200,3 +200,18 @@ def test_job_log_counts_attempts_and_keeps_one_row_per_failed_token(conn):
     )
     rows = conn.run("SELECT row_kind, token_ref, status, attempts, tokens_failed FROM job_logs ORDER BY id")
     assert rows == [["job", "", "partial", 2, 1], ["token", "FOO", "failed", 2, None]]
+
+
+def test_a_token_a_retry_priced_is_no_longer_listed_as_failed(conn):
+    job = store.JobRecord("job-8", "price", "top100", "partition:0/offset:8")
+    store.start_job(conn, job, T0, 3)
+    store.finish_job(conn, job, status="partial", message=None, tokens_requested=3, tokens_succeeded=1,
+                     failures=[TokenFailure("FOO", "dexscreener: 503"), TokenFailure("BAR", "dexscreener: 503")])
+    store.start_job(conn, job, T0, 3)  # redelivered: this attempt priced FOO
+    store.finish_job(conn, job, status="partial", message=None, tokens_requested=3, tokens_succeeded=2,
+                     failures=[TokenFailure("BAR", "dexscreener: 429")])
+    rows = conn.run("SELECT token_ref, message, attempts FROM job_logs WHERE job_id = 'job-8' AND row_kind = 'token'")
+    assert rows == [["BAR", "dexscreener: 429", 2]]
+    store.start_job(conn, job, T0, 3)
+    store.finish_job(conn, job, status="succeeded", message=None, tokens_requested=3, tokens_succeeded=3, failures=[])
+    assert conn.run("SELECT count(*) FROM job_logs WHERE job_id = 'job-8' AND row_kind = 'token'") == [[0]]
