@@ -12,6 +12,7 @@ from shared.errors import RetryableUpstreamError
 from shared.upstream import UpstreamClients
 
 _lock = threading.Lock()
+_fetch_lock = threading.Lock()
 _cached: tuple[Decimal, float] | None = None
 
 
@@ -24,13 +25,22 @@ def current_usdt_usd_rate(settings: Settings, upstream: UpstreamClients) -> Deci
     global _cached
     if settings.usdt_usd_rate_override is not None:
         return settings.usdt_usd_rate_override
+    if (rate := _fresh(settings)) is not None:
+        return rate
+    with _fetch_lock:  # one fetch per expiry: the jobs of a tick that all find it stale share it
+        if (rate := _fresh(settings)) is not None:
+            return rate
+        rate = fetch_usdt_usd_rate(upstream)
+        with _lock:
+            _cached = (rate, time.monotonic())
+        return rate
+
+
+def _fresh(settings: Settings) -> Decimal | None:
     with _lock:
         if _cached and time.monotonic() - _cached[1] < settings.usdt_usd_max_age_seconds:
             return _cached[0]
-    rate = fetch_usdt_usd_rate(upstream)
-    with _lock:
-        _cached = (rate, time.monotonic())
-    return rate
+    return None
 
 
 def fetch_usdt_usd_rate(upstream: UpstreamClients) -> Decimal:
