@@ -55,6 +55,20 @@ def at_least(n: int, rows: list) -> list | None:
     return rows if len(rows) >= n else None
 
 
+def committed_ticks(db: Database, bootstrap: str, topic: str) -> dict[str, int] | None:
+    """Prices per tick (by tick stamp) of the ticks whose every job succeeded."""
+    emitted: dict[str, int] = {}  # tick stamp -> jobs the scheduler emitted for it
+    for message in read_all(bootstrap, topic):
+        job = json.loads(message.value())
+        if str(job.get("job_id", "")).startswith("top100-price:"):
+            emitted[job["job_id"].split(":")[1]] = job["batches"]
+    done: dict[str, list[int]] = {}
+    for row in db.rows("SELECT job_id, tokens_succeeded FROM job_logs WHERE row_kind = 'job'"
+                       " AND status = 'succeeded' AND job_id LIKE 'top100-price:%'"):
+        done.setdefault(row["job_id"].split(":")[1], []).append(row["tokens_succeeded"])
+    return {stamp: sum(counts) for stamp, counts in done.items() if len(counts) == emitted.get(stamp)}
+
+
 def produce_plain(bootstrap: str, topic: str, value: bytes) -> None:
     """What `kcat -P` does: a record with no key and no headers."""
     producer = Producer({"bootstrap.servers": bootstrap})
@@ -92,21 +106,21 @@ def test_plain_record_and_five_second_ticks_reach_postgresql(
                    for r in priced)
         assert all(r["source"] == "binance" for r in priced)
 
-        # Now the schedule: PingSource every 5 s → scheduler → one batch of 100 per tick.
+        # Now the schedule: PingSource every 5 s → scheduler → the tick's jobs, routed by the
+        # source that priced each token last (BTC, ETH and SOL are already Binance's).
         simulated_market.stats.reset()
         manifests = load_manifests(isolated_manifests(tmp_path, topics, pings={"top100-price-tick": "*/5 * * * * *"},
                                                       sources=("price",), group_suffix=GROUP_SUFFIX))
         topology = resolve_topology(manifests, {f"{n.upper()}_FUNCTION_URL": u for n, u in function_urls.items()})
         with EventingPlane(topology, settings):
-            ticks = wait_for(lambda: at_least(2, db.rows(
-                "SELECT job_id, tokens_succeeded FROM job_logs WHERE row_kind = 'job' AND status = 'succeeded'"
-                " AND job_id LIKE 'top100-price:%' ORDER BY job_id")), 20, "two 5-s ticks committed")
-        assert all(t["tokens_succeeded"] == 100 for t in ticks)
-        stamps = sorted(datetime.strptime(t["job_id"].split(":")[1], "%Y%m%dT%H%M%S.%fZ") for t in ticks)
+            ticks = wait_for(lambda: at_least(2, committed_ticks(db, kafka_bootstrap, topics["price"])), 20, "two 5-s ticks committed")
+        assert all(priced == 100 for priced in ticks.values())  # every token of the set, each tick
+        stamps = sorted(datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ") for stamp in ticks)
         assert all(4 <= (b - a).total_seconds() <= 6 for a, b in zip(stamps, stamps[1:]))
-        # The minimum of Binance requests: one ticker request per 100-token batch.
-        assert simulated_market.stats.count("binance", "/api/v3/ticker/price") == len(
-            {t["job_id"] for t in db.rows("SELECT DISTINCT job_id FROM token_prices WHERE job_id LIKE 'top100-price:%'")})
+        # Never more than one ticker request per job (the tightest bound, per tick, is in
+        # tests/integration/test_top100_prices.py).
+        jobs = db.value("SELECT count(DISTINCT job_id) FROM token_prices WHERE job_id LIKE 'top100-price:%'")
+        assert 1 <= simulated_market.stats.count("binance", "/api/v3/ticker/price") <= jobs
         assert read_all(kafka_bootstrap, topics["price_dead_letter"]) == []
     finally:
         db.close()
