@@ -263,7 +263,7 @@ def describe_set(members: list[Any], binance_bases: frozenset[str], settings: An
     DexScreener by the first contract on a chain it covers, then CoinGecko by id.
     """
     from shared.pipelines.scheduler import _schedulable_members  # the scheduler's own filter
-    from shared.pipelines.top100_prices import _dex_contracts  # the pipeline's own contract choice
+    from shared.domain.chains import dexscreener_contracts  # the pipeline's own contract choice
 
     symbols = [m.symbol for m in _schedulable_members([(m, None) for m in members], settings.stablecoin_symbols)]
     by_symbol: dict[str, Any] = {}
@@ -274,7 +274,7 @@ def describe_set(members: list[Any], binance_bases: frozenset[str], settings: An
         token = by_symbol[symbol]
         if symbol in binance_bases:
             seeded.on_binance += 1
-        elif dex := _dex_contracts(token):
+        elif dex := dexscreener_contracts(token.chain, token.contract, token.contracts):
             chain = dex[0][0]
             seeded.dex_by_chain[chain] = seeded.dex_by_chain.get(chain, 0) + 1
         elif token.coingecko_id:

@@ -51,7 +51,7 @@ from shared.config import Settings
 from shared.db import store
 from shared.db.connection import ConnectionPool
 from shared.domain import chains
-from shared.domain.normalize_binance import parse_binance_ticker_prices, usdt_pair
+from shared.domain.normalize_binance import binance_pairs, parse_binance_ticker_prices
 from shared.domain.normalize_coingecko import (
     TETHER_ID,
     apply_coin_detail,
@@ -66,6 +66,7 @@ from shared.errors import BadMessage, CrawlerError
 from shared.jobs import JobMessage, parse_job_message
 from shared.models import PriceQuote, TokenProfile
 from shared.pipelines.audit import GOPLUS_SOLANA, AuditTarget, fetch_audits, requested_keys
+from shared.pipelines.top100_prices import job_tokens
 from shared.pipelines.trending import commit_trending, gather_trending
 from shared.pipelines.trending_sources import SourceLedger
 from shared.pipelines.usdt_rate import fetch_usdt_usd_rate
@@ -489,12 +490,7 @@ def _binance_pairs_of_job(conn: Any, job: JobMessage | None, settings: Settings,
     if job is None:
         raise NotReplayable("Binance all-pairs ticker archived without its job message: which of the pairs "
                             "the job priced is unknown")
-    requested = list(job.symbols)
-    wanted = [s for s in requested if s not in settings.stablecoin_symbols]
-    if requested or job.contracts or job.token_keys:
-        tokens = list(store.tokens_by_symbol(conn, wanted, "top100").values())
-    else:
-        tokens = store.set_members(conn, "top100", settings.top100_size)
+    tokens = job_tokens(conn, job, settings).values()
     upstream = ArchivedUpstream(settings, [r for r in attempt if r.source == "binance"
                                            and r.path == binance.EXCHANGE_INFO_PATH],
                                 lambda key: cache.earlier(key, attempt[-1].fetched_at))
@@ -505,11 +501,7 @@ def _binance_pairs_of_job(conn: Any, job: JobMessage | None, settings: Settings,
                             "which pairs were trading then is unknown") from exc
     finally:
         upstream.close()
-    pair_to_key: dict[str, str] = {}
-    for token in tokens:  # rank order: a lower-ranked namesake is not the coin Binance lists
-        if token.symbol.upper() in listed:
-            pair_to_key.setdefault(usdt_pair(token.symbol), token.key)
-    return pair_to_key
+    return binance_pairs(tokens, listed)
 
 
 def _token_by_contract(conn: Any, chain: str, address: str) -> store.KnownToken | None:

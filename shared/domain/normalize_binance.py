@@ -6,7 +6,7 @@ price string is the USDT price, kept digit for digit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,16 @@ QUOTE_ASSET = "USDT"
 def usdt_pair(symbol: str) -> str:
     """The Binance symbol of a token's USDT pair: ``"btc"`` -> ``"BTCUSDT"``."""
     return symbol.strip().upper() + QUOTE_ASSET
+
+
+def binance_pairs(tokens: Iterable[Any], listed: Collection[str]) -> dict[str, str]:
+    """USDT pair -> token key for the tokens (objects with `symbol` and `key`, best rank first)
+    whose base asset Binance lists; a lower-ranked namesake is not the coin Binance lists."""
+    pair_to_key: dict[str, str] = {}
+    for token in tokens:
+        if token.symbol.upper() in listed:
+            pair_to_key.setdefault(usdt_pair(token.symbol), token.key)
+    return pair_to_key
 
 
 def parse_binance_ticker_prices(

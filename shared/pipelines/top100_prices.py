@@ -13,14 +13,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from shared.config import Settings
 from shared.db import store
 from shared.domain import chains
-from shared.domain.normalize_binance import parse_binance_ticker_prices, usdt_pair
+from shared.domain.normalize_binance import binance_pairs, parse_binance_ticker_prices
 from shared.domain.normalize_coingecko import usd_prices_from_simple_price
 from shared.domain.normalize_dexscreener import pairs_from_payload, price_usd_from_pairs
 from shared.domain.pricing import quote_from_pool, quote_from_usd
 from shared.domain.sources import Source
 from shared.errors import CrawlerError, PrerequisiteMissing, RateLimited
+from shared.jobs import JobMessage
 from shared.logging import log_context
 from shared.models import PriceQuote, TokenFailure
 from shared.pipelines.price_events import publish_price_batch
@@ -67,10 +69,7 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     with ctx.resources.db.connection() as conn:
         if not store.has_members(conn, "top100"):
             raise PrerequisiteMissing("no top-100 set yet: the metadata job has not completed")
-        if requested or misdirected:
-            tokens = store.tokens_by_symbol(conn, wanted, "top100")
-        else:  # keyed by token: two members may share a symbol
-            tokens = {t.key: t for t in store.set_members(conn, "top100", settings.top100_size)}
+        tokens = job_tokens(conn, job, settings)
     failures += [TokenFailure(s, f"unknown symbol {s}: not in the current top-100 set")
                  for s in wanted if s not in tokens]
 
@@ -96,6 +95,15 @@ def price_top100(ctx: JobContext) -> JobOutcome:
                       details={"inserted": inserted, "sources": dict(by_source)})
 
 
+def job_tokens(conn: store.Conn, job: JobMessage, settings: Settings) -> dict[str, store.KnownToken]:
+    """The top-100 members a price job prices: its symbols (stablecoins never), or the whole
+    set when it names nothing (keyed by token then: two members may share a symbol)."""
+    if job.symbols or job.contracts or job.token_keys:
+        wanted = [s for s in job.symbols if s not in settings.stablecoin_symbols]
+        return store.tokens_by_symbol(conn, wanted, "top100")
+    return {t.key: t for t in store.set_members(conn, "top100", settings.top100_size)}
+
+
 def fetch_prices(ctx: JobContext, tokens: list[store.KnownToken], attempts: SourceAttempts,
                  observed_at: datetime) -> tuple[list[PriceQuote], list[TokenFailure]]:
     """USDT quotes for these tokens along the source order, observed at `observed_at`;
@@ -110,10 +118,7 @@ def fetch_prices(ctx: JobContext, tokens: list[store.KnownToken], attempts: Sour
     except CrawlerError as exc:
         listed = frozenset()
         attempts.source_failed(exc, [t.key for t in tokens])
-    pair_to_key: dict[str, str] = {}
-    for token in tokens:  # rank order: a lower-ranked namesake is not the coin Binance lists
-        if token.symbol.upper() in listed:
-            pair_to_key.setdefault(usdt_pair(token.symbol), token.key)
+    pair_to_key = binance_pairs(tokens, listed)
     if pair_to_key:
         try:
             rows = upstream.binance.ticker_prices(list(pair_to_key))
@@ -161,7 +166,7 @@ def _price_on_dexscreener(ctx: JobContext, tokens: list[store.KnownToken], obser
     reasons = attempts.reasons
     by_chain: dict[str, list[tuple[store.KnownToken, str]]] = defaultdict(list)
     for token in tokens:
-        for chain, address in _dex_contracts(token):
+        for chain, address in chains.dexscreener_contracts(token.chain, token.contract, token.contracts):
             by_chain[chain].append((token, address))
             break
         else:
@@ -205,7 +210,3 @@ def _pairs_by_base_address(payload: object) -> dict[str, list[dict]]:
         if isinstance(address, str):
             grouped[address.strip().lower()].append(pair)
     return grouped
-
-
-def _dex_contracts(token: store.KnownToken) -> list[tuple[str, str]]:
-    return chains.dexscreener_contracts(token.chain, token.contract, token.contracts)

@@ -92,3 +92,13 @@ def test_usdt_bases_from_real_skeleton_and_synthetic_symbols():
     assert usdt_bases_from_exchange_info(payload) == {"BTC"}
     assert usdt_bases_from_exchange_info(None) == set()
     assert usdt_pair(" btc ") == "BTCUSDT"
+
+
+def test_binance_pairs_keep_the_best_ranked_namesake_and_only_listed_bases():
+    from types import SimpleNamespace as Token
+
+    from shared.domain.normalize_binance import binance_pairs
+
+    tokens = [Token(symbol="btc", key="native:bitcoin"), Token(symbol="BTC", key="ethereum:0xfake"),
+              Token(symbol="PEPE", key="ethereum:0x6982"), Token(symbol="NOPE", key="solana:Nope")]
+    assert binance_pairs(tokens, {"BTC", "PEPE"}) == {"BTCUSDT": "native:bitcoin", "PEPEUSDT": "ethereum:0x6982"}
