@@ -1,7 +1,9 @@
 """Where the price function's CPU goes: a py-spy sampling profile, summarised.
 
-py-spy samples the running worker from outside (no code change, no restart); only
-threads that are running are sampled, so the shares are of CPU time, not of waiting.
+py-spy samples the running worker from outside (no code change, no restart); a CPU
+profile samples the thread holding the GIL, so its shares are of the one process's
+Python CPU time, not of waiting.
+
 The raw output (collapsed stacks) is kept next to the run's logs.
 """
 
@@ -63,6 +65,9 @@ def record_profile(pid: int, seconds: float, out_dir: Path, *, wall_clock: bool 
 
     `wall_clock=True` samples waiting threads too and keeps only stacks inside a job:
     where a job's time goes (rate-limiter sleeps, sockets) rather than its CPU.
+    Otherwise only the thread holding the GIL is sampled: py-spy's idle detection counts
+    a thread blocked in a socket read as running, which tripled the "CPU" of a worker whose
+    threads mostly wait; the GIL holder is what one process's threads queue for.
     """
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(py_spy).exists():
@@ -72,7 +77,7 @@ def record_profile(pid: int, seconds: float, out_dir: Path, *, wall_clock: bool 
     raw = out_dir / f"profile-{'wall' if wall_clock else 'cpu'}-{worker}.txt"
     result = subprocess.run(
         [py_spy, "record", "--pid", str(worker), "--duration", str(int(seconds)), "--rate", str(SAMPLE_RATE),
-         "--format", "raw", "--nolineno", "--nonblocking", "--output", str(raw), *(["--idle"] if wall_clock else [])],
+         "--format", "raw", "--nolineno", "--nonblocking", "--output", str(raw), *(["--idle"] if wall_clock else ["--gil"])],
         capture_output=True, text=True, timeout=seconds + 60, check=False,
     )
     if result.returncode != 0 or not raw.exists():
