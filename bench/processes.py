@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,8 +62,9 @@ class ProcessMeter:
     alive then), so work done before the measurement window is not charged to it.
     """
 
-    def __init__(self, roots: dict[str, int], interval: float = 0.5):
-        self._roots = roots
+    def __init__(self, roots: Mapping[str, int | Sequence[int]], interval: float = 0.5):
+        # A group may have several roots: the replicas of one function.
+        self._roots = {name: (pids,) if isinstance(pids, int) else tuple(pids) for name, pids in roots.items()}
         self._interval = interval
         self._baseline: dict[int, float] = {}
         self._groups = {name: GroupFigures(name) for name in roots}
@@ -91,12 +93,15 @@ class ProcessMeter:
             self._sample()
 
     def _sample(self) -> None:
-        for name, root_pid in self._roots.items():
-            try:
-                root = psutil.Process(root_pid)
-                members = [(root, name)] + [(child, f"{name}/{_role(child)}") for child in root.children(recursive=True)]
-            except psutil.Error:
-                continue
+        for name, root_pids in self._roots.items():
+            members = []
+            for root_pid in root_pids:
+                try:
+                    root = psutil.Process(root_pid)
+                    members += [(root, name)] + [(child, f"{name}/{_role(child)}")
+                                                 for child in root.children(recursive=True)]
+                except psutil.Error:
+                    continue
             group = self._groups[name]
             for process, label in members:
                 try:

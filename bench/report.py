@@ -71,7 +71,8 @@ def machine() -> dict[str, Any]:
 
     return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
             "platform": platform.platform(), "python": platform.python_version(),
-            "cpu_model": _cpu_model(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+            "cpu_model": _cpu_model(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            "price_replicas": int(os.environ.get("PRICE_REPLICAS") or 1)}
 
 
 def _cpu_model() -> str:
@@ -345,7 +346,8 @@ def title(results: Results) -> str:
     m = results.machine
     return (f"price-crawler benchmark, {results.mode} mode — {results.started_at:%Y-%m-%d %H:%M} UTC — "
             f"{m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Python {m['python']}, "
-            f"load average at start {m['load_average_at_start']}")
+            f"load average at start {m['load_average_at_start']}; price function: "
+            f"{m.get('price_replicas', 1)} process{'es' if m.get('price_replicas', 1) > 1 else ''}")
 
 
 def to_json(results: Results) -> str:

@@ -51,6 +51,8 @@ LARGEST_SET = MAX_SIZE - UNIVERSE_HEADROOM  # the market's universe holds 50,000
 # The clients' rate limiters are sliding windows of 60 s that start full: a window measured
 # under the APIs' budgets begins once a whole limiter window has passed (steady state).
 BUDGET_WARMUP = 65.0
+# Price function processes, like replicas on a cluster: a tick's jobs arrive together.
+DEFAULT_PRICE_REPLICAS = 1
 
 
 def warmup_for(config: SystemConfig, mode: Mode) -> float:
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--full", action="store_const", const="full", dest="mode", help="5 min per size, 10 at 1,000")
     parser.add_argument("--sizes", help="comma-separated token counts (default 100,1000,10000)")
     parser.add_argument("--duration", type=float, help="seconds per size (overrides the mode)")
+    parser.add_argument("--price-replicas", type=int, metavar="N",
+                        help=f"price function processes (env PRICE_REPLICAS, default {DEFAULT_PRICE_REPLICAS})")
     parser.add_argument("--skip-capacity", action="store_true", help="no capacity search")
     parser.add_argument("--skip-baselines", action="store_true", help="no naive crawler, COPY or Kafka baseline")
     parser.add_argument("--skip-profile", action="store_true", help="no py-spy profiles")
@@ -117,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "local.services.librdkafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
+    # Set before `machine()` reads it for the title, and inherited by every LocalSystem.
+    os.environ["PRICE_REPLICAS"] = str(args.price_replicas or os.environ.get("PRICE_REPLICAS")
+                                       or DEFAULT_PRICE_REPLICAS)
     mode = MODES[args.mode or ("full" if os.environ.get("BENCH_MODE", "").lower() == "full" else "quick")]
     if args.sizes:
         mode = replace(mode, sizes=tuple(int(s) for s in args.sizes.split(",")))

@@ -92,7 +92,8 @@ def run_system(infra: BenchInfra, config: SystemConfig, *, duration: float, warm
         if profile_seconds:
             from bench.profile import record_profile
 
-            profile = record_profile(system.pids()["price"], min(profile_seconds, duration), log_dir,
+            # The first replica's worker: with several, each sees its share of the same work.
+            profile = record_profile(system.pids()["price"][0], min(profile_seconds, duration), log_dir,
                                      wall_clock=profile_wall_clock)
         _sleep_until(start + timedelta(seconds=duration))
         processes = meter.stop()

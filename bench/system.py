@@ -38,7 +38,8 @@ import yaml
 from bench.infra import BENCH_STATE_DIR, BenchInfra
 from local import services
 from local.market.universe import MAX_SIZE
-from local.stack import FUNCTIONS, SIMULATED_UPSTREAMS, Child, Console, Process, stop_children
+from local.stack import (FUNCTION_PROCESS_ENV, FUNCTIONS, SIMULATED_UPSTREAMS, Child, Console, Process, replica_name,
+                         stop_children)
 from local.services import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,8 @@ class LocalSystem:
         self.console = Console(self._console_file)
         self.market_port = services.free_port()
         self.eventing_port = services.free_port()
-        self.function_ports = {f.name: services.free_port() for f in FUNCTIONS}
+        # One port per replica ($<NAME>_REPLICAS, as for `make up`); the first is the function's own.
+        self.function_ports = {f.name: [services.free_port() for _ in range(f.replicas)] for f in FUNCTIONS}
         self.children: dict[str, Child] = {}
         self.env = self._environment()
 
@@ -108,8 +110,9 @@ class LocalSystem:
             EVENTING_PORT=str(self.eventing_port),
         )
         for function in FUNCTIONS:
-            env[f"{function.name.upper()}_FUNCTION_URL"] = f"http://127.0.0.1:{self.function_ports[function.name]}"
-            env[f"{function.name.upper()}_FUNCTION_PORT"] = str(self.function_ports[function.name])
+            ports = self.function_ports[function.name]
+            env[f"{function.name.upper()}_FUNCTION_URL"] = ",".join(f"http://127.0.0.1:{port}" for port in ports)
+            env[f"{function.name.upper()}_FUNCTION_PORT"] = str(ports[0])
         for api, prefix in SIMULATED_UPSTREAMS.items():
             env[f"{api}_BASE_URL"] = f"{self.market_url}/{prefix}"  # never a live API from a benchmark
         if not self.config.all_schedules:
@@ -137,14 +140,14 @@ class LocalSystem:
         ]
         for function in FUNCTIONS:
             source = PROJECT_ROOT / "functions" / function.name / "main.py"
-            port = self.function_ports[function.name]
-            specs.append(Process(
-                function.name,
-                (python, "-m", "functions_framework", "--source", str(source), "--target", function.name,
-                 "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port)),
-                requires=source, ready_url=f"http://127.0.0.1:{port}/health/readiness",
-                env={"K_SERVICE": function.name},
-            ))
+            for index, port in enumerate(self.function_ports[function.name]):
+                specs.append(Process(
+                    replica_name(function.name, index),
+                    (python, "-m", "functions_framework", "--source", str(source), "--target", function.name,
+                     "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port)),
+                    requires=source, ready_url=f"http://127.0.0.1:{port}/health/readiness",
+                    env={"K_SERVICE": function.name, **FUNCTION_PROCESS_ENV},
+                ))
         specs.append(Process("eventing", (python, "-m", "local.eventing"),
                              requires=PROJECT_ROOT / "local" / "eventing" / "__main__.py", stage=1,
                              ready_url=f"http://127.0.0.1:{self.eventing_port}/health"))
@@ -186,8 +189,14 @@ class LocalSystem:
         self.children.clear()
         self._console_file.close()
 
-    def pids(self) -> dict[str, int]:
-        return {name: child.popen.pid for name, child in self.children.items() if child.popen is not None}
+    def pids(self) -> dict[str, list[int]]:
+        """Process ids by function (a function's replicas together), market and eventing."""
+        replicas = {replica_name(f.name, i): f.name for f in FUNCTIONS for i in range(len(self.function_ports[f.name]))}
+        found: dict[str, list[int]] = {}
+        for name, child in self.children.items():
+            if child.popen is not None:
+                found.setdefault(replicas.get(name, name), []).append(child.popen.pid)
+        return found
 
     # --- seeding --------------------------------------------------------------------------
     def seed(self) -> SeededSet:
@@ -244,7 +253,7 @@ class LocalSystem:
 
     def scheduler_tick_outcomes(self) -> dict[str, float]:
         """`crawler_scheduler_ticks_total` of the price schedule by outcome (emitted, skipped, ...)."""
-        url = f"http://127.0.0.1:{self.function_ports['scheduler']}/metrics"
+        url = f"http://127.0.0.1:{self.function_ports['scheduler'][0]}/metrics"
         try:
             with urllib.request.urlopen(url, timeout=5) as response:
                 text = response.read().decode()

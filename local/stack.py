@@ -38,9 +38,17 @@ from local.services import LOCAL_DIR, PROJECT_ROOT
 log = logging.getLogger("local.stack")
 
 
+# Replica i (from 0) of a function listens on its port + REPLICA_PORT_STEP * i.
+REPLICA_PORT_STEP = 100
+
+
 @dataclass(frozen=True)
 class Function:
-    """A function of `functions/<name>/main.py`, served on $<NAME>_FUNCTION_PORT."""
+    """A function of `functions/<name>/main.py`, served on $<NAME>_FUNCTION_PORT.
+
+    $<NAME>_REPLICAS (default 1) runs that many processes of it, like pods on a cluster;
+    the eventing plane balances events over them (`<NAME>_FUNCTION_URL` lists them all).
+    """
 
     name: str
     default_port: int
@@ -52,6 +60,30 @@ class Function:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def replicas(self) -> int:
+        return max(1, int(os.environ.get(f"{self.name.upper()}_REPLICAS") or 1))
+
+    def replica_ports(self) -> list[int]:
+        """The port of each replica, the first being `port`."""
+        return [self.port + REPLICA_PORT_STEP * i for i in range(self.replicas)]
+
+    @property
+    def urls(self) -> str:
+        """Every replica's URL, comma-separated (what `<NAME>_FUNCTION_URL` carries)."""
+        return ",".join(f"http://127.0.0.1:{port}" for port in self.replica_ports())
+
+
+# Set for every function process, as the cluster's ConfigMap does: glibc otherwise gives each
+# request thread its own heap arena, and the price function's peak RSS grew to 163 MB under
+# rate-limit pressure (125 MB with two arenas; docs/performance.md).
+FUNCTION_PROCESS_ENV: Mapping[str, str] = {"MALLOC_ARENA_MAX": "2"}
+
+
+def replica_name(function: str, index: int) -> str:
+    """`price`, `price-2`, `price-3`, ...: the process name of replica `index` (from 0)."""
+    return function if index == 0 else f"{function}-{index + 1}"
 
 
 # Add a function here and `make up` runs it (and hands its URL to every other process).
@@ -124,17 +156,18 @@ def processes() -> list[Process]:
     ]
     for function in FUNCTIONS:
         source = PROJECT_ROOT / "functions" / function.name / "main.py"
-        argv = (python, "-m", "functions_framework", "--source", str(source), "--target", function.name,
-                "--signature-type", "http", "--host", "127.0.0.1", "--port", str(function.port))  # fmt: skip
-        children.append(
-            Process(
-                function.name,
-                argv,
-                requires=source,
-                ready_url=f"{function.url}/health/readiness",
-                env={"K_SERVICE": function.name},  # what Knative sets: names logs and metrics
+        for index, port in enumerate(function.replica_ports()):
+            argv = (python, "-m", "functions_framework", "--source", str(source), "--target", function.name,
+                    "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port))  # fmt: skip
+            children.append(
+                Process(
+                    replica_name(function.name, index),
+                    argv,
+                    requires=source,
+                    ready_url=f"http://127.0.0.1:{port}/health/readiness",
+                    env={"K_SERVICE": function.name, **FUNCTION_PROCESS_ENV},  # K_SERVICE as Knative sets it
+                )
             )
-        )
     children.append(
         Process("eventing", (python, "-m", "local.eventing"), requires=_module_file("local.eventing"), stage=1)
     )
@@ -151,7 +184,7 @@ def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
         PYTHONPATH=os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
     )
     for function in FUNCTIONS:
-        env[f"{function.name.upper()}_FUNCTION_URL"] = function.url
+        env[f"{function.name.upper()}_FUNCTION_URL"] = function.urls
     market = f"http://127.0.0.1:{market_port()}"
     env["MARKET_URL"] = market
     for api, prefix in SIMULATED_UPSTREAMS.items():

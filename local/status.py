@@ -170,12 +170,15 @@ def _section(read: Callable[[], list[Any]]) -> Section:
 def read_processes(http: httpx.Client, settings: Settings, eventing_url: str, market_url: str) -> list[ProcessHealth]:
     """Readiness of every function (GET /health/readiness), the eventing plane and the market.
 
-    The functions are the `<name>_function_url` settings, so a function added there shows up here.
+    The functions are the `<name>_function_url` settings, so a function added there shows up here;
+    a comma-separated URL lists replicas, shown as `price`, `price-2`, ...
     """
     targets = [
-        (field.removesuffix("_function_url"), str(getattr(settings, field)).rstrip("/") + "/health/readiness")
+        (field.removesuffix("_function_url") + (f"-{index + 1}" if index else ""),
+         url.strip().rstrip("/") + "/health/readiness")
         for field in type(settings).model_fields
         if field.endswith("_function_url")
+        for index, url in enumerate(str(getattr(settings, field)).split(","))  # one URL per replica
     ]
     targets += [("eventing", eventing_url.rstrip("/") + "/health"), ("market", market_url.rstrip("/") + "/_sim/health")]
     with ThreadPoolExecutor(max_workers=len(targets)) as pool:
@@ -258,7 +261,7 @@ def _emitted_ticks(http: httpx.Client, settings: Settings) -> dict[str, float]:
     from shared.metrics import sample_value
 
     try:
-        text = http.get(settings.scheduler_function_url.rstrip("/") + "/metrics").text
+        text = http.get(settings.scheduler_function_url.split(",")[0].rstrip("/") + "/metrics").text
     except httpx.HTTPError:
         return {}
     found = {}

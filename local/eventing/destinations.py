@@ -3,7 +3,8 @@
 On the cluster Knative resolves a `ref` to the addressable's `status.address.url`. Locally:
 - a Knative (or core) `Service` named N → env `<N upper, '-'→'_'>_FUNCTION_URL`, else the
   default of the matching `shared.config.Settings` field (`price_function_url`, …), else an
-  error at startup;
+  error at startup; a comma-separated list there names the service's replicas (pods on a
+  cluster), and each event goes to the replica with the fewest events in flight;
 - a `KafkaSink` → the KafkaSink declared in the same manifests (events are produced to its
   topic, knative-eventing.md c);
 - a `uri` is used as is; `ref` + `uri` resolves the URI against the ref's URL (Knative does).
@@ -30,13 +31,19 @@ SERVICE_API_VERSIONS = ("serving.knative.dev/v1", "v1")
 
 @dataclass(frozen=True)
 class HttpEndpoint:
-    """An HTTP sink: the event is POSTed here in binary mode."""
+    """An HTTP sink: the event is POSTed here in binary mode (to one of `replicas` if set)."""
 
     url: str
+    replicas: tuple[str, ...] = ()  # every replica's URL, `url` first; empty for a single one
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """Where events may go: the replicas, or `url` alone."""
+        return self.replicas or (self.url,)
 
     @property
     def address(self) -> str:
-        return self.url
+        return ",".join(self.urls)
 
 
 @dataclass(frozen=True)
@@ -122,14 +129,14 @@ def resolve_destination(
         return KafkaSinkEndpoint(sink=sink)
     if ref.kind == "Service" and ref.api_version in SERVICE_API_VERSIONS:
         variable = function_url_variable(ref.name)
-        url = environ.get(variable) or defaults.get(variable)
-        if not url:
+        urls = [u.strip() for u in (environ.get(variable) or defaults.get(variable) or "").split(",") if u.strip()]
+        if not urls:
             raise SinkResolutionError(
                 [f"Service {ref.namespace}/{ref.name}: set {variable} to the URL of the locally running function"]
             )
         if destination.uri:
-            url = urljoin(url.rstrip("/") + "/", destination.uri)
-        return HttpEndpoint(url=url)
+            urls = [urljoin(url.rstrip("/") + "/", destination.uri) for url in urls]
+        return HttpEndpoint(url=urls[0], replicas=tuple(urls) if len(urls) > 1 else ())
     raise SinkResolutionError(
         [
             (

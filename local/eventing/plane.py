@@ -183,7 +183,7 @@ class EventingPlane:
     def _sender(self, destination: ResolvedDestination, *, kafka_source_namespace: str | None = None) -> EventSender:
         if isinstance(destination, HttpEndpoint):
             extra = [("Prefer", "reply"), ("Kn-Namespace", kafka_source_namespace)] if kafka_source_namespace else []
-            return HttpEventSender(self._http, destination.url, extra_headers=extra)
+            return HttpEventSender(self._http, destination.urls, extra_headers=extra)
         assert self._producer is not None
         return KafkaSinkSender(self._producer, destination.sink)
 

@@ -56,20 +56,41 @@ class EventSender(Protocol):
 
 
 class HttpEventSender:
-    """POSTs events in CloudEvents binary HTTP mode (a.1), plus fixed extra headers."""
+    """POSTs events in CloudEvents binary HTTP mode (a.1), plus fixed extra headers.
 
-    def __init__(self, client: httpx.AsyncClient, url: str, *, extra_headers: Sequence[tuple[str, str]] = ()):
+    Given several replica URLs, each event goes to the replica with the fewest events in
+    flight (the first such in rotation on a tie), as Knative's activator balances a
+    service's pods: a tick's burst of jobs then spreads over the replicas' processes
+    instead of queueing for one process's threads.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, url: str | Sequence[str], *,
+                 extra_headers: Sequence[tuple[str, str]] = ()):
         self._client = client
-        self.address = url
+        self._urls = (url,) if isinstance(url, str) else tuple(url)
+        if not self._urls:
+            raise ValueError("an HTTP sender needs at least one URL")
+        self.address = ",".join(self._urls)
         self._extra_headers = tuple(extra_headers)
+        self._in_flight = [0] * len(self._urls)  # only touched on the event loop's thread
+        self._next = 0
+
+    def _pick(self) -> int:
+        count = len(self._urls)
+        order = [(self._next + i) % count for i in range(count)]
+        chosen = min(order, key=self._in_flight.__getitem__)
+        self._next = (chosen + 1) % count
+        return chosen
 
     async def send(self, event: CloudEvent, timeout_seconds: float) -> AttemptResult:
         headers = [*binary_http_headers(event), *self._extra_headers]
+        replica = self._pick()
+        self._in_flight[replica] += 1
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout_seconds):
                 response = await self._client.post(
-                    self.address, headers=headers, content=event.data, timeout=timeout_seconds
+                    self._urls[replica], headers=headers, content=event.data, timeout=timeout_seconds
                 )
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             return AttemptResult(
@@ -77,6 +98,8 @@ class HttpEventSender:
                 latency_seconds=time.monotonic() - started,
                 error=f"{type(exc).__name__}: {exc}".rstrip(": "),
             )
+        finally:
+            self._in_flight[replica] -= 1
         return AttemptResult(
             status=response.status_code,
             latency_seconds=time.monotonic() - started,
