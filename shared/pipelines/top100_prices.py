@@ -12,6 +12,8 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
+from functools import partial
 
 from shared.config import Settings
 from shared.db import store
@@ -24,7 +26,7 @@ from shared.domain.sources import Source
 from shared.errors import CrawlerError, PrerequisiteMissing, RateLimited
 from shared.jobs import JobMessage
 from shared.logging import log_context
-from shared.models import PriceQuote, TokenFailure
+from shared.models import Pool, PriceQuote, TokenFailure
 from shared.pipelines.price_events import publish_price_batch
 from shared.pipelines.usdt_rate import current_usdt_usd_rate
 from shared.runtime.job_runner import JobContext, JobOutcome
@@ -174,15 +176,14 @@ def _price_on_dexscreener(ctx: JobContext, tokens: list[store.KnownToken], obser
     rate = None
     for chain, members in by_chain.items():
         try:
-            pairs = upstream.dexscreener.token_pairs(chains.dexscreener_chain_id(chain), [a for _, a in members])
+            answers = upstream.dexscreener.token_pairs_per_batch(
+                chains.dexscreener_chain_id(chain), [a for _, a in members], partial(_main_pools, chain, members))
         except CrawlerError as exc:
             attempts.source_failed(exc, [t.key for t, _ in members])
             continue
-        # Each token reads only its own pairs: matching every token against the whole
-        # response re-normalised each pair once per token (a third of the CPU at 4,000 tokens).
-        own_pairs = _pairs_by_base_address(pairs)
-        for token, address in members:
-            found = price_usd_from_pairs(own_pairs.get(address.strip().lower(), []), chain, address)
+        main_pools = {key: found for answer in answers for key, found in answer.items()}
+        for token, _ in members:
+            found = main_pools.get(token.key)
             if found is None:
                 reasons[token.key].append("dexscreener: no pair with a USD price")
                 continue
@@ -198,6 +199,24 @@ def _price_on_dexscreener(ctx: JobContext, tokens: list[store.KnownToken], obser
                 quotes[token.key] = result
             else:
                 reasons[token.key].append(result.reason)
+
+
+def _main_pools(chain: str, members: list[tuple[store.KnownToken, str]],
+                pairs: list[dict]) -> dict[str, tuple[Decimal, Pool]]:
+    """Token key -> (USD price, main pool) for the members one DexScreener answer prices.
+
+    Each token reads only its own pairs: matching every token against the whole answer
+    re-normalised each pair once per token (a third of the CPU at 4,000 tokens).
+    """
+    own_pairs = _pairs_by_base_address(pairs)
+    found = {}
+    for token, address in members:
+        own = own_pairs.get(address.strip().lower())
+        if own:
+            main = price_usd_from_pairs(own, chain, address)
+            if main is not None:
+                found[token.key] = main
+    return found
 
 
 def _pairs_by_base_address(payload: object) -> dict[str, list[dict]]:

@@ -7,9 +7,9 @@ addresses per request and answers a bare array of pairs ([] when nothing is foun
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.config import DexScreenerSettings
 
@@ -23,6 +23,8 @@ TOP_BOOSTS_PATH = "/token-boosts/top/v1"
 LATEST_BOOSTS_PATH = "/token-boosts/latest/v1"
 LATEST_PROFILES_PATH = "/token-profiles/latest/v1"
 TOKENS_BATCH = 30
+
+T = TypeVar("T")
 
 
 class DexScreenerClient:
@@ -52,10 +54,23 @@ class DexScreenerClient:
     def token_pairs(self, chain_id: str, addresses: Sequence[str]) -> list[dict[str, Any]]:
         """All pairs of the given tokens on one chain: one GET /tokens/v1 per 30 addresses, sent
         side by side, concatenated in order."""
+        answers = self.token_pairs_per_batch(chain_id, addresses, lambda pairs: pairs)
+        return [pair for answer in answers for pair in answer]
+
+    def token_pairs_per_batch(self, chain_id: str, addresses: Sequence[str],
+                              handle: Callable[[list[dict[str, Any]]], T]) -> list[T]:
+        """`handle` applied to each answer of `token_pairs`, in order.
+
+        Each answer (~0.5 MB of decoded pairs per 30 addresses) is handled in the thread that
+        received it and dropped once handled, so a job waiting for its last batch does not
+        hold all the others: that was the price function's largest memory under rate limits.
+        """
         chain = path_segment(chain_id, "chain id")
         paths = [f"/tokens/v1/{chain}/{address_list_segment(batch)}" for batch in chunks(unique(addresses), TOKENS_BATCH)]
-        answers = in_parallel([partial(self.http.get_json, path, expect=list) for path in paths])
-        return [pair for answer in answers for pair in answer]
+        return in_parallel([partial(self._handled_answer, path, handle) for path in paths])
+
+    def _handled_answer(self, path: str, handle: Callable[[list[dict[str, Any]]], T]) -> T:
+        return handle(self.http.get_json(path, expect=list))
 
     def _profiles_endpoint(self, path: str) -> list[dict[str, Any]]:
         body = self.http.get_json(path, limiter=PROFILES_LIMITER, expect=(list, dict))

@@ -279,6 +279,23 @@ def test_dexscreener_token_pairs_chunk_61_addresses_into_3_requests(clock: FakeC
     assert isinstance(pairs[0]["priceUsd"], str)  # decimal strings stay strings for the normalizer
 
 
+def test_dexscreener_answers_are_handled_one_batch_at_a_time(clock: FakeClock) -> None:
+    """The handler reduces each 30-address answer where it arrived: the caller gets one
+    small result per batch, in batch order, never the answers themselves."""
+    transport = ReplayTransport({"/tokens/v1/solana/": Reply.sample("dexscreener.tokens_v1.solana_wsol.json")})
+    mints = [f"Mint{i}pump" for i in range(61)]
+    seen: list[int] = []
+
+    def count(pairs: list[dict]) -> int:
+        seen.append(len(pairs))
+        return len(pairs)
+
+    per_batch = dexscreener(transport, clock).token_pairs_per_batch("solana", mints, count)
+    answer = len(sample("dexscreener.tokens_v1.solana_wsol.json"))
+    assert per_batch == [answer] * 3 and seen == [answer] * 3
+    assert len(transport.requests) == 3
+
+
 def test_dexscreener_profiles_share_their_own_budget(clock: FakeClock) -> None:
     transport = ReplayTransport(
         {
