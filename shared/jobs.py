@@ -76,14 +76,13 @@ class JobMessage(BaseModel):
     @field_validator("symbols")
     @classmethod
     def _check_symbols(cls, values: list[str]) -> list[str]:
-        cleaned: list[str] = []
+        cleaned: dict[str, None] = {}  # first occurrence wins, in order; a set lookup, not a list scan
         for raw in values:
             symbol = raw.strip().upper()
             if not is_ticker(symbol):
                 raise ValueError(f"invalid symbol {raw[:40]!r}: expected a ticker like 'BTC'")
-            if symbol not in cleaned:
-                cleaned.append(symbol)
-        return cleaned
+            cleaned[symbol] = None
+        return list(cleaned)
 
     @field_validator("token_keys")
     @classmethod
