@@ -58,10 +58,6 @@ class Function:
         return int(os.environ.get(f"{self.name.upper()}_FUNCTION_PORT") or self.default_port)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def replicas(self) -> int:
         return max(1, int(os.environ.get(f"{self.name.upper()}_REPLICAS") or 1))
 

@@ -9,7 +9,6 @@ as a JSON number with every digit it has. A `float` anywhere in a body is a bug 
 
 from __future__ import annotations
 
-import json
 import os
 from decimal import Decimal
 from typing import Any
