@@ -38,8 +38,8 @@ import yaml
 from bench.infra import BENCH_STATE_DIR, BenchInfra
 from local import services
 from local.market.universe import MAX_SIZE
-from local.stack import (FUNCTION_PROCESS_ENV, FUNCTIONS, SIMULATED_UPSTREAMS, Child, Console, Process, replica_name,
-                         stop_children)
+from local.stack import (FUNCTIONS, SIMULATED_UPSTREAMS, Child, Console, Process, function_process, replica_name,
+                         replica_urls, stop_children)
 from local.services import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ class LocalSystem:
         )
         for function in FUNCTIONS:
             ports = self.function_ports[function.name]
-            env[f"{function.name.upper()}_FUNCTION_URL"] = ",".join(f"http://127.0.0.1:{port}" for port in ports)
+            env[f"{function.name.upper()}_FUNCTION_URL"] = replica_urls(ports)
             env[f"{function.name.upper()}_FUNCTION_PORT"] = str(ports[0])
         for api, prefix in SIMULATED_UPSTREAMS.items():
             env[f"{api}_BASE_URL"] = f"{self.market_url}/{prefix}"  # never a live API from a benchmark
@@ -138,16 +138,8 @@ class LocalSystem:
                     # keep checking that no body carries a float; here that walk is skipped.
                     env={"MARKET_WIRE_STRICT": "0"})
         ]
-        for function in FUNCTIONS:
-            source = PROJECT_ROOT / "functions" / function.name / "main.py"
-            for index, port in enumerate(self.function_ports[function.name]):
-                specs.append(Process(
-                    replica_name(function.name, index),
-                    (python, "-m", "functions_framework", "--source", str(source), "--target", function.name,
-                     "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port)),
-                    requires=source, ready_url=f"http://127.0.0.1:{port}/health/readiness",
-                    env={"K_SERVICE": function.name, **FUNCTION_PROCESS_ENV},
-                ))
+        for name, ports in self.function_ports.items():
+            specs += [function_process(name, index, port) for index, port in enumerate(ports)]
         specs.append(Process("eventing", (python, "-m", "local.eventing"),
                              requires=PROJECT_ROOT / "local" / "eventing" / "__main__.py", stage=1,
                              ready_url=f"http://127.0.0.1:{self.eventing_port}/health"))

@@ -68,7 +68,7 @@ class Function:
     @property
     def urls(self) -> str:
         """Every replica's URL, comma-separated (what `<NAME>_FUNCTION_URL` carries)."""
-        return ",".join(f"http://127.0.0.1:{port}" for port in self.replica_ports())
+        return replica_urls(self.replica_ports())
 
 
 # Set for every function process, as the cluster's ConfigMap does: glibc otherwise gives each
@@ -80,6 +80,25 @@ FUNCTION_PROCESS_ENV: Mapping[str, str] = {"MALLOC_ARENA_MAX": "2"}
 def replica_name(function: str, index: int) -> str:
     """`price`, `price-2`, `price-3`, ...: the process name of replica `index` (from 0)."""
     return function if index == 0 else f"{function}-{index + 1}"
+
+
+def replica_urls(ports: Iterable[int]) -> str:
+    """The local URLs of a function's replicas, comma-separated, first replica first."""
+    return ",".join(f"http://127.0.0.1:{port}" for port in ports)
+
+
+def function_process(function: str, index: int, port: int) -> Process:
+    """Replica `index` of `functions/<function>/main.py` under functions-framework on `port`."""
+    source = PROJECT_ROOT / "functions" / function / "main.py"
+    argv = (sys.executable, "-m", "functions_framework", "--source", str(source), "--target", function,
+            "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port))  # fmt: skip
+    return Process(
+        replica_name(function, index),
+        argv,
+        requires=source,
+        ready_url=f"http://127.0.0.1:{port}/health/readiness",
+        env={"K_SERVICE": function, **FUNCTION_PROCESS_ENV},  # K_SERVICE as Knative sets it: names logs and metrics
+    )
 
 
 # Add a function here and `make up` runs it (and hands its URL to every other process).
@@ -151,19 +170,7 @@ def processes() -> list[Process]:
         ),
     ]
     for function in FUNCTIONS:
-        source = PROJECT_ROOT / "functions" / function.name / "main.py"
-        for index, port in enumerate(function.replica_ports()):
-            argv = (python, "-m", "functions_framework", "--source", str(source), "--target", function.name,
-                    "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port))  # fmt: skip
-            children.append(
-                Process(
-                    replica_name(function.name, index),
-                    argv,
-                    requires=source,
-                    ready_url=f"http://127.0.0.1:{port}/health/readiness",
-                    env={"K_SERVICE": function.name, **FUNCTION_PROCESS_ENV},  # K_SERVICE as Knative sets it
-                )
-            )
+        children += [function_process(function.name, i, port) for i, port in enumerate(function.replica_ports())]
     children.append(
         Process("eventing", (python, "-m", "local.eventing"), requires=_module_file("local.eventing"), stage=1)
     )

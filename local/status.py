@@ -33,6 +33,7 @@ from typing import Any, Callable
 import httpx
 import yaml
 
+from local.stack import replica_name
 from shared.config import Settings
 from shared.domain.schedule import SCHEDULES
 
@@ -174,8 +175,7 @@ def read_processes(http: httpx.Client, settings: Settings, eventing_url: str, ma
     a comma-separated URL lists replicas, shown as `price`, `price-2`, ...
     """
     targets = [
-        (field.removesuffix("_function_url") + (f"-{index + 1}" if index else ""),
-         url.strip().rstrip("/") + "/health/readiness")
+        (replica_name(field.removesuffix("_function_url"), index), url.strip().rstrip("/") + "/health/readiness")
         for field in type(settings).model_fields
         if field.endswith("_function_url")
         for index, url in enumerate(str(getattr(settings, field)).split(","))  # one URL per replica
