@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     # i.e. 8 here): with 4, a tick's jobs queued for a connection (13 % of their time at 1,000 tokens).
     db_pool_size: int = 8
     db_connect_timeout_seconds: float = 5.0
+    # Queued ticks are folded into the gold candles this long after a price job commits
+    # (shared/runtime/candle_fold.py): after a tick's burst of jobs, not inside it.
+    candle_fold_delay_seconds: float = Field(default=1.0, ge=0)
 
     # --- topics (fixed by DESIGN.md §3; overridable only for isolated tests) -------------
     price_topic: str = "price-crawler.price.request"

@@ -81,6 +81,11 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("crawler_db_rows_upserted", "counter", "{row}", "Rows written (inserted or overwritten) per table",
                    (*_JOB, "table")),
         # --- every function ------------------------------------------------------------------------
+        MetricSpec("crawler_candle_ticks_folded", "counter", "{tick}",
+                   "Queued price ticks folded into the gold candles (shared/runtime/candle_fold.py)"),
+        MetricSpec("crawler_candle_fold_failures", "counter", "{fold}",
+                   "Candle folds that failed; their ticks stay queued for the next fold"),
+        MetricSpec("crawler_candle_fold_duration", "histogram", "s", "Duration of one candle fold"),
         MetricSpec("crawler_events_handled", "counter", "{event}",
                    "CloudEvents answered, by verdict: done (2xx), rejected (4xx: dead letter), "
                    "throttled (429), retry (503), error (500)", ("function", "verdict")),

@@ -1,7 +1,8 @@
 """Gold layer: OHLC candles, per-token KPIs and volatility (docs/data-layers.md).
 
-Candles are written by `shared.db.store.insert_prices` in the same statement as the ticks
-(db/migrations/0003_gold_candles.sql); this package reads them: `candles`, `kpis`,
+Candles are folded from the ticks `shared.db.store.insert_prices` queues, shortly after
+each price job commits (`store.fold_candle_ticks`, db/migrations/0004_deferred_candles.sql);
+this package reads them: `candles`, `kpis`,
 `volatility`. Every read is a primary-key range scan of `token_candles`, never a scan of
 `token_prices`.
 """

@@ -8,7 +8,7 @@ its archived job message; every row is derived with the live code from the same 
   → `top100_profiles` → `upsert_tokens` + the top-100 membership;
 - a coin detail (`/coins/{id}`) → `apply_coin_detail` → `upsert_tokens`;
 - a top-100 price job: Binance `ticker/price`, then DexScreener `tokens/v1` for the tokens
-  still unpriced, then CoinGecko `simple/price` → `insert_prices` (which also maintains
+  still unpriced, then CoinGecko `simple/price` → `insert_prices` (its ticks folded into
   the gold candles), USD converted with the USDT/USD rate the live path had: the latest
   archived `simple/price?ids=tether` within USDT_USD_MAX_AGE_SECONDS, or the override. A
   Binance answer for every pair (no `symbols` parameter) is narrowed to the pairs the job
@@ -263,6 +263,9 @@ def replay(pool: ConnectionPool, archive: BronzeArchive, settings: Settings, sta
                 _replay_attempt(pool, job_id, attempt, cache, settings, report, dry_run)
             except NotReplayable as exc:
                 report.skipped.append((job_id, str(exc)))
+    if not dry_run:
+        with pool.connection() as conn:  # the replayed ticks reach the gold candles before we return
+            store.fold_candle_ticks(conn)
     return report
 
 

@@ -242,10 +242,10 @@ def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) 
     """Append observations and move each token's latest price forward; return rows inserted.
 
     One statement: the insert into `token_prices` (a redelivered observation is a no-op)
-    feeds the upsert of `token_latest_prices`, which never goes back in time, and the
-    upsert of the gold `token_candles` (0003_gold_candles.sql) from the ticks actually
-    inserted: open/close follow the earliest/latest tick, so out-of-order and redelivered
-    ticks give the candles a rescan of the ticks would give.
+    feeds the upsert of `token_latest_prices`, which never goes back in time, and queues
+    the ticks actually inserted for the gold candles (`token_candle_ticks`,
+    0004_deferred_candles.sql); `fold_candle_ticks` folds them in its own transaction,
+    off the path from a tick to its committed price.
     """
     batch: dict[tuple[str, datetime], PriceQuote] = {}
     for quote in quotes:
@@ -265,21 +265,9 @@ def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) 
             SELECT token_key, price_usdt, source, observed_at, :job FROM incoming
             ON CONFLICT (token_key, observed_at) DO NOTHING
             RETURNING token_key, price_usdt, observed_at
-        ), candles AS (
-            INSERT INTO token_candles AS c (token_key, resolution, bucket_start, open, high, low, close,
-                                           open_at, close_at, ticks)
-            SELECT i.token_key, r.resolution, date_bin(r.width, i.observed_at, TIMESTAMPTZ '2000-01-01 00:00:00+00'),
-                   (array_agg(i.price_usdt ORDER BY i.observed_at))[1], max(i.price_usdt), min(i.price_usdt),
-                   (array_agg(i.price_usdt ORDER BY i.observed_at DESC))[1], min(i.observed_at),
-                   max(i.observed_at), count(*)
-            FROM inserted i CROSS JOIN candle_resolutions() r
-            GROUP BY 1, 2, 3
-            ON CONFLICT (token_key, resolution, bucket_start) DO UPDATE SET
-                open = CASE WHEN EXCLUDED.open_at < c.open_at THEN EXCLUDED.open ELSE c.open END,
-                close = CASE WHEN EXCLUDED.close_at > c.close_at THEN EXCLUDED.close ELSE c.close END,
-                open_at = LEAST(c.open_at, EXCLUDED.open_at), close_at = GREATEST(c.close_at, EXCLUDED.close_at),
-                high = GREATEST(c.high, EXCLUDED.high), low = LEAST(c.low, EXCLUDED.low),
-                ticks = c.ticks + EXCLUDED.ticks, updated_at = now()
+        ), queued AS (
+            INSERT INTO token_candle_ticks (token_key, price_usdt, observed_at)
+            SELECT token_key, price_usdt, observed_at FROM inserted
         ), latest AS (
             INSERT INTO token_latest_prices AS l (token_key, price_usdt, source, observed_at, job_id, updated_at)
             SELECT DISTINCT ON (token_key) token_key, price_usdt, source, observed_at, :job, now()
@@ -298,6 +286,26 @@ def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) 
         job=job_id,
     )
     return int(result[0][0])
+
+
+# Bounds one fold's transaction (and its memory in PostgreSQL): ~10 ticks of 5,000 tokens.
+FOLD_BATCH_TICKS = 50_000
+
+
+def fold_candle_ticks(conn: Conn, batch: int = FOLD_BATCH_TICKS) -> int:
+    """Fold every queued tick into the gold `token_candles`; return how many were folded.
+
+    Each batch of up to `batch` ticks is its own transaction when called outside one (a
+    fold holds the one fold lock until its transaction ends). A fold running elsewhere is
+    waited for, never skipped: every job that queues ticks asks for a fold after its commit,
+    so no tick stays queued.
+    """
+    folded = 0
+    while True:
+        done = int(conn.run("SELECT fold_candle_ticks(:n)", n=batch)[0][0])
+        folded += done
+        if done < batch:
+            return folded
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,8 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
                           reason=type(exc).__name__, **labels)
             _record_failure(resources, record, requested, exc)
             raise
+        if outcome.rows_upserted.get("token_prices"):
+            resources.candle_fold.request()  # the committed ticks reach the gold candles shortly
         with resources.db.connection() as conn:
             store.finish_job(conn, record, status=outcome.status, message=outcome.message,
                              tokens_requested=outcome.requested, tokens_succeeded=outcome.succeeded,

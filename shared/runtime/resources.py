@@ -7,6 +7,7 @@ start while PostgreSQL or Kafka is still down: readiness reports it meanwhile.
 
 from __future__ import annotations
 
+import atexit
 import threading
 from typing import Any, Callable, TypeVar
 
@@ -14,6 +15,7 @@ from shared.archive.bronze import BronzeArchive
 from shared.config import Settings, get_settings
 from shared.db.connection import ConnectionPool
 from shared.kafka import EventProducer
+from shared.runtime.candle_fold import DeferredCandleFold
 from shared.upstream import UpstreamClients
 
 T = TypeVar("T")
@@ -49,6 +51,17 @@ class Resources:
                                                        timeout=self.settings.db_connect_timeout_seconds))
 
     @property
+    def candle_fold(self) -> DeferredCandleFold:
+        """Folds queued ticks into the gold candles shortly after price jobs commit."""
+        return self._once("candle_fold", self._make_candle_fold)
+
+    def _make_candle_fold(self) -> DeferredCandleFold:
+        fold = DeferredCandleFold(self.db, self.settings.candle_fold_delay_seconds)
+        # A worker stopped by SIGTERM (scale to zero, rollout) exits normally: fold what is pending.
+        atexit.register(fold.close)
+        return fold
+
+    @property
     def producer(self) -> EventProducer:
         return self._once("producer", lambda: EventProducer(self.settings.kafka_bootstrap_servers,
                                                             client_id=self.settings.function_name or "price-crawler"))
@@ -76,7 +89,8 @@ class Resources:
         """Release connections (best effort, at shutdown)."""
         with self._lock:
             made, self._made = self._made, {}
-        for name, closer in (("producer", "close"), ("db", "close"), ("upstream", "close")):
+        # The fold first: it flushes queued ticks through the pool that closes next.
+        for name, closer in (("candle_fold", "close"), ("producer", "close"), ("db", "close"), ("upstream", "close")):
             resource = made.get(name)
             if resource is not None:
                 getattr(resource, closer)()

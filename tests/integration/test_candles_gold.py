@@ -1,15 +1,20 @@
 """Gold candles, KPIs and volatility on real PostgreSQL, checked against brute force.
 
-Candles are maintained incrementally by `store.insert_prices`; every test computes the
-expected candles from the same ticks in plain Python and compares them exactly (the
-Decimal text included), whatever order and redelivery the ticks arrived in.
+`store.insert_prices` queues the ticks it inserted and `store.fold_candle_ticks` folds them
+into the candles; every test computes the expected candles from the same ticks in plain
+Python and compares them exactly (the Decimal text included), whatever order, redelivery
+and fold timing the ticks met.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
+import subprocess
+import sys
 import threading
+import time
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -20,6 +25,7 @@ from shared.analytics import RESOLUTIONS, candles, kpis, volatility
 from shared.db import store
 from shared.db.connection import ConnectionPool, connect
 from shared.models import PriceQuote, TokenProfile
+from shared.runtime.candle_fold import DeferredCandleFold
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 KEYS = ("native:bitcoin", "solana:PicoMint1111111111111111111111111111111", "ethereum:0x" + "ab" * 20)
@@ -80,9 +86,19 @@ def random_ticks(rng: random.Random, start: datetime, span: timedelta, count: in
     return ticks
 
 
-def insert(pool: ConnectionPool, batch: list[PriceQuote], job: str = "job") -> int:
+def insert(pool: ConnectionPool, batch: list[PriceQuote], job: str = "job", *, fold: bool = True) -> int:
+    """Store a price batch as a job does; fold its ticks into the candles unless told not to."""
     with pool.transaction() as conn:
-        return store.insert_prices(conn, batch, job)
+        inserted = store.insert_prices(conn, batch, job)
+    if fold:
+        with pool.connection() as conn:
+            store.fold_candle_ticks(conn)
+    return inserted
+
+
+def queued_ticks(pool: ConnectionPool) -> int:
+    with pool.connection() as conn:
+        return conn.run("SELECT count(*) FROM token_candle_ticks")[0][0]
 
 
 def test_candles_equal_brute_force_with_out_of_order_and_redelivered_ticks(pool, clean_db):
@@ -97,14 +113,18 @@ def test_candles_equal_brute_force_with_out_of_order_and_redelivered_ticks(pool,
         batches.append(ticks[i:i + size])
         i += size
     for n, batch in enumerate(batches):
-        # Each batch carries a duplicate of one of its ticks, as a re-read source would.
-        insert(pool, batch + batch[:1], f"job-{n}")
+        # Each batch carries a duplicate of one of its ticks, as a re-read source would;
+        # folds come at random points, several batches apart.
+        insert(pool, batch + batch[:1], f"job-{n}", fold=rng.random() < 0.3)
         if n % 5 == 0:  # Kafka redelivers a fifth of the jobs after they committed
-            assert insert(pool, batch, f"job-{n}") == 0
+            assert insert(pool, batch, f"job-{n}", fold=False) == 0
     # A late redelivery of everything, in another order.
     for batch in reversed(batches[:10]):
-        insert(pool, batch)
+        insert(pool, batch, fold=False)
 
+    with pool.connection() as conn:
+        store.fold_candle_ticks(conn, batch=97)  # several fold transactions
+    assert queued_ticks(pool) == 0
     expected = brute_force_candles(ticks)
     assert stored_candles(clean_db) == expected
     assert {k[1] for k in expected} == set(RESOLUTIONS)
@@ -120,7 +140,7 @@ def test_concurrent_batches_give_the_brute_force_candles(pool, clean_db):
     def writer(chunk: list[PriceQuote]) -> None:
         try:
             for j in range(0, len(chunk), 15):
-                insert(pool, chunk[j:j + 15])
+                insert(pool, chunk[j:j + 15])  # each writer folds too: folds meet folds and inserts
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -130,7 +150,47 @@ def test_concurrent_batches_give_the_brute_force_candles(pool, clean_db):
     for t in threads:
         t.join()
     assert not errors
+    assert queued_ticks(pool) == 0  # the last fold of each writer waited for the others, skipped nothing
     assert stored_candles(clean_db) == brute_force_candles(ticks)
+
+
+def test_only_committed_new_ticks_are_queued(pool, clean_db):
+    at = datetime(2025, 6, 27, 12, 0, 5, tzinfo=timezone.utc)
+    tick = PriceQuote(KEYS[0], "BTC", Decimal("100.25"), "test", at)
+    with pytest.raises(RuntimeError):
+        with pool.transaction() as conn:
+            store.insert_prices(conn, [tick], "job")
+            raise RuntimeError("the job failed before its commit")
+    assert queued_ticks(pool) == 0
+    assert insert(pool, [tick], fold=False) == 1
+    assert insert(pool, [tick], fold=False) == 0  # redelivered: not queued again
+    assert queued_ticks(pool) == 1 and stored_candles(clean_db) == {}  # candles wait for the fold
+    with pool.connection() as conn:
+        assert store.fold_candle_ticks(conn) == 1
+    assert stored_candles(clean_db) == brute_force_candles([tick])
+
+
+def test_deferred_fold_runs_after_its_delay_and_flushes_on_close(pool, clean_db):
+    at = datetime(2025, 6, 27, 13, 0, tzinfo=timezone.utc)
+    first = [PriceQuote(KEYS[0], "BTC", Decimal("100"), "test", at)]
+    second = [PriceQuote(KEYS[0], "BTC", Decimal("101"), "test", at + timedelta(seconds=5))]
+    fold = DeferredCandleFold(pool, delay=0.3)
+    try:
+        insert(pool, first, fold=False)
+        fold.request()
+        fold.request()  # joins the pending fold
+        assert queued_ticks(pool) == 1  # not yet: after the delay
+        deadline = time.monotonic() + 5
+        while queued_ticks(pool) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert stored_candles(clean_db) == brute_force_candles(first)
+
+        insert(pool, second, fold=False)
+        fold.request()
+    finally:
+        fold.close()  # a pending fold runs now, not after its delay
+    assert queued_ticks(pool) == 0
+    assert stored_candles(clean_db) == brute_force_candles(first + second)
 
 
 def test_candles_survive_tick_retention(pool, clean_db):
@@ -224,3 +284,24 @@ def test_volatility_equals_brute_force(pool):
     assert abs(got.relative - statistics.stdev(closes) / statistics.mean(closes)) < Decimal("1e-15")
     assert abs(got.returns_stddev - statistics.stdev(returns)) < Decimal("1e-15")
     assert empty.samples == 0 and empty.stddev is None and empty.relative is None
+
+
+def test_a_process_that_exits_folds_what_it_queued(pool, clean_db):
+    """Scale to zero: a worker stopped before its fold was due still leaves no tick queued."""
+    script = (
+        "from datetime import datetime, timezone\n"
+        "from decimal import Decimal\n"
+        "from shared.db import store\n"
+        "from shared.models import PriceQuote\n"
+        "from shared.runtime.resources import Resources\n"
+        "resources = Resources()\n"
+        "with resources.db.transaction() as conn:\n"
+        f"    store.insert_prices(conn, [PriceQuote({KEYS[0]!r}, 'BTC', Decimal('64000.5'), 'test',\n"
+        "                                          datetime(2025, 6, 28, tzinfo=timezone.utc))], 'job')\n"
+        "resources.candle_fold.request()  # due in a minute: only the exit can fold it\n"
+    )
+    env = {**os.environ, "DATABASE_URL": clean_db, "CANDLE_FOLD_DELAY_SECONDS": "60"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert queued_ticks(pool) == 0
+    assert [c[0] for c in stored_candles(clean_db).values()] == ["64000.5"] * 3

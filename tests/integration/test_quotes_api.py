@@ -90,6 +90,8 @@ def market(clean_db: str):
             AuditReport(PICO, "goplus", Decimal("35.00"), False, "https://gopluslabs.io/token-security/solana/x",
                         None, None, None, {"mintable": "1"}, now - timedelta(hours=2)),
         ], "job-2")
+    with pool.connection() as conn:
+        store.fold_candle_ticks(conn)
     pool.close()
     return times
 

@@ -86,6 +86,12 @@ def silver(db: Database) -> dict[str, list[dict]]:
     return {table: db.rows(sql) for table, sql in SILVER.items()}
 
 
+def live_silver(stack: Top100Stack) -> dict[str, list[dict]]:
+    """The silver rows once the live jobs' ticks are folded into candles (shortly after each job)."""
+    assert stack.resources.candle_fold.flush()
+    return silver(stack.db)
+
+
 def wipe_silver(db: Database) -> None:
     db.rows("TRUNCATE tokens, token_contracts, token_set_members, token_prices, token_latest_prices,"
             " token_candles, token_audits CASCADE")
@@ -117,7 +123,7 @@ def test_replay_from_bronze_reproduces_the_live_silver_rows(stack):
     # only the observation time the job published to bronze gives the replay the live rows.
     with time_machine.travel(start + timedelta(seconds=6), tick=True):
         assert stack.price(top100_price_job()).status == 200
-    live = silver(stack.db)
+    live = live_silver(stack)
     assert len(live["token_prices"]) >= 2 * 90 and len(live["tokens"]) == 100
     assert {row["source"] for row in live["token_prices"]} >= {"binance", "coingecko"}  # fallbacks were used
 
@@ -166,7 +172,7 @@ def test_trending_and_audit_jobs_replay_to_the_live_rows(stack):
                                     "job_id": f"audit:{uuid.uuid4().hex[:8]}"},
                             topic=stack.settings.audit_topic, source_name="audit-request-source")
     assert audited.status == 200, audited.body
-    live = silver(stack.db)
+    live = live_silver(stack)
     assert len(live["token_audits"]) == body_of(audited)["succeeded"] >= 10
     assert len({r["observed_at"] for r in live["token_prices"]}) == 2  # one observation time per job
     assert {r["source"] for r in live["token_prices"]} == {"dexscreener"}
@@ -192,7 +198,7 @@ def test_an_all_pairs_binance_answer_replays_to_the_pairs_the_job_wanted(stack):
         with time_machine.travel(start + timedelta(seconds=second), tick=False):
             answer = stack.price(top100_price_job())
             assert answer.status == 200, answer.body
-    live = silver(stack.db)
+    live = live_silver(stack)
     assert {r["source"] for r in live["token_latest_prices"]} >= {"binance"}
 
     archive = stack.resources.archive
