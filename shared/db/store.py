@@ -436,33 +436,39 @@ def finish_job(
     tokens_succeeded: int,
     failures: Sequence[TokenFailure],
 ) -> None:
-    """Write the job's final row and one row per token this attempt failed on (reason in `message`)."""
+    """Write the job's final row and one row per token this attempt failed on (reason in `message`).
+
+    One statement, so the job row and its token rows change together (and in one round trip).
+    """
+    by_ref = {_clip(f.ref, 200) or "?": _clip(f.reason) for f in failures}
     conn.run(
-        "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, status, message, tokens_requested,"
-        " tokens_succeeded, tokens_failed, event_id, finished_at)"
-        " VALUES ('job', :id, :jt, :tt, :st, :msg, :req, :ok, :bad, :ev, now())"
-        " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET status = EXCLUDED.status,"
-        " message = EXCLUDED.message, tokens_requested = EXCLUDED.tokens_requested,"
-        " tokens_succeeded = EXCLUDED.tokens_succeeded, tokens_failed = EXCLUDED.tokens_failed,"
-        " finished_at = now(), executed_at = now()",
+        """
+        WITH final AS (
+            INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, status, message, tokens_requested,
+                                       tokens_succeeded, tokens_failed, event_id, finished_at)
+            VALUES ('job', :id, :jt, :tt, :st, :msg, :req, :ok, :bad, :ev, now())
+            ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET status = EXCLUDED.status,
+                message = EXCLUDED.message, tokens_requested = EXCLUDED.tokens_requested,
+                tokens_succeeded = EXCLUDED.tokens_succeeded, tokens_failed = EXCLUDED.tokens_failed,
+                finished_at = now(), executed_at = now()
+        ), priced_now AS (
+            -- The token rows describe this attempt: a token an earlier attempt failed on and
+            -- this one priced is no longer a failure of the job.
+            DELETE FROM job_logs WHERE job_id = :id AND row_kind = 'token'
+                AND NOT (token_ref = ANY(CAST(:refs AS text[])))
+        ), failed AS (
+            INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, token_ref, status, message, event_id)
+            SELECT 'token', :id, :jt, :tt, r, 'failed', m, :ev
+            FROM unnest(CAST(:refs AS text[]), CAST(:msgs AS text[])) AS x(r, m)
+            ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET message = EXCLUDED.message,
+                attempts = j.attempts + 1, executed_at = now()
+        )
+        SELECT 1
+        """,
         id=job.job_id, jt=job.job_type, tt=job.token_type, st=status, msg=_clip(message),
         req=tokens_requested, ok=tokens_succeeded, bad=len(failures), ev=job.event_id,
+        refs=list(by_ref), msgs=list(by_ref.values()),
     )
-    by_ref = {_clip(f.ref, 200) or "?": _clip(f.reason) for f in failures}
-    # The token rows describe this attempt: a token an earlier attempt failed on and this one
-    # priced is no longer a failure of the job.
-    conn.run("DELETE FROM job_logs WHERE job_id = :id AND row_kind = 'token'"
-             " AND NOT (token_ref = ANY(CAST(:refs AS text[])))", id=job.job_id, refs=list(by_ref))
-    if by_ref:
-        conn.run(
-            "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, token_ref, status, message, event_id)"
-            " SELECT 'token', :id, :jt, :tt, r, 'failed', m, :ev"
-            " FROM unnest(CAST(:refs AS text[]), CAST(:msgs AS text[])) AS x(r, m)"
-            " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET message = EXCLUDED.message,"
-            " attempts = j.attempts + 1, executed_at = now()",
-            id=job.job_id, jt=job.job_type, tt=job.token_type, ev=job.event_id,
-            refs=list(by_ref), msgs=list(by_ref.values()),
-        )
 
 
 def run_maintenance(conn: Conn, price_retention_days: int, job_log_retention_days: int) -> None:

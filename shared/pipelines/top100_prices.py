@@ -69,9 +69,10 @@ def price_top100(ctx: JobContext) -> JobOutcome:
                  for ref in misdirected]
 
     with ctx.resources.db.connection() as conn:
-        if not store.has_members(conn, "top100"):
-            raise PrerequisiteMissing("no top-100 set yet: the metadata job has not completed")
         tokens = job_tokens(conn, job, settings)
+        # Asked only when nothing matched: one round trip less for every job that has tokens.
+        if not tokens and not store.has_members(conn, "top100"):
+            raise PrerequisiteMissing("no top-100 set yet: the metadata job has not completed")
     failures += [TokenFailure(s, f"unknown symbol {s}: not in the current top-100 set")
                  for s in wanted if s not in tokens]
 
