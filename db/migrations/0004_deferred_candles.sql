@@ -17,13 +17,15 @@ CREATE TABLE token_candle_ticks (
     observed_at  timestamptz NOT NULL
 ) WITH (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 10000);
 
--- Fold up to `max_ticks` queued ticks into the candles; return how many were folded.
+-- Fold every queued tick into the candles; return how many were folded.
 -- One fold at a time (the transaction-scoped lock waits for a running fold): two folds
 -- upserting the same candles in different orders could deadlock, and a fold that skipped
 -- instead of waiting could leave the last ticks of a burst queued until the next burst.
+-- The queue is emptied whole: a plain scan of a table that holds about one tick of rows
+-- (picking a bounded batch by ctid made the planner filter every row against the batch).
 -- open/close follow the earliest/latest tick, so out-of-order ticks give the candles a
 -- rescan of the ticks would give.
-CREATE FUNCTION fold_candle_ticks(max_ticks integer)
+CREATE FUNCTION fold_candle_ticks()
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     folded integer;
@@ -31,7 +33,6 @@ BEGIN
     PERFORM pg_advisory_xact_lock(7061727);
     WITH taken AS (
         DELETE FROM token_candle_ticks
-        WHERE ctid = ANY (ARRAY(SELECT ctid FROM token_candle_ticks LIMIT max_ticks))
         RETURNING token_key, price_usdt, observed_at
     ), candles AS (
         INSERT INTO token_candles AS c (token_key, resolution, bucket_start, open, high, low, close,

@@ -288,24 +288,14 @@ def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) 
     return int(result[0][0])
 
 
-# Bounds one fold's transaction (and its memory in PostgreSQL): ~10 ticks of 5,000 tokens.
-FOLD_BATCH_TICKS = 50_000
-
-
-def fold_candle_ticks(conn: Conn, batch: int = FOLD_BATCH_TICKS) -> int:
+def fold_candle_ticks(conn: Conn) -> int:
     """Fold every queued tick into the gold `token_candles`; return how many were folded.
 
-    Each batch of up to `batch` ticks is its own transaction when called outside one (a
-    fold holds the one fold lock until its transaction ends). A fold running elsewhere is
+    A fold holds the one fold lock until its transaction ends; a fold running elsewhere is
     waited for, never skipped: every job that queues ticks asks for a fold after its commit,
     so no tick stays queued.
     """
-    folded = 0
-    while True:
-        done = int(conn.run("SELECT fold_candle_ticks(:n)", n=batch)[0][0])
-        folded += done
-        if done < batch:
-            return folded
+    return int(conn.run("SELECT fold_candle_ticks()")[0][0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,7 +123,7 @@ def test_candles_equal_brute_force_with_out_of_order_and_redelivered_ticks(pool,
         insert(pool, batch, fold=False)
 
     with pool.connection() as conn:
-        store.fold_candle_ticks(conn, batch=97)  # several fold transactions
+        store.fold_candle_ticks(conn)
     assert queued_ticks(pool) == 0
     expected = brute_force_candles(ticks)
     assert stored_candles(clean_db) == expected
