@@ -25,13 +25,14 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -97,13 +98,26 @@ def wait_until(condition: Callable[[], Any], timeout: float, message: str, inter
         time.sleep(interval)
 
 
-def _free_port_pair() -> int:
-    """A port whose successor is free too (the embedded broker's controller listens on port + 1)."""
+def _free_port_pair(avoid: Collection[int] = ()) -> int:
+    """A port whose successor is free too (the embedded broker's controller listens on port + 1).
+
+    The successor is tried with a bind, not a connect: a port held by an outgoing
+    connection has no listener, yet the broker cannot bind it.
+    """
     for _ in range(100):
         port = services.free_port()
-        if port < 65535 and not services.port_open("127.0.0.1", port + 1):
+        if port < 65535 and not {port, port + 1} & set(avoid) and _bindable(port + 1):
             return port
     raise RuntimeError("no two adjacent free ports")
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------
@@ -127,9 +141,22 @@ class PrivateInfra:
     def start(self) -> None:
         """Start both, apply the migrations, create the project's topics."""
         self.start_postgres()
-        self.start_kafka()
+        self._first_kafka_start()
         apply_migrations(self.database_url)
         services.create_project_topics(self.bootstrap)
+
+    def _first_kafka_start(self, attempts: int = 3) -> None:
+        """Start the broker, on a new port pair if another socket took one before it bound it
+        (free ports are only free when picked; the full suite lost that race twice)."""
+        for attempt in range(attempts):
+            try:
+                self.start_kafka()
+                return
+            except services.ServiceError:
+                if attempt == attempts - 1:
+                    raise
+                self.kafka_port = _free_port_pair(avoid=(self.postgres_port,))
+                self.bootstrap = f"127.0.0.1:{self.kafka_port}"
 
     def start_kafka(self) -> float:
         """Start the broker on its data directory; return the seconds it took."""
