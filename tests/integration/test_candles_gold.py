@@ -174,7 +174,7 @@ def test_deferred_fold_runs_after_its_delay_and_flushes_on_close(pool, clean_db)
     at = datetime(2025, 6, 27, 13, 0, tzinfo=timezone.utc)
     first = [PriceQuote(KEYS[0], "BTC", Decimal("100"), "test", at)]
     second = [PriceQuote(KEYS[0], "BTC", Decimal("101"), "test", at + timedelta(seconds=5))]
-    fold = DeferredCandleFold(pool, delay=0.3)
+    fold = DeferredCandleFold(pool, delay=1.0)  # long enough to see the tick still queued under load
     try:
         insert(pool, first, fold=False)
         fold.request()
