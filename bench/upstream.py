@@ -24,7 +24,7 @@ USDT_RATE_REUSE_SECONDS = 120.0
 LISTING_REUSE_SECONDS = 3600.0
 APIS = ("binance", "dexscreener", "coingecko")
 
-# Documented per-minute limits (../shared/upstream-samples/INDEX.md) the per-tick rate is held against.
+# Documented per-minute limits (tests/fixtures/upstream/INDEX.md) the per-tick rate is held against.
 LIMITS_PER_MINUTE = {
     "binance": ("weight", 6000),
     "dexscreener": ("requests", 300),

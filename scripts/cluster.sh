@@ -3,7 +3,7 @@
 # Knative Serving (+ Kourier), Knative Eventing, the Kafka extension (KafkaSource,
 # KafkaSink) with its KEDA autoscaler enabled, Strimzi and a one-node Kafka, and KEDA.
 # Every version is pinned below; they match the CRD schemas the manifests are validated
-# against in tests/deploy (../shared/k8s-schemas/README.md).
+# against in tests/deploy (tests/fixtures/k8s-schemas/README.md).
 #
 #   scripts/cluster.sh up        create registry + cluster and install everything (default)
 #   scripts/cluster.sh down      delete the cluster and its registry

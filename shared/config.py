@@ -36,7 +36,7 @@ class UpstreamSettings(BaseSettings):
     api_key: str = ""
 
 
-# Documented limits are in ../shared/upstream-samples/INDEX.md; the defaults stay below them.
+# Documented limits are in tests/fixtures/upstream/INDEX.md; the defaults stay below them.
 class BinanceSettings(UpstreamSettings):
     """BINANCE_*: Binance Spot REST (weight budget 6000/min per IP, tracked from headers)."""
 
@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     # (shared/runtime/candle_fold.py): after a tick's burst of jobs, not inside it.
     candle_fold_delay_seconds: float = Field(default=1.0, ge=0)
 
-    # --- topics (fixed by DESIGN.md §3; overridable only for isolated tests) -------------
+    # --- topics (the published contract; overridable only for isolated tests) -------------
     price_topic: str = "price-crawler.price.request"
     metadata_topic: str = "price-crawler.metadata.request"
     audit_topic: str = "price-crawler.audit.request"
@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     # A top-100 refresh requested sooner than this after the last one is skipped (coalesced).
     metadata_min_refresh_seconds: float = 600.0
     usdt_usd_max_age_seconds: float = 120.0
-    # Never assumed 1 (DESIGN.md §5): if set, this fixed rate is used instead of a live one.
+    # Never assumed 1 (a USD price is not a USDT price): if set, this fixed rate is used instead of a live one.
     usdt_usd_rate_override: Decimal | None = None
     job_max_body_bytes: int = 256 * 1024
     job_max_symbols: int = 5000

@@ -1,4 +1,4 @@
-"""Job messages: the contract on the request topics (DESIGN.md §3).
+"""Job messages: the contract on the request topics (README, Contracts).
 
 The original format must keep working verbatim:
     {"job_type": "price", "token_type": "top100", "symbols": ["BTC", "ETH", "SOL"],

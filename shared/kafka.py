@@ -3,7 +3,7 @@
 acks=all and idempotence, so a confirmed event is on every in-sync replica exactly
 once; `publish` returns only after the broker confirmed every event (or raises
 `DependencyUnavailable`), so a function never answers 200 for events not written.
-The `ce_*` headers let KafkaSource pass the event's id and type through (DESIGN.md §3).
+The `ce_*` headers let KafkaSource pass the event's id and type through.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- Core tables of DESIGN.md §6: tokens, token_prices, token_audits, job_logs,
+-- Core tables: tokens, token_prices, token_audits, job_logs,
 -- with the design's corrections to the original schema.
 
 -- tokens: one row per token, overwritten when seen again. token_key is

@@ -1,6 +1,6 @@
 -- Bounded growth: daily partitions of token_prices prepared ahead, old ones dropped,
 -- and old job_logs pruned. `SELECT maintain_storage(7, 14)` is idempotent; the
--- metadata job and `make up` call it (DESIGN.md §6: top-100 every 5 s is 1.7 M rows a day).
+-- metadata job and `make up` call it (top-100 every 5 s is 1.7 M rows a day).
 
 CREATE OR REPLACE FUNCTION ensure_token_price_partitions(days_ahead integer DEFAULT 3)
 RETURNS integer LANGUAGE plpgsql AS $$

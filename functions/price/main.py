@@ -13,7 +13,7 @@ from shared.runtime.job_runner import JobContext, JobOutcome, run_job
 
 
 def _pipeline(ctx: JobContext) -> JobOutcome:
-    # Trending tokens are always fetched with their metadata (DESIGN.md §4).
+    # Trending tokens are always fetched with their metadata.
     return crawl_trending(ctx) if ctx.job.token_type == "trending" else price_top100(ctx)
 
 

@@ -2,7 +2,7 @@
 
 It reads the same `infra/knative/` manifests the cluster uses (`manifests`), resolves sinks to
 local functions or KafkaSinks (`destinations`), and runs each source faithfully to
-`../shared/knowledge/knative-eventing.md`: record → CloudEvent mapping (`records`), binary HTTP
+`docs/knative-eventing.md`: record → CloudEvent mapping (`records`), binary HTTP
 delivery (`senders`), retries/backoff/dead letters (`retry_policy`, `delivery`), ordered or
 unordered dispatch with contiguous offset commits (`kafka_source`, `offsets`), cron ticks
 (`cron`, `ping_source`). Run it with `python -m local.eventing`.

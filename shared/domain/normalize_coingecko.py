@@ -1,6 +1,6 @@
 """CoinGecko payloads -> token profiles, USD prices and the USDT/USD rate.
 
-CoinGecko is the source of the top-100 list and its metadata (DESIGN.md §5). Its coin ids
+CoinGecko is the source of the top-100 list and its metadata. Its coin ids
 are stable, but a coin's *key* is its primary contract (`shared.domain.tokens`): the
 contracts come from ``/coins/list?include_platform=true`` (or ``/coins/{id}``), and the
 primary one is chosen by `shared.domain.chains.chain_preference` (ethereum, bsc, solana,

@@ -1,7 +1,7 @@
 """DexScreener payloads -> pools, token profiles, USD prices and trending refs.
 
-DexScreener is the first source for trending tokens (DESIGN.md §5). What its payloads
-do that this module absorbs (see upstream-samples/INDEX.md):
+DexScreener is the first source for trending tokens. What its payloads
+do that this module absorbs (see tests/fixtures/upstream/INDEX.md):
 
 - envelopes differ: ``{pairs: [...]}``, ``{pairs: null}`` (not found), ``{pair: {...}}``,
   or a bare array (`pairs_from_payload` reads them all);

@@ -1,6 +1,6 @@
 """USDT prices: conversion from USD, direct USDT pools, and the choice of source.
 
-Prices are always in USDT (DESIGN.md §5). A USD price is converted with a current
+Prices are always in USDT. A USD price is converted with a current
 USDT/USD rate (USD per 1 USDT, e.g. 1.0003), never assumed to be 1:
 
     price_usdt = price_usd / usdt_usd_rate

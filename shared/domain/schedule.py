@@ -7,7 +7,7 @@
 | `trending`        | `0 * * * * *`       | price-crawler.price.request       | price+metadata / trending|
 
 Trending jobs travel on the price topic: its KafkaSource is unordered, so a slow
-trending crawl never holds back a 5-s top-100 batch (DESIGN.md §2, pipelines isolated).
+trending crawl never holds back a 5-s top-100 batch (the pipelines are isolated).
 A tick's jobs expire after two cadences: a consumer that receives one later skips it,
 because a newer tick already superseded it (ticks never pile up).
 """

@@ -120,7 +120,7 @@ def is_stablecoin(
     coingecko_id: str | None = None,
     stablecoin_ids: frozenset[str] = frozenset(),
 ) -> bool:
-    """Whether a token is excluded as a stablecoin (DESIGN.md §5: never priced or scheduled).
+    """Whether a token is excluded as a stablecoin (never priced or scheduled).
 
     `stablecoins` are upper-case symbols (``Settings.stablecoin_symbols``); the symbol is
     compared case-insensitively. `stablecoin_ids` are CoinGecko ids, for stablecoins whose

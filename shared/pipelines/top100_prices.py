@@ -1,4 +1,4 @@
-"""Top-100 prices: Binance first, then DexScreener by contract, then CoinGecko (DESIGN.md §5).
+"""Top-100 prices: Binance first, then DexScreener by contract, then CoinGecko.
 
 Binance is asked once per batch (one `ticker/price?symbols=[...]` request); the tokens
 it cannot price fall back to DexScreener (one request per 30 contracts per chain), and

@@ -1,6 +1,6 @@
 """Trending tokens, every minute: profiles and USDT prices fetched together, then the audit request.
 
-One job (DESIGN.md §4, §5):
+One job:
 
 1. **Which tokens.** A job naming contracts or token keys crawls those; a job naming none
    (the scheduler's tick) discovers the trending set (`trending_discovery`: DexScreener,

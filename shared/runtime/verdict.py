@@ -1,4 +1,4 @@
-"""The one place where an outcome becomes an HTTP status (DESIGN.md §3).
+"""The one place where an outcome becomes an HTTP status (README, Contracts).
 
 2xx done; 429 and 5xx are retried by KafkaSource; 400 goes to the dead-letter sink
 at once, with the reason in the body. Never 200 for work that was not done.

@@ -1,8 +1,8 @@
 """Test doubles for the outside world only: recorded upstream answers over `httpx.MockTransport`.
 
 Used by this package's tests and by any function test that needs an upstream API: the
-real recorded samples in `../shared/upstream-samples/` (next to the repository; override
-with UPSTREAM_SAMPLES_DIR) are served for the paths a test routes, with scripted faults.
+real recorded samples in `tests/fixtures/upstream/` (provenance of each in its INDEX.md;
+override the folder with UPSTREAM_SAMPLES_DIR) are served for the paths a test routes, with scripted faults.
 Nothing here fakes our own code.
 """
 
@@ -24,8 +24,7 @@ def samples_dir() -> Path:
     configured = os.environ.get("UPSTREAM_SAMPLES_DIR")
     if configured:
         return Path(configured)
-    repo = Path(__file__).resolve().parents[2]
-    return repo.parent / "shared" / "upstream-samples"
+    return Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "upstream"
 
 
 def sample_bytes(name: str) -> bytes:

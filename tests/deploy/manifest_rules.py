@@ -3,7 +3,7 @@
 A cluster validates a resource twice: the API server against the CRD's openAPIV3Schema
 (strict field validation rejects unknown fields), and the component's admission webhook
 against rules the schema cannot express. Both are reproduced here from
-`../shared/k8s-schemas/` and `../shared/knowledge/knative-eventing.md` (section keys
+`tests/fixtures/k8s-schemas/` and `docs/knative-eventing.md` (section keys
 b, d, e, f in the messages), so a manifest that fails here would fail on `kubectl apply`.
 
 Every check returns a list of human-readable problems; empty means valid.
@@ -28,7 +28,7 @@ import yaml
 from croniter import croniter
 
 ROOT = Path(__file__).resolve().parents[2]
-SCHEMAS = Path(os.environ.get("K8S_SCHEMAS_DIR", ROOT.parent / "shared" / "k8s-schemas"))
+SCHEMAS = Path(os.environ.get("K8S_SCHEMAS_DIR", ROOT / "tests" / "fixtures" / "k8s-schemas"))
 FUNC_YAML_SCHEMA = SCHEMAS / "func_yaml-schema.json"
 FUNC_SPEC_VERSION = "0.36.0"
 

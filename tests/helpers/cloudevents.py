@@ -1,7 +1,7 @@
 """HTTP requests exactly as Knative's sources deliver CloudEvents to a function.
 
 `kafka_source_request` builds what KafkaSource POSTs for one Kafka record
-(../shared/knowledge/knative-eventing.md a.1-a.8): a plain record (no `ce_*` headers,
+(docs/knative-eventing.md a.1-a.8): a plain record (no `ce_*` headers,
 e.g. written by kcat) becomes a `dev.knative.kafka.event` with id
 `partition:<P>/offset:<O>` and no Content-Type; a binary-mode CloudEvent record keeps its
 own attributes. `ping_request` is what PingSource sends on a tick (section e).

@@ -1,12 +1,11 @@
 """The simulated market over real HTTP: each endpoint answers in the shape of the recorded samples
-(../shared/upstream-samples), with exact, moving prices that agree across APIs."""
+(tests/fixtures/upstream), with exact, moving prices that agree across APIs."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -14,15 +13,14 @@ import httpx
 import pytest
 
 from local.market.pools import main_pool, pools_of
+from shared.upstream.testing import samples_dir
 
-SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "upstream-samples"
+SAMPLES = samples_dir()
 FROZEN_AT = datetime(2026, 6, 25, 21, 0, 0, tzinfo=UTC)
 
 
 def sample(name: str) -> Any:
     path = SAMPLES / name
-    if not path.exists():
-        pytest.skip(f"upstream sample {path} is not available")
     return json.loads(path.read_text(), parse_float=Decimal)
 
 

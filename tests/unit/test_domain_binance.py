@@ -1,18 +1,15 @@
 """Binance ticker prices and exchangeInfo, from the recorded samples and messy variants."""
 
 import json
-import os
 from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
 from shared.domain.normalize_binance import parse_binance_ticker_prices, usdt_bases_from_exchange_info, usdt_pair
+from shared.upstream.testing import samples_dir
 
-SAMPLES = Path(
-    os.environ.get("UPSTREAM_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "upstream-samples")
-)
+SAMPLES = samples_dir()
 NOW = datetime(2025, 6, 25, 21, 0, tzinfo=timezone.utc)
 
 

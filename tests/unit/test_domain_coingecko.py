@@ -1,9 +1,7 @@
 """CoinGecko: top-100 profiles keyed by primary contract, detail enrichment, prices, trending."""
 
 import json
-import os
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -17,10 +15,9 @@ from shared.domain.normalize_coingecko import (
     usdt_usd_rate,
 )
 from shared.models import Contract
+from shared.upstream.testing import samples_dir
 
-SAMPLES = Path(
-    os.environ.get("UPSTREAM_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "upstream-samples")
-)
+SAMPLES = samples_dir()
 STABLES = frozenset({"USDT", "USDC", "DAI", "WETH"})
 LINK_ETH = "0x514910771AF9Ca656af840dff83E8264EcF986CA"
 LINK_BSC = "0xf8a0bf9cf54bb92f17374d9e9a321e6a111a51bd"

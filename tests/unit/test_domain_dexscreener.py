@@ -2,9 +2,7 @@
 
 import copy
 import json
-import os
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -20,10 +18,9 @@ from shared.domain.normalize_dexscreener import (
     trending_refs_from_profiles,
 )
 from shared.models import Contract, Pool, TokenFailure, TokenProfile
+from shared.upstream.testing import samples_dir
 
-SAMPLES = Path(
-    os.environ.get("UPSTREAM_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "upstream-samples")
-)
+SAMPLES = samples_dir()
 WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
 USDC_ETH = "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"
 WSOL = "So11111111111111111111111111111111111111112"

@@ -2,9 +2,7 @@
 
 import copy
 import json
-import os
 from decimal import Decimal
-from pathlib import Path
 
 from shared.domain.normalize_geckoterminal import (
     pool_from_geckoterminal,
@@ -14,10 +12,9 @@ from shared.domain.normalize_geckoterminal import (
     usd_prices_from_simple_token_price,
 )
 from shared.models import Contract, Pool, TokenFailure
+from shared.upstream.testing import samples_dir
 
-SAMPLES = Path(
-    os.environ.get("UPSTREAM_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "upstream-samples")
-)
+SAMPLES = samples_dir()
 TRUMP = "6p6xgHyF7AeE6TZkSmFsko444wqoP15icUSqi2jfGiPN"
 SORACAT = "2g4LS3y2myPe6vj9wTvoBE1wKqxvhnZPoZA9QU9upump"
 

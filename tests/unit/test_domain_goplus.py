@@ -2,7 +2,6 @@
 
 import copy
 import json
-import os
 import re
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -19,10 +18,9 @@ from shared.domain.normalize_goplus import (
     goplus_result_entry,
 )
 from shared.models import AuditReport, TokenFailure
+from shared.upstream.testing import samples_dir
 
-SAMPLES = Path(
-    os.environ.get("UPSTREAM_SAMPLES_DIR", Path(__file__).resolve().parents[3] / "shared" / "upstream-samples")
-)
+SAMPLES = samples_dir()
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "audit-score.md"
 NOW = datetime(2025, 6, 25, 21, 1, tzinfo=timezone.utc)
 WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"

@@ -1,4 +1,4 @@
-"""The job message contract (DESIGN.md §3): the original format verbatim, clear reasons for the rest."""
+"""The job message contract (README, Contracts): the original format verbatim, clear reasons for the rest."""
 
 from __future__ import annotations
 

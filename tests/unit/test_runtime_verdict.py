@@ -1,4 +1,4 @@
-"""Every error type maps to the HTTP verdict KafkaSource acts on (DESIGN.md §3, docs/architecture.md)."""
+"""Every error type maps to the HTTP verdict KafkaSource acts on (README Contracts, docs/architecture.md)."""
 
 from __future__ import annotations
 
