@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 from urllib.parse import parse_qs, unquote
@@ -38,6 +38,14 @@ DEFAULT_CANDLE_LIMIT = 200
 DEFAULT_TOKEN_LIMIT = 100
 MAX_VOLATILITY_PERIODS = 1000
 TOKEN_SETS = ("top100", "trending")
+# The times a request may name: Python's datetime and PostgreSQL both hold them, and a window
+# computed from them (`to - limit × resolution`) cannot leave that range.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)
+MAX_CURSOR_LENGTH = 2048
+MAX_CURSOR_TEXT = 512
+MAX_QUERY_LENGTH = 8192
+INT32_MAX = 2**31 - 1  # rank and tick columns are PostgreSQL integers
 
 
 class ApiError(Exception):
@@ -95,10 +103,15 @@ class Query:
 
     @classmethod
     def parse(cls, query: str, allowed: Sequence[str]) -> Query:
+        if len(query) > MAX_QUERY_LENGTH:
+            raise ApiError(400, f"query string longer than {MAX_QUERY_LENGTH} characters")
         try:
             values = parse_qs(query, keep_blank_values=True, strict_parsing=False, max_num_fields=200)
         except ValueError as exc:
             raise ApiError(400, f"malformed query string: {exc}") from None
+        for name, found in values.items():
+            for value in (name, *found):
+                check_text(value, f"parameter {name[:40]!r}")
         unknown = sorted(set(values) - set(allowed))
         if unknown:
             accepted = ", ".join(allowed) or "none"
@@ -133,7 +146,10 @@ class Query:
         if text is None or text == "":
             return None
         if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,6})?", text):
-            return datetime.fromtimestamp(float(text), timezone.utc)
+            seconds = Decimal(text)
+            if seconds >= Decimal(int(LATEST_TIME.timestamp())):
+                raise ApiError(400, f"{name} must be before {time_text(LATEST_TIME)}, got {text!r} unix seconds")
+            return EARLIEST_TIME + timedelta(seconds=int(seconds), microseconds=int(seconds % 1 * 10**6))
         try:
             value = datetime.fromisoformat(text.replace(" ", "+"))  # a '+' in a query decodes to a space
         except ValueError:
@@ -141,7 +157,7 @@ class Query:
                                 f"got {text[:40]!r}") from None
         if value.tzinfo is None:
             raise ApiError(400, f"{name} must carry a UTC offset (e.g. 2025-06-25T21:00:00Z), got {text[:40]!r}")
-        return value.astimezone(timezone.utc)
+        return bounded_time(value, name)
 
     def choice(self, name: str, options: Sequence[str], default: str | None) -> str | None:
         value = self.one(name)
@@ -150,6 +166,26 @@ class Query:
         if value not in options:
             raise ApiError(400, f"{name} must be one of {', '.join(options)}, got {value[:40]!r}")
         return value
+
+
+def check_text(value: str, what: str) -> None:
+    """400 for text PostgreSQL refuses (NUL) or that no token, time or cursor contains."""
+    if "\x00" in value:
+        raise ApiError(400, f"{what} contains a NUL character")
+    if not value.isprintable():
+        raise ApiError(400, f"{what} contains a control character")
+
+
+def bounded_time(value: datetime, what: str) -> datetime:
+    """An aware time as UTC, or 400 when it lies outside the range the API answers for."""
+    try:
+        utc = value.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
+        raise ApiError(400, f"{what} must be from {time_text(EARLIEST_TIME)} to before {time_text(LATEST_TIME)}, "
+                            f"got {value.isoformat()[:40]!r}")
+    return utc
 
 
 def encode_cursor(kind: str, **fields: Any) -> str:
@@ -162,12 +198,23 @@ def decode_cursor(text: str | None, kind: str) -> dict[str, Any] | None:
     """The fields of a cursor made by `encode_cursor(kind, ...)`; 400 if it is not one."""
     if not text:
         return None
+    if len(text) > MAX_CURSOR_LENGTH:
+        raise ApiError(400, f"cursor longer than {MAX_CURSOR_LENGTH} characters is not one this API returned")
     try:
         data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (ValueError, binascii.Error):
+    except (ValueError, binascii.Error, RecursionError):
         raise ApiError(400, "cursor is not one this API returned") from None
     if not isinstance(data, dict) or data.get("k") != kind:
         raise ApiError(400, f"cursor does not belong to this list (expected a {kind} cursor)")
+    # Our cursors are flat objects of short strings and small whole numbers; anything else
+    # (nesting, NULs, huge numbers) was not made here and must not reach the database.
+    for value in data.values():
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise ApiError(400, "cursor is not one this API returned")
+        if isinstance(value, int) and not -INT32_MAX <= value <= INT32_MAX:
+            raise ApiError(400, "cursor is not one this API returned")
+        if isinstance(value, str) and (len(value) > MAX_CURSOR_TEXT or "\x00" in value or not value.isprintable()):
+            raise ApiError(400, "cursor is not one this API returned")
     return data
 
 
@@ -176,7 +223,7 @@ def _cursor_field(cursor: dict[str, Any] | None, name: str, convert: Callable[[A
         return None
     try:
         return convert(cursor[name])
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, OverflowError, ApiError):
         raise ApiError(400, "cursor is not one this API returned") from None
 
 
@@ -227,6 +274,8 @@ class QuotesApi:
                     name = candidate.name
                     params = Query.parse(query, candidate.params)
                     segments = [unquote(s) for s in match.groups()]
+                    for segment in segments:
+                        check_text(segment, "path segment")
                     with self.resources.db.connection() as conn:
                         status, payload = candidate.handler(self, conn, params, segments)
                     response = HttpResponse.json(status, payload, {"Cache-Control": "no-store"})
@@ -340,7 +389,7 @@ def _tokens(api: QuotesApi, conn: Any, params: Query, _: list[str]) -> tuple[int
     cursor = decode_cursor(params.one("cursor"), "tokens")
     if cursor is not None and cursor.get("set") != token_set:
         raise ApiError(400, "cursor belongs to another token set; keep the set of the first page")
-    after = (_cursor_field(cursor, "rank", int), _cursor_field(cursor, "key", str)) if cursor else None
+    after = (_cursor_field(cursor, "rank", _cursor_int), _cursor_field(cursor, "key", str)) if cursor else None
     rows = reads.list_tokens(conn, token_set, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     items = [{
@@ -394,7 +443,7 @@ def _candles(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -> t
     cursor = decode_cursor(params.one("cursor"), "candles")
     if cursor and cursor.get("resolution") != resolution:
         raise ApiError(400, "cursor belongs to another resolution; keep the resolution of the first page")
-    after = _cursor_field(cursor, "after", lambda v: datetime.fromisoformat(v).astimezone(timezone.utc))
+    after = _cursor_field(cursor, "after", _cursor_time)
     key = api.resolve(conn, segments[0])
     rows = gold.candles(conn, key, resolution, start=start, end=end, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
@@ -408,6 +457,19 @@ def _candles(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -> t
         "next_cursor": encode_cursor("candles", resolution=resolution,
                                      after=page[-1].bucket_start.isoformat()) if more else None,
     }
+
+
+def _cursor_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("a cursor rank is a whole number")
+    return value
+
+
+def _cursor_time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a cursor time carries its offset")
+    return bounded_time(value, "cursor")
 
 
 @route("kpis", "/kpis", params=("tokens",))

@@ -233,6 +233,51 @@ def test_bad_parameters_are_400_with_a_reason(quotes_url, market, path, params, 
     assert fragment in response.json()["error"]
 
 
+def raw_cursor(document: object) -> str:
+    """A cursor in our encoding that this API did not make."""
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("path, params, fragment", [
+    # Times outside what datetime and PostgreSQL hold, and offsets that push them out.
+    ("/v1/tokens/BTC/candles", {"to": "999999999999"}, "must be before 9999-01-01"),
+    ("/v1/tokens/BTC/candles", {"from": "9999-12-31T23:59:59-23:59"}, "must be from 1970-01-01"),
+    ("/v1/tokens/BTC/candles", {"from": "0001-01-01T00:00:00+01:00"}, "must be from 1970-01-01"),
+    ("/v1/tokens/BTC/candles", {"to": "1969-12-31T23:59:59Z"}, "must be from 1970-01-01"),
+    # Cursors: overflowing fields, nesting, NULs, wrong types, sheer size.
+    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": 10**30, "key": "a"})}, "cursor"),
+    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": 1, "key": "a\u0000b"})}, "cursor"),
+    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": {"a": [1]}, "key": "a"})}, "cursor"),
+    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": True, "key": "a"})}, "cursor"),
+    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "nested": [[[[[[[[[[[[[[]]]]]]]]]]]]]]})}, "cursor"),
+    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "x": "a" * 5000})}, "cursor longer than 2048"),
+    ("/v1/tokens/BTC/candles", {"cursor": raw_cursor({"k": "candles", "resolution": "1m", "after": "9999-12-31T23:59:59-23:59"})}, "cursor"),
+    ("/v1/tokens/BTC/candles", {"cursor": raw_cursor({"k": "candles", "resolution": "1m", "after": "2025-06-25T10:00:00"})}, "cursor"),
+    # Text PostgreSQL refuses, in parameters and path segments.
+    ("/v1/prices", {"tokens": "BTC\x00"}, "NUL"),
+    ("/v1/prices/BT%00C", {}, "NUL"),
+    ("/v1/kpis", {"tokens": "BTC\n"}, "control character"),
+])
+def test_hostile_parameters_are_400_never_500(quotes_url, market, path, params, fragment):
+    response = get(quotes_url, path, **params)
+    assert response.status_code == 400, response.text
+    assert fragment in response.json()["error"]
+
+
+def test_a_deeply_nested_cursor_is_400(quotes_url, market):
+    """json.loads raises RecursionError (not ValueError) past ~1,000 levels: 1,500 within the size limit."""
+    import base64
+
+    deep = '{"k":"tokens","x":' + "[" * 1500
+    cursor = base64.urlsafe_b64encode(deep.encode()).decode().rstrip("=")
+    assert len(cursor) <= 2048
+    response = get(quotes_url, "/v1/tokens", cursor=cursor)
+    assert response.status_code == 400, response.text
+
+
 def test_routes_methods_health_and_metrics(quotes_url, market):
     assert get(quotes_url, "/v1/nothing").status_code == 404
     assert httpx.post(quotes_url + "/v1/prices", content=b"{}").status_code == 405
