@@ -22,6 +22,7 @@ slow sink works through its backlog.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
@@ -55,6 +56,11 @@ RESUME_AT = MAX_POLL_RECORDS
 _IDLE_POLL_SECONDS = 0.5
 _BUSY_POLL_SECONDS = 0.1
 _WARN_EVERY_SECONDS = 30.0
+# librdkafka reports each broker connection's state this often (stats_cb), which is how a
+# source knows its broker is gone while the client quietly keeps reconnecting.
+_STATS_INTERVAL_MS = 2000
+# A consumer that restarted this recently is reported as looping, not healthy.
+_RECENT_RESTART_SECONDS = 60.0
 
 
 def record_from_message(message: Message) -> KafkaRecord:
@@ -223,6 +229,13 @@ class KafkaSourceRunner:
         """True while every consumer thread is alive."""
         return bool(self._workers) and all(worker.is_alive() for worker in self._workers)
 
+    def problems(self) -> list[str]:
+        """Why this source is not healthy now (empty when it is): broker gone, consumers looping."""
+        found: list[str] = []
+        for worker in self._workers:
+            found.extend(worker.problems())
+        return found
+
     def assignment(self) -> set[tuple[str, int]]:
         """(topic, partition) pairs currently assigned to this source's consumers."""
         return {key for worker in self._workers for key in list(worker.partitions)}
@@ -339,6 +352,19 @@ class _ConsumerWorker(threading.Thread):
         self.partitions: dict[tuple[str, int], AssignedPartition] = {}
         self._dispatcher: RecordDispatcher | None = None
         self._last_warning: dict[str, float] = {}
+        # Written by this thread, read by health(): single assignments of immutable values.
+        self._brokers_up: bool | None = None  # None until the first statistics arrive
+        self._restarts = 0
+        self._last_restart: tuple[float, str] | None = None
+
+    def problems(self) -> list[str]:
+        """What health() reports of this consumer: an unreachable broker, a restart loop."""
+        found = []
+        if self._brokers_up is False:
+            found.append(f"consumer {self._index}: no broker reachable (the client keeps reconnecting)")
+        if self._last_restart is not None and time.monotonic() - self._last_restart[0] < _RECENT_RESTART_SECONDS:
+            found.append(f"consumer {self._index}: restarted {self._restarts} time(s), last because {self._last_restart[1]}")
+        return found
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -351,10 +377,12 @@ class _ConsumerWorker(threading.Thread):
                     return
                 self._consume_until_stopped()
                 return
-            except Exception:
+            except Exception as exc:
                 log.exception(
                     "KafkaSource %s consumer %d failed; restarting in %.0fs", self._runner.key, self._index, backoff
                 )
+                self._restarts += 1
+                self._last_restart = (time.monotonic(), f"{type(exc).__name__}: {str(exc)[:200]}")
             if stop.wait(backoff):
                 return
             backoff = min(backoff * 2, 30.0)
@@ -380,6 +408,8 @@ class _ConsumerWorker(threading.Thread):
         config = runner.consumer_config(self._index)
         config["on_commit"] = self._on_commit
         config["error_cb"] = self._on_error
+        config["statistics.interval.ms"] = _STATS_INTERVAL_MS
+        config["stats_cb"] = self._on_stats
         consumer = Consumer(config)
         self.partitions = {}
         dispatcher = RecordDispatcher(runner.handle, ordered=runner.manifest.ordering == "ordered")
@@ -566,6 +596,19 @@ class _ConsumerWorker(threading.Thread):
             )
 
     # --- errors ------------------------------------------------------------------------------
+
+    def _on_stats(self, stats_json: str) -> None:
+        # Real brokers have a node id >= 0; the bootstrap placeholders and the coordinator alias
+        # are listed too, so a broker counts as up if any of its connections is.
+        try:
+            brokers = json.loads(stats_json).get("brokers", {})
+        except ValueError:
+            return
+        states = [b.get("state") for b in brokers.values() if isinstance(b, dict) and b.get("nodeid", -1) >= 0]
+        if states:
+            self._brokers_up = "UP" in states
+        elif brokers:
+            self._brokers_up = any(isinstance(b, dict) and b.get("state") == "UP" for b in brokers.values())
 
     def _on_error(self, error: KafkaError) -> None:
         # librdkafka reconnects by itself; say so once in a while instead of on every retry.

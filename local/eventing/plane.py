@@ -152,16 +152,19 @@ class EventingPlane:
         return self._server.port if self._server is not None else None
 
     def health(self) -> dict[str, Any]:
-        """`ok` while the loop and every consumer thread run, else `degraded`, with details."""
+        """`ok` while the loop and every consumer run, reach a broker and are not restarting; else
+        `degraded`, with each source's problems."""
         sources: dict[str, Any] = {}
         healthy = self._loop_thread.is_alive()
         for runner in self.kafka_sources:
             running = runner.is_running()
-            healthy &= running
+            problems = runner.problems()
+            healthy &= running and not problems
             sources[runner.key] = {
                 "kind": "KafkaSource",
                 "running": running,
                 "assigned": sorted(f"{topic}[{partition}]" for topic, partition in runner.assignment()),
+                "problems": problems,
             }
         for runner, task in zip(self.ping_sources, self._ping_tasks):
             running = not task.done()

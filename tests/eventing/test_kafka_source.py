@@ -553,3 +553,16 @@ def test_status_endpoint_reports_health_and_counters(unique_topic, recording_sin
     assert counters["responses"] == {"503": 1, "200": 1}
     assert counters["committed"][topic] == {"0": 1}
     assert httpx.get(f"{base}/nope").status_code == 404
+
+
+def test_health_reports_a_consumer_that_loops_on_restarts(unique_topic, recording_sink, run_plane, wait_until):
+    """A consumer whose client cannot even be created restarts forever: health says so, with why."""
+    topic = unique_topic("looping", partitions=1)
+    sink = recording_sink()
+    # librdkafka refuses session.timeout.ms outside 1..3600000 when the consumer is created
+    # (model_copy skips the settings' own bound, as a bad config file would not).
+    plane = run_plane(kafka_source(topic, sink.url), session_timeout_ms=0)
+    key = "kafkasources/default/ks"
+    wait_until(lambda: plane.health()["status"] == "degraded", timeout=20, message="restart loop reported")
+    problems = plane.health()["sources"][key]["problems"]
+    assert any("restarted" in p and "KafkaException" in p for p in problems), problems
