@@ -43,7 +43,7 @@ from local.eventing.config import EventingSettings
 from local.eventing.delivery import DeliveryContext, deliver
 from local.eventing.destinations import ResolvedKafkaSource
 from local.eventing.offsets import PartitionOffsets
-from local.eventing.records import KafkaRecord, event_from_record
+from local.eventing.records import KafkaRecord, event_from_record, wrap_plain_record
 from local.eventing.retry_policy import is_retryable_status
 from local.eventing.senders import EventSender
 from local.eventing.telemetry import DROPPED, EventingMetrics, log_outcome, source_key
@@ -273,17 +273,31 @@ class KafkaSourceRunner:
                 key_type=self.manifest.key_type,
                 ce_overrides=self.manifest.ce_overrides,
             )
-        except Exception as exc:  # Knative discards records it cannot handle, so the partition moves on
-            self._metrics.dropped(self.key)
+        except Exception as exc:
+            # Knative's dispatcher discards such a record; we deliver its raw bytes as a plain
+            # record instead, so the function answers 400 and it is dead-lettered with a reason.
             log_outcome(
-                logging.ERROR,
-                "EVENT DROPPED: record cannot be turned into a CloudEvent",
+                logging.WARNING,
+                "record cannot be turned into a CloudEvent: delivered as a plain record",
                 source=self.key,
-                error=f"{type(exc).__name__}: {exc}",
-                outcome=DROPPED,
+                error=f"{type(exc).__name__}: {str(exc)[:300]}",
                 **fields,
             )
-            return
+            try:
+                event = wrap_plain_record(
+                    record, namespace=self.manifest.namespace, source_name=self.manifest.name
+                ).with_extensions({"knativekafkapartition": str(record.partition), "knativekafkaoffset": str(record.offset)})
+            except Exception as wrap_exc:  # nothing left to deliver: say so loudly
+                self._metrics.dropped(self.key)
+                log_outcome(
+                    logging.ERROR,
+                    "EVENT DROPPED: record cannot be delivered even as a plain record",
+                    source=self.key,
+                    error=f"{type(wrap_exc).__name__}: {wrap_exc}",
+                    outcome=DROPPED,
+                    **fields,
+                )
+                return
         try:
             await deliver(
                 event,

@@ -191,6 +191,15 @@ def _decode_binary(record: KafkaRecord) -> CloudEvent:
 
 
 def _decode_structured(value: bytes | None) -> CloudEvent:
+    try:
+        return _parse_structured(value)
+    except InvalidCloudEvent:
+        raise
+    except Exception as exc:  # e.g. RecursionError on deep nesting: still "not a CloudEvent", never a drop
+        raise InvalidCloudEvent(f"structured CloudEvent cannot be parsed: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _parse_structured(value: bytes | None) -> CloudEvent:
     if not value:
         raise InvalidCloudEvent("structured CloudEvent without a body")
     try:

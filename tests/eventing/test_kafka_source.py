@@ -186,6 +186,28 @@ def test_records_claiming_to_be_cloudevents_but_invalid_are_wrapped(unique_topic
     assert broken_binary.ce["kafkaheadercespecversion"] == "1.0"  # its headers became kafkaheader* extensions
 
 
+@pytest.mark.parametrize("body", [
+    b'{"specversion": "1.0", "id": "deep", "source": "/s", "type": "t", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b'{"specversion": "1.0", "id": "deep", "source": "/s", "type": "t", "data": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
+], ids=["nested-arrays", "nested-objects"])
+def test_a_record_too_deep_to_parse_is_delivered_raw_then_dead_lettered(unique_topic, recording_sink, run_plane, produce, body):
+    """Deep nesting raises RecursionError, not ValueError: the record still reaches the function
+    (as a plain record) and, refused there, the dead-letter sink with the reason: never dropped."""
+    topic = unique_topic("deep", partitions=1)
+    sink = recording_sink([Reply(400, body=b"not a job", headers=[("kne-reason", "bad-message")])])
+    dead_letters = recording_sink()
+    produce(topic, body, headers=[("content-type", b"application/cloudevents+json")])
+    delivery = f"deadLetterSink:\n  uri: {dead_letters.url}"
+    plane = run_plane(kafka_source(topic, sink.url, delivery=delivery))
+
+    [delivered] = sink.wait_for(1)
+    assert delivered.ce["type"] == "dev.knative.kafka.event" and delivered.body == body
+    [dead] = dead_letters.wait_for(1)
+    assert dead.ce["knativeerrorcode"] == "400" and dead.ce["reason"] == "bad-message"
+    assert dead.body == body
+    assert plane.metrics.counter("kafkasources/default/ks", "dropped") == 0
+
+
 def test_ce_overrides_are_added_last_and_win(unique_topic, recording_sink, run_plane, produce):
     topic = unique_topic("overrides", partitions=1)
     sink = recording_sink()
