@@ -187,10 +187,11 @@ def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: Sim
             # within it are answered 429 without a request; the job completes after the hold
             # (checked by the later GoPlus cases and the last test, which wait for every job).
             assert "Frequency over limit" in failed["message"], failed
-            wait_until(lambda: (ledger.job(first) or {}).get("attempts", 0) >= 3, 30, "no redelivery")
+            # A redelivery's row reads "running" until its attempt ends: wait for one that ended held.
+            row = wait_until(lambda: (lambda r: r if r and r.get("attempts", 0) >= 3 and r["status"] != "running"
+                                      else None)(ledger.job(first)), 30, "no redelivery finished")
             calls_while_held = market.stats.count(api) - calls_during_fault
             assert calls_while_held == 0, market.stats.snapshot()
-            row = ledger.job(first)
             assert row["status"] == "failed" and "retry later" in row["message"], row
             outcome = f"held@attempt{row['attempts']}"
         else:
