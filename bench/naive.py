@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ticks import Distribution  # noqa: E402
 from shared.db.connection import connect  # noqa: E402
-from shared.domain.chains import dexscreener_chain_id  # noqa: E402
+from shared.crawler.domain.chains import dexscreener_chain_id  # noqa: E402
 
 CADENCE = 5.0
 

@@ -19,9 +19,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-JOB_FRAME = "shared/runtime/job_runner.py"
+JOB_FRAME = "shared/crawler/job_runner.py"
 # Frames that do the job's own work (the runtime's wrappers would always read 100 %).
-OWN_WORK = ("shared/pipelines/", "shared/domain/", "shared/upstream/", "shared/db/", "shared/kafka.py")
+OWN_WORK = ("shared/crawler/pipelines/", "shared/crawler/domain/", "shared/upstream/", "shared/db/", "shared/kafka.py")
 SAMPLE_RATE = 50  # per second: low enough not to disturb a 2-core machine much
 
 # Innermost matching frame decides the bucket (file path fragments as py-spy prints them).
@@ -32,15 +32,15 @@ BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("upstream HTTP client (httpx/httpcore/h11)", ("httpx/", "httpcore/", "h11/", "anyio/")),
     ("Kafka client (confluent_kafka)", ("confluent_kafka/",)),
     ("JSON encode/decode", ("json/",)),
-    ("logging", ("logging/", "shared/logging.py")),
-    ("metrics/tracing (OpenTelemetry, prometheus)", ("opentelemetry/", "prometheus_client/", "shared/metrics.py",
-                                                    "shared/tracing.py")),
+    ("logging", ("logging/", "shared/observability/logging.py")),
+    ("metrics/tracing (OpenTelemetry, prometheus)", ("opentelemetry/", "prometheus_client/", "shared/observability/metrics.py",
+                                                    "shared/observability/tracing.py")),
     ("CloudEvent + HTTP server (gunicorn, flask, werkzeug, cloudevents)",
      ("gunicorn/", "flask/", "werkzeug/", "cloudevents/", "functions_framework/", "shared/runtime/")),
     ("settings/validation (pydantic)", ("pydantic/", "pydantic_settings/")),
     ("our upstream clients (retries, breaker, decoding)", ("shared/upstream/",)),
-    ("price pipeline and domain code", ("shared/pipelines/", "shared/domain/", "shared/db/", "shared/jobs.py",
-                                        "shared/models.py")),
+    ("price pipeline and domain code", ("shared/crawler/pipelines/", "shared/crawler/domain/", "shared/db/", "shared/crawler/jobs.py",
+                                        "shared/crawler/models.py")),
 )
 # Standard-library I/O is charged to the library that called it (socket.py under pg8000 is
 # database time); only when no library is on the stack does it count on its own.

@@ -194,8 +194,8 @@ class LocalSystem:
     def seed(self) -> SeededSet:
         """Store the top `size` tokens and the `top100` set as the metadata job would (module docstring)."""
         from shared.config import BinanceSettings, CoinGeckoSettings, Settings
-        from shared.db import store
-        from shared.domain.normalize_coingecko import top100_profiles
+        from shared.crawler import store
+        from shared.crawler.domain.normalize_coingecko import top100_profiles
         from shared.upstream.binance import BinanceClient
         from shared.upstream.coingecko import MAX_PER_PAGE, CoinGeckoClient
 
@@ -266,8 +266,8 @@ def describe_set(members: list[Any], binance_bases: frozenset[str], settings: An
     Mirrors the price pipeline's source order: Binance by symbol (best rank first), then
     DexScreener by the first contract on a chain it covers, then CoinGecko by id.
     """
-    from shared.pipelines.scheduler import _schedulable_members  # the scheduler's own filter
-    from shared.domain.chains import dexscreener_contracts  # the pipeline's own contract choice
+    from shared.crawler.pipelines.scheduler import _schedulable_members  # the scheduler's own filter
+    from shared.crawler.domain.chains import dexscreener_contracts  # the pipeline's own contract choice
 
     symbols = [m.symbol for m in _schedulable_members([(m, None) for m in members], settings.stablecoin_symbols)]
     by_symbol: dict[str, Any] = {}

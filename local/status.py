@@ -35,7 +35,7 @@ import yaml
 
 from local.stack import replica_name
 from shared.config import Settings
-from shared.domain.schedule import SCHEDULES
+from shared.crawler.domain.schedule import SCHEDULES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS_DIR = PROJECT_ROOT / "infra" / "knative" / "base"
@@ -258,7 +258,7 @@ def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section,
 
 def _emitted_ticks(http: httpx.Client, settings: Settings) -> dict[str, float]:
     """schedule → Unix time of its last emitted tick, from the scheduler's /metrics (empty if unreachable)."""
-    from shared.metrics import sample_value
+    from shared.observability.metrics import sample_value
 
     try:
         text = http.get(settings.scheduler_function_url.split(",")[0].rstrip("/") + "/metrics").text
@@ -385,7 +385,7 @@ def _eventing_from_prometheus(text: str) -> list[SourceCounters]:
 def _reason(exc: BaseException) -> str:
     """One line saying why: our own errors speak for themselves, others get their type name."""
     from shared.errors import CrawlerError
-    from shared.logging import redact
+    from shared.observability.logging import redact
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if not isinstance(exc, CrawlerError) or not text:

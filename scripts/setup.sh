@@ -42,7 +42,7 @@ apt_install() { # apt_install PACKAGE... (fails when apt-get is missing or canno
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@"
 }
 
-postgres_bindir() { # newest server binaries, as local/services.py picks them
+postgres_bindir() { # newest server binaries, as local/services/postgres.py picks them
   local found
   found=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -t/ -k5 -n | tail -n1 || true)
   if [ -n "$found" ] && [ -x "$found/postgres" ]; then

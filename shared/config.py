@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 8
     db_connect_timeout_seconds: float = 5.0
     # Queued ticks are folded into the gold candles this long after a price job commits
-    # (shared/runtime/candle_fold.py): after a tick's burst of jobs, not inside it.
+    # (shared/crawler/candle_fold.py): after a tick's burst of jobs, not inside it.
     candle_fold_delay_seconds: float = Field(default=1.0, ge=0)
 
     # --- topics (the published contract; overridable only for isolated tests) -------------
@@ -121,7 +121,7 @@ class Settings(BaseSettings):
     stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")
     top100_size: int = 100
     price_stale_after_seconds: float = 30.0
-    # A tick is routed by the source that priced each token last (shared/domain/schedule.py):
+    # A tick is routed by the source that priced each token last (shared/crawler/domain/schedule.py):
     # tokens never priced go in rank batches of this size...
     top100_price_batch_size: int = 100
     # ...DexScreener tokens in jobs of this many per chain (a multiple of its 30-address batch)...

@@ -17,7 +17,7 @@ from typing import Sequence
 from confluent_kafka import KafkaError, Producer
 
 from shared.errors import DependencyUnavailable
-from shared.runtime.events import OutboundEvent
+from shared.events import OutboundEvent
 
 log = logging.getLogger(__name__)
 

@@ -109,7 +109,7 @@ def test_observed_requests_and_binance_weight_per_minute():
 
 def test_profile_buckets_charge_socket_time_to_the_library_above_it():
     collapsed = "\n".join([
-        "run (gunicorn/workers/gthread.py);insert_prices (shared/db/store.py);execute (pg8000/core.py);"
+        "run (gunicorn/workers/gthread.py);insert_prices (shared/crawler/store.py);execute (pg8000/core.py);"
         "sendall (socket.py) 30",
         "run (gunicorn/workers/gthread.py);get_json (shared/upstream/http.py);send (httpx/_client.py) 50",
         "run (gunicorn/workers/gthread.py);wait (threading.py) 20",

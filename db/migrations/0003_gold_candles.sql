@@ -3,7 +3,7 @@
 -- batch and its candles are one transaction. KPIs and volatility are read from candles.
 -- Candles live in their own table: dropping token_prices partitions never touches them.
 
--- The resolutions, defined once: the upsert in shared/db/store.py and the reads use them.
+-- The resolutions, defined once: the upsert in shared/crawler/store.py and the reads use them.
 -- A function rather than a table: schema, not data (nothing can empty it).
 CREATE FUNCTION candle_resolutions()
 RETURNS TABLE (resolution text, width interval) LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$

@@ -7,9 +7,10 @@ Run locally: functions-framework --source functions/audit/main.py --target audit
 
 import functions_framework
 
-from shared.pipelines.audit import audit_tokens
+from shared.crawler.pipelines.audit import audit_tokens
+from shared.crawler.freshness import watch_price_freshness
 from shared.runtime.app import FunctionApp, ff_entry
-from shared.runtime.job_runner import run_job
+from shared.crawler.job_runner import run_job
 
 
 def handle(event, resources):
@@ -17,5 +18,5 @@ def handle(event, resources):
     return run_job(event, resources, function="audit", accepts={"audit"}, pipeline=audit_tokens)
 
 
-app = FunctionApp(name="audit", handler=handle)
+app = FunctionApp(name="audit", handler=handle, probes=[watch_price_freshness])
 audit = functions_framework.http(ff_entry(app))

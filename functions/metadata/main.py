@@ -6,10 +6,11 @@ Run locally: functions-framework --source functions/metadata/main.py --target me
 
 import functions_framework
 
-from shared.pipelines.top100_metadata import refresh_top100_metadata
-from shared.pipelines.trending import crawl_trending
+from shared.crawler.pipelines.top100_metadata import refresh_top100_metadata
+from shared.crawler.pipelines.trending import crawl_trending
+from shared.crawler.freshness import watch_price_freshness
 from shared.runtime.app import FunctionApp, ff_entry
-from shared.runtime.job_runner import JobContext, JobOutcome, run_job
+from shared.crawler.job_runner import JobContext, JobOutcome, run_job
 
 
 def _pipeline(ctx: JobContext) -> JobOutcome:
@@ -21,5 +22,5 @@ def handle(event, resources):
     return run_job(event, resources, function="metadata", accepts={"metadata", "price_metadata"}, pipeline=_pipeline)
 
 
-app = FunctionApp(name="metadata", handler=handle, needs_kafka=True)
+app = FunctionApp(name="metadata", handler=handle, needs_kafka=True, probes=[watch_price_freshness])
 metadata = functions_framework.http(ff_entry(app))

@@ -6,10 +6,11 @@ Run locally: functions-framework --source functions/price/main.py --target price
 
 import functions_framework
 
-from shared.pipelines.top100_prices import price_top100
-from shared.pipelines.trending import crawl_trending
+from shared.crawler.pipelines.top100_prices import price_top100
+from shared.crawler.pipelines.trending import crawl_trending
+from shared.crawler.freshness import watch_price_freshness
 from shared.runtime.app import FunctionApp, ff_entry
-from shared.runtime.job_runner import JobContext, JobOutcome, run_job
+from shared.crawler.job_runner import JobContext, JobOutcome, run_job
 
 
 def _pipeline(ctx: JobContext) -> JobOutcome:
@@ -22,5 +23,5 @@ def handle(event, resources):
     return run_job(event, resources, function="price", accepts={"price", "price_metadata"}, pipeline=_pipeline)
 
 
-app = FunctionApp(name="price", handler=handle, needs_kafka=True)
+app = FunctionApp(name="price", handler=handle, needs_kafka=True, probes=[watch_price_freshness])
 price = functions_framework.http(ff_entry(app))

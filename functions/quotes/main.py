@@ -8,7 +8,7 @@ Run locally: functions-framework --source functions/quotes/main.py --target quot
 
 import functions_framework
 
-from shared.quotes.app import QuotesApp
+from shared.crawler.quotes.app import QuotesApp
 from shared.runtime.app import ff_entry
 
 app = QuotesApp()

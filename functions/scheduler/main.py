@@ -6,8 +6,9 @@ Run locally: functions-framework --source functions/scheduler/main.py --target s
 
 import functions_framework
 
-from shared.pipelines.scheduler import run_tick
+from shared.crawler.pipelines.scheduler import run_tick
+from shared.crawler.freshness import watch_price_freshness
 from shared.runtime.app import FunctionApp, ff_entry
 
-app = FunctionApp(name="scheduler", handler=run_tick, needs_kafka=True)
+app = FunctionApp(name="scheduler", handler=run_tick, needs_kafka=True, probes=[watch_price_freshness])
 scheduler = functions_framework.http(ff_entry(app))

@@ -19,7 +19,7 @@ from local.eventing.config import EventingSettings
 from local.eventing.destinations import resolve_topology
 from local.eventing.manifests import ManifestError, load_manifests
 from local.eventing.plane import EventingPlane
-from shared.logging import configure_logging
+from shared.observability.logging import configure_logging
 
 log = logging.getLogger("local.eventing")
 

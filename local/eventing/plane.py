@@ -30,7 +30,7 @@ from local.eventing.senders import (
     KafkaSinkSender,
 )
 from local.eventing.server import StatusServer
-from local.eventing.telemetry import EventingMetrics
+from local.eventing.telemetry import EventingMetrics, watch_eventing
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,6 @@ class EventingPlane:
         self.settings = settings
         self.metrics = metrics or EventingMetrics()
         if serve_status:  # the process's own plane: its counters become Prometheus metrics on /metrics
-            from shared.metrics import watch_eventing
-
             watch_eventing(self.metrics.snapshot)
         self._serve_status = serve_status
         self._loop = asyncio.new_event_loop()

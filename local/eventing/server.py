@@ -41,7 +41,7 @@ class StatusServer:
                 self._reply(status, payload)
 
             def _prometheus(self) -> None:
-                from shared.metrics import CONTENT_TYPE, render_prometheus
+                from shared.observability.metrics import CONTENT_TYPE, render_prometheus
 
                 body = render_prometheus()
                 self.send_response(200)

@@ -3,7 +3,7 @@
 `EventingMetrics` holds every counter (per source) behind one lock; `snapshot()` returns a
 JSON-ready dict that the plane serves on GET /metrics and that a Prometheus exporter can walk.
 `log_outcome` writes one log record per delivery attempt outcome, rendered as one JSON line
-by `shared.logging`.
+by `shared.observability.logging`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Mapping
+
+from shared.observability.metrics import observe_at_scrape
 
 OUTCOME_LOGGER = logging.getLogger("local.eventing.delivery")
 
@@ -143,5 +145,46 @@ class EventingMetrics:
 
 
 def log_outcome(level: int, message: str, **fields: Any) -> None:
-    """One structured line about a delivery; `fields` become top-level JSON keys (shared.logging)."""
+    """One structured line about a delivery; `fields` become top-level JSON keys (shared.observability.logging)."""
     OUTCOME_LOGGER.log(level, message, extra=fields)
+
+
+# --- exported on the plane's Prometheus /metrics, read at scrape time -------------------------------
+
+# The plane whose counters /metrics reads: one per process, like the Prometheus registry.
+_WATCHED_SNAPSHOT: list[Callable[[], Mapping[str, Any]]] = []
+_EVENTING_COUNTERS = {
+    "crawler_eventing_events_received": "events",
+    "crawler_eventing_delivery_attempts": "attempts",
+    "crawler_eventing_delivery_retries": "retries",
+    "crawler_eventing_events_delivered": "delivered",
+    "crawler_eventing_dead_letters": "dead_lettered",
+    "crawler_eventing_events_dropped": "dropped",
+    "crawler_eventing_ticks_skipped": "ticks_skipped",
+}
+
+
+def watch_eventing(snapshot: Callable[[], Mapping[str, Any]]) -> None:
+    """Export the local eventing plane's counters and consumer lag.
+
+    `snapshot()` returns `EventingMetrics.snapshot()`'s shape:
+    {"sources": {key: {"events", "attempts", "retries", "delivered", "dead_lettered",
+    "dropped", "ticks_skipped", "responses": {status: n}, "lag": {topic: {partition: n}}}}}.
+    """
+    _WATCHED_SNAPSHOT[:] = [snapshot]
+    for name, field_name in _EVENTING_COUNTERS.items():
+        observe_at_scrape(name, lambda f=field_name: [(float(c.get(f, 0)), {"source": key}) for key, c in _sources()])
+    observe_at_scrape("crawler_eventing_delivery_responses", lambda: [
+        (float(n), {"source": key, "status": str(status)})
+        for key, c in _sources() for status, n in sorted((c.get("responses") or {}).items())
+    ])
+    observe_at_scrape("crawler_eventing_consumer_lag", lambda: [
+        (float(lag), {"source": key, "topic": topic, "partition": str(partition)})
+        for key, c in _sources() for topic, parts in sorted((c.get("lag") or {}).items())
+        for partition, lag in sorted(parts.items())
+    ])
+
+
+def _sources() -> list[tuple[str, Mapping[str, Any]]]:
+    snapshot = _WATCHED_SNAPSHOT[0]() if _WATCHED_SNAPSHOT else {}
+    return sorted((snapshot.get("sources") or {}).items())

@@ -19,19 +19,34 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from local.market import wire
 from local.market.apis.base import JSON, Request, Response
+from local.market.clock import SimClock
+from local.market.faults import FaultInjector
+from local.market.stats import RequestStats
+from local.market.universe import Universe
 
-if TYPE_CHECKING:
-    from local.market.server import SimulatedMarket
+
+class ControlledMarket(Protocol):
+    """What /_sim/* controls of a market (`local.market.server.SimulatedMarket` is one)."""
+
+    universe: Universe
+    faults: FaultInjector
+    stats: RequestStats
+    clock: SimClock
+
+    @property
+    def configure(self) -> Callable[..., None]: ...
+    def config(self) -> dict[str, Any]: ...
 
 
 class AdminApi:
     """Handles /_sim/* for one market."""
 
-    def __init__(self, market: SimulatedMarket) -> None:
+    def __init__(self, market: ControlledMarket) -> None:
         self.market = market
 
     def handle(self, request: Request) -> Response:

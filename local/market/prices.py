@@ -18,10 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from local.market.universe import Token
+from typing import Protocol
 
 SIGNIFICANT_DIGITS = 8
 DEFAULT_USDT_USD = Decimal("1.0003")
@@ -49,17 +46,34 @@ def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> Decimal
     return Decimal(f"{value:.{digits - 1}e}").normalize()
 
 
+class PricedToken(Protocol):
+    """What the price model reads of a token (`local.market.universe.Token` is one)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def base_price_usdt(self) -> Decimal: ...
+    @property
+    def log_base(self) -> float: ...
+    @property
+    def waves(self) -> tuple[Wave, ...]: ...
+    @property
+    def binance_tick(self) -> Decimal | None: ...
+    @property
+    def peg(self) -> tuple[str, Decimal] | None: ...
+
+
 class PriceModel:
     """Exact USDT/USD prices of the tokens of one universe, cached per second."""
 
-    def __init__(self, tokens_by_key: dict[str, Token], usdt_usd: Decimal = DEFAULT_USDT_USD) -> None:
+    def __init__(self, tokens_by_key: dict[str, PricedToken], usdt_usd: Decimal = DEFAULT_USDT_USD) -> None:
         if usdt_usd <= 0:
             raise ValueError("the USDT/USD rate must be positive")
         self._tokens_by_key = tokens_by_key
         self.usdt_usd = usdt_usd
         self._cache: dict[tuple[int, int], Decimal] = {}
 
-    def usdt(self, token: Token, second: int) -> Decimal:
+    def usdt(self, token: PricedToken, second: int) -> Decimal:
         """The token's USDT price during the whole of unix second `second`."""
         cache_key = (token.index, second)
         price = self._cache.get(cache_key)
@@ -70,7 +84,7 @@ class PriceModel:
             self._cache[cache_key] = price
         return price
 
-    def usd(self, token: Token, second: int) -> Decimal:
+    def usd(self, token: PricedToken, second: int) -> Decimal:
         """The token's USD price: its USDT price times the tether rate, exactly."""
         return EXACT.multiply(self.usdt(token, second), self.usdt_usd)
 
@@ -78,7 +92,7 @@ class PriceModel:
         """USD price of one USDT (what CoinGecko reports for `tether`)."""
         return self.usdt_usd
 
-    def _compute(self, token: Token, second: int) -> Decimal:
+    def _compute(self, token: PricedToken, second: int) -> Decimal:
         if token.peg is not None:
             anchor_key, factor = token.peg
             anchor = self.usdt(self._tokens_by_key[anchor_key], second)

@@ -1,6 +1,6 @@
-"""Bronze: raw upstream responses archived in S3 (`bronze`), and silver rebuilt from them (`replay`).
+"""Bronze: every raw upstream response and job message archived in S3-compatible storage.
 
-`python -m shared.archive replay --from ... --to ...` re-derives `tokens`, `token_prices` and
-`token_audits` for a time range from the archived job messages and responses. See
-docs/data-layers.md.
+`bronze` writes and lists the archive; `archived_upstream` serves archived responses back to
+the upstream clients, so a system can re-run its live pipeline on them (the price crawler's
+`python -m shared.crawler replay`). See docs/data-layers.md.
 """

@@ -35,9 +35,9 @@ from urllib.parse import quote, unquote
 
 import httpx
 
-from shared import metrics
+from shared.observability import metrics
 from shared.config import Settings
-from shared.logging import current_context
+from shared.observability.logging import current_context
 
 log = logging.getLogger(__name__)
 

@@ -15,36 +15,39 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
-from shared import metrics
-from shared.logging import configure_logging, log_context, secrets_of
+from shared.observability import metrics
+from shared.observability.logging import configure_logging, log_context, secrets_of
 from shared.runtime.cloudevent_http import event_from_http
-from shared.runtime.events import InboundEvent
+from shared.events import InboundEvent
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse, verdict_for_error
-from shared.tracing import trace_id_of
+from shared.observability.tracing import trace_id_of
 
 log = logging.getLogger(__name__)
 
 EventHandler = Callable[[InboundEvent, Resources], dict[str, Any]]
+# Started with the app: exports values read at scrape time (e.g. the price crawler's freshness).
+Probe = Callable[[Resources], object]
 
 
 @dataclass
 class FunctionApp:
-    """A function: its name, its CloudEvent handler and the dependencies readiness checks."""
+    """A function: its name, its CloudEvent handler, the dependencies readiness checks and its probes."""
 
     name: str
     handler: EventHandler
     needs_database: bool = True
     needs_kafka: bool = False
     resources: Resources = field(default_factory=Resources)
+    probes: Sequence[Probe] = ()
 
     def __post_init__(self) -> None:
         settings = self.resources.settings
         configure_logging(self.name, settings.log_level, secrets=secrets_of(settings))
-        if self.needs_database:  # every function with a database reports freshness: one dead pipeline is visible
-            metrics.watch_price_freshness(settings.database_url)
+        for probe in self.probes:
+            probe(self.resources)
 
     # --- HTTP ------------------------------------------------------------------------------
     def handle_http(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 from shared.errors import BadMessage
 from shared.runtime.cloudevents_compat import from_http
-from shared.runtime.events import InboundEvent
+from shared.events import InboundEvent
 
 _REQUIRED = ("id", "source", "type")
 _CORE = {"id", "source", "type", "specversion", "subject", "time", "datacontenttype", "dataschema", "data"}

@@ -7,7 +7,6 @@ start while PostgreSQL or Kafka is still down: readiness reports it meanwhile.
 
 from __future__ import annotations
 
-import atexit
 import threading
 from typing import Any, Callable, TypeVar
 
@@ -15,14 +14,13 @@ from shared.archive.bronze import BronzeArchive
 from shared.config import Settings, get_settings
 from shared.db.connection import ConnectionPool
 from shared.kafka import EventProducer
-from shared.runtime.candle_fold import DeferredCandleFold
 from shared.upstream import UpstreamClients
 
 T = TypeVar("T")
 
 
 class Resources:
-    """Settings, database pool, Kafka producer, upstream clients and bronze archive of one process."""
+    """Settings, database pool, Kafka producer, upstream clients, bronze archive and what systems add (`once`)."""
 
     def __init__(self, settings: Settings | None = None, *, upstream: UpstreamClients | None = None):
         self.settings = settings or get_settings()
@@ -30,13 +28,18 @@ class Resources:
         self._lock = threading.RLock()
         self._made: dict[str, Any] = {}
         if upstream is not None:
-            from shared.metrics import watch_upstream
+            from shared.observability.metrics import watch_upstream
 
             self._made["upstream"] = upstream
             watch_upstream(upstream)
 
-    def _once(self, name: str, factory: Callable[[], T]) -> T:
-        """Create a resource exactly once, even when request threads ask for it at the same time."""
+    def once(self, name: str, factory: Callable[[], T]) -> T:
+        """The resource `name`, created by `factory` exactly once, even when threads ask at the same time.
+
+        A system package keeps its own long-lived objects here (the price crawler's candle fold),
+        so that they live and close with the process's other resources. One with a `close()`
+        method is closed by `close()`, after anything created later (which may use it).
+        """
         made = self._made.get(name, _MISSING)
         if made is _MISSING:
             with self._lock:
@@ -47,37 +50,26 @@ class Resources:
 
     @property
     def db(self) -> ConnectionPool:
-        return self._once("db", lambda: ConnectionPool(self.settings.database_url, size=self.settings.db_pool_size,
+        return self.once("db", lambda: ConnectionPool(self.settings.database_url, size=self.settings.db_pool_size,
                                                        timeout=self.settings.db_connect_timeout_seconds))
 
     @property
-    def candle_fold(self) -> DeferredCandleFold:
-        """Folds queued ticks into the gold candles shortly after price jobs commit."""
-        return self._once("candle_fold", self._make_candle_fold)
-
-    def _make_candle_fold(self) -> DeferredCandleFold:
-        fold = DeferredCandleFold(self.db, self.settings.candle_fold_delay_seconds)
-        # A worker stopped by SIGTERM (scale to zero, rollout) exits normally: fold what is pending.
-        atexit.register(fold.close)
-        return fold
-
-    @property
     def producer(self) -> EventProducer:
-        return self._once("producer", lambda: EventProducer(self.settings.kafka_bootstrap_servers,
+        return self.once("producer", lambda: EventProducer(self.settings.kafka_bootstrap_servers,
                                                             client_id=self.settings.function_name or "price-crawler"))
 
     @property
     def archive(self) -> BronzeArchive | None:
         """The bronze archive of raw upstream responses, or None when ARCHIVE_ENABLED is off."""
-        return self._once("archive", lambda: BronzeArchive.from_settings(self.settings)
+        return self.once("archive", lambda: BronzeArchive.from_settings(self.settings)
                           if self.settings.archive_enabled else None)
 
     @property
     def upstream(self) -> UpstreamClients:
-        return self._once("upstream", self._make_upstream)
+        return self.once("upstream", self._make_upstream)
 
     def _make_upstream(self) -> UpstreamClients:
-        from shared.metrics import record_upstream_event, watch_upstream
+        from shared.observability.metrics import record_upstream_event, watch_upstream
 
         archive = self.archive
         clients = UpstreamClients.from_settings(self.settings, on_event=record_upstream_event,
@@ -89,11 +81,11 @@ class Resources:
         """Release connections (best effort, at shutdown)."""
         with self._lock:
             made, self._made = self._made, {}
-        # The fold first: it flushes queued ticks through the pool that closes next.
-        for name, closer in (("candle_fold", "close"), ("producer", "close"), ("db", "close"), ("upstream", "close")):
-            resource = made.get(name)
-            if resource is not None:
-                getattr(resource, closer)()
+        # Newest first: a resource built on another (the candle fold on the pool) flushes through it.
+        for resource in reversed(list(made.values())):
+            close = getattr(resource, "close", None)
+            if callable(close):
+                close()
 
 
 _MISSING = object()

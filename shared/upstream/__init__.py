@@ -2,7 +2,7 @@
 
 `UpstreamClients.from_settings(settings)` builds one client per API, lazily, so a
 function only opens connections to the APIs it uses. Clients return JSON with every
-fractional number as `Decimal`; normalizers in `shared.domain` make domain records.
+fractional number as `Decimal`; normalizers in `shared.crawler.domain` make domain records.
 """
 
 from __future__ import annotations

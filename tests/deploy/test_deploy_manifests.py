@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from shared.config import Settings
+
 import manifest_rules as rules
 
 BASE = rules.ROOT / "infra" / "knative" / "base"
@@ -57,22 +59,22 @@ def test_base_files_are_plain_yaml_for_the_local_eventing_plane() -> None:
 
 
 def test_topics_partitions_and_retention() -> None:
+    # kafkatopics.yaml is the one table of topics (the local services create them from it too):
+    # it declares exactly what the code produces to and the sources and sinks use.
     topics = {
         d["spec"]["topicName"]: d for d in rules.load_yaml_documents(BASE / "kafkatopics.yaml")
     }
-    expected_partitions = {
-        "price-crawler.price.request": 6,
-        "price-crawler.metadata.request": 3,
-        "price-crawler.audit.request": 3,
-        "price-crawler.price.updated": 3,
-        "price-crawler.price.dead-letter": 1,
-        "price-crawler.metadata.dead-letter": 1,
-        "price-crawler.audit.dead-letter": 1,
-    }
-    assert {t: d["spec"]["partitions"] for t, d in topics.items()} == expected_partitions
-    assert topics["price-crawler.price.request"]["spec"]["config"]["retention.ms"] == str(3600 * 1000)
-    for name in ("price", "metadata", "audit"):
-        assert topics[f"price-crawler.{name}.dead-letter"]["spec"]["config"]["retention.ms"] == str(14 * 86400 * 1000)
+    defaults = Settings()
+    produced = {defaults.price_topic, defaults.metadata_topic, defaults.audit_topic, defaults.price_updated_topic}
+    consumed = {t for d in rules.load_yaml_documents(BASE / "kafkasources.yaml") for t in d["spec"]["topics"]}
+    dead_letters = {d["spec"]["topic"] for d in rules.load_yaml_documents(BASE / "kafkasinks.yaml")}
+    assert set(topics) == produced | consumed | dead_letters
+    for name in dead_letters:  # one partition: a replay reads dead letters back in order
+        assert topics[name]["spec"]["partitions"] == 1
+        assert topics[name]["spec"]["config"]["retention.ms"] == str(14 * 86400 * 1000)
+    # The price request topic carries a job per route every 5 s: partitions to spread them over replicas.
+    assert topics[defaults.price_topic]["spec"]["partitions"] >= 3
+    assert topics[defaults.price_topic]["spec"]["config"]["retention.ms"] == str(3600 * 1000)
     for doc in topics.values():
         assert doc["metadata"]["labels"]["strimzi.io/cluster"] == "price-crawler"
 

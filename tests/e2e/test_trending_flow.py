@@ -21,7 +21,7 @@ import pytest
 
 from local.eventing import EventingPlane, EventingSettings, load_manifests, resolve_topology
 from local.market.server import SimulatedMarket
-from shared.jobs import parse_job_message
+from shared.crawler.jobs import parse_job_message
 from tests.helpers.db import Database
 from tests.helpers.e2e import function_env, isolated_manifests, serve_functions, wait_for
 from tests.helpers.kafka import read_all

@@ -17,7 +17,7 @@ from shared.config import (
     GoPlusSettings,
     Settings,
 )
-from shared.pipelines.usdt_rate import forget_cached_rate
+from shared.crawler.pipelines.usdt_rate import forget_cached_rate
 from shared.runtime.resources import Resources
 
 # Retries that take milliseconds, and budgets no test run comes near (the market's own

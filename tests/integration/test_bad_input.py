@@ -108,7 +108,7 @@ def test_only_unknown_symbols_is_a_done_job_that_priced_nothing(seeded_stack):
 
 
 def test_an_empty_symbol_list_prices_the_whole_set(seeded_stack):
-    """A price job naming no symbols means the current top-100 set (shared/pipelines/top100_prices.py)."""
+    """A price job naming no symbols means the current top-100 set (shared/crawler/pipelines/top100_prices.py)."""
     stack = seeded_stack
     response = stack.price({**GOOD, "symbols": []})
 

@@ -21,11 +21,11 @@ from decimal import Decimal
 
 import pytest
 
-from shared.analytics import RESOLUTIONS, candles, kpis, volatility
-from shared.db import store
+from shared.crawler.gold import RESOLUTIONS, candles, kpis, volatility
+from shared.crawler import store
 from shared.db.connection import ConnectionPool, connect
-from shared.models import PriceQuote, TokenProfile
-from shared.runtime.candle_fold import DeferredCandleFold
+from shared.crawler.models import PriceQuote, TokenProfile
+from shared.crawler.candle_fold import DeferredCandleFold
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 KEYS = ("native:bitcoin", "solana:PicoMint1111111111111111111111111111111", "ethereum:0x" + "ab" * 20)
@@ -291,14 +291,15 @@ def test_a_process_that_exits_folds_what_it_queued(pool, clean_db):
     script = (
         "from datetime import datetime, timezone\n"
         "from decimal import Decimal\n"
-        "from shared.db import store\n"
-        "from shared.models import PriceQuote\n"
+        "from shared.crawler import store\n"
+        "from shared.crawler.models import PriceQuote\n"
+        "from shared.crawler.candle_fold import candle_fold\n"
         "from shared.runtime.resources import Resources\n"
         "resources = Resources()\n"
         "with resources.db.transaction() as conn:\n"
         f"    store.insert_prices(conn, [PriceQuote({KEYS[0]!r}, 'BTC', Decimal('64000.5'), 'test',\n"
         "                                          datetime(2025, 6, 28, tzinfo=timezone.utc))], 'job')\n"
-        "resources.candle_fold.request()  # due in a minute: only the exit can fold it\n"
+        "candle_fold(resources).request()  # due in a minute: only the exit can fold it\n"
     )
     env = {**os.environ, "DATABASE_URL": clean_db, "CANDLE_FOLD_DELAY_SECONDS": "60"}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)

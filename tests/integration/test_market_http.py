@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from local.market.pools import main_pool, pools_of
-from shared.upstream.testing import samples_dir
+from tests.helpers.upstream_doubles import samples_dir
 
 SAMPLES = samples_dir()
 FROZEN_AT = datetime(2026, 6, 25, 21, 0, 0, tzinfo=UTC)

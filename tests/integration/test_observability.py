@@ -30,15 +30,15 @@ from local import services
 from local import status as system_status
 from local.eventing import EventingPlane, EventingSettings, load_manifests, resolve_topology
 from local.market.server import SimulatedMarket
-from shared import metrics
+from shared.observability import metrics
 from shared.config import Settings
-from shared.db import store
+from shared.crawler import store
 from shared.db.connection import connect
-from shared.models import TokenProfile
-from shared.runtime.events import InboundEvent
-from shared.runtime.job_runner import JobOutcome, run_job
+from shared.crawler.models import TokenProfile
+from shared.events import InboundEvent
+from shared.crawler.job_runner import JobOutcome, run_job
 from shared.runtime.resources import Resources
-from shared.tracing import new_traceparent, span_id_of, trace_id_of
+from shared.observability.tracing import new_traceparent, span_id_of, trace_id_of
 from tests.helpers.kafka import consume, headers_of, produce_plain
 
 pytestmark = pytest.mark.infra

@@ -20,9 +20,9 @@ from werkzeug.serving import make_server
 
 from local import services
 from shared.config import get_settings
-from shared.db import store
+from shared.crawler import store
 from shared.db.connection import ConnectionPool
-from shared.models import AuditReport, Contract, PriceQuote, TokenProfile
+from shared.crawler.models import AuditReport, Contract, PriceQuote, TokenProfile
 
 ROOT = Path(__file__).resolve().parents[2]
 LINK = "ethereum:0x514910771af9ca656af840dff83e8264ecf986ca"
@@ -303,7 +303,7 @@ def documented(path: str, status: str = "200") -> Draft202012Validator:
 
 
 def test_every_route_is_documented():
-    from shared.quotes.api import ROUTES
+    from shared.crawler.quotes.api import ROUTES
 
     documented_paths = set(OPENAPI["paths"])
     served = {"/v1" + r.pattern.pattern[len("^/v1"):-len("/?$")].replace("([^/]+)", "{token}").replace("\\", "")

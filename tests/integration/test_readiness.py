@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from local import services
-from shared import metrics
+from shared.observability import metrics
 
 pytestmark = pytest.mark.infra
 

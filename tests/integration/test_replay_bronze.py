@@ -18,10 +18,11 @@ from moto.server import ThreadedMotoServer
 
 from local import services
 from shared.archive.bronze import JOB_SOURCE, ArchivedResponse, BronzeArchive, hour_prefixes, object_key
-from shared.archive.replay import SOURCES, attempts_of, replay
-from shared.archive.__main__ import main as archive_cli
-from shared.metrics import render_prometheus, sample_value
-from shared.pipelines.price_events import PRICE_UPDATED_TYPE
+from shared.crawler.candle_fold import candle_fold
+from shared.crawler.replay import SOURCES, attempts_of, replay
+from shared.crawler.__main__ import main as archive_cli
+from shared.observability.metrics import render_prometheus, sample_value
+from shared.crawler.pipelines.price_events import PRICE_UPDATED_TYPE
 from shared.upstream import binance
 from tests.helpers.db import Database
 from tests.helpers.functions import function_app
@@ -88,7 +89,7 @@ def silver(db: Database) -> dict[str, list[dict]]:
 
 def live_silver(stack: Top100Stack) -> dict[str, list[dict]]:
     """The silver rows once the live jobs' ticks are folded into candles (shortly after each job)."""
-    assert stack.resources.candle_fold.flush()
+    assert candle_fold(stack.resources).flush()
     return silver(stack.db)
 
 

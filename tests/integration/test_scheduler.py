@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.db import store
-from shared.jobs import parse_job_message
-from shared.models import TokenProfile
+from shared.crawler import store
+from shared.crawler.jobs import parse_job_message
+from shared.crawler.models import TokenProfile
 from tests.helpers.cloudevents import ping_request, request_for_message
 from tests.helpers.kafka import headers_of, read_all
 from tests.helpers.stack import Top100Stack, body_of

@@ -178,10 +178,10 @@ def test_unreachable_remote_server_fails_with_the_reason(isolated_state):
         services.ensure_postgres("postgresql://u:p@192.0.2.1:5432/db", state_dir=isolated_state)
 
 
-def test_fallback_topic_list_matches_the_manifests():
-    # PROJECT_TOPICS is used only without infra/knative; it must not drift from it.
-    from_manifests = {name: spec.partitions for name, spec in services.project_topics().items()}
-    assert from_manifests == services.PROJECT_TOPICS
+def test_the_topics_come_from_the_manifests_only(tmp_path):
+    # One table of topics (infra/knative/base/kafkatopics.yaml): without it there is no silent fallback.
+    with pytest.raises(services.ServiceError, match="kafkatopics.yaml is missing"):
+        services.project_topics(tmp_path / "kafkatopics.yaml")
 
 
 # --- the supervisor of `make up` (local.stack) -------------------------------------------------

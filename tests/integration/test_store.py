@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
-from shared.db import store
+from shared.crawler import store
 from shared.db.connection import connect
-from shared.domain import tokens
-from shared.models import Contract, PriceQuote, TokenFailure, TokenProfile
+from shared.crawler.domain import tokens
+from shared.crawler.models import Contract, PriceQuote, TokenFailure, TokenProfile
 
 pytestmark = pytest.mark.infra
 
@@ -37,7 +37,7 @@ def evm_profile(
     extra: tuple[Contract, ...] = (),
     source: str = "coingecko",
 ) -> TokenProfile:
-    """A profile the way normalizers build one: canonical address, key from shared.domain.tokens."""
+    """A profile the way normalizers build one: canonical address, key from shared.crawler.domain.tokens."""
     canonical = tokens.canonical_address(chain, address)
     return TokenProfile(
         key=tokens.token_key(chain, address),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.jobs import parse_job_message
+from shared.crawler.jobs import parse_job_message
 from tests.helpers.cloudevents import request_for_message
 from tests.helpers.kafka import read_all
 from tests.helpers.stack import Top100Stack, body_of

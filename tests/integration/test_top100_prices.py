@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from shared.db import store
-from shared.domain import chains
-from shared.jobs import parse_job_message
-from shared.models import Contract, TokenProfile
+from shared.crawler import store
+from shared.crawler.domain import chains
+from shared.crawler.jobs import parse_job_message
+from shared.crawler.models import Contract, TokenProfile
 from tests.helpers.cloudevents import ping_request, request_for_message
 from tests.helpers.kafka import headers_of, produce_plain, read_all
 from tests.helpers.stack import Top100Stack, body_of, utc_now_iso

@@ -2,7 +2,7 @@
 defined outcome, and no wrong number is ever stored.
 
 The outside world is an httpx transport serving DexScreener / GeckoTerminal / CoinGecko
-documents in their real shapes (shared.upstream.testing); our own database and Kafka are real.
+documents in their real shapes (tests.helpers.upstream_doubles); our own database and Kafka are real.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 
 from shared.config import CoinGeckoSettings, DexScreenerSettings, GeckoTerminalSettings, Settings
-from shared.domain.pricing import usd_to_usdt
-from shared.pipelines.usdt_rate import forget_cached_rate
+from shared.crawler.domain.pricing import usd_to_usdt
+from shared.crawler.pipelines.usdt_rate import forget_cached_rate
 from shared.runtime.app import FunctionApp
 from shared.runtime.resources import Resources
 from shared.upstream import UpstreamClients
-from shared.upstream.testing import ReplayTransport, Reply
+from tests.helpers.upstream_doubles import ReplayTransport, Reply
 from tests.helpers.cloudevents import job_request
 from tests.helpers.db import Database
 from tests.helpers.functions import function_app

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from local.market.server import SimulatedMarket
-from shared.jobs import parse_job_message
+from shared.crawler.jobs import parse_job_message
 from shared.runtime.app import FunctionApp
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse

@@ -19,7 +19,7 @@ import pytest
 
 from local import status
 from local.market.server import SimulatedMarket
-from shared.db import store
+from shared.crawler import store
 from shared.db.connection import connect
 from tests.resilience.harness import (
     FIGURES,

@@ -15,7 +15,7 @@ from shared.archive.archived_upstream import ArchivedUpstream, archived_request_
 from shared.archive.bronze import JOB_SOURCE, ArchivedResponse, BronzeArchive
 from shared.config import Settings, UpstreamSettings
 from shared.errors import RetryableUpstreamError
-from shared.logging import log_context
+from shared.observability.logging import log_context
 from shared.upstream.http import UpstreamHttp
 
 AT = datetime(2025, 6, 25, 21, 0, 5, 123456, tzinfo=timezone.utc)

@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 
 from shared.config import Settings
-from shared.jobs import JobMessage
-from shared.pipelines.audit import AuditTarget, fetch_audits, requested_keys
-from shared.pipelines.trending_sources import SourceLedger
+from shared.crawler.jobs import JobMessage
+from shared.crawler.pipelines.audit import AuditTarget, fetch_audits, requested_keys
+from shared.crawler.pipelines.trending_sources import SourceLedger
 from shared.upstream import GoPlusClient, UpstreamClients
-from shared.upstream.testing import FakeClock, ReplayTransport, Reply, sample_bytes
+from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply, sample_bytes
 
 WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"
 USDC_MINT = "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v"

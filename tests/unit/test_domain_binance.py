@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.normalize_binance import parse_binance_ticker_prices, usdt_bases_from_exchange_info, usdt_pair
-from shared.upstream.testing import samples_dir
+from shared.crawler.domain.normalize_binance import parse_binance_ticker_prices, usdt_bases_from_exchange_info, usdt_pair
+from tests.helpers.upstream_doubles import samples_dir
 
 SAMPLES = samples_dir()
 NOW = datetime(2025, 6, 25, 21, 0, tzinfo=timezone.utc)
@@ -94,7 +94,7 @@ def test_usdt_bases_from_real_skeleton_and_synthetic_symbols():
 def test_binance_pairs_keep_the_best_ranked_namesake_and_only_listed_bases():
     from types import SimpleNamespace as Token
 
-    from shared.domain.normalize_binance import binance_pairs
+    from shared.crawler.domain.normalize_binance import binance_pairs
 
     tokens = [Token(symbol="btc", key="native:bitcoin"), Token(symbol="BTC", key="ethereum:0xfake"),
               Token(symbol="PEPE", key="ethereum:0x6982"), Token(symbol="NOPE", key="solana:Nope")]

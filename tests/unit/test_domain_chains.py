@@ -2,8 +2,8 @@
 
 import pytest
 
-from shared.domain import chains
-from shared.domain.chains import CHAINS
+from shared.crawler.domain import chains
+from shared.crawler.domain.chains import CHAINS
 
 
 @pytest.mark.parametrize("chain", CHAINS, ids=lambda c: c.slug)
@@ -88,7 +88,7 @@ def test_preference_order_starts_with_the_documented_chains():
 
 
 def test_usdt_contracts_are_canonical():
-    from shared.domain.tokens import canonical_address
+    from shared.crawler.domain.tokens import canonical_address
 
     for chain in CHAINS:
         if chain.usdt_address:

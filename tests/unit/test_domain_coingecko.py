@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.normalize_coingecko import (
+from shared.crawler.domain.normalize_coingecko import (
     apply_coin_detail,
     contracts_from_platforms,
     top100_profiles,
@@ -14,8 +14,8 @@ from shared.domain.normalize_coingecko import (
     usd_prices_from_token_price,
     usdt_usd_rate,
 )
-from shared.models import Contract
-from shared.upstream.testing import samples_dir
+from shared.crawler.models import Contract
+from tests.helpers.upstream_doubles import samples_dir
 
 SAMPLES = samples_dir()
 STABLES = frozenset({"USDT", "USDC", "DAI", "WETH"})

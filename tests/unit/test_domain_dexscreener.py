@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.normalize_dexscreener import (
+from shared.crawler.domain.normalize_dexscreener import (
     dedupe_pools,
     normalize_dexscreener_pair,
     normalize_dexscreener_pairs,
@@ -17,8 +17,8 @@ from shared.domain.normalize_dexscreener import (
     trending_refs_from_boosts,
     trending_refs_from_profiles,
 )
-from shared.models import Contract, Pool, TokenFailure, TokenProfile
-from shared.upstream.testing import samples_dir
+from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
+from tests.helpers.upstream_doubles import samples_dir
 
 SAMPLES = samples_dir()
 WETH = "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"

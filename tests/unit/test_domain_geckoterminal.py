@@ -4,15 +4,15 @@ import copy
 import json
 from decimal import Decimal
 
-from shared.domain.normalize_geckoterminal import (
+from shared.crawler.domain.normalize_geckoterminal import (
     pool_from_geckoterminal,
     profiles_from_tokens_multi,
     split_resource_id,
     trending_refs_from_pools,
     usd_prices_from_simple_token_price,
 )
-from shared.models import Contract, Pool, TokenFailure
-from shared.upstream.testing import samples_dir
+from shared.crawler.models import Contract, Pool, TokenFailure
+from tests.helpers.upstream_doubles import samples_dir
 
 SAMPLES = samples_dir()
 TRUMP = "6p6xgHyF7AeE6TZkSmFsko444wqoP15icUSqi2jfGiPN"

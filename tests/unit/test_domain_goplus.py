@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from shared.domain import audit_score
-from shared.domain.audit_score import score_evm, score_solana
-from shared.domain.normalize_goplus import (
+from shared.crawler.domain import audit_score
+from shared.crawler.domain.audit_score import score_evm, score_solana
+from shared.crawler.domain.normalize_goplus import (
     audit_from_goplus,
     audit_from_goplus_evm,
     audit_from_goplus_solana,
     goplus_result_entry,
 )
-from shared.models import AuditReport, TokenFailure
-from shared.upstream.testing import samples_dir
+from shared.crawler.models import AuditReport, TokenFailure
+from tests.helpers.upstream_doubles import samples_dir
 
 SAMPLES = samples_dir()
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "audit-score.md"

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.pricing import (
+from shared.crawler.domain.pricing import (
     choose_top100_sources,
     price_sources,
     price_usdt_direct,
@@ -13,7 +13,7 @@ from shared.domain.pricing import (
     quote_from_usd,
     usd_to_usdt,
 )
-from shared.models import Pool, PriceQuote, TokenFailure, TokenProfile
+from shared.crawler.models import Pool, PriceQuote, TokenFailure, TokenProfile
 
 NOW = datetime(2025, 6, 25, 21, 0, 5, tzinfo=timezone.utc)
 USDT_ETH = "0xdac17f958d2ee523a2206206994597c13d831ec7"

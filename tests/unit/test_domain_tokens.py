@@ -2,7 +2,7 @@
 
 import pytest
 
-from shared.domain.tokens import (
+from shared.crawler.domain.tokens import (
     canonical_address,
     canonical_pool_address,
     is_native_key,

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.wire import (
+from shared.crawler.domain.wire import (
     datetime_from_iso,
     datetime_from_millis,
     parse_display_number,

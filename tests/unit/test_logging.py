@@ -1,4 +1,4 @@
-"""shared.logging: one JSON object per line with a stable set of keys, and no secret ever printed."""
+"""shared.observability.logging: one JSON object per line with a stable set of keys, and no secret ever printed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import logging
 import pytest
 
 from shared.config import Settings
-from shared.logging import JsonFormatter, log_context, redact, register_secret, secrets_of
+from shared.observability.logging import JsonFormatter, log_context, redact, register_secret, secrets_of
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""shared.metrics: names per Prometheus conventions, promtool-clean exposition, scrape-time gauges.
+"""shared.observability.metrics: names per Prometheus conventions, promtool-clean exposition, scrape-time gauges.
 
 Metrics are process-wide (one MeterProvider per process), so tests assert on differences
 of the exposed samples, never on absolute values.
@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from shared import metrics
+from local.eventing.telemetry import watch_eventing
+from shared.crawler.freshness import PriceFreshnessProbe
+from shared.observability import metrics
+from shared.observability.catalogue import CATALOGUE
 from shared.config import Settings
 from shared.upstream import UpstreamClients
 from shared.upstream.events import EventKind, UpstreamEvent
-from shared.upstream.testing import FakeClock, ReplayTransport, Reply
+from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMTOOL = shutil.which("promtool")
@@ -41,7 +44,7 @@ def promtool_check(text: bytes) -> subprocess.CompletedProcess:
 # --- the catalogue ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", list(metrics.CATALOGUE.values()), ids=lambda s: s.name)
+@pytest.mark.parametrize("spec", list(CATALOGUE.values()), ids=lambda s: s.name)
 def test_catalogued_names_follow_prometheus_conventions(spec):
     assert NAME.match(spec.exported_name), spec.exported_name
     assert not spec.name.endswith("_total"), "the exporter adds _total to counters"
@@ -58,12 +61,12 @@ def test_catalogued_names_follow_prometheus_conventions(spec):
 
 def test_every_metric_is_documented():
     text = (ROOT / "docs" / "observability.md").read_text()
-    missing = [s.exported_name for s in metrics.CATALOGUE.values() if f"`{s.exported_name}`" not in text]
+    missing = [s.exported_name for s in CATALOGUE.values() if f"`{s.exported_name}`" not in text]
     assert not missing, f"add to docs/observability.md: {missing}"
 
 
 def test_exported_names_are_unique():
-    names = [s.exported_name for s in metrics.CATALOGUE.values()]
+    names = [s.exported_name for s in CATALOGUE.values()]
     assert len(names) == len(set(names))
 
 
@@ -84,7 +87,7 @@ def _metric_names_used_in_code() -> set[str]:
 def test_every_metric_the_code_records_is_catalogued():
     used = _metric_names_used_in_code()
     assert "crawler_jobs_received" in used  # the scan finds the job runner's calls
-    assert used <= set(metrics.CATALOGUE), f"not in shared.metrics.CATALOGUE: {sorted(used - set(metrics.CATALOGUE))}"
+    assert used <= set(CATALOGUE), f"not in shared.observability.CATALOGUE: {sorted(used - set(CATALOGUE))}"
 
 
 # --- exposition ---------------------------------------------------------------------------------
@@ -114,7 +117,7 @@ def _exercise_every_pushed_metric() -> None:
                                   ("banned", 418, 120.0), ("breaker", None, 0.0)):
         metrics.record_upstream_event(UpstreamEvent("binance", EventKind(kind), "/api/v3/ticker/price", status,
                                                     seconds, "open" if kind == "breaker" else ""))
-    metrics.watch_eventing(lambda: {"sources": {"kafkasources/default/price-request-source": {
+    watch_eventing(lambda: {"sources": {"kafkasources/default/price-request-source": {
         "events": 3, "attempts": 4, "retries": 1, "delivered": 2, "dead_lettered": 1, "dropped": 0,
         "ticks_skipped": 0, "responses": {"200": 2, "400": 1, "network_error": 1},
         "lag": {"price-crawler.price.request": {"0": 5, "1": 0}}}}})
@@ -128,7 +131,7 @@ def test_exposition_passes_promtool_check_metrics():
     assert result.returncode == 0 and not result.stdout and not result.stderr, (
         result.stdout.decode() + result.stderr.decode())
     # Every pushed family is there (scrape-time ones need a database or clients, tested below).
-    for spec in metrics.CATALOGUE.values():
+    for spec in CATALOGUE.values():
         if spec.kind in ("counter", "histogram", "gauge") or spec.name.startswith("crawler_eventing_"):
             assert f"# TYPE {spec.exported_name} " in text.decode(), spec.exported_name
 
@@ -145,7 +148,7 @@ def test_help_comes_from_the_catalogue_whatever_the_caller_says():
     metrics.count("crawler_jobs_skipped", description="something else", reason="expired",
                   function="price", job_type="price", token_type="top100")
     text = metrics.render_prometheus().decode()
-    assert f"# HELP crawler_jobs_skipped_total {metrics.CATALOGUE['crawler_jobs_skipped'].description}" in text
+    assert f"# HELP crawler_jobs_skipped_total {CATALOGUE['crawler_jobs_skipped'].description}" in text
 
 
 def test_upstream_events_move_their_metrics():
@@ -206,16 +209,16 @@ def test_a_failing_scrape_time_source_never_breaks_the_scrape():
     def broken():
         raise RuntimeError("plane gone")
 
-    metrics.watch_eventing(broken)
+    watch_eventing(broken)
     metrics.count("crawler_events_handled", function="price", verdict="done")
     text = metrics.render_prometheus()
     assert metrics.sample_value(text, "crawler_events_handled_total", function="price", verdict="done") >= 1
     assert metrics.sample_value(text, "crawler_eventing_dead_letters_total") is None
-    metrics.watch_eventing(lambda: {"sources": {}})
+    watch_eventing(lambda: {"sources": {}})
 
 
 def test_freshness_probe_reports_nothing_before_it_ever_read_the_database():
-    probe = metrics.PriceFreshnessProbe("postgresql://nobody:nothing@127.0.0.1:1/none", timeout_seconds=0.5)
+    probe = PriceFreshnessProbe("postgresql://nobody:nothing@127.0.0.1:1/none", timeout_seconds=0.5)
     assert probe.read() == []
     probe.close()
 

@@ -1,7 +1,7 @@
 """infra/observability: alert rules, Prometheus configuration and the Grafana dashboard.
 
 promtool checks the rules, unit-tests the alerts and parses every dashboard query; every
-metric they name must be one the system exports (shared.metrics.CATALOGUE) or one of the
+metric they name must be one the system exports (shared.observability.catalogue.CATALOGUE) or one of the
 few cluster metrics named below, so a renamed metric cannot silently empty a panel.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import metrics
+from shared.observability.catalogue import CATALOGUE
 
 ROOT = Path(__file__).resolve().parents[2]
 OBSERVABILITY = ROOT / "infra" / "observability"
@@ -36,7 +36,7 @@ def promtool(*args: str, cwd: Path = PROMETHEUS) -> subprocess.CompletedProcess:
 
 
 def exported_families() -> set[str]:
-    return {spec.exported_name for spec in metrics.CATALOGUE.values()}
+    return {spec.exported_name for spec in CATALOGUE.values()}
 
 
 def names_in(expression: str) -> set[str]:

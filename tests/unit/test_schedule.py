@@ -1,4 +1,4 @@
-"""Schedules and the jobs one tick emits (shared/domain/schedule.py)."""
+"""Schedules and the jobs one tick emits (shared/crawler/domain/schedule.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared.domain.schedule import SCHEDULES, PriceMember, price_batches, shard, tick_jobs
-from shared.jobs import parse_job_message
-from shared.runtime.events import OutboundEvent
+from shared.crawler.domain.schedule import SCHEDULES, PriceMember, price_batches, shard, tick_jobs
+from shared.crawler.jobs import parse_job_message
+from shared.events import OutboundEvent
 
 TICK = datetime(2025, 6, 25, 21, 0, 5, tzinfo=timezone.utc)
 SYMBOLS = [f"T{i}" for i in range(100)]

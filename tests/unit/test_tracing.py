@@ -1,4 +1,4 @@
-"""shared.tracing: W3C traceparent parsing and child spans, as carried in CloudEvents."""
+"""shared.observability.tracing: W3C traceparent parsing and child spans, as carried in CloudEvents."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from shared.tracing import (
+from shared.observability.tracing import (
     child_traceparent,
     new_traceparent,
     parse_traceparent,

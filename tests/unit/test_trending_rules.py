@@ -11,13 +11,13 @@ import pytest
 
 from shared.config import Settings
 from shared.errors import PermanentUpstreamError, RateLimited, RetryableUpstreamError
-from shared.jobs import JobMessage
-from shared.models import Contract, Pool
-from shared.pipelines.trending import audit_job_id, refs_from_job
-from shared.pipelines.trending_discovery import discover_trending, merge_round_robin, ref_key
-from shared.pipelines.trending_sources import SourceLedger, pricing_pool
+from shared.crawler.jobs import JobMessage
+from shared.crawler.models import Contract, Pool
+from shared.crawler.pipelines.trending import audit_job_id, refs_from_job
+from shared.crawler.pipelines.trending_discovery import discover_trending, merge_round_robin, ref_key
+from shared.crawler.pipelines.trending_sources import SourceLedger, pricing_pool
 from shared.upstream import UpstreamClients
-from shared.upstream.testing import FakeClock, ReplayTransport, Reply
+from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply
 
 BOOSTS = "/token-boosts/top/v1"
 LATEST_BOOSTS = "/token-boosts/latest/v1"

@@ -27,7 +27,7 @@ from shared.upstream.dexscreener import DexScreenerClient
 from shared.upstream.geckoterminal import GeckoTerminalClient
 from shared.upstream.goplus import GoPlusClient
 from shared.upstream.jsonbody import decode_json
-from shared.upstream.testing import FakeClock, ReplayTransport, Reply, sample_bytes
+from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply, sample_bytes
 
 FAST = {"max_retries": 2, "backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.05}
 

@@ -24,7 +24,7 @@ from shared.upstream.events import EventKind, UpstreamEvent
 from shared.upstream.http import UpstreamHttp
 from shared.upstream.jsonbody import decode_json
 from shared.upstream.ratelimit import SlidingWindowLimiter
-from shared.upstream.testing import FakeClock, ReplayTransport, Reply, sample_bytes, samples_dir
+from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply, sample_bytes, samples_dir
 
 PATH = "/api/v3/ticker/price"
 MINUTE_BOUNDARY = 1_750_000_020.0  # a wall-clock time Binance's minute windows start at

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from shared.errors import RateLimited
-from shared.logging import current_context, log_context
+from shared.observability.logging import current_context, log_context
 from shared.upstream.parallel import in_parallel
 
 

@@ -1,4 +1,4 @@
-"""The USDT/USD rate cache (shared/pipelines/usdt_rate.py): one fetch per expiry, however many jobs ask."""
+"""The USDT/USD rate cache (shared/crawler/pipelines/usdt_rate.py): one fetch per expiry, however many jobs ask."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import threading
 from decimal import Decimal
 
 from shared.config import Settings
-from shared.pipelines import usdt_rate
+from shared.crawler.pipelines import usdt_rate
 from shared.upstream import UpstreamClients
-from shared.upstream.testing import ReplayTransport, Reply
+from tests.helpers.upstream_doubles import ReplayTransport, Reply
 
 
 def test_the_jobs_of_a_tick_that_find_the_rate_stale_share_one_fetch():

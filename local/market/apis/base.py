@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs
 
 from local.market import wire
-
-if TYPE_CHECKING:
-    from local.market.clock import SimClock
-    from local.market.universe import Universe
+from local.market.clock import SimClock
+from local.market.universe import Universe
 
 JSON = "application/json; charset=utf-8"
 HTML = "text/html; charset=UTF-8"

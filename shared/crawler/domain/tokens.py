@@ -1,0 +1,131 @@
+"""Token identity: canonical addresses and token keys (docs/architecture.md "Identity of a token").
+
+- A token with a contract is ``<chain>:<address>``: ``chain`` is a canonical slug from
+  `shared.crawler.domain.chains`; ``address`` is canonical for that chain:
+
+  | chain kind | accepted                               | canonical form            |
+  |------------|----------------------------------------|---------------------------|
+  | EVM        | ``0x`` + 40 hex digits, any case        | lower-cased               |
+  | Solana     | base58, 32-44 characters               | exactly as received       |
+  | others     | any printable text without whitespace  | stripped, case kept       |
+
+  Case is never folded outside EVM: base58 and bech32 addresses are case-sensitive.
+- A native coin without a contract (BTC, ETH on Ethereum, SOL) is ``native:<coingecko id>``.
+
+Invalid input raises ``ValueError`` with the reason; normalizers turn that into a
+`TokenFailure` for the one token, never a crash of the job.
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.crawler.domain import chains
+
+NATIVE_PREFIX = "native"
+MAX_ADDRESS_LENGTH = 128  # same bound as the job contract (shared.crawler.jobs)
+
+_EVM_ADDRESS = re.compile(r"0[xX][0-9a-fA-F]{40}")
+# EVM pool ids: pair contracts (20 bytes) or Uniswap-v4 style pool ids (32 bytes).
+_EVM_POOL_ID = re.compile(r"0[xX](?:[0-9a-fA-F]{40}|[0-9a-fA-F]{64})")
+_BASE58_ADDRESS = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
+_COINGECKO_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+
+
+def _require_chain(chain: str) -> str:
+    found = chains.get_chain(chain)
+    if found is None:
+        raise ValueError(f"unknown chain {chain!r}")
+    return found.slug
+
+
+def _printable_without_spaces(address: str) -> bool:
+    return address.isprintable() and not any(c.isspace() for c in address)
+
+
+def canonical_address(chain: str, address: str) -> str:
+    """The canonical form of a token contract address on `chain`; ValueError if invalid."""
+    slug = _require_chain(chain)
+    if not isinstance(address, str):
+        raise ValueError(f"address must be a string, got {type(address).__name__}")
+    stripped = address.strip()
+    if not stripped:
+        raise ValueError(f"empty address on {slug}")
+    if chains.is_evm(slug):
+        if not _EVM_ADDRESS.fullmatch(stripped):
+            raise ValueError(f"{stripped[:80]!r} is not an EVM address (0x + 40 hex digits) on {slug}")
+        return stripped.lower()
+    if slug == "solana":
+        if not _BASE58_ADDRESS.fullmatch(stripped):
+            raise ValueError(f"{stripped[:80]!r} is not a Solana address (base58, 32-44 characters)")
+        return stripped
+    if len(stripped) > MAX_ADDRESS_LENGTH or not _printable_without_spaces(stripped):
+        raise ValueError(f"{stripped[:80]!r} is not a usable address on {slug}")
+    return stripped
+
+
+def canonical_pool_address(chain: str, address: str) -> str:
+    """The canonical id of a pool/pair on `chain` (EVM: 20- or 32-byte hex, lower-cased)."""
+    slug = _require_chain(chain)
+    if not isinstance(address, str) or not address.strip():
+        raise ValueError(f"empty pool address on {slug}")
+    stripped = address.strip()
+    if chains.is_evm(slug):
+        if not _EVM_POOL_ID.fullmatch(stripped):
+            raise ValueError(f"{stripped[:80]!r} is not an EVM pool id on {slug}")
+        return stripped.lower()
+    if len(stripped) > MAX_ADDRESS_LENGTH or not _printable_without_spaces(stripped):
+        raise ValueError(f"{stripped[:80]!r} is not a usable pool address on {slug}")
+    return stripped
+
+
+def token_key(chain: str, address: str) -> str:
+    """``<chain>:<canonical address>``; one key however the address was cased on EVM."""
+    slug = _require_chain(chain)
+    return f"{slug}:{canonical_address(slug, address)}"
+
+
+def native_token_key(coingecko_id: str) -> str:
+    """``native:<coingecko id>`` for a coin without a contract (``native:bitcoin``)."""
+    if not isinstance(coingecko_id, str):
+        raise ValueError(f"coingecko id must be a string, got {type(coingecko_id).__name__}")
+    cg_id = coingecko_id.strip().lower()
+    if not _COINGECKO_ID.fullmatch(cg_id):
+        raise ValueError(f"{coingecko_id[:80]!r} is not a CoinGecko coin id")
+    return f"{NATIVE_PREFIX}:{cg_id}"
+
+
+def split_token_key(key: str) -> tuple[str, str]:
+    """``(chain, address)`` or ``("native", coingecko_id)`` from a token key; ValueError if invalid.
+
+    The key is re-validated, so a key that parses is canonical.
+    """
+    if not isinstance(key, str) or ":" not in key:
+        raise ValueError(f"{str(key)[:80]!r} is not a token key (<chain>:<address> or native:<id>)")
+    prefix, rest = key.split(":", 1)
+    canonical = native_token_key(rest) if prefix == NATIVE_PREFIX else token_key(prefix, rest)
+    if canonical != key:
+        raise ValueError(f"{key[:80]!r} is not canonical; expected {canonical!r}")
+    return prefix, rest
+
+
+def is_native_key(key: str) -> bool:
+    """Whether a token key names a native coin (``native:<id>``)."""
+    return key.startswith(NATIVE_PREFIX + ":")
+
+
+def is_stablecoin(
+    symbol: str | None,
+    stablecoins: frozenset[str],
+    coingecko_id: str | None = None,
+    stablecoin_ids: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether a token is excluded as a stablecoin (never priced or scheduled).
+
+    `stablecoins` are upper-case symbols (``Settings.stablecoin_symbols``); the symbol is
+    compared case-insensitively. `stablecoin_ids` are CoinGecko ids, for stablecoins whose
+    symbol is not on the list.
+    """
+    if symbol and symbol.strip().upper() in stablecoins:
+        return True
+    return bool(coingecko_id and coingecko_id.strip().lower() in stablecoin_ids)
