@@ -2,14 +2,17 @@
 
 Every address, key, timeout, retry and rate limit is an environment variable with a
 documented default (see README "Configuration"). Nothing else in the code base
-hard-codes an address. Settings are read once per process (`get_settings()`);
-tests build their own `Settings(...)` instead of mutating the environment.
+hard-codes an address. Settings are immutable values, read once per process
+(`get_settings()`) and passed in; each upstream API's settings are a field of their own
+(`Settings().binance`, read from `BINANCE_*`). Tests build their own `Settings(...)` (or
+`settings.model_copy(update=...)`) instead of mutating the environment or a value.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
 from functools import cached_property, lru_cache
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +25,8 @@ DEFAULT_STABLECOINS = (
 
 class UpstreamSettings(BaseSettings):
     """Budget and behaviour of one upstream API; each subclass reads its own env prefix."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
     base_url: str = ""
     timeout_seconds: float = 10.0
@@ -45,6 +50,8 @@ class BinanceSettings(UpstreamSettings):
     rate_limit_per_minute: int = 1200
     weight_limit_per_minute: int = 6000
     weight_safety_fraction: float = 0.8
+    # Longest encoded `symbols=[...]` value of one ticker request; more pairs -> one every-pair request.
+    symbols_query_max_chars: int = Field(default=6000, ge=100)
 
 
 class CoinGeckoSettings(UpstreamSettings):
@@ -88,7 +95,7 @@ class GoPlusSettings(UpstreamSettings):
 class Settings(BaseSettings):
     """Process-wide settings. Field `x` is read from env var `X` unless stated."""
 
-    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter=None)
+    model_config = SettingsConfigDict(extra="ignore", env_nested_delimiter=None, frozen=True)
 
     # --- infrastructure -------------------------------------------------------------
     kafka_bootstrap_servers: str = "localhost:9092"
@@ -157,6 +164,18 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     function_name: str = Field(default="", validation_alias="K_SERVICE")
 
+    # --- upstream APIs: each from its own BINANCE_* / COINGECKO_* / ... variables -------------
+    binance: BinanceSettings = Field(default_factory=BinanceSettings)
+    coingecko: CoinGeckoSettings = Field(default_factory=CoinGeckoSettings)
+    dexscreener: DexScreenerSettings = Field(default_factory=DexScreenerSettings)
+    geckoterminal: GeckoTerminalSettings = Field(default_factory=GeckoTerminalSettings)
+    goplus: GoPlusSettings = Field(default_factory=GoPlusSettings)
+
+    def with_upstream(self, api: str, **changes: Any) -> Settings:
+        """A copy in which upstream API `api` ("binance", "coingecko", ...) has `changes` applied."""
+        current: UpstreamSettings = getattr(self, api)
+        return self.model_copy(update={api: current.model_copy(update=changes)})
+
     @field_validator("stablecoins")
     @classmethod
     def _normalise_stablecoins(cls, value: str) -> str:
@@ -166,26 +185,6 @@ class Settings(BaseSettings):
     def stablecoin_symbols(self) -> frozenset[str]:
         """The configured stablecoin symbols, upper-case."""
         return frozenset(self.stablecoins.split(","))
-
-    @cached_property
-    def binance(self) -> UpstreamSettings:
-        return BinanceSettings()
-
-    @cached_property
-    def coingecko(self) -> UpstreamSettings:
-        return CoinGeckoSettings()
-
-    @cached_property
-    def dexscreener(self) -> UpstreamSettings:
-        return DexScreenerSettings()
-
-    @cached_property
-    def geckoterminal(self) -> UpstreamSettings:
-        return GeckoTerminalSettings()
-
-    @cached_property
-    def goplus(self) -> UpstreamSettings:
-        return GoPlusSettings()
 
 
 @lru_cache(maxsize=1)

@@ -7,13 +7,12 @@ its archived job message; every row is derived with the live code from the same 
 - a top-100 metadata refresh (`/coins/markets` + `/coins/list` + the stablecoin category)
   → `top100_profiles` → `upsert_tokens` + the top-100 membership;
 - a coin detail (`/coins/{id}`) → `apply_coin_detail` → `upsert_tokens`;
-- a top-100 price job: Binance `ticker/price`, then DexScreener `tokens/v1` for the tokens
-  still unpriced, then CoinGecko `simple/price` → `insert_prices` (its ticks folded into
-  the gold candles), USD converted with the USDT/USD rate the live path had: the latest
-  archived `simple/price?ids=tether` within USDT_USD_MAX_AGE_SECONDS, or the override. A
-  Binance answer for every pair (no `symbols` parameter) is narrowed to the pairs the job
-  wanted: its symbols (or the whole set) resolved to top-100 members whose USDT pair is in
-  the Binance listing the job had (the archived `exchangeInfo`, up to an hour old);
+- a top-100 price job: the live `job_tokens` and `fetch_prices` run on the archived answers
+  (Binance, then DexScreener for the tokens still unpriced, then CoinGecko), so pair
+  selection against the Binance listing the job had (the archived `exchangeInfo`, up to an
+  hour old), source order and the USDT/USD conversion (the archived tether answer the live
+  cache held, or the override) are the live ones → `insert_prices` (its ticks folded into
+  the gold candles);
 - a trending job (discovery or named tokens): the live `gather_trending` runs on the
   archived answers (`ArchivedUpstream`: the live clients fed from bronze), so discovery,
   source order, profile merging and pricing are the live ones → `commit_trending` (tokens,
@@ -24,8 +23,8 @@ its archived job message; every row is derived with the live code from the same 
 Observation time: the `observed_at` the job published in its log context (trending and
 audit jobs do; an audit's `audited_at` is it), else the attempt's first fetch time.
 Responses the live path could not have used (non-2xx, undecodable) are skipped like the
-live path skipped them. Reported as skipped, with the reason: trending and audit jobs, and
-all-pairs Binance answers, archived without their job message (written before job messages
+live path skipped them. Reported as skipped, with the reason: trending, audit and top-100
+price jobs archived without their job message (written before job messages
 were archived); attempts the live path committed nothing from (every source failed); an
 all-pairs answer whose Binance listing is not in bronze. A replay that asked something bronze
 has no answer for, or left archived answers unasked, is listed under `diverged`.
@@ -38,9 +37,9 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -51,24 +50,18 @@ from shared.config import Settings
 from shared.crawler import store
 from shared.db.connection import ConnectionPool
 from shared.crawler.domain import chains
-from shared.crawler.domain.normalize_binance import binance_pairs, parse_binance_ticker_prices
 from shared.crawler.domain.normalize_coingecko import (
     TETHER_ID,
     apply_coin_detail,
     top100_profiles,
-    usd_prices_from_simple_price,
-    usdt_usd_rate,
 )
-from shared.crawler.domain.normalize_dexscreener import price_usd_from_pairs
-from shared.crawler.domain.pricing import quote_from_pool, quote_from_usd
-from shared.crawler.domain.sources import Source
 from shared.errors import BadMessage, CrawlerError
 from shared.crawler.jobs import JobMessage, parse_job_message
 from shared.crawler.models import PriceQuote, TokenProfile
 from shared.crawler.pipelines.audit import GOPLUS_SOLANA, AuditTarget, fetch_audits, requested_keys
-from shared.crawler.pipelines.top100_prices import job_tokens
+from shared.crawler.pipelines.top100_prices import fetch_prices, job_tokens
 from shared.crawler.pipelines.trending import commit_trending, gather_trending
-from shared.crawler.pipelines.trending_sources import SourceLedger
+from shared.crawler.pipelines.source_ledger import SourceLedger
 from shared.crawler.pipelines.usdt_rate import fetch_usdt_usd_rate
 from shared.upstream import binance, coingecko, goplus
 from shared.upstream.jsonbody import decode_json
@@ -182,7 +175,6 @@ class _Cache:
 
     def __init__(self, settings: Settings, archive: BronzeArchive, start: datetime):
         self.settings = settings
-        self.rates: list[tuple[datetime, Decimal]] = []
         self.coins_lists: list[tuple[datetime, Any]] = []
         self.stablecoin_ids: list[tuple[datetime, frozenset[str]]] = []
         self.cached: dict[str, list[ArchivedResponse]] = defaultdict(list)  # request key -> usable responses
@@ -197,11 +189,7 @@ class _Cache:
         self.cached[archived_request_key(record)].append(record)
         if record.source != "coingecko":
             return
-        if record.path == coingecko.SIMPLE_PRICE_PATH and record.params.get("ids") == TETHER_ID:
-            rate = usdt_usd_rate(body)
-            if rate is not None:
-                self.rates.append((record.fetched_at, rate))
-        elif record.path == coingecko.COINS_LIST_PATH and isinstance(body, list):
+        if record.path == coingecko.COINS_LIST_PATH and isinstance(body, list):
             self.coins_lists.append((record.fetched_at, body))
         elif record.path == coingecko.MARKETS_PATH and record.params.get("category") == "stablecoins":
             ids = frozenset(c["id"] for c in body if isinstance(c, dict) and isinstance(c.get("id"), str))
@@ -223,11 +211,6 @@ class _Cache:
     def _latest(items: list[tuple[datetime, Any]], at: datetime, max_age: timedelta | None = None) -> Any | None:
         found = [(t, v) for t, v in items if t <= at and (max_age is None or at - t <= max_age)]
         return max(found, key=lambda tv: tv[0])[1] if found else None
-
-    def rate(self, at: datetime) -> Decimal | None:
-        if self.settings.usdt_usd_rate_override is not None:
-            return self.settings.usdt_usd_rate_override
-        return self._latest(self.rates, at, timedelta(seconds=self.settings.usdt_usd_max_age_seconds))
 
     def coins_list(self, at: datetime) -> Any | None:
         return self._latest(self.coins_lists, at)
@@ -282,11 +265,15 @@ def _replay_attempt(pool: ConnectionPool, job_id: str, attempt: list[ArchivedRes
                             "messages were): which tokens it asked for is unknown")
     if not responses:
         return
+    if job is None and any(_is_price_answer(r) for r in responses):
+        raise NotReplayable("top-100 price job archived without its job message (archived before job messages "
+                            "were): which tokens it priced is unknown")
     observed_at = _observed_at(attempt)
     with _silver(pool, dry_run) as conn:
         profiles, membership = _metadata(conn, responses, cache, settings)
         profiles += _details(conn, responses)
-        quotes = _prices(conn, responses, cache, observed_at, job, settings)
+        quotes = (_top100_prices(conn, job_id, job, responses, cache, settings, observed_at, report)
+                  if job is not None and job.job_type == "price" else [])
         report.jobs += 1
         if profiles:
             keys = store.upsert_tokens(conn, profiles)
@@ -294,6 +281,33 @@ def _replay_attempt(pool: ConnectionPool, job_id: str, attempt: list[ArchivedRes
             if membership is not None:
                 store.set_membership(conn, "top100", [keys[p.key] for p in membership], complete=True)
         report.prices_inserted += store.insert_prices(conn, quotes, job_id)
+
+
+def _is_price_answer(record: ArchivedResponse) -> bool:
+    return ((record.source == "binance" and record.path == binance.TICKER_PRICE_PATH)
+            or (record.source == "dexscreener" and record.path.startswith(DEX_TOKENS_PREFIX))
+            or (record.source == "coingecko" and record.path == coingecko.SIMPLE_PRICE_PATH
+                and record.params.get("ids") != TETHER_ID))
+
+
+def _top100_prices(conn: Any, job_id: str, job: JobMessage, responses: list[ArchivedResponse], cache: _Cache,
+                   settings: Settings, observed_at: datetime, report: ReplayReport) -> list[PriceQuote]:
+    """A top-100 price job: the live `job_tokens` and `fetch_prices` on the archived answers."""
+    tokens = job_tokens(conn, job, settings)
+    if not tokens:
+        return []
+    at = responses[-1].fetched_at if responses else observed_at
+    upstream = ArchivedUpstream(settings, responses, lambda key: cache.earlier(key, at))
+    ledger = SourceLedger()
+    try:
+        quotes, _ = fetch_prices(upstream.clients, list(tokens.values()), ledger, observed_at,
+                                 lambda: _usdt_usd_rate(settings, upstream))
+    finally:
+        upstream.close()
+    if not quotes and (error := ledger.worst_error()):  # the live attempt raised: it committed nothing
+        raise NotReplayable(f"the live attempt committed nothing: {error.reason}")
+    _note_divergence(report, job_id, upstream)
+    return quotes
 
 
 def _job_message(attempt: list[ArchivedResponse], settings: Settings) -> JobMessage | None:
@@ -340,7 +354,7 @@ def _replay_trending(pool: ConnectionPool, job_id: str, job: JobMessage, attempt
 
 
 def _usdt_usd_rate(settings: Settings, upstream: ArchivedUpstream) -> Decimal:
-    # As current_usdt_usd_rate, whose process-wide cache is bronze's earlier tether answers here.
+    # As UsdtUsdRate.current, whose cache is bronze's earlier tether answers here.
     if settings.usdt_usd_rate_override is not None:
         return settings.usdt_usd_rate_override
     return fetch_usdt_usd_rate(upstream.clients)
@@ -426,97 +440,3 @@ def _details(conn: Any, attempt: list[ArchivedResponse]) -> list[TokenProfile]:
                                 coingecko_id=coin_id, source="coingecko")
             out.append(apply_coin_detail(base, body))
     return out
-
-
-def _prices(conn: Any, attempt: list[ArchivedResponse], cache: _Cache, observed_at: datetime,
-            job: JobMessage | None, settings: Settings) -> list[PriceQuote]:
-    """Top-100 prices along the live source order: Binance, then DexScreener, then CoinGecko."""
-    quotes: dict[str, PriceQuote] = {}
-    at = attempt[-1].fetched_at
-    for record in attempt:
-        body = _body(record)
-        if body is None:
-            continue
-        if record.source == "binance" and record.path == binance.TICKER_PRICE_PATH:
-            if "symbols" in record.params:
-                pairs = json.loads(record.params["symbols"])
-                symbols = {pair: pair[: -len(binance.QUOTE_ASSET)] for pair in pairs}
-                tokens = store.tokens_by_symbol(conn, list(symbols.values()), "top100")
-                pair_to_key = {pair: tokens[base].key for pair, base in symbols.items() if base in tokens}
-            else:  # every pair (the no-parameter form): the job says which were wanted
-                pair_to_key = _binance_pairs_of_job(conn, job, settings, cache, attempt)
-                symbols = {pair: pair[: -len(binance.QUOTE_ASSET)] for pair in pair_to_key}
-            found, _ = parse_binance_ticker_prices(body, pair_to_key, symbols, observed_at)
-            for quote in found:
-                quotes.setdefault(quote.token_key, quote)
-    for record in attempt:
-        body = _body(record)
-        if body is None or record.source != "dexscreener" or not record.path.startswith(DEX_TOKENS_PREFIX):
-            continue
-        chain_id, _, addresses = record.path[len(DEX_TOKENS_PREFIX):].partition("/")
-        chain = chains.chain_from_dexscreener(chain_id)
-        if chain is None:
-            continue
-        for address in addresses.split(","):
-            token = _token_by_contract(conn, chain, address)
-            if token is None or token.key in quotes:
-                continue
-            found = price_usd_from_pairs(body, chain, address)
-            if found is None:
-                continue
-            result = quote_from_pool(token.key, token.symbol, found[1], cache.rate(at), Source.DEXSCREENER,
-                                     observed_at)
-            if isinstance(result, PriceQuote):
-                quotes[token.key] = result
-    for record in attempt:
-        body = _body(record)
-        if body is None or record.source != "coingecko" or record.path != coingecko.SIMPLE_PRICE_PATH:
-            continue
-        ids = [i for i in str(record.params.get("ids", "")).split(",") if i and i != TETHER_ID]
-        if not ids:
-            continue
-        usd, _ = usd_prices_from_simple_price(body)
-        for key, symbol, cg_id in _tokens_by_coingecko_ids(conn, ids):
-            if key in quotes:
-                continue
-            result = quote_from_usd(key, symbol, usd.get(cg_id), cache.rate(at), Source.COINGECKO, observed_at)
-            if isinstance(result, PriceQuote):
-                quotes[key] = result
-    return [replace(q, observed_at=observed_at) for q in quotes.values()]
-
-
-def _binance_pairs_of_job(conn: Any, job: JobMessage | None, settings: Settings, cache: _Cache,
-                          attempt: list[ArchivedResponse]) -> dict[str, str]:
-    """Pair -> token key of the pairs a top-100 price job wanted, chosen as `price_top100` chose them:
-    its symbols (or, naming none, the whole set) resolved to top-100 members, in rank order,
-    those whose USDT pair is trading per the Binance listing the job had."""
-    if job is None:
-        raise NotReplayable("Binance all-pairs ticker archived without its job message: which of the pairs "
-                            "the job priced is unknown")
-    tokens = job_tokens(conn, job, settings).values()
-    upstream = ArchivedUpstream(settings, [r for r in attempt if r.source == "binance"
-                                           and r.path == binance.EXCHANGE_INFO_PATH],
-                                lambda key: cache.earlier(key, attempt[-1].fetched_at))
-    try:
-        listed = upstream.clients.binance.usdt_symbols()
-    except CrawlerError as exc:
-        raise NotReplayable(f"Binance all-pairs ticker without the listing the job had ({exc.reason}): "
-                            "which pairs were trading then is unknown") from exc
-    finally:
-        upstream.close()
-    return binance_pairs(tokens, listed)
-
-
-def _token_by_contract(conn: Any, chain: str, address: str) -> store.KnownToken | None:
-    rows = conn.run("SELECT token_key FROM token_contracts WHERE chain = :c AND address = :a", c=chain, a=address)
-    if not rows:
-        return None
-    return store.tokens_by_key(conn, [rows[0][0]]).get(rows[0][0])
-
-
-def _tokens_by_coingecko_ids(conn: Any, ids: Iterable[str]) -> list[tuple[str, str, str]]:
-    # The top-100 members carrying these ids, as the live job priced them.
-    return [tuple(r) for r in conn.run(
-        "SELECT t.token_key, t.symbol, t.coingecko_id FROM tokens t JOIN token_set_members m"
-        " ON m.token_key = t.token_key AND m.token_set = 'top100' AND m.left_at IS NULL"
-        " WHERE t.coingecko_id = ANY(CAST(:ids AS text[])) AND NOT t.is_stablecoin", ids=list(ids))]

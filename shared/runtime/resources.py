@@ -13,7 +13,7 @@ from typing import Any, Callable, TypeVar
 from shared.archive.bronze import BronzeArchive
 from shared.config import Settings, get_settings
 from shared.db.connection import ConnectionPool
-from shared.kafka import EventProducer
+from shared.kafka import ConsumerLagReader, EventProducer
 from shared.upstream import UpstreamClients
 
 T = TypeVar("T")
@@ -57,6 +57,11 @@ class Resources:
     def producer(self) -> EventProducer:
         return self.once("producer", lambda: EventProducer(self.settings.kafka_bootstrap_servers,
                                                             client_id=self.settings.function_name or "price-crawler"))
+
+    @property
+    def lag_reader(self) -> ConsumerLagReader:
+        """Consumer-group lag, read through one admin client per process (the scheduler's backlog check)."""
+        return self.once("lag_reader", lambda: ConsumerLagReader(self.settings.kafka_bootstrap_servers))
 
     @property
     def archive(self) -> BronzeArchive | None:

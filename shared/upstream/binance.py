@@ -54,9 +54,11 @@ class BinanceClient:
         http: UpstreamHttp,
         *,
         listing_ttl_seconds: float = 3600.0,
+        symbols_query_max_chars: int = MAX_SYMBOLS_QUERY_CHARS,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.http = http
+        self._symbols_query_max_chars = symbols_query_max_chars
         self._listing = TtlCache(listing_ttl_seconds, lambda: _listing_from(self.exchange_info()), clock)
 
     @classmethod
@@ -64,7 +66,8 @@ class BinanceClient:
         """Build the client and its HTTP layer (`http_options` go to `UpstreamHttp`)."""
         budget = int(settings.weight_limit_per_minute * settings.weight_safety_fraction)
         http = UpstreamHttp(API, settings, weight_budget_per_minute=budget, **http_options)
-        return cls(http, clock=http_options.get("clock", time.monotonic))
+        return cls(http, symbols_query_max_chars=settings.symbols_query_max_chars,
+                   clock=http_options.get("clock", time.monotonic))
 
     def exchange_info(self) -> dict[str, Any]:
         """GET /api/v3/exchangeInfo (weight 20): every symbol with its status and assets."""
@@ -103,7 +106,7 @@ class BinanceClient:
         skipped = len(wanted) - len(listed)
         if skipped:
             log.info("binance: %d of %d symbols are not trading; not requested", skipped, len(wanted))
-        batches = list(symbol_batches(listed))
+        batches = list(symbol_batches(listed, self._symbols_query_max_chars))
         if len(batches) > 1:
             # The no-parameter form answers every pair for the same weight as one batch:
             # one request, whatever the count (the minimum the API allows).
@@ -123,13 +126,13 @@ def symbols_param(symbols: Sequence[str]) -> str:
     return json.dumps(list(symbols), separators=(",", ":"), ensure_ascii=False)
 
 
-def symbol_batches(symbols: Sequence[str]) -> Iterator[list[str]]:
-    """Consecutive batches whose encoded `symbols` value stays within MAX_SYMBOLS_QUERY_CHARS."""
+def symbol_batches(symbols: Sequence[str], max_chars: int = MAX_SYMBOLS_QUERY_CHARS) -> Iterator[list[str]]:
+    """Consecutive batches whose encoded `symbols` value stays within `max_chars`."""
     batch: list[str] = []
     size = len(quote("[]"))
     for symbol in symbols:
         cost = len(quote(json.dumps(symbol, ensure_ascii=False), safe="")) + len(quote(","))
-        if batch and size + cost > MAX_SYMBOLS_QUERY_CHARS:
+        if batch and size + cost > max_chars:
             yield batch
             batch, size = [], len(quote("[]"))
         batch.append(symbol)

@@ -17,7 +17,6 @@ from shared.config import (
     GoPlusSettings,
     Settings,
 )
-from shared.crawler.pipelines.usdt_rate import forget_cached_rate
 from shared.runtime.resources import Resources
 
 # Retries that take milliseconds, and budgets no test run comes near (the market's own
@@ -47,18 +46,11 @@ def market_settings(
 
     `upstream={"binance": {"max_retries": 0}}` changes one API's settings.
     """
-    settings = Settings(**overrides)
-    for api, cls in _UPSTREAMS.items():
-        fields = {**FAST_UPSTREAM, "base_url": market.base_url(api), **(upstream or {}).get(api, {})}
-        # `Settings.<api>` is a cached_property read from the environment; set it instead.
-        settings.__dict__[api] = cls(**fields)
-    return settings
+    apis = {api: cls(**{**FAST_UPSTREAM, "base_url": market.base_url(api), **(upstream or {}).get(api, {})})
+            for api, cls in _UPSTREAMS.items()}
+    return Settings(**overrides, **apis)
 
 
 def market_resources(market: SimulatedMarket, **settings_overrides: Any) -> Resources:
-    """Fresh `Resources` (own pool, producer, upstream clients) against `market`.
-
-    Forgets the process's cached USDT/USD rate, so every test asks the market for it.
-    """
-    forget_cached_rate()
+    """Fresh `Resources` (own pool, producer, upstream clients, USDT/USD rate cache) against `market`."""
     return Resources(market_settings(market, **settings_overrides))

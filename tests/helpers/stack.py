@@ -43,6 +43,10 @@ class Top100Stack:
     def settings(self) -> Settings:
         return self.resources.settings
 
+    def configure(self, **changes: Any) -> None:
+        """Run the next jobs with these settings changed (settings are immutable: a changed copy)."""
+        self.resources.settings = self.resources.settings.model_copy(update=changes)
+
     def deliver(
         self,
         app: FunctionApp,

@@ -27,7 +27,7 @@ def tick(stack: Top100Stack, schedule: str = "top100-price", at: datetime | None
 
 def test_a_price_tick_emits_one_binary_cloudevent_job_per_batch(seeded_stack):
     stack = seeded_stack
-    stack.settings.top100_price_batch_size = 30
+    stack.configure(top100_price_batch_size=30)
     at = datetime.now(timezone.utc).replace(microsecond=250_000)
 
     response = tick(stack, at=at)
@@ -122,7 +122,7 @@ def test_an_unknown_schedule_is_400_with_the_reason(stack, data, reason):
 
 def test_a_tick_is_skipped_while_the_consumer_group_lags_and_resumes_once_it_caught_up(seeded_stack):
     stack = seeded_stack
-    stack.settings.top100_price_batch_size = 50  # two jobs per tick
+    stack.configure(top100_price_batch_size=50)  # two jobs per tick
 
     assert body_of(tick(stack))["emitted"] == 2
     assert body_of(tick(stack))["emitted"] == 2  # one tick's worth queued: still within the bound
@@ -148,7 +148,7 @@ def test_stablecoins_and_symbols_the_job_contract_rejects_are_never_scheduled(se
     with stack.resources.db.transaction() as conn:
         keys = store.upsert_tokens(conn, odd)
         store.set_membership(conn, "top100", stack.db.top100_keys() + list(keys.values()), complete=True)
-    stack.settings.top100_size = 102
+    stack.configure(top100_size=102)
 
     assert body_of(tick(stack))["emitted"] == 1  # 100 schedulable symbols: one batch
     [message] = read_all(stack.bootstrap, stack.topics["price"])

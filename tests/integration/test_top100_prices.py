@@ -94,7 +94,7 @@ def test_the_original_message_from_a_plain_kafka_client_is_priced_within_seconds
 @pytest.mark.parametrize("batch_size", [100, 30])
 def test_a_tick_prices_all_100_tokens_with_one_binance_request_per_batch(seeded_stack, batch_size):
     stack = seeded_stack
-    stack.settings.top100_price_batch_size = batch_size
+    stack.configure(top100_price_batch_size=batch_size)
     batches = math.ceil(100 / batch_size)
     at = freeze(stack)
     universe = stack.market.universe
@@ -143,7 +143,7 @@ def test_a_tick_prices_all_100_tokens_with_one_binance_request_per_batch(seeded_
 
 def test_a_tiny_price_is_stored_with_all_its_digits(stack):
     """PICO (~1.2345e-11 USDT, no Binance pair) ranks just below the default set: widen the set to reach it."""
-    stack.settings.top100_size = 125
+    stack.configure(top100_size=125)
     assert stack.refresh_top100().status == 200
     at = freeze(stack)
     pico = stack.market.universe.get("PICO")
@@ -323,7 +323,7 @@ def test_namesakes_in_the_set_are_each_priced_as_themselves(seeded_stack):
     with stack.resources.db.transaction() as conn:
         store.upsert_tokens(conn, [namesake])
         store.set_membership(conn, "top100", stack.db.top100_keys() + [solana.key], complete=True)
-    stack.settings.top100_size = 101
+    stack.configure(top100_size=101)
     at = freeze(stack)
 
     response = stack.price(job())  # no symbols: the whole set

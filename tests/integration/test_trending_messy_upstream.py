@@ -17,7 +17,6 @@ import pytest
 
 from shared.config import CoinGeckoSettings, DexScreenerSettings, GeckoTerminalSettings, Settings
 from shared.crawler.domain.pricing import usd_to_usdt
-from shared.crawler.pipelines.usdt_rate import forget_cached_rate
 from shared.runtime.app import FunctionApp
 from shared.runtime.resources import Resources
 from shared.upstream import UpstreamClients
@@ -106,19 +105,17 @@ def transport() -> ReplayTransport:
 
 @pytest.fixture
 def price_app(transport: ReplayTransport, clean_db: str, kafka_bootstrap: str, unique_topic) -> Iterator[FunctionApp]:
+    fast = {"max_retries": 0, "rate_limit_per_minute": 100_000}
     settings = Settings(database_url=clean_db, kafka_bootstrap_servers=kafka_bootstrap,
                         audit_topic=unique_topic("audit", partitions=1),
-                        price_updated_topic=unique_topic("updated", partitions=1))
-    for name, cls in (("dexscreener", DexScreenerSettings), ("geckoterminal", GeckoTerminalSettings),
-                      ("coingecko", CoinGeckoSettings)):
-        settings.__dict__[name] = cls(max_retries=0, rate_limit_per_minute=100_000)
-    forget_cached_rate()
+                        price_updated_topic=unique_topic("updated", partitions=1),
+                        dexscreener=DexScreenerSettings(**fast), geckoterminal=GeckoTerminalSettings(**fast),
+                        coingecko=CoinGeckoSettings(**fast))
     resources = Resources(settings, upstream=UpstreamClients.from_settings(settings, transport=transport))
     try:
         yield function_app("price", resources)
     finally:
         resources.close()
-        forget_cached_rate()
 
 
 def run_contracts(app: FunctionApp, addresses: list[str], chain: str = "bsc") -> dict[str, Any]:

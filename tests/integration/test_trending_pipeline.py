@@ -154,7 +154,7 @@ def test_tokens_that_leave_the_trending_set_are_marked_not_deleted(stack: Trendi
     assert first.status == 200, first.body
     # The next minute's discovery names only a handful of tokens (an explicit job does not
     # touch the membership, so shrink the set through the discovery limit instead).
-    stack.resources.settings.trending_set_size = 3
+    stack.resources.settings = stack.resources.settings.model_copy(update={"trending_set_size": 3})
     second = stack.run(trending_job("trending:second"))
     assert second.status == 200, second.body
 

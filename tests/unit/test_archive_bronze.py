@@ -103,9 +103,7 @@ def test_a_job_message_that_cannot_be_archived_never_fails_the_job():
 
 
 def replayed_upstream(records, earlier=lambda key: None) -> ArchivedUpstream:
-    settings = Settings()
-    for api in ("binance", "goplus"):
-        getattr(settings, api).max_retries = 2
+    settings = Settings().with_upstream("binance", max_retries=2).with_upstream("goplus", max_retries=2)
     return ArchivedUpstream(settings, records, earlier)
 
 

@@ -10,7 +10,7 @@ import pytest
 from shared.config import Settings
 from shared.crawler.jobs import JobMessage
 from shared.crawler.pipelines.audit import AuditTarget, fetch_audits, requested_keys
-from shared.crawler.pipelines.trending_sources import SourceLedger
+from shared.crawler.pipelines.source_ledger import SourceLedger
 from shared.upstream import GoPlusClient, UpstreamClients
 from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply, sample_bytes
 
@@ -26,9 +26,7 @@ def solana_envelope(mint: str) -> Reply:
 
 
 def goplus(transport: ReplayTransport, batch_size: int = 1) -> GoPlusClient:
-    settings = Settings()
-    settings.goplus.max_retries = 0
-    settings.goplus.batch_size = batch_size
+    settings = Settings().with_upstream("goplus", max_retries=0, batch_size=batch_size)
     return UpstreamClients.from_settings(settings, transport=transport, **FakeClock().http_options()).goplus
 
 

@@ -15,7 +15,7 @@ from shared.crawler.jobs import JobMessage
 from shared.crawler.models import Contract, Pool
 from shared.crawler.pipelines.trending import audit_job_id, refs_from_job
 from shared.crawler.pipelines.trending_discovery import discover_trending, merge_round_robin, ref_key
-from shared.crawler.pipelines.trending_sources import SourceLedger, pricing_pool
+from shared.crawler.pipelines.source_ledger import SourceLedger, pricing_pool
 from shared.upstream import UpstreamClients
 from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply
 
@@ -61,7 +61,7 @@ def test_merge_stops_at_the_set_size_so_every_list_is_represented() -> None:
 def clients(transport: ReplayTransport) -> UpstreamClients:
     settings = Settings()
     for api in ("dexscreener", "geckoterminal", "coingecko"):
-        getattr(settings, api).max_retries = 0  # one answer per request: the script is the world
+        settings = settings.with_upstream(api, max_retries=0)  # one answer per request: the script is the world
     return UpstreamClients.from_settings(settings, transport=transport, **FakeClock().http_options())
 
 

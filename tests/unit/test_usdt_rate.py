@@ -21,15 +21,14 @@ def test_the_jobs_of_a_tick_that_find_the_rate_stale_share_one_fetch():
     settings = Settings(coingecko_base_url="https://cg.test", usdt_usd_max_age_seconds=120)
     transport = ReplayTransport({"/api/v3/simple/price": tether})
     upstream = UpstreamClients(settings, transport=transport)
-    usdt_rate.forget_cached_rate()
+    rate = usdt_rate.UsdtUsdRate(settings, upstream)
     rates: list[Decimal] = []
-    jobs = [threading.Thread(target=lambda: rates.append(usdt_rate.current_usdt_usd_rate(settings, upstream)))
+    jobs = [threading.Thread(target=lambda: rates.append(rate.current()))
             for _ in range(6)]
     for job in jobs:
         job.start()
     answered.set()
     for job in jobs:
         job.join(5)
-    usdt_rate.forget_cached_rate()
     assert rates == [Decimal("1.0003")] * 6
     assert len(transport.requests) == 1

@@ -35,7 +35,7 @@ from shared.errors import BadMessage, CrawlerError, UnknownToken
 from shared.crawler.jobs import JobMessage
 from shared.observability.logging import log_context
 from shared.crawler.models import AuditReport, TokenFailure
-from shared.crawler.pipelines.trending_sources import SourceLedger
+from shared.crawler.pipelines.source_ledger import SourceLedger
 from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.upstream import GoPlusClient
 

@@ -19,7 +19,6 @@ from shared.crawler.domain import chains
 from shared.crawler.domain.schedule import SCHEDULES, PriceBatch, PriceMember, Schedule, price_batches, tick_jobs
 from shared.errors import BadMessage
 from shared.crawler.jobs import is_ticker
-from shared.kafka import consumer_group_lag
 from shared.events import InboundEvent, OutboundEvent
 from shared.runtime.resources import Resources
 from shared.observability.tracing import child_traceparent
@@ -116,7 +115,7 @@ def _emit(resources: Resources, schedule: Schedule, tick: datetime, traceparent:
 
 def _backlog(resources: Resources, topic: str) -> int | None:
     settings = resources.settings
-    return consumer_group_lag(settings.kafka_bootstrap_servers, settings.price_consumer_group, topic)
+    return resources.lag_reader.lag(settings.price_consumer_group, topic)
 
 
 def _tick_time(event: InboundEvent) -> datetime:

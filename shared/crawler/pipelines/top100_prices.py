@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from functools import partial
+from typing import Callable
 
 from shared.config import Settings
 from shared.crawler import store
@@ -23,34 +23,17 @@ from shared.crawler.domain.normalize_coingecko import usd_prices_from_simple_pri
 from shared.crawler.domain.normalize_dexscreener import pairs_from_payload, price_usd_from_pairs
 from shared.crawler.domain.pricing import quote_from_pool, quote_from_usd
 from shared.crawler.domain.sources import Source
-from shared.errors import CrawlerError, PrerequisiteMissing, RateLimited
+from shared.errors import CrawlerError, PrerequisiteMissing
 from shared.crawler.jobs import JobMessage
 from shared.observability.logging import log_context
 from shared.crawler.models import Pool, PriceQuote, TokenFailure
 from shared.crawler.pipelines.price_events import publish_price_batch
-from shared.crawler.pipelines.usdt_rate import current_usdt_usd_rate
+from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger
+from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
+from shared.upstream import UpstreamClients
 from shared.crawler.job_runner import JobContext, JobOutcome
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SourceAttempts:
-    """Why each token has no price yet, and the source errors seen along the way."""
-
-    reasons: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    errors: list[CrawlerError] = field(default_factory=list)
-
-    def source_failed(self, exc: CrawlerError, keys: list[str]) -> None:
-        log.warning("price source failed: %s", exc)
-        self.errors.append(exc)
-        for key in keys:
-            self.reasons[key].append(str(exc))
-
-    def worst_error(self) -> CrawlerError | None:
-        """The error to surface when nothing could be priced: a rate limit beats a plain failure."""
-        limited = [e for e in self.errors if isinstance(e, RateLimited)]
-        return (limited or self.errors or [None])[0]
 
 
 def price_top100(ctx: JobContext) -> JobOutcome:
@@ -76,16 +59,18 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     failures += [TokenFailure(s, f"unknown symbol {s}: not in the current top-100 set")
                  for s in wanted if s not in tokens]
 
-    attempts = SourceAttempts()
+    ledger = SourceLedger()
     observed_at = datetime.now(timezone.utc)
+    upstream = ctx.resources.upstream
     # Published so bronze keeps it with each answer: a replay stamps the prices with the same time.
     with log_context(observed_at=observed_at.isoformat()):
-        quotes, source_failures = (fetch_prices(ctx, list(tokens.values()), attempts, observed_at)
+        quotes, source_failures = (fetch_prices(upstream, list(tokens.values()), ledger, observed_at,
+                                                usdt_usd_rate_of(ctx.resources).current)
                                    if tokens else ([], []))
     failures += source_failures
-    if tokens and not quotes and attempts.errors:
+    if tokens and not quotes and (error := ledger.worst_error()):
         # Nothing could be priced because sources failed: let the delivery policy retry.
-        raise attempts.worst_error()
+        raise error
 
     with ctx.resources.db.transaction() as conn:
         inserted = store.insert_prices(conn, quotes, ctx.job_id)
@@ -107,20 +92,23 @@ def job_tokens(conn: store.Conn, job: JobMessage, settings: Settings) -> dict[st
     return {t.key: t for t in store.set_members(conn, "top100", settings.top100_size)}
 
 
-def fetch_prices(ctx: JobContext, tokens: list[store.KnownToken], attempts: SourceAttempts,
-                 observed_at: datetime) -> tuple[list[PriceQuote], list[TokenFailure]]:
-    """USDT quotes for these tokens along the source order, observed at `observed_at`;
-    failures carry every source's reason."""
-    upstream = ctx.resources.upstream
-    reasons = attempts.reasons
+def fetch_prices(upstream: UpstreamClients, tokens: list[store.KnownToken], ledger: SourceLedger,
+                 observed_at: datetime, usdt_usd_rate: Callable[[], Decimal]) -> tuple[list[PriceQuote], list[TokenFailure]]:
+    """USDT quotes for these tokens along the source order, observed at `observed_at`; writes nothing.
+
+    The live job and the bronze replay both run this (the replay on `ArchivedUpstream`):
+    `usdt_usd_rate` gives the rate when a USD price needs converting (raising `CrawlerError`
+    when there is none). Failures carry every source's reason; source errors are in `ledger`.
+    """
     quotes: dict[str, PriceQuote] = {}
+    rate = LazyUsdtRate(usdt_usd_rate, ledger)
 
     # 1. Binance: one request for every token with a trading <SYMBOL>USDT pair.
     try:
         listed = upstream.binance.usdt_symbols()
     except CrawlerError as exc:
         listed = frozenset()
-        attempts.source_failed(exc, [t.key for t in tokens])
+        ledger.source_failed(Source.BINANCE.value, exc, [t.key for t in tokens])
     pair_to_key = binance_pairs(tokens, listed)
     if pair_to_key:
         try:
@@ -129,77 +117,68 @@ def fetch_prices(ctx: JobContext, tokens: list[store.KnownToken], attempts: Sour
             found, missing = parse_binance_ticker_prices(rows, pair_to_key, symbols, observed_at)
             quotes.update({q.token_key: q for q in found})
             for failure in missing:
-                reasons[failure.ref].append(failure.reason)
+                ledger.token_failed(failure.ref, failure.reason)
         except CrawlerError as exc:
-            attempts.source_failed(exc, list(pair_to_key.values()))
+            ledger.source_failed(Source.BINANCE.value, exc, list(pair_to_key.values()))
     for token in tokens:
         if token.key not in quotes and token.key not in pair_to_key.values():
-            reasons[token.key].append("binance: no trading USDT pair")
+            ledger.token_failed(token.key, "binance: no trading USDT pair")
 
     # 2. DexScreener by contract, 30 addresses per request per chain.
     rest = [t for t in tokens if t.key not in quotes]
     if rest:
-        _price_on_dexscreener(ctx, rest, observed_at, quotes, attempts)
+        _price_on_dexscreener(upstream, rest, observed_at, quotes, ledger, rate)
 
     # 3. CoinGecko by id, one request.
     rest = [t for t in tokens if t.key not in quotes and t.coingecko_id]
     if rest:
         try:
             payload = upstream.coingecko.simple_price([t.coingecko_id for t in rest])
+        except CrawlerError as exc:
+            ledger.source_failed(Source.COINGECKO.value, exc, [t.key for t in rest])
+        else:
             usd, _ = usd_prices_from_simple_price(payload)
-            rate = current_usdt_usd_rate(ctx.resources.settings, upstream)
             for token in rest:
-                result = quote_from_usd(token.key, token.symbol, usd.get(token.coingecko_id), rate,
+                result = quote_from_usd(token.key, token.symbol, usd.get(token.coingecko_id), rate.get(),
                                         Source.COINGECKO, observed_at)
                 if isinstance(result, PriceQuote):
                     quotes[token.key] = result
                 else:
-                    reasons[token.key].append(result.reason)
-        except CrawlerError as exc:
-            attempts.source_failed(exc, [t.key for t in rest])
+                    ledger.token_failed(token.key, result.reason)
 
-    failures = [TokenFailure(t.key, "; ".join(reasons[t.key]) or "no price source")
+    failures = [TokenFailure(t.key, "; ".join(ledger.reasons[t.key]) or "no price source")
                 for t in tokens if t.key not in quotes]
     return list(quotes.values()), failures
 
 
-def _price_on_dexscreener(ctx: JobContext, tokens: list[store.KnownToken], observed_at: datetime,
-                          quotes: dict[str, PriceQuote], attempts: SourceAttempts) -> None:
-    upstream = ctx.resources.upstream
-    reasons = attempts.reasons
+def _price_on_dexscreener(upstream: UpstreamClients, tokens: list[store.KnownToken], observed_at: datetime,
+                          quotes: dict[str, PriceQuote], ledger: SourceLedger, rate: LazyUsdtRate) -> None:
     by_chain: dict[str, list[tuple[store.KnownToken, str]]] = defaultdict(list)
     for token in tokens:
         for chain, address in chains.dexscreener_contracts(token.chain, token.contract, token.contracts):
             by_chain[chain].append((token, address))
             break
         else:
-            reasons[token.key].append("dexscreener: no contract on a supported chain")
-    rate = None
+            ledger.token_failed(token.key, "dexscreener: no contract on a supported chain")
     for chain, members in by_chain.items():
         try:
             answers = upstream.dexscreener.token_pairs_per_batch(
                 chains.dexscreener_chain_id(chain), [a for _, a in members], partial(_main_pools, chain, members))
         except CrawlerError as exc:
-            attempts.source_failed(exc, [t.key for t, _ in members])
+            ledger.source_failed(Source.DEXSCREENER.value, exc, [t.key for t, _ in members])
             continue
         main_pools = {key: found for answer in answers for key, found in answer.items()}
         for token, _ in members:
             found = main_pools.get(token.key)
             if found is None:
-                reasons[token.key].append("dexscreener: no pair with a USD price")
+                ledger.token_failed(token.key, "dexscreener: no pair with a USD price")
                 continue
             _, pool = found
-            if rate is None:
-                try:
-                    rate = current_usdt_usd_rate(ctx.resources.settings, upstream)
-                except CrawlerError as exc:
-                    rate = False  # fetched and failed: do not ask again in this job
-                    attempts.source_failed(exc, [])
-            result = quote_from_pool(token.key, token.symbol, pool, rate or None, Source.DEXSCREENER, observed_at)
+            result = quote_from_pool(token.key, token.symbol, pool, rate.get(), Source.DEXSCREENER, observed_at)
             if isinstance(result, PriceQuote):
                 quotes[token.key] = result
             else:
-                reasons[token.key].append(result.reason)
+                ledger.token_failed(token.key, result.reason)
 
 
 def _main_pools(chain: str, members: list[tuple[store.KnownToken, str]],

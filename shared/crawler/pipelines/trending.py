@@ -57,8 +57,8 @@ from shared.observability.logging import log_context
 from shared.crawler.models import Contract, PriceQuote, TokenFailure, TokenProfile
 from shared.crawler.pipelines.price_events import publish_price_batch
 from shared.crawler.pipelines.trending_discovery import TrendingDiscovery, discover_trending, ref_key
-from shared.crawler.pipelines.trending_sources import SourceLedger, pricing_pool
-from shared.crawler.pipelines.usdt_rate import current_usdt_usd_rate
+from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger, pricing_pool
+from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
 from shared.events import OutboundEvent
 from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.upstream import UpstreamClients
@@ -100,29 +100,10 @@ class TrendingGathered:
         return self.discovery is not None
 
 
-class LazyUsdtRate:
-    """The USDT/USD rate, fetched once per job and only if a USD price needs converting."""
-
-    def __init__(self, fetch: Callable[[], Decimal], ledger: SourceLedger):
-        self._fetch = fetch
-        self._ledger = ledger
-        self._fetched = False
-        self._rate: Decimal | None = None
-
-    def get(self) -> Decimal | None:
-        if not self._fetched:
-            self._fetched = True
-            try:
-                self._rate = self._fetch()
-            except CrawlerError as exc:  # USD prices then stay unconverted: never a guessed rate
-                self._ledger.source_failed(Source.COINGECKO.value, exc)
-        return self._rate
-
-
 def crawl_trending(ctx: JobContext) -> JobOutcome:
     """Discover (or take the job's) trending tokens, commit profiles and prices, request their audits."""
     settings, upstream = ctx.resources.settings, ctx.resources.upstream
-    gathered = gather_trending(ctx.job, upstream, settings, lambda: current_usdt_usd_rate(settings, upstream))
+    gathered = gather_trending(ctx.job, upstream, settings, usdt_usd_rate_of(ctx.resources).current)
     if gathered.crawl is None:
         # Every source answered, none named a token: keep the current set rather than empty it.
         return JobOutcome(0, 0, message="no source named any trending token; trending set unchanged",

@@ -28,7 +28,7 @@ from shared.crawler.domain.tokens import token_key
 from shared.crawler.domain.wire import as_dict, text
 from shared.errors import CrawlerError
 from shared.crawler.models import Contract, TokenFailure, TokenProfile
-from shared.crawler.pipelines.trending_sources import SourceLedger
+from shared.crawler.pipelines.source_ledger import SourceLedger
 from shared.upstream import UpstreamClients
 
 log = logging.getLogger(__name__)

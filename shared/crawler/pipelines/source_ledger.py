@@ -1,7 +1,7 @@
-"""What one trending or audit job learns about its upstream sources, and which pool prices a token.
+"""What one job learns about its upstream sources, and which pool prices a token.
 
-`SourceLedger` collects, for one job, every source error and every reason a token was not
-crawled, so that:
+`SourceLedger` collects, for one job (top-100 prices, trending, audit), every source error
+and every reason a token was not crawled, so that:
 
 - a source that failed in a way that is not about one request (rate limited, 5xx, timeout,
   open circuit: a *retryable* error) is skipped for the rest of the job — asking DexScreener
@@ -10,16 +10,21 @@ crawled, so that:
 - when nothing could be done because sources failed, the job raises the error that tells
   the delivery policy the most: a rate limit (429, retry later) before any other retryable
   error (503).
+
+`LazyUsdtRate` is the USDT/USD rate of one job: asked for only when a USD price needs
+converting, at most once, its failure recorded in the ledger.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from decimal import Decimal
 
 from shared.crawler.domain.pools import select_main_pool
 from shared.crawler.domain.pricing import price_usdt_direct
+from shared.crawler.domain.sources import Source
 from shared.errors import CrawlerError, RateLimited
 from shared.crawler.models import Pool, TokenFailure
 
@@ -66,6 +71,30 @@ class SourceLedger:
         limited = [e for e in self.errors if isinstance(e, RateLimited)]
         retryable = [e for e in self.errors if e.retryable]
         return (limited or retryable or [None])[0]
+
+    def worst_error(self) -> CrawlerError | None:
+        """The error to raise when nothing could be done, even a permanent one when no other was seen."""
+        return self.retryable_error() or (self.errors or [None])[0]
+
+
+class LazyUsdtRate:
+    """The USDT/USD rate of one job: fetched once, and only if a USD price needs converting."""
+
+    def __init__(self, fetch: Callable[[], Decimal], ledger: SourceLedger):
+        self._fetch = fetch
+        self._ledger = ledger
+        self._fetched = False
+        self._rate: Decimal | None = None
+
+    def get(self) -> Decimal | None:
+        """The rate, or None when it could not be had (USD prices then stay unconverted: never a guess)."""
+        if not self._fetched:
+            self._fetched = True
+            try:
+                self._rate = self._fetch()
+            except CrawlerError as exc:
+                self._ledger.source_failed(Source.COINGECKO.value, exc)
+        return self._rate
 
 
 def pricing_pool(markets: Iterable[Pool]) -> Pool | None:
