@@ -19,7 +19,8 @@ set -euo pipefail
 CLUSTER_NAME="${CLUSTER_NAME:-price-crawler}"
 REGISTRY_NAME="${REGISTRY_NAME:-price-crawler-registry}" # k3d names the container k3d-$REGISTRY_NAME
 REGISTRY_PORT="${REGISTRY_PORT:-5001}"
-K3S_IMAGE="${K3S_IMAGE:-rancher/k3s:v1.33.4-k3s1}"
+# Kubernetes 1.35: within every component's supported range (infra/cluster/versions.yaml).
+K3S_IMAGE="${K3S_IMAGE:-rancher/k3s:v1.35.5-k3s1}"
 
 KNATIVE_SERVING_VERSION="knative-v1.23.0"
 KNATIVE_EVENTING_VERSION="knative-v1.23.0"
