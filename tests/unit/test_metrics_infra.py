@@ -28,7 +28,7 @@ needs_promtool = pytest.mark.skipif(
 )
 # Cluster metrics of Strimzi's Kafka Exporter, used next to ours.
 EXTERNAL = {"kafka_consumergroup_lag", "kafka_topic_partition_current_offset"}
-METRIC = re.compile(r"\b((?:crawler|quotes|archive|kafka)_[a-z0-9_]+)\b")
+METRIC = re.compile(r"\b((?:crawler|kafka)_[a-z0-9_]+)\b")
 
 
 def promtool(*args: str, cwd: Path = PROMETHEUS) -> subprocess.CompletedProcess:
@@ -150,6 +150,6 @@ def test_every_catalogued_metric_is_on_a_panel_or_exempted_with_a_reason():
 
 def test_the_public_quotes_api_has_error_and_latency_alerts():
     rules = {rule["alert"]: rule for rule in alert_rules()}
-    assert "quotes_requests_total" in rules["PriceCrawlerQuotesErrors"]["expr"]
+    assert "crawler_quotes_requests_total" in rules["PriceCrawlerQuotesErrors"]["expr"]
     assert 'status=~"5.."' in rules["PriceCrawlerQuotesErrors"]["expr"]
-    assert "quotes_request_duration_seconds_bucket" in rules["PriceCrawlerQuotesSlow"]["expr"]
+    assert "crawler_quotes_request_duration_seconds_bucket" in rules["PriceCrawlerQuotesSlow"]["expr"]
