@@ -13,7 +13,8 @@
 #   scripts/cluster.sh status    what runs, and whether it is ready
 #
 # Needs docker, k3d (>= 5.6), kubectl, helm (>= 3.8) and curl. Give Docker at least 4 CPUs and 8 GiB:
-# Knative, Kafka and Strimzi together use about 5 GiB at rest.
+# Knative, Kafka and Strimzi together use about 5 GiB at rest; Prometheus, Grafana and
+# Alertmanager add their own (requests in infra/cluster/monitoring-values.yaml; not measured here).
 # Images are pushed to localhost:$REGISTRY_PORT from the host; the cluster pulls the same
 # names through a registry mirror, so `func deploy --registry localhost:5001/price-crawler`
 # works unchanged (scripts/deploy.sh). Then: `make deploy`. Runbook: docs/operations.md.
@@ -198,6 +199,6 @@ case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  -h | --help | help) sed -n '2,19p' "$0" ;;
+  -h | --help | help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0" ;;
   *) die "unknown command '$1' (up | down | status)" ;;
 esac
