@@ -93,6 +93,9 @@ def test_grafana_s_sidecar_provisions_the_dashboard(monitoring: list[dict[str, A
     assert sidecar["enabled"] and sidecar["searchNamespace"] == "ALL"
     assert config_map["metadata"]["labels"][sidecar["label"]] == sidecar["labelValue"]
     assert json.loads(config_map["data"]["price-crawler.json"]) == json.loads(DASHBOARD.read_text())
+    # `kubectl apply -k` (client-side) copies the object into its last-applied annotation, and a
+    # resource's annotations may total 256 KiB: beyond that the apply fails (use --server-side).
+    assert len(json.dumps(config_map)) < 256 * 1024 * 0.8
 
 
 def test_prometheus_selects_our_monitors_and_rules() -> None:
