@@ -97,7 +97,7 @@ def test_a_probe_is_answered_at_once_and_says_not_ready_while_the_check_hangs() 
     readiness = BackgroundReadiness(hanging_check, max_age_seconds=0.2)
     started = time.monotonic()
     assert readiness.current() == (False, "first dependency check still running")
-    assert time.monotonic() - started < 0.1
+    assert time.monotonic() - started < 0.5  # the check itself hangs for 10 s
     time.sleep(0.4)
     ready, reason = readiness.current()
     assert not ready and reason.startswith("dependency check unanswered for")
