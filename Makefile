@@ -42,7 +42,7 @@ clean: down ## stop everything, then delete the local data and logs in .local (k
 	fi
 	@echo "local state removed (Kafka data, PostgreSQL cluster, logs)"
 
-cluster: ## create a local k3d cluster: Knative Serving/Eventing 1.23, Kafka extension, Strimzi 1.2.0, KEDA 2.20.2
+cluster: ## create a local k3d cluster (Kubernetes 1.35): Knative 1.23, Kafka extension, Strimzi 1.2.0, KEDA 2.20.2, Prometheus + Grafana
 	@bash scripts/cluster.sh up
 
 deploy: ## deploy to the current kubectl context: kn func deploy per function, then the eventing manifests (ENV=k3d|production)

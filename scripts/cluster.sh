@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Bootstrap a local Kubernetes cluster for price-crawler with k3d (k3s in Docker):
 # Knative Serving (+ Kourier), Knative Eventing, the Kafka extension (KafkaSource,
-# KafkaSink) with its KEDA autoscaler enabled, Strimzi and a one-node Kafka, and KEDA.
+# KafkaSink) with its KEDA autoscaler enabled, Strimzi and a one-node Kafka (with its Kafka
+# Exporter), KEDA, and kube-prometheus-stack (Prometheus Operator, Prometheus, Grafana) with
+# our PodMonitors, alert rules and dashboard (infra/observability).
 # Every version is pinned below; they match the CRD schemas the manifests are validated
-# against in tests/deploy (tests/fixtures/k8s-schemas/README.md).
+# against in tests/deploy (tests/fixtures/k8s-schemas/README.md), and the Kubernetes of
+# K3S_IMAGE is inside every component's supported range (infra/cluster/versions.yaml).
 #
 #   scripts/cluster.sh up        create registry + cluster and install everything (default)
 #   scripts/cluster.sh down      delete the cluster and its registry
 #   scripts/cluster.sh status    what runs, and whether it is ready
 #
-# Needs docker, k3d (>= 5.6), kubectl and curl. Give Docker at least 4 CPUs and 8 GiB:
-# Knative, Kafka and Strimzi together use about 5 GiB at rest.
+# Needs docker, k3d (>= 5.6), kubectl, helm (>= 3.8) and curl. Give Docker at least 4 CPUs and 8 GiB:
+# Knative, Kafka and Strimzi together use about 5 GiB at rest; Prometheus, Grafana and
+# Alertmanager add their own (requests in infra/cluster/monitoring-values.yaml; not measured here).
 # Images are pushed to localhost:$REGISTRY_PORT from the host; the cluster pulls the same
 # names through a registry mirror, so `func deploy --registry localhost:5001/price-crawler`
 # works unchanged (scripts/deploy.sh). Then: `make deploy`. Runbook: docs/operations.md.
@@ -19,7 +23,8 @@ set -euo pipefail
 CLUSTER_NAME="${CLUSTER_NAME:-price-crawler}"
 REGISTRY_NAME="${REGISTRY_NAME:-price-crawler-registry}" # k3d names the container k3d-$REGISTRY_NAME
 REGISTRY_PORT="${REGISTRY_PORT:-5001}"
-K3S_IMAGE="${K3S_IMAGE:-rancher/k3s:v1.33.4-k3s1}"
+# Kubernetes 1.35: within every component's supported range (infra/cluster/versions.yaml).
+K3S_IMAGE="${K3S_IMAGE:-rancher/k3s:v1.35.5-k3s1}"
 
 KNATIVE_SERVING_VERSION="knative-v1.23.0"
 KNATIVE_EVENTING_VERSION="knative-v1.23.0"
@@ -27,6 +32,7 @@ KNATIVE_KAFKA_VERSION="knative-v1.23.0" # eventing-kafka-broker: KafkaSource, Ka
 KOURIER_VERSION="knative-v1.23.0"
 STRIMZI_VERSION="1.2.0"
 KEDA_VERSION="2.20.2"
+KUBE_PROMETHEUS_STACK_VERSION="88.3.0" # Helm chart: Prometheus Operator v0.93.0, Prometheus, Grafana
 
 SERVING_URL="https://github.com/knative/serving/releases/download/${KNATIVE_SERVING_VERSION}"
 EVENTING_URL="https://github.com/knative/eventing/releases/download/${KNATIVE_EVENTING_VERSION}"
@@ -34,6 +40,7 @@ KAFKA_EXT_URL="https://github.com/knative-extensions/eventing-kafka-broker/relea
 KOURIER_URL="https://github.com/knative-extensions/net-kourier/releases/download/${KOURIER_VERSION}/kourier.yaml"
 STRIMZI_URL="https://github.com/strimzi/strimzi-kafka-operator/releases/download/${STRIMZI_VERSION}/strimzi-cluster-operator-${STRIMZI_VERSION}.yaml"
 KEDA_URL="https://github.com/kedacore/keda/releases/download/v${KEDA_VERSION}/keda-${KEDA_VERSION}.yaml"
+PROMETHEUS_CHARTS_URL="https://prometheus-community.github.io/helm-charts"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WAIT="${WAIT:-600s}"
@@ -142,8 +149,22 @@ install_strimzi() {
   kubectl wait kafka/price-crawler --namespace kafka --for=condition=Ready --timeout="$WAIT"
 }
 
+install_monitoring() {
+  log "kube-prometheus-stack ${KUBE_PROMETHEUS_STACK_VERSION} and the monitoring of infra/observability"
+  # Prometheus selects every PodMonitor/PrometheusRule; Grafana's sidecar loads every
+  # ConfigMap labelled grafana_dashboard=1 (infra/cluster/monitoring-values.yaml).
+  helm upgrade --install monitoring kube-prometheus-stack \
+    --repo "$PROMETHEUS_CHARTS_URL" --version "$KUBE_PROMETHEUS_STACK_VERSION" \
+    --namespace monitoring --create-namespace \
+    --values "${ROOT}/infra/cluster/monitoring-values.yaml" \
+    --wait --timeout "$WAIT"
+  kubectl apply -k "${ROOT}/infra/observability"
+  wait_deployments monitoring
+  log "Grafana: kubectl --namespace monitoring port-forward svc/monitoring-grafana 3000:80 (user admin, password: kubectl --namespace monitoring get secret monitoring-grafana -o jsonpath='{.data.admin-password}' | base64 -d)"
+}
+
 up() {
-  need docker k3d kubectl curl
+  need docker k3d kubectl helm curl
   create_registry
   create_cluster
   install_serving
@@ -151,6 +172,7 @@ up() {
   install_keda
   install_kafka_extension
   install_strimzi
+  install_monitoring
   log "cluster ${CLUSTER_NAME} is ready; next: make deploy"
 }
 
@@ -163,18 +185,20 @@ down() {
 status() {
   need kubectl
   local ns
-  for ns in knative-serving kourier-system knative-eventing keda kafka; do
+  for ns in knative-serving kourier-system knative-eventing keda kafka monitoring; do
     printf '\n-- %s\n' "$ns"
     kubectl get deployments --namespace "$ns" 2>/dev/null || echo "(not installed)"
   done
   printf '\n-- Kafka\n'
   kubectl get kafka,kafkanodepool,kafkatopic --namespace kafka 2>/dev/null || echo "(not installed)"
+  printf '\n-- Monitoring\n'
+  kubectl get podmonitors,prometheusrules,configmap/price-crawler-dashboard --namespace monitoring 2>/dev/null || echo "(not installed)"
 }
 
 case "${1:-up}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  -h | --help | help) sed -n '2,20p' "$0" ;;
+  -h | --help | help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { print }' "$0" ;;
   *) die "unknown command '$1' (up | down | status)" ;;
 esac

@@ -2,7 +2,8 @@
 # `make setup`: everything a local run and the test suite need, idempotent and quick when
 # nothing changed.
 #   - system packages, only when missing: Java 17+, Maven, PostgreSQL server (apt-get);
-#     kubectl and promtool too, but their absence only warns (the tests needing them skip);
+#     kubectl, promtool, shellcheck and docker-compose too, but their absence only warns (the
+#     tests needing them skip);
 #   - .venv with the project installed editable with its dev extras (re-done only when
 #     pyproject.toml changed);
 #   - Apache Kafka from Maven Central into .local/kafka/libs: the newest 4.x release whose
@@ -76,6 +77,13 @@ if ! command -v kubectl >/dev/null 2>&1; then
 fi
 if ! command -v promtool >/dev/null 2>&1; then
   apt_install prometheus || warn "promtool unavailable (Debian package prometheus): tests that need it will skip"
+fi
+if ! command -v shellcheck >/dev/null 2>&1; then
+  apt_install shellcheck || warn "shellcheck unavailable (Debian package shellcheck): the scripts' lint test will skip"
+fi
+# Compose v1 (Python) parses docker-compose.yml without a Docker daemon: `config --quiet`.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  apt_install docker-compose || warn "docker-compose unavailable (Debian package docker-compose): the compose-file test will skip"
 fi
 
 # --- Python virtual environment ---------------------------------------------------------------
@@ -161,5 +169,7 @@ Setup complete.
   Kafka       $(cat "$KAFKA_DIR/VERSION") (.local/kafka/libs, $(find "$KAFKA_DIR/libs" -name '*.jar' | wc -l) jars)
   kubectl     $(found_or kubectl "$(command -v kubectl)")
   promtool    $(found_or promtool "$(command -v promtool)")
+  shellcheck  $(found_or shellcheck "$(command -v shellcheck)")
+  compose     $(found_or docker-compose "$(command -v docker-compose)")
 Next: make up (the whole system) or make test.
 EOF

@@ -181,7 +181,7 @@ class BronzeArchive:
                                       context.get("job_id"), response.content, kept_context)
             return self.write(record)
         except Exception as exc:
-            metrics.count("archive_writes", outcome="failed", source=api,
+            metrics.count("crawler_archive_writes", outcome="failed", source=api,
                           description="Bronze archive writes by outcome (written, duplicate, failed)")
             log.warning("bronze archive: could not archive %s %s: %s", api, path, exc)
             return None
@@ -200,7 +200,7 @@ class BronzeArchive:
                                       {k: v for k, v in (context or {}).items() if v})
             return self.write(record)
         except Exception as exc:
-            metrics.count("archive_writes", outcome="failed", source=JOB_SOURCE,
+            metrics.count("crawler_archive_writes", outcome="failed", source=JOB_SOURCE,
                           description="Bronze archive writes by outcome (written, duplicate, failed)")
             log.warning("bronze archive: could not archive job %s: %s", job_id, exc)
             return None
@@ -221,7 +221,7 @@ class BronzeArchive:
             if code not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 raise
             outcome = "duplicate"
-        metrics.count("archive_writes", outcome=outcome, source=record.source,
+        metrics.count("crawler_archive_writes", outcome=outcome, source=record.source,
                       description="Bronze archive writes by outcome (written, duplicate, failed)")
         return key
 

@@ -95,12 +95,12 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("crawler_price_oldest_age", "observable_gauge", "s",
                    "Age of the oldest latest price among the current members of each token set", ("token_set",)),
         # --- quotes function (read API) --------------------------------------------------------------
-        MetricSpec("quotes_requests", "counter", "{request}", "Quotes API requests by route and status",
+        MetricSpec("crawler_quotes_requests", "counter", "{request}", "Quotes API requests by route and status",
                    ("route", "status")),
-        MetricSpec("quotes_request_duration", "histogram", "s", "Quotes API request duration", ("route",)),
+        MetricSpec("crawler_quotes_request_duration", "histogram", "s", "Quotes API request duration", ("route",)),
         # --- bronze archive (raw upstream responses in object storage) ----------------------------------
-        MetricSpec("archive_writes", "counter", "{object}", "Bronze archive writes by outcome (written, duplicate, failed)",
-                   ("outcome", "source")),
+        MetricSpec("crawler_archive_writes", "counter", "{object}",
+                   "Bronze archive writes by outcome (written, duplicate, failed)", ("outcome", "source")),
         # --- local eventing plane (PingSource / KafkaSource) --------------------------------------------
         MetricSpec("crawler_eventing_events_received", "observable_counter", "{event}",
                    "Records consumed (KafkaSource) or ticks fired (PingSource)", _SOURCE),

@@ -23,6 +23,8 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
 
+from shared.runtime.readiness import DEFAULT_MAX_AGE_SECONDS, BackgroundReadiness
+
 if TYPE_CHECKING:
     from shared.runtime.app import FunctionApp
 
@@ -36,8 +38,10 @@ Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 class KnFuncFunction:
     """A func-python function instance delegating to a framework-neutral `FunctionApp`."""
 
-    def __init__(self, app: FunctionApp) -> None:
+    def __init__(self, app: FunctionApp, *, readiness_max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> None:
         self._app = app
+        # func-python calls ready() on its event loop: the dependency pings run off it.
+        self._readiness = BackgroundReadiness(app.ready, max_age_seconds=readiness_max_age_seconds)
 
     @property
     def app(self) -> FunctionApp:
@@ -51,6 +55,7 @@ class KnFuncFunction:
         needed; the app opens its connections lazily on the first event.
         """
         log.info("kn func instance started", extra={"function": cfg.get("K_SERVICE", "")})
+        self._readiness.refresh()
 
     def stop(self) -> None:
         """Called by func-python at ASGI lifespan shutdown: release the app's resources."""
@@ -64,9 +69,12 @@ class KnFuncFunction:
         return alive, "alive" if alive else "not alive"
 
     def ready(self) -> tuple[bool, str]:
-        """Readiness for func-python's `/health/readiness` (False → HTTP 500, no traffic)."""
-        ready, message = self._app.ready()
-        return bool(ready), message
+        """Readiness for func-python's `/health/readiness` (False → HTTP 500, no traffic).
+
+        Answered at once from the latest dependency check (`BackgroundReadiness`), which
+        runs on a worker thread: a slow database must not stall the requests in flight.
+        """
+        return self._readiness.current()
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI HTTP request through `FunctionApp.handle_http`.

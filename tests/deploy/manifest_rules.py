@@ -49,6 +49,8 @@ CRD_SCHEMAS: dict[tuple[str, str], str] = {
     ("kafka.strimzi.io/v1", "Kafka"): "strimzi-1.2.0_kafka.strimzi.io_kafka_v1.json",
     ("kafka.strimzi.io/v1", "KafkaNodePool"): "strimzi-1.2.0_kafka.strimzi.io_kafkanodepool_v1.json",
     ("keda.sh/v1alpha1", "ScaledObject"): "keda.sh_scaledobject_v1alpha1.json",
+    ("monitoring.coreos.com/v1", "PodMonitor"): "monitoring.coreos.com_podmonitor_v1.json",
+    ("monitoring.coreos.com/v1", "PrometheusRule"): "monitoring.coreos.com_prometheusrule_v1.json",
 }
 # Core kinds we use, which k8s-schemas does not carry: structure checked by hand below.
 CORE_KINDS = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -114,6 +115,10 @@ def test_health_and_lifecycle_delegate_to_the_app() -> None:
     instance = KnFuncFunction(app)
     instance.start({"K_SERVICE": "price"})
     assert instance.alive() == (False, "not alive")
+    # Readiness is the app's, checked off the event loop: the answer follows shortly after start.
+    deadline = time.monotonic() + 5
+    while instance.ready() != (False, "database unreachable") and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert instance.ready() == (False, "database unreachable")
     instance.stop()
     assert app.closed

@@ -285,7 +285,7 @@ def test_routes_methods_health_and_metrics(quotes_url, market):
     assert get(quotes_url, "/health/readiness").status_code == 200
     get(quotes_url, "/v1/prices/BTC")
     metrics = get(quotes_url, "/metrics")
-    assert metrics.status_code == 200 and 'quotes_requests_total{route="price",status="200"}' in metrics.text
+    assert metrics.status_code == 200 and 'crawler_quotes_requests_total{route="price",status="200"}' in metrics.text
 
 
 # --- the OpenAPI document ------------------------------------------------------------------------

@@ -259,7 +259,7 @@ def test_a_redelivered_response_is_stored_once(stack):
                                f"210005123456-{record.digest()}.json")
     assert all_keys(archive) == [first]
     assert archive.read(first) == record
-    assert sample_value(render_prometheus(), "archive_writes_total", outcome="duplicate", source="binance") >= 1
+    assert sample_value(render_prometheus(), "crawler_archive_writes_total", outcome="duplicate", source="binance") >= 1
 
 
 def test_archive_failures_never_fail_the_crawl(simulated_market, clean_db, kafka_bootstrap, top100_topics):
@@ -271,7 +271,7 @@ def test_archive_failures_never_fail_the_crawl(simulated_market, clean_db, kafka
         answer = broken.price({"job_type": "price", "token_type": "top100", "symbols": ["BTC"],
                                "timestamp": utc_now_iso()})
         assert answer.status == 200 and body_of(answer)["succeeded"] == 1
-        assert (sample_value(render_prometheus(), "archive_writes_total", outcome="failed", source="binance") or 0) >= 1
+        assert (sample_value(render_prometheus(), "crawler_archive_writes_total", outcome="failed", source="binance") or 0) >= 1
     finally:
         broken.db.close()
         broken.resources.close()

@@ -28,7 +28,7 @@ PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool not installed (Debian package `prometheus`; `make setup` installs it)"
 )
-NAME = re.compile(r"^(crawler|quotes|archive)_[a-z][a-z0-9_]*[a-z0-9]$")  # one prefix per part of the system
+NAME = re.compile(r"^crawler_[a-z][a-z0-9_]*[a-z0-9]$")  # one prefix for the application's metrics
 RESERVED_LABELS = {"le", "quantile", "job", "instance", "__name__"}
 
 
@@ -109,9 +109,9 @@ def _exercise_every_pushed_metric() -> None:
     metrics.set_gauge("crawler_dependency_up", 1, function="price", dependency="postgresql")
     metrics.count("crawler_scheduler_ticks", schedule="top100-price", outcome="emitted")
     metrics.set_gauge("crawler_scheduler_last_tick_timestamp", 1.767e9, schedule="top100-price")
-    metrics.count("quotes_requests", route="price", status="200")
-    metrics.observe("quotes_request_duration", 0.003, route="price")
-    metrics.count("archive_writes", outcome="written", source="binance")
+    metrics.count("crawler_quotes_requests", route="price", status="200")
+    metrics.observe("crawler_quotes_request_duration", 0.003, route="price")
+    metrics.count("crawler_archive_writes", outcome="written", source="binance")
     for kind, status, seconds in (("request", 200, 0.05), ("request", None, 10.0), ("rate_limit_wait", None, 0.5),
                                   ("weight_wait", None, 12.0), ("cooldown_wait", None, 1.0), ("retry", 503, 0.2),
                                   ("banned", 418, 120.0), ("breaker", None, 0.0)):

@@ -28,7 +28,7 @@ needs_promtool = pytest.mark.skipif(
 )
 # Cluster metrics of Strimzi's Kafka Exporter, used next to ours.
 EXTERNAL = {"kafka_consumergroup_lag", "kafka_topic_partition_current_offset"}
-METRIC = re.compile(r"\b((?:crawler|quotes|kafka)_[a-z0-9_]+)\b")
+METRIC = re.compile(r"\b((?:crawler|kafka)_[a-z0-9_]+)\b")
 
 
 def promtool(*args: str, cwd: Path = PROMETHEUS) -> subprocess.CompletedProcess:
@@ -134,3 +134,22 @@ def test_every_dashboard_query_is_valid_promql(tmp_path):
     (tmp_path / "dashboard-queries.yaml").write_text(yaml.safe_dump(rules))
     result = promtool("check", "rules", "dashboard-queries.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# Catalogued metrics no panel shows, each with the reason a person need not watch it.
+NOT_ON_A_PANEL: dict[str, str] = {}
+
+
+def test_every_catalogued_metric_is_on_a_panel_or_exempted_with_a_reason():
+    on_panels = set().union(*(names_in(q) for q in dashboard_queries()))
+    missing = exported_families() - on_panels - set(NOT_ON_A_PANEL)
+    assert not missing, f"on no Grafana panel (add one, or exempt it in NOT_ON_A_PANEL with a reason): {sorted(missing)}"
+    assert all(reason.strip() for reason in NOT_ON_A_PANEL.values())
+    assert not set(NOT_ON_A_PANEL) & on_panels, "exempted but on a panel: drop the exemption"
+
+
+def test_the_public_quotes_api_has_error_and_latency_alerts():
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    assert "crawler_quotes_requests_total" in rules["PriceCrawlerQuotesErrors"]["expr"]
+    assert 'status=~"5.."' in rules["PriceCrawlerQuotesErrors"]["expr"]
+    assert "crawler_quotes_request_duration_seconds_bucket" in rules["PriceCrawlerQuotesSlow"]["expr"]

@@ -291,8 +291,8 @@ class QuotesApi:
             log.exception("quotes %s failed", name)
             response = HttpResponse.json(500, {"error": f"internal error: {type(exc).__name__}"})
         labels = {"route": name, "status": str(response.status)}
-        metrics.count("quotes_requests", description="Quotes API requests by route and status", **labels)
-        metrics.observe("quotes_request_duration", time.monotonic() - started,
+        metrics.count("crawler_quotes_requests", description="Quotes API requests by route and status", **labels)
+        metrics.observe("crawler_quotes_request_duration", time.monotonic() - started,
                         description="Quotes API request duration", route=name)
         return response
 
