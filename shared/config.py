@@ -156,6 +156,11 @@ class Settings(BaseSettings):
     # --- observability -----------------------------------------------------------------------
     log_level: str = "INFO"
     function_name: str = Field(default="", validation_alias="K_SERVICE")
+    # Spans are exported (shared/traces.py) only when an OTLP endpoint is set; the standard names.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_exporter_otlp_traces_endpoint: str = ""
+    otel_service_name: str = ""
+    otel_sdk_disabled: bool = False
 
     @field_validator("stablecoins")
     @classmethod

@@ -17,5 +17,5 @@ def handle(event, resources):
     return run_job(event, resources, function="audit", accepts={"audit"}, pipeline=audit_tokens)
 
 
-app = FunctionApp(name="audit", handler=handle)
+app = FunctionApp(name="audit", handler=handle, topic_setting="audit_topic")
 audit = functions_framework.http(ff_entry(app))

@@ -21,5 +21,5 @@ def handle(event, resources):
     return run_job(event, resources, function="metadata", accepts={"metadata", "price_metadata"}, pipeline=_pipeline)
 
 
-app = FunctionApp(name="metadata", handler=handle, needs_kafka=True)
+app = FunctionApp(name="metadata", handler=handle, needs_kafka=True, topic_setting="metadata_topic")
 metadata = functions_framework.http(ff_entry(app))

@@ -24,6 +24,7 @@ from shared.logging import log_context
 from shared.models import TokenFailure
 from shared.runtime.events import InboundEvent
 from shared.runtime.resources import Resources
+from shared.traces import current_traceparent
 from shared.tracing import child_traceparent, trace_id_of
 
 log = logging.getLogger(__name__)
@@ -82,8 +83,9 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
         raise
 
     job_id = job_id_for(job, event)
-    # This job is a new span in the trace of the event (or of the job message, for plain Kafka records).
-    traceparent = child_traceparent(event.traceparent or job.traceparent)
+    # This job is a new span in the trace of the event (or of the job message, for plain Kafka records):
+    # the recorded process span when tracing is on, else a fresh span id for the logs and the events it writes.
+    traceparent = current_traceparent() or child_traceparent(event.traceparent or job.traceparent)
     labels = {"function": function, "job_type": job.job_type, "token_type": job.token_type}
     metrics.count("crawler_jobs_received", description="Job messages received", **labels)
     started = time.monotonic()

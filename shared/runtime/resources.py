@@ -16,13 +16,14 @@ from shared.config import Settings, get_settings
 from shared.db.connection import ConnectionPool
 from shared.kafka import EventProducer
 from shared.runtime.candle_fold import DeferredCandleFold
+from shared.traces import Tracing
 from shared.upstream import UpstreamClients
 
 T = TypeVar("T")
 
 
 class Resources:
-    """Settings, database pool, Kafka producer, upstream clients and bronze archive of one process."""
+    """Settings, tracing, database pool, Kafka producer, upstream clients and bronze archive of one process."""
 
     def __init__(self, settings: Settings | None = None, *, upstream: UpstreamClients | None = None):
         self.settings = settings or get_settings()
@@ -46,9 +47,15 @@ class Resources:
         return made
 
     @property
+    def tracing(self) -> Tracing:
+        """The process's tracer provider: spans exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+        return self._once("tracing", lambda: Tracing.from_settings(self.settings, self.settings.function_name))
+
+    @property
     def db(self) -> ConnectionPool:
         return self._once("db", lambda: ConnectionPool(self.settings.database_url, size=self.settings.db_pool_size,
-                                                       timeout=self.settings.db_connect_timeout_seconds))
+                                                       timeout=self.settings.db_connect_timeout_seconds,
+                                                       tracer=self.tracing.tracer))
 
     @property
     def candle_fold(self) -> DeferredCandleFold:
@@ -64,7 +71,8 @@ class Resources:
     @property
     def producer(self) -> EventProducer:
         return self._once("producer", lambda: EventProducer(self.settings.kafka_bootstrap_servers,
-                                                            client_id=self.settings.function_name or "price-crawler"))
+                                                            client_id=self.settings.function_name or "price-crawler",
+                                                            tracer=self.tracing.tracer))
 
     @property
     def archive(self) -> BronzeArchive | None:
@@ -81,7 +89,8 @@ class Resources:
 
         archive = self.archive
         clients = UpstreamClients.from_settings(self.settings, on_event=record_upstream_event,
-                                                on_response=archive.record_response if archive else None)
+                                                on_response=archive.record_response if archive else None,
+                                                tracer=self.tracing.tracer)
         watch_upstream(clients)  # breaker state and Binance used weight, read at scrape time
         return clients
 
@@ -89,8 +98,10 @@ class Resources:
         """Release connections (best effort, at shutdown)."""
         with self._lock:
             made, self._made = self._made, {}
-        # The fold first: it flushes queued ticks through the pool that closes next.
-        for name, closer in (("candle_fold", "close"), ("producer", "close"), ("db", "close"), ("upstream", "close")):
+        # The fold first: it flushes queued ticks through the pool that closes next; tracing last,
+        # so the spans of that work are exported too.
+        for name, closer in (("candle_fold", "close"), ("producer", "close"), ("db", "close"), ("upstream", "close"),
+                             ("tracing", "shutdown")):
             resource = made.get(name)
             if resource is not None:
                 getattr(resource, closer)()
