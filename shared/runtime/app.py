@@ -48,7 +48,7 @@ class FunctionApp:
 
     def __post_init__(self) -> None:
         settings = self.resources.settings
-        configure_logging(self.name, settings.log_level, secrets=secrets_of(settings))
+        configure_logging(self.name, settings.log_level, secrets=secrets_of(settings), log_format=settings.log_format)
         if self.needs_database:  # every function with a database reports freshness: one dead pipeline is visible
             metrics.watch_price_freshness(settings.database_url)
 
