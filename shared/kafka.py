@@ -15,7 +15,6 @@ import time
 from typing import Sequence
 
 from confluent_kafka import KafkaError, Producer
-
 from opentelemetry.trace import Tracer
 
 from shared.errors import DependencyUnavailable

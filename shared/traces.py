@@ -255,7 +255,8 @@ def http_client_span(tracer: Tracer | None, api: str, request: httpx.Request) ->
             yield span
         except BaseException as exc:
             if not span.attributes.get("http.response.status_code"):  # no answer: timeout, connection error
-                _fail(span, exc)
+                cause = exc.__cause__ or exc  # httpx's own exception (httpx.ReadTimeout), not our wrapper
+                _fail(span, exc, _qualified_name(cause))
             raise
 
 

@@ -16,11 +16,11 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Iterator
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
 from urllib.parse import unquote, urlparse
 
 import pg8000.native
-
 from opentelemetry.trace import Tracer
 
 from shared.errors import DependencyUnavailable
@@ -43,7 +43,7 @@ class Connection(pg8000.native.Connection):
     """
 
     tracer: Tracer | None = None
-    span_attributes: dict[str, Any] = {}
+    span_attributes: Mapping[str, Any] = MappingProxyType({})
 
     def run(self, sql, stream=None, types=None, **params):  # noqa: ANN001, ANN003, ANN201 - pg8000's signature
         """Run `sql` with named parameters, as `pg8000.native.Connection.run` does."""

@@ -33,10 +33,9 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
-
-from shared.config import UpstreamSettings
 from opentelemetry.trace import Tracer
 
+from shared.config import UpstreamSettings
 from shared.errors import (
     CircuitOpen,
     PermanentUpstreamError,
@@ -45,10 +44,9 @@ from shared.errors import (
     UpstreamBanned,
     UpstreamError,
 )
-
-from .breaker import BreakerState, CircuitBreaker
 from shared.traces import http_client_span, http_response
 
+from .breaker import BreakerState, CircuitBreaker
 from .events import EventKind, EventSink, UpstreamEvent, emit
 from .failures import RETRY_AFTER_STATUSES, error_for_status, retry_after_seconds
 from .jsonbody import decode_json

@@ -69,3 +69,99 @@ def test_tracing_is_off_without_an_otlp_endpoint() -> None:
     assert traces_endpoint(Settings(otel_exporter_otlp_endpoint="http://c:4318",
                                     otel_exporter_otlp_traces_endpoint="http://t:4318/custom")) == "http://t:4318/custom"
     assert traces_endpoint(Settings(otel_exporter_otlp_endpoint="http://c:4318", otel_sdk_disabled=True)) is None
+
+
+# --- the HTTP layer's client spans, against a real HTTP server ----------------------------------------
+
+
+class _Upstream:
+    """A local HTTP server answering GET with the next of `answers` (status, delay seconds)."""
+
+    def __init__(self, answers: list[tuple[int, float]]):
+        import threading
+        import time
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        pending = list(answers)
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                status, delay = pending.pop(0) if pending else (200, 0.0)
+                time.sleep(delay)
+                body = b'{"price": "1.5"}'
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:  # the client gave up (timeout)
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _traced_http(url: str, **overrides):
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared.config import UpstreamSettings
+    from shared.upstream.http import UpstreamHttp
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    fields = {"base_url": url, "max_retries": 1, "backoff_initial_seconds": 0.0, "backoff_max_seconds": 0.0,
+              "rate_limit_per_minute": 1000, **overrides}
+    http = UpstreamHttp("binance", UpstreamSettings(**fields), headers={"x-mbx-apikey": "header-secret-5e1b"},
+                        tracer=provider.get_tracer("test"))
+    return http, exporter
+
+
+def test_each_attempt_is_a_client_span_with_its_status_and_no_secret() -> None:
+    upstream = _Upstream([(503, 0.0), (200, 0.0)])
+    http, exporter = _traced_http(upstream.url)
+    try:
+        assert http.get_json("/api/v3/ticker/price", {"symbol": "BTCUSDT", "api_key": "query-secret-77"}) \
+            == {"price": "1.5"}
+    finally:
+        http.close()
+        upstream.close()
+    failed, ok = exporter.get_finished_spans()
+    port = int(upstream.url.rsplit(":", 1)[1])
+    for span in (failed, ok):
+        assert span.name == "GET" and span.kind.name == "CLIENT"
+        assert span.attributes["http.request.method"] == "GET"
+        assert (span.attributes["server.address"], span.attributes["server.port"]) == ("127.0.0.1", port)
+        assert span.attributes["url.full"] == f"{upstream.url}/api/v3/ticker/price?symbol=BTCUSDT&api_key=REDACTED"
+        assert not [v for v in span.attributes.values() if "secret" in str(v)]
+    assert failed.attributes["http.response.status_code"] == 503 and failed.attributes["error.type"] == "503"
+    assert failed.status.status_code.name == "ERROR"
+    assert ok.attributes["http.response.status_code"] == 200 and "error.type" not in ok.attributes
+    assert ok.status.status_code.name == "UNSET"
+
+
+def test_an_attempt_without_an_answer_names_the_transport_error() -> None:
+    from shared.errors import RetryableUpstreamError
+
+    upstream = _Upstream([(200, 1.0)])
+    http, exporter = _traced_http(upstream.url, max_retries=0, timeout_seconds=0.1)
+    try:
+        with pytest.raises(RetryableUpstreamError, match="timed out"):
+            http.get_json("/api/v3/ticker/price")
+    finally:
+        http.close()
+        upstream.close()
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes["error.type"] == "httpx.ReadTimeout"
+    assert "http.response.status_code" not in span.attributes and span.status.status_code.name == "ERROR"
