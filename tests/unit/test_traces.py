@@ -165,3 +165,29 @@ def test_an_attempt_without_an_answer_names_the_transport_error() -> None:
     (span,) = exporter.get_finished_spans()
     assert span.attributes["error.type"] == "httpx.ReadTimeout"
     assert "http.response.status_code" not in span.attributes and span.status.status_code.name == "ERROR"
+
+
+def test_a_process_exports_its_batched_spans_when_it_exits_as_its_function() -> None:
+    """The batch would wait a minute: only the flush at exit can deliver the span before the child ends."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.helpers.otlp import OtlpReceiver
+
+    script = (
+        "from shared.runtime.resources import Resources\n"
+        "resources = Resources()\n"
+        "with resources.tracing.tracer.start_as_current_span('tick trending'):\n"
+        "    pass\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    with OtlpReceiver() as receiver:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(PYTHONPATH=str(root), K_SERVICE="scheduler", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                   OTEL_BSP_SCHEDULE_DELAY="60000")
+        done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=60)
+        assert done.returncode == 0, done.stderr.decode()
+        spans = receiver.spans()
+    assert [(s.service, s.name, s.parent_id) for s in spans] == [("scheduler", "tick trending", None)]
