@@ -34,6 +34,7 @@ from pathlib import Path
 
 from local import services
 from local.services import LOCAL_DIR, PROJECT_ROOT
+from shared.observability.logging import color_wanted, console_wanted
 
 log = logging.getLogger("local.stack")
 
@@ -197,6 +198,13 @@ def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
     env.setdefault("S3_ENDPOINT_URL", f"http://127.0.0.1:{object_store_port()}")
     env.setdefault("AWS_ACCESS_KEY_ID", "local")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    # The children's output reaches the terminal through a pipe, so they cannot see it is one:
+    # tell them (readable lines, coloured as the stack's own prefixes are), unless LOG_FORMAT is set.
+    if not env.get("LOG_FORMAT") or env["LOG_FORMAT"].strip().lower() == "auto":
+        terminal = console_wanted("auto")
+        env["LOG_FORMAT"] = "console" if terminal else "json"
+        if terminal and color_wanted(sys.stdout, os.environ):
+            env.setdefault("FORCE_COLOR", "1")
     return env
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -163,6 +163,18 @@ class Settings(BaseSettings):
     # --- observability -----------------------------------------------------------------------
     log_level: str = "INFO"
     function_name: str = Field(default="", validation_alias="K_SERVICE")
+    # LOG_FORMAT: console (short coloured lines), json (one object per line), auto (console on a terminal).
+    log_format: Literal["auto", "console", "json"] = "auto"
+    # Spans are exported (shared/observability/traces.py) only when an OTLP endpoint is set; the standard names.
+    otel_exporter_otlp_endpoint: str = ""
+    otel_exporter_otlp_traces_endpoint: str = ""
+    otel_service_name: str = ""
+    otel_sdk_disabled: bool = False
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     # --- upstream APIs: each from its own BINANCE_* / COINGECKO_* / ... variables -------------
     binance: BinanceSettings = Field(default_factory=BinanceSettings)

@@ -14,9 +14,11 @@ import time
 from typing import Any, Sequence
 
 from confluent_kafka import KafkaError, Producer
+from opentelemetry.trace import Tracer
 
 from shared.errors import DependencyUnavailable
 from shared.events import OutboundEvent
+from shared.observability.traces import send_span, with_trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,10 @@ DELIVERY_POLL_SECONDS = 0.002
 class EventProducer:
     """A process-wide producer; thread-safe (librdkafka is)."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str = "price-crawler", extra: dict | None = None):
+    def __init__(self, bootstrap_servers: str, *, client_id: str = "price-crawler", extra: dict | None = None,
+                 tracer: Tracer | None = None):
+        """A producer for `bootstrap_servers`; with `tracer`, each `publish` is a messaging send span."""
+        self._tracer = tracer
         self._producer = Producer({
             "bootstrap.servers": bootstrap_servers,
             "client.id": client_id,
@@ -63,9 +68,17 @@ class EventProducer:
         self._lock = threading.Lock()
 
     def publish(self, topic: str, events: Sequence[OutboundEvent], timeout: float = 30.0) -> None:
-        """Write events and wait until the broker confirmed all of them."""
+        """Write events and wait until the broker confirmed all of them.
+
+        Traced, each record's `ce_traceparent` is the send span's context, so its consumer's span is a child.
+        """
         if not events:
             return
+        with send_span(self._tracer, topic, events) as trace_headers:
+            self._publish(topic, events, timeout, trace_headers)
+
+    def _publish(self, topic: str, events: Sequence[OutboundEvent], timeout: float,
+                 trace_headers: dict[str, str]) -> None:
         errors: list[str] = []
         pending = threading.Semaphore(0)
 
@@ -75,7 +88,7 @@ class EventProducer:
             pending.release()
 
         for event in events:
-            self._produce(topic, event, on_delivery)
+            self._produce(topic, event, on_delivery, trace_headers)
         remaining = len(events)
         # A wall-clock deadline: poll() returns early whenever it serves any callback (other
         # threads' deliveries included), so counting polls would give up too soon under load.
@@ -92,10 +105,11 @@ class EventProducer:
         if errors:
             raise DependencyUnavailable(f"Kafka refused {len(errors)} events to {topic}: {errors[0]}")
 
-    def _produce(self, topic: str, event: OutboundEvent, on_delivery) -> None:
+    def _produce(self, topic: str, event: OutboundEvent, on_delivery, trace_headers: dict[str, str]) -> None:
+        headers = with_trace_headers(binary_headers(event), trace_headers)
         while True:
             try:
-                self._producer.produce(topic, value=event.body(), key=event.key, headers=binary_headers(event),
+                self._producer.produce(topic, value=event.body(), key=event.key, headers=headers,
                                        on_delivery=on_delivery)
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry

@@ -18,5 +18,5 @@ def handle(event, resources):
     return run_job(event, resources, function="audit", accepts={"audit"}, pipeline=audit_tokens)
 
 
-app = FunctionApp(name="audit", handler=handle, probes=[watch_price_freshness])
+app = FunctionApp(name="audit", handler=handle, probes=[watch_price_freshness], topic_setting="audit_topic")
 audit = functions_framework.http(ff_entry(app))

@@ -26,6 +26,7 @@ from shared.crawler.models import TokenFailure
 from shared.events import InboundEvent
 from shared.runtime.resources import Resources
 from shared.observability.tracing import child_traceparent, trace_id_of
+from shared.observability.traces import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,9 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
         raise
 
     job_id = job_id_for(job, event)
-    # This job is a new span in the trace of the event (or of the job message, for plain Kafka records).
-    traceparent = child_traceparent(event.traceparent or job.traceparent)
+    # This job is a new span in the trace of the event (or of the job message, for plain Kafka records):
+    # the recorded process span when tracing is on, else a fresh span id for the logs and the events it writes.
+    traceparent = current_traceparent() or child_traceparent(event.traceparent or job.traceparent)
     labels = {"function": function, "job_type": job.job_type, "token_type": job.token_type}
     metrics.count("crawler_jobs_received", description="Job messages received", **labels)
     started = time.monotonic()

@@ -16,12 +16,15 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Iterator
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping
 from urllib.parse import unquote, urlparse
 
 import pg8000.native
+from opentelemetry.trace import Tracer
 
 from shared.errors import DependencyUnavailable
+from shared.observability.traces import db_span
 
 # An idle connection is checked (SELECT 1) before reuse once idle this long: a database
 # restart takes longer, so a connection it killed is never lent out, and a busy pool pays nothing.
@@ -34,10 +37,22 @@ class Connection(pg8000.native.Connection):
     pg8000 rewrites `:name` parameters with a character-by-character Python loop on every
     `run`: 9 % of the price function's CPU at 1,000 tokens went to re-reading the same few
     statements. The translation depends on the text alone, so it is cached per process.
+
+    With a tracer, each statement run inside a traced job is a database client span
+    (`shared.observability.traces.db_span`), BEGIN and COMMIT included.
     """
+
+    tracer: Tracer | None = None
+    span_attributes: Mapping[str, Any] = MappingProxyType({})
 
     def run(self, sql, stream=None, types=None, **params):  # noqa: ANN001, ANN003, ANN201 - pg8000's signature
         """Run `sql` with named parameters, as `pg8000.native.Connection.run` does."""
+        if self.tracer is None:
+            return self._run(sql, stream, types, params)
+        with db_span(self.tracer, sql, self.span_attributes):
+            return self._run(sql, stream, types, params)
+
+    def _run(self, sql, stream, types, params):  # noqa: ANN001, ANN202
         if not params and stream is None:
             return super().run(sql)
         statement, make_vals = _to_statement(sql)
@@ -49,13 +64,13 @@ class Connection(pg8000.native.Connection):
 _to_statement = lru_cache(maxsize=512)(pg8000.native.to_statement)
 
 
-def connect(database_url: str, *, timeout: float = 5.0) -> Connection:
-    """Open one connection from a `postgresql://user:pass@host:port/db` URL."""
+def connect(database_url: str, *, timeout: float = 5.0, tracer: Tracer | None = None) -> Connection:
+    """Open one connection from a `postgresql://user:pass@host:port/db` URL (its statements traced with `tracer`)."""
     url = urlparse(database_url)
     if url.scheme not in ("postgres", "postgresql"):
         raise ValueError(f"DATABASE_URL must start with postgresql://, got {url.scheme!r}")
     try:
-        return Connection(
+        conn = Connection(
             user=unquote(url.username or "postgres"),
             password=unquote(url.password) if url.password else None,
             sock=_nodelay_socket(url.hostname or "localhost", url.port or 5432, timeout),
@@ -69,6 +84,11 @@ def connect(database_url: str, *, timeout: float = 5.0) -> Connection:
         if is_unavailable(exc):  # e.g. 57P03 "the database system is starting up" during a restart
             raise DependencyUnavailable(f"PostgreSQL unavailable at {url.hostname}:{url.port}: {exc}") from exc
         raise
+    if tracer is not None:
+        conn.tracer = tracer
+        conn.span_attributes = {"db.namespace": (url.path or "/").lstrip("/") or "postgres",
+                                "server.address": url.hostname or "localhost", "server.port": url.port or 5432}
+    return conn
 
 
 def _nodelay_socket(host: str, port: int, timeout: float) -> socket.socket:
@@ -87,9 +107,10 @@ def _nodelay_socket(host: str, port: int, timeout: float) -> socket.socket:
 class ConnectionPool:
     """At most `size` open connections, created on demand, shared by threads."""
 
-    def __init__(self, database_url: str, size: int = 4, timeout: float = 5.0):
+    def __init__(self, database_url: str, size: int = 4, timeout: float = 5.0, *, tracer: Tracer | None = None):
         self._url = database_url
         self._timeout = timeout
+        self._tracer = tracer
         self._idle: queue.LifoQueue[tuple[pg8000.native.Connection, float]] = queue.LifoQueue()  # (conn, idle since)
         self._slots = threading.BoundedSemaphore(size)
 
@@ -126,7 +147,7 @@ class ConnectionPool:
             try:
                 conn, idle_since = self._idle.get_nowait()
             except queue.Empty:
-                return connect(self._url, timeout=self._timeout)
+                return connect(self._url, timeout=self._timeout, tracer=self._tracer)
             if time.monotonic() - idle_since < CHECK_IDLE_AFTER_SECONDS or _answers(conn):
                 return conn
             _close_quietly(conn)  # the server ended it while it was idle (restart, idle timeout)

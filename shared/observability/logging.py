@@ -1,4 +1,11 @@
-"""Structured logging: one JSON object per line on stdout.
+"""Logging on stdout: one JSON object per line, or short readable lines in a terminal.
+
+`LOG_FORMAT` chooses (`configure_logging(log_format=...)`): `json` for files, pipes and the
+cluster; `console` for a person at a terminal (`21:00:05.123 INFO  price  job … succeeded …
+job=top100-price:…`, coloured on a terminal unless NO_COLOR, or with FORCE_COLOR); `auto`, the
+default, is console only when both stdout and stderr are terminals.
+
+JSON lines:
 
 Every line has the same keys first — `timestamp` (UTC, ms), `level`, `function`, `logger`,
 `event_id`, `job_id`, `trace_id` (null when unknown) and `message` — then the record's
@@ -18,12 +25,13 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import os
 import re
 import sys
 import threading
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlparse
 
 MASK = "***"
@@ -158,14 +166,80 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=lambda v: redact(str(v)), ensure_ascii=False)
 
 
-def configure_logging(function: str, level: str = "INFO", *, secrets: Iterable[str] = ()) -> None:
-    """Route every logger to stdout as JSON lines (once per process) and register `secrets` to mask."""
+class ConsoleFormatter(logging.Formatter):
+    """Formats a record as one short line for a person: time (UTC), level, function, message, job id.
+
+    The same masking as the JSON lines applies; an exception follows, indented.
+    """
+
+    LEVEL_COLORS = {"DEBUG": "2", "INFO": "32", "WARNING": "33", "ERROR": "1;31", "CRITICAL": "1;41"}
+
+    def __init__(self, function: str = "", *, color: bool = False):
+        super().__init__()
+        self.function = function
+        self.color = color
+
+    def _paint(self, text: str, code: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color and code else text
+
+    def format(self, record: logging.LogRecord) -> str:
+        context = _context.get()
+        stamp = datetime.fromtimestamp(record.created, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+        level = self._paint(f"{record.levelname:<7}", self.LEVEL_COLORS.get(record.levelname, ""))
+        parts = [self._paint(stamp, "2"), level, self.function or record.name, redact(record.getMessage())]
+        job_id = context.get("job_id") or getattr(record, "job_id", None)
+        if job_id and str(job_id) not in parts[-1]:  # most job lines name their job already
+            parts.append(self._paint(f"job={redact(str(job_id))}", "2"))
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + "\n".join("    " + row for row in redact(self.formatException(record.exc_info)).splitlines())
+        return line
+
+
+LOG_FORMATS = ("auto", "console", "json")
+
+
+def console_wanted(log_format: str, stream: Any = None, stderr: Any = None) -> bool:
+    """Whether `log_format` means readable lines: `console`, or `auto` with stdout and stderr both terminals."""
+    if log_format not in LOG_FORMATS:
+        raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
+    if log_format != "auto":
+        return log_format == "console"
+    return _is_tty(stream if stream is not None else sys.stdout) and _is_tty(stderr if stderr is not None else sys.stderr)
+
+
+def color_wanted(stream: Any, environ: Mapping[str, str]) -> bool:
+    """Colours on a terminal, or when FORCE_COLOR is set (`make up` passes its own terminal on); never with NO_COLOR."""
+    if environ.get("NO_COLOR"):
+        return False
+    return bool(environ.get("FORCE_COLOR")) or _is_tty(stream)
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def make_formatter(function: str, log_format: str = "auto", *, stream: Any = None,
+                   environ: Mapping[str, str] | None = None) -> logging.Formatter:
+    """The formatter `log_format` (auto, console, json) chooses for lines written to `stream` (stdout)."""
+    stream = stream if stream is not None else sys.stdout
+    if console_wanted(log_format, stream):
+        return ConsoleFormatter(function, color=color_wanted(stream, os.environ if environ is None else environ))
+    return JsonFormatter(function)
+
+
+def configure_logging(function: str, level: str = "INFO", *, secrets: Iterable[str] = (),
+                      log_format: str = "auto") -> None:
+    """Route every logger to stdout (once per process) in `log_format`, and register `secrets` to mask."""
     register_secret(*secrets)
     root = logging.getLogger()
-    if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
+    if any(isinstance(h.formatter, (JsonFormatter, ConsoleFormatter)) for h in root.handlers):
         return
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonFormatter(function))
+    handler.setFormatter(make_formatter(function, log_format, stream=sys.stdout))
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "werkzeug"):

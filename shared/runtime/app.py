@@ -24,6 +24,7 @@ from shared.events import InboundEvent
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse, verdict_for_error
 from shared.observability.tracing import trace_id_of
+from shared.observability.traces import current_traceparent, event_failed, event_span
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,11 @@ Probe = Callable[[Resources], object]
 
 @dataclass
 class FunctionApp:
-    """A function: its name, its CloudEvent handler, the dependencies readiness checks and its probes."""
+    """A function: its name, its CloudEvent handler, the dependencies readiness checks and its probes.
+
+    `topic_setting` names the Settings field of the topic its KafkaSource consumes
+    (`price_topic`): its events are then traced as messages processed from that topic.
+    """
 
     name: str
     handler: EventHandler
@@ -42,10 +47,11 @@ class FunctionApp:
     needs_kafka: bool = False
     resources: Resources = field(default_factory=Resources)
     probes: Sequence[Probe] = ()
+    topic_setting: str | None = None
 
     def __post_init__(self) -> None:
         settings = self.resources.settings
-        configure_logging(self.name, settings.log_level, secrets=secrets_of(settings))
+        configure_logging(self.name, settings.log_level, secrets=secrets_of(settings), log_format=settings.log_format)
         for probe in self.probes:
             probe(self.resources)
 
@@ -80,11 +86,15 @@ class FunctionApp:
         except Exception as exc:
             log.warning("rejected request: %s", exc)
             return verdict_for_error(exc)
-        with log_context(event_id=event.id, trace_id=trace_id_of(event.traceparent), event_type=event.type):
+        topic = getattr(self.resources.settings, self.topic_setting) if self.topic_setting else None
+        with event_span(self.resources.tracing.tracer, event, topic) as span, \
+                log_context(event_id=event.id, trace_id=trace_id_of(current_traceparent() or event.traceparent),
+                            event_type=event.type):
             try:
                 result = self.handler(event, self.resources)
             except Exception as exc:
                 response = verdict_for_error(exc)
+                event_failed(span, exc, response.status)
                 level = logging.ERROR if response.status >= 500 and response.status != 503 else logging.WARNING
                 log.log(level, "event %s answered %s: %s", event.id, response.status, exc,
                         exc_info=response.status == 500)

@@ -14,13 +14,14 @@ from shared.archive.bronze import BronzeArchive
 from shared.config import Settings, get_settings
 from shared.db.connection import ConnectionPool
 from shared.kafka import ConsumerLagReader, EventProducer
+from shared.observability.traces import Tracing
 from shared.upstream import UpstreamClients
 
 T = TypeVar("T")
 
 
 class Resources:
-    """Settings, database pool, Kafka producer, upstream clients, bronze archive and what systems add (`once`)."""
+    """Settings, tracing, database pool, Kafka producer, upstream clients, bronze archive and what systems add (`once`)."""
 
     def __init__(self, settings: Settings | None = None, *, upstream: UpstreamClients | None = None):
         self.settings = settings or get_settings()
@@ -49,14 +50,21 @@ class Resources:
         return made
 
     @property
+    def tracing(self) -> Tracing:
+        """The process's tracer provider: spans exported over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set."""
+        return self.once("tracing", lambda: Tracing.from_settings(self.settings, self.settings.function_name))
+
+    @property
     def db(self) -> ConnectionPool:
         return self.once("db", lambda: ConnectionPool(self.settings.database_url, size=self.settings.db_pool_size,
-                                                       timeout=self.settings.db_connect_timeout_seconds))
+                                                      timeout=self.settings.db_connect_timeout_seconds,
+                                                      tracer=self.tracing.tracer))
 
     @property
     def producer(self) -> EventProducer:
         return self.once("producer", lambda: EventProducer(self.settings.kafka_bootstrap_servers,
-                                                            client_id=self.settings.function_name or "price-crawler"))
+                                                           client_id=self.settings.function_name or "price-crawler",
+                                                           tracer=self.tracing.tracer))
 
     @property
     def lag_reader(self) -> ConsumerLagReader:
@@ -78,7 +86,8 @@ class Resources:
 
         archive = self.archive
         clients = UpstreamClients.from_settings(self.settings, on_event=record_upstream_event,
-                                                on_response=archive.record_response if archive else None)
+                                                on_response=archive.record_response if archive else None,
+                                                tracer=self.tracing.tracer)
         watch_upstream(clients)  # breaker state and Binance used weight, read at scrape time
         return clients
 
@@ -86,9 +95,10 @@ class Resources:
         """Release connections (best effort, at shutdown)."""
         with self._lock:
             made, self._made = self._made, {}
-        # Newest first: a resource built on another (the candle fold on the pool) flushes through it.
+        # Newest first: a resource built on another (the candle fold on the pool) flushes through it,
+        # and tracing, made before all that use it, exports their spans last.
         for resource in reversed(list(made.values())):
-            close = getattr(resource, "close", None)
+            close = getattr(resource, "close", None) or getattr(resource, "shutdown", None)
             if callable(close):
                 close()
 

@@ -33,6 +33,7 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
+from opentelemetry.trace import Tracer
 
 from shared.config import UpstreamSettings
 from shared.errors import (
@@ -43,6 +44,7 @@ from shared.errors import (
     UpstreamBanned,
     UpstreamError,
 )
+from shared.observability.traces import http_client_span, http_response
 
 from .breaker import BreakerState, CircuitBreaker
 from .events import EventKind, EventSink, UpstreamEvent, emit
@@ -79,6 +81,7 @@ class UpstreamHttp:
         weight_budget_per_minute: int | None = None,
         on_event: EventSink | None = None,
         on_response: ResponseHook | None = None,
+        tracer: Tracer | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -91,6 +94,7 @@ class UpstreamHttp:
         `weight_budget_per_minute` turns on used-weight tracking (Binance).
         `on_response` sees every raw response (any status) before it is judged; its errors
         are logged and never affect the request.
+        `tracer` makes each attempt an HTTP client span (`shared.observability.traces.http_client_span`).
         `clock`, `wall_clock` and `sleep` are injectable so tests never really wait.
         """
         if not settings.base_url:
@@ -103,6 +107,7 @@ class UpstreamHttp:
         self._sleep = sleep
         self._on_event = on_event
         self._on_response = on_response
+        self._tracer = tracer
         self._limiters = {DEFAULT_LIMITER: SlidingWindowLimiter(settings.rate_limit_per_minute, clock=clock)}
         for name, per_minute in (extra_rate_limits or {}).items():
             self._limiters[name] = SlidingWindowLimiter(per_minute, clock=clock)
@@ -221,9 +226,16 @@ class UpstreamHttp:
         return self._decode(path, response, expect, check)
 
     def _send(self, path: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None) -> httpx.Response:
+        request = self._client.build_request("GET", path, params=params, headers=headers)
+        with http_client_span(self._tracer, self.api, request) as span:
+            response = self._send_request(path, params, request)
+            http_response(span, response.status_code)
+        return response
+
+    def _send_request(self, path: str, params: Mapping[str, Any] | None, request: httpx.Request) -> httpx.Response:
         started = self._clock()
         try:
-            response = self._client.get(path, params=params, headers=headers)
+            response = self._client.send(request)
         except httpx.TimeoutException as exc:
             self._emit(EventKind.REQUEST, path, seconds=self._clock() - started, detail="timeout")
             raise RetryableUpstreamError(

@@ -11,7 +11,6 @@ import json
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import httpx
 import pytest
 import time_machine
 from moto.server import ThreadedMotoServer

@@ -13,6 +13,8 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
+from opentelemetry import trace
+
 from shared.observability import metrics
 from shared.crawler import store
 from shared.crawler.domain import chains
@@ -22,6 +24,7 @@ from shared.crawler.jobs import is_ticker
 from shared.events import InboundEvent, OutboundEvent
 from shared.runtime.resources import Resources
 from shared.observability.tracing import child_traceparent
+from shared.observability.traces import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +49,10 @@ def run_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
     schedule = schedule_of(event)
     tick = _tick_time(event)
     topic = getattr(settings, schedule.topic_setting)
-    traceparent = child_traceparent(event.traceparent)
+    tick_span = trace.get_current_span()  # the event's span (shared.observability.traces.event_span): this tick is its root
+    tick_span.update_name(f"tick {schedule.name}")
+    tick_span.set_attribute("crawler.schedule", schedule.name)
+    traceparent = current_traceparent() or child_traceparent(event.traceparent)
 
     batches: list[PriceBatch] = []
     if schedule.name == "top100-price":
