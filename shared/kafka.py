@@ -106,7 +106,7 @@ class EventProducer:
             raise DependencyUnavailable(f"Kafka refused {len(errors)} events to {topic}: {errors[0]}")
 
     def _produce(self, topic: str, event: OutboundEvent, on_delivery, trace_headers: dict[str, str]) -> None:
-        headers = with_trace_headers(binary_headers(event), trace_headers)
+        headers: list[tuple[str, str | bytes | None]] = [*with_trace_headers(binary_headers(event), trace_headers)]
         while True:
             try:
                 self._producer.produce(topic, value=event.body(), key=event.key, headers=headers,

@@ -11,7 +11,7 @@ import threading
 import time
 
 from shared.crawler import store
-from shared.db.connection import connect
+from shared.db.connection import Connection, connect
 from shared.observability.metrics import observe_at_scrape
 from shared.runtime.resources import Resources
 
@@ -33,7 +33,7 @@ class PriceFreshnessProbe:
         self._cache_seconds = cache_seconds
         self._timeout = timeout_seconds
         self._lock = threading.Lock()
-        self._conn = None
+        self._conn: Connection | None = None
         self._ages: dict[str, float] = {}
         self._measured_at: float | None = None
 

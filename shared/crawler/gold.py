@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Sequence
 
-import pg8000.native
+from shared.db.connection import Connection
 
-Conn = pg8000.native.Connection
+Conn = Connection  # what the pool lends: pg8000 with cached statement translation
 
 # Mirrors `candle_resolutions()` (0003_gold_candles.sql), so parameters can be
 # validated without a round trip; tests/integration/test_candles_gold.py checks they agree.
@@ -91,7 +91,7 @@ class Kpis:
     def change_pct_24h(self) -> Decimal | None:
         """The change in percent of the first price, to 4 decimal places."""
         change = self.change_24h
-        if change is None:
+        if change is None or not self.open_24h:
             return None
         return (change * 100 / self.open_24h).quantize(PERCENT_QUANTUM, rounding=ROUND_HALF_EVEN)
 

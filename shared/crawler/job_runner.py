@@ -101,7 +101,7 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
         archive = resources.archive
         if archive is not None:  # replay reads from it which tokens this attempt asked for
             archive.record_job(job_id, job.job_type, job.token_type, event.data, received_at,
-                               {"trace_id": trace_id_of(traceparent), "event_id": event.id})
+                               {"trace_id": trace_id_of(traceparent) or "", "event_id": event.id})
         ctx = JobContext(job, job_id, event, resources, traceparent, received_at)
         try:
             outcome = pipeline(ctx)
@@ -133,7 +133,8 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
 def _skip_expired(resources: Resources, record: store.JobRecord, job: JobMessage, requested: int,
                   labels: dict[str, str]) -> dict[str, Any]:
     """A tick's job delivered after it expired: newer ticks supersede it (coalescing)."""
-    reason = f"expired at {job.expires_at.isoformat()}: superseded by newer ticks"
+    expired = job.expires_at.isoformat() if job.expires_at else "an unknown time"
+    reason = f"expired at {expired}: superseded by newer ticks"
     metrics.count("crawler_jobs_skipped", description="Jobs skipped because newer ticks superseded them",
                   reason="expired", **labels)
     log.info("job %s skipped: %s", record.job_id, reason)
@@ -161,8 +162,8 @@ def _rejected_labels(event: InboundEvent, function: str) -> dict[str, str]:
     except (ValueError, TypeError, RecursionError):  # the message was rejected for this already
         data = None
     data = data if isinstance(data, dict) else {}
-    job_type = data.get("job_type") if data.get("job_type") in get_args(JobType) else "invalid"
-    token_type = data.get("token_type") if data.get("token_type") in get_args(TokenType) else "invalid"
+    job_type = str(data["job_type"]) if data.get("job_type") in get_args(JobType) else "invalid"
+    token_type = str(data["token_type"]) if data.get("token_type") in get_args(TokenType) else "invalid"
     return {"function": function, "job_type": job_type, "token_type": token_type}
 
 

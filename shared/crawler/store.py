@@ -15,12 +15,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Iterable, Sequence
 
-import pg8000.native
 
+from shared.db.connection import Connection
 from shared.json_encoding import dumps
 from shared.crawler.models import AuditReport, PriceQuote, TokenFailure, TokenProfile
 
-Conn = pg8000.native.Connection
+Conn = Connection  # what the pool lends: pg8000 with cached statement translation
 
 
 @dataclass(frozen=True, slots=True)

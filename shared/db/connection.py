@@ -115,7 +115,7 @@ class ConnectionPool:
         self._slots = threading.BoundedSemaphore(size)
 
     @contextmanager
-    def connection(self) -> Iterator[pg8000.native.Connection]:
+    def connection(self) -> Iterator[Connection]:
         """Borrow a connection (autocommit statements)."""
         if not self._slots.acquire(timeout=30):
             raise DependencyUnavailable("no free PostgreSQL connection within 30 s")
@@ -141,7 +141,7 @@ class ConnectionPool:
                 self._idle.put((conn, time.monotonic()))
             self._slots.release()
 
-    def _checkout(self) -> pg8000.native.Connection:
+    def _checkout(self) -> Connection:
         """An idle connection that still works, else a new one."""
         while True:
             try:
@@ -153,7 +153,7 @@ class ConnectionPool:
             _close_quietly(conn)  # the server ended it while it was idle (restart, idle timeout)
 
     @contextmanager
-    def transaction(self) -> Iterator[pg8000.native.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """Borrow a connection inside BEGIN … COMMIT; any exception rolls back."""
         with self.connection() as conn:
             conn.run("BEGIN")
@@ -199,7 +199,7 @@ def is_unavailable(exc: pg8000.native.DatabaseError) -> bool:
     return code in _SERVER_GOING_AWAY or code.startswith("08")
 
 
-def _answers(conn: pg8000.native.Connection) -> bool:
+def _answers(conn: Connection) -> bool:
     try:
         conn.run("SELECT 1")
         return True
@@ -207,7 +207,7 @@ def _answers(conn: pg8000.native.Connection) -> bool:
         return False
 
 
-def _in_failed_state(conn: pg8000.native.Connection) -> bool:
+def _in_failed_state(conn: Connection) -> bool:
     try:
         conn.run("ROLLBACK")
         return False
@@ -215,7 +215,7 @@ def _in_failed_state(conn: pg8000.native.Connection) -> bool:
         return True
 
 
-def _close_quietly(conn: pg8000.native.Connection | None) -> None:
+def _close_quietly(conn: Connection | None) -> None:
     if conn is None:
         return
     try:

@@ -132,19 +132,19 @@ def observe_at_scrape(name: str, read: Callable[[], Iterable[tuple[float, Mappin
 # --- recording ------------------------------------------------------------------------------------
 
 
-def count(name: str, amount: float = 1, description: str = "", unit: str = "", **labels: str) -> None:
+def count(name: str, amount: float = 1, /, *, description: str = "", unit: str = "", **labels: str) -> None:
     """Add `amount` to counter `name` (exported as `<name>[_<unit>]_total`)."""
     _instrument(name, "counter", unit, description,
                 lambda m, s: m.create_counter(s.name, unit=s.unit, description=s.description)).add(amount, labels)
 
 
-def observe(name: str, value: float, description: str = "", unit: str = "s", **labels: str) -> None:
+def observe(name: str, value: float, /, *, description: str = "", unit: str = "s", **labels: str) -> None:
     """Record one value in histogram `name` (seconds unless catalogued otherwise)."""
     _instrument(name, "histogram", unit, description,
                 lambda m, s: m.create_histogram(s.name, unit=s.unit, description=s.description)).record(value, labels)
 
 
-def set_gauge(name: str, value: float, description: str = "", unit: str = "", **labels: str) -> None:
+def set_gauge(name: str, value: float, /, *, description: str = "", unit: str = "", **labels: str) -> None:
     """Set gauge `name` to `value` for this label set."""
     _last_value_gauge(name, unit, description)[tuple(sorted(labels.items()))] = value
 

@@ -254,7 +254,8 @@ def http_client_span(tracer: Tracer | None, api: str, request: httpx.Request) ->
         try:
             yield span
         except BaseException as exc:
-            if not span.attributes.get("http.response.status_code"):  # no answer: timeout, connection error
+            answered = (getattr(span, "attributes", None) or {}).get("http.response.status_code")  # SDK spans
+            if not answered:  # no answer: timeout, connection error
                 cause = exc.__cause__ or exc  # httpx's own exception (httpx.ReadTimeout), not our wrapper
                 _fail(span, exc, _qualified_name(cause))
             raise
@@ -273,7 +274,8 @@ def http_response(span: Span | None, status: int) -> None:
 def safe_url(url: httpx.URL) -> str:
     """The URL without user info and with every credential-named query value replaced by REDACTED."""
     # Each part through `redact` too: it masks any registered secret (an API key) wherever it appears.
-    params = [(k, REDACTED if is_secret_name(k) else redact(v)) for k, v in url.params.multi_items()]
+    params: list[tuple[str, str | int | float | bool | None]] = [
+        (k, REDACTED if is_secret_name(k) else redact(v)) for k, v in url.params.multi_items()]
     clean = url.copy_with(username=None, password=None, query=None, path=redact(url.path))
     if params:
         import httpx

@@ -6,10 +6,10 @@ kn func's func-python needs cloudevents 2.x, which keeps the same API under
 """
 
 try:  # cloudevents 2.x
-    from cloudevents.v1 import kafka as ce_kafka  # type: ignore[import-not-found]
-    from cloudevents.v1.http import CloudEvent, from_http  # type: ignore[import-not-found]
+    from cloudevents.v1 import kafka as ce_kafka
+    from cloudevents.v1.http import CloudEvent, from_http
 except ImportError:  # cloudevents 1.x
-    from cloudevents import kafka as ce_kafka  # type: ignore[no-redef]
-    from cloudevents.http import CloudEvent, from_http  # type: ignore[no-redef]
+    from cloudevents import kafka as ce_kafka
+    from cloudevents.http import CloudEvent, from_http
 
 __all__ = ["CloudEvent", "ce_kafka", "from_http"]

@@ -68,13 +68,14 @@ class SourceLedger:
 
     def retryable_error(self) -> CrawlerError | None:
         """The error to raise when nothing could be done: a rate limit first, else another retryable one."""
-        limited = [e for e in self.errors if isinstance(e, RateLimited)]
+        limited: list[CrawlerError] = [e for e in self.errors if isinstance(e, RateLimited)]
         retryable = [e for e in self.errors if e.retryable]
-        return (limited or retryable or [None])[0]
+        first = limited or retryable
+        return first[0] if first else None
 
     def worst_error(self) -> CrawlerError | None:
         """The error to raise when nothing could be done, even a permanent one when no other was seen."""
-        return self.retryable_error() or (self.errors or [None])[0]
+        return self.retryable_error() or (self.errors[0] if self.errors else None)
 
 
 class LazyUsdtRate:

@@ -133,13 +133,13 @@ def fetch_prices(upstream: UpstreamClients, tokens: list[store.KnownToken], ledg
     rest = [t for t in tokens if t.key not in quotes and t.coingecko_id]
     if rest:
         try:
-            payload = upstream.coingecko.simple_price([t.coingecko_id for t in rest])
+            payload = upstream.coingecko.simple_price([t.coingecko_id for t in rest if t.coingecko_id])
         except CrawlerError as exc:
             ledger.source_failed(Source.COINGECKO.value, exc, [t.key for t in rest])
         else:
             usd, _ = usd_prices_from_simple_price(payload)
             for token in rest:
-                result = quote_from_usd(token.key, token.symbol, usd.get(token.coingecko_id), rate.get(),
+                result = quote_from_usd(token.key, token.symbol, usd.get(token.coingecko_id or ""), rate.get(),
                                         Source.COINGECKO, observed_at)
                 if isinstance(result, PriceQuote):
                     quotes[token.key] = result
@@ -161,9 +161,12 @@ def _price_on_dexscreener(upstream: UpstreamClients, tokens: list[store.KnownTok
         else:
             ledger.token_failed(token.key, "dexscreener: no contract on a supported chain")
     for chain, members in by_chain.items():
+        chain_id = chains.dexscreener_chain_id(chain)
+        if chain_id is None:  # never: dexscreener_contracts yields only chains DexScreener lists
+            continue
         try:
             answers = upstream.dexscreener.token_pairs_per_batch(
-                chains.dexscreener_chain_id(chain), [a for _, a in members], partial(_main_pools, chain, members))
+                chain_id, [a for _, a in members], partial(_main_pools, chain, members))
         except CrawlerError as exc:
             ledger.source_failed(Source.DEXSCREENER.value, exc, [t.key for t, _ in members])
             continue

@@ -284,7 +284,10 @@ def _crawl_geckoterminal(upstream: UpstreamClients, refs: Sequence[Contract], cr
     source = Source.GECKOTERMINAL
     for chain, _, keys, payload in _fetch_per_chain(refs, source, ledger, chains.geckoterminal_network,
                                                     upstream.geckoterminal.tokens_multi):
-        found = profiles_from_tokens_multi(chains.geckoterminal_network(chain), payload)
+        network = chains.geckoterminal_network(chain)
+        if network is None:  # never: _fetch_per_chain yields only chains the API knows
+            continue
+        found = profiles_from_tokens_multi(network, payload)
         by_key = {p.key: p for p in found.profiles}
         reported = set()
         for failure in found.failures:
@@ -314,7 +317,10 @@ def _crawl_coingecko(upstream: UpstreamClients, refs: Sequence[Contract], crawl:
     source = Source.COINGECKO
     for chain, _, keys, payload in _fetch_per_chain(refs, source, ledger, chains.coingecko_platform,
                                                     upstream.coingecko.token_prices):
-        prices, price_failures = usd_prices_from_token_price(chains.coingecko_platform(chain), payload)
+        platform = chains.coingecko_platform(chain)
+        if platform is None:  # never: _fetch_per_chain yields only chains the API knows
+            continue
+        prices, price_failures = usd_prices_from_token_price(platform, payload)
         for failure in price_failures:
             if failure.ref in keys:
                 ledger.token_failed(failure.ref, _reason(source, failure.reason))

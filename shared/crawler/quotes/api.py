@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, overload, Sequence
 from urllib.parse import parse_qs, unquote
 
 from shared.observability import metrics
@@ -159,7 +159,13 @@ class Query:
             raise ApiError(400, f"{name} must carry a UTC offset (e.g. 2025-06-25T21:00:00Z), got {text[:40]!r}")
         return bounded_time(value, name)
 
+    @overload
+    def choice(self, name: str, options: Sequence[str], default: str) -> str: ...
+    @overload
+    def choice(self, name: str, options: Sequence[str], default: None) -> str | None: ...
+
     def choice(self, name: str, options: Sequence[str], default: str | None) -> str | None:
+        """The parameter, one of `options` (400 otherwise), or `default` when absent or empty."""
         value = self.one(name)
         if value is None or value == "":
             return default

@@ -21,11 +21,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Sequence
 
-import pg8000.native
 
+from shared.db.connection import Connection
 from shared.crawler.domain import tokens as token_ids
 
-Conn = pg8000.native.Connection
+Conn = Connection  # what the pool lends: pg8000 with cached statement translation
 
 MAX_SYMBOL_LENGTH = 64
 MAX_REF_LENGTH = 200
