@@ -80,7 +80,8 @@ def test_topics_partitions_and_retention() -> None:
 def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
     sinks = _by_kind(rules.load_yaml_documents(BASE / "kafkasinks.yaml"), "KafkaSink")
-    assert set(sources) == {"price-request-source", "metadata-request-source", "audit-request-source"}
+    assert set(sources) == {"price-request-source", "metadata-request-source", "audit-request-source",
+                            "dead-letter-source"}
     for name in ("price", "metadata", "audit"):
         spec = sources[f"{name}-request-source"]["spec"]
         assert spec["topics"] == [f"price-crawler.{name}.request"]
@@ -95,6 +96,11 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     assert sources["price-request-source"]["spec"]["ordering"] == "unordered"
     for name in ("metadata", "audit"):
         assert sources[f"{name}-request-source"]["spec"]["initialOffset"] == "earliest"
+    # Every dead-letter topic goes to the deadletter function, which has no dead-letter sink itself (a loop).
+    dead_letters = sources["dead-letter-source"]["spec"]
+    assert dead_letters["topics"] == [sinks[f"{n}-dead-letter"]["spec"]["topic"] for n in ("price", "metadata", "audit")]
+    assert dead_letters["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "deadletter"}
+    assert dead_letters["initialOffset"] == "earliest" and "deadLetterSink" not in dead_letters["delivery"]
 
 
 def test_ping_sources_tick_the_scheduler() -> None:
@@ -301,4 +307,4 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (3, 3, 3)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 3, 3)

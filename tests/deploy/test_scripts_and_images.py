@@ -15,7 +15,7 @@ from manifest_rules import ROOT, SCHEMAS
 SCRIPTS = [ROOT / "scripts" / "cluster.sh", ROOT / "scripts" / "deploy.sh"]
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
 # Functions the eventing plane delivers to; quotes, the read API, takes no events.
-EVENT_DRIVEN = ("price", "metadata", "audit", "scheduler")
+EVENT_DRIVEN = ("price", "metadata", "audit", "deadletter", "scheduler")
 FUNCTIONS = (*EVENT_DRIVEN, "quotes")
 
 

@@ -61,7 +61,8 @@ DEAD_LETTER_TOPICS = {
 }
 # The manifests the cluster applies, minus the PingSources (see the module docstring).
 EVENTING_MANIFESTS = ("kafkasources.yaml", "kafkasinks.yaml")
-FINAL_STATUSES = frozenset({"succeeded", "partial", "skipped", "rejected"})
+# dead_lettered: the deadletter function ended a refused (or given-up) job from its dead letter.
+FINAL_STATUSES = frozenset({"succeeded", "partial", "skipped", "rejected", "dead_lettered"})
 
 # Every upstream: 1-s timeouts, two quick retries, budgets no test comes near, short breaker
 # reset. Faults then play out in seconds; the mechanisms are the production ones.
