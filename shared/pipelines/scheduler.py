@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared import metrics
+from shared.contracts import JOB_MESSAGE_SCHEMA
 from shared.db import store
 from shared.domain import chains
 from shared.domain.schedule import SCHEDULES, PriceBatch, PriceMember, Schedule, price_batches, tick_jobs
@@ -107,7 +108,8 @@ def _emit(resources: Resources, schedule: Schedule, tick: datetime, traceparent:
     jobs = tick_jobs(schedule, tick, batches=batches, traceparent=traceparent)
     events = [
         OutboundEvent(type=JOB_EVENT_TYPE, source=f"/price-crawler/scheduler/{schedule.name}", data=job, key=key,
-                      id=job["job_id"], time=tick, subject=schedule.name, extensions={"traceparent": traceparent})
+                      id=job["job_id"], time=tick, subject=schedule.name, extensions={"traceparent": traceparent},
+                      dataschema=JOB_MESSAGE_SCHEMA)
         for key, job in jobs
     ]
     resources.producer.publish(getattr(settings, schedule.topic_setting), events)
