@@ -103,6 +103,27 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     assert dead_letters["initialOffset"] == "earliest" and "deadLetterSink" not in dead_letters["delivery"]
 
 
+def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
+    """One EventType per (type, consuming KafkaSource); its dataschema is the one the event carries."""
+    from shared.contracts import EVENT_DATASCHEMAS
+
+    event_types = _by_kind(rules.load_yaml_documents(BASE / "eventtypes.yaml"), "EventType")
+    registered = {}
+    for doc in event_types.values():
+        attributes = {a["name"]: a for a in doc["spec"]["attributes"]}
+        registered.setdefault(attributes["type"]["value"], set()).add(attributes["dataschema"]["value"])
+        assert all(attributes[n]["required"] for n in ("specversion", "id", "type", "source", "dataschema"))
+    assert registered == {event_type: {uri} for event_type, uri in EVENT_DATASCHEMAS.items()}
+    consumed_by = {d["metadata"]["name"]: d["spec"].get("reference", {}).get("name") for d in event_types.values()}
+    assert consumed_by == {
+        "price-crawler.job.requested.price": "price-request-source",
+        "price-crawler.job.requested.metadata": "metadata-request-source",
+        "price-crawler.metadata.detail.requested": "metadata-request-source",
+        "price-crawler.trending.committed": "audit-request-source",
+        "price-crawler.price.updated": None,  # read by the order backend straight from its topic
+    }
+
+
 def test_ping_sources_tick_the_scheduler() -> None:
     pings = _by_kind(rules.load_yaml_documents(BASE / "pingsources.yaml"), "PingSource")
     expected = {
@@ -247,6 +268,12 @@ BROKEN_BASE = [
     ("PingSource", "top100-price-tick", lambda d: d["spec"].update(timezone="Mars/Olympus"), "IANA"),
     ("PingSource", "top100-price-tick", lambda d: d["spec"].update(data="[1, 2]"), "JSON object"),
     ("PingSource", "trending-tick", lambda d: d["spec"].update(dataBase64="e30="), "mutually exclusive"),
+    ("EventType", "price-crawler.price.updated",
+     lambda d: d["spec"].update(attributes=[a for a in d["spec"]["attributes"] if a["name"] != "id"]), "missing field(s): id"),
+    ("EventType", "price-crawler.price.updated", lambda d: d["spec"]["attributes"][0].update(nme="x"), "schema"),
+    ("EventType", "price-crawler.price.updated", lambda d: d.update(apiVersion="eventing.knative.dev/v1beta2"), "v1beta3"),
+    ("EventType", "price-crawler.trending.committed", lambda d: d["spec"]["reference"].update(name="audit-source"),
+     "not defined"),
 ]
 
 
