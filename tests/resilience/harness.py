@@ -61,8 +61,9 @@ DEAD_LETTER_TOPICS = {
 }
 # The manifests the cluster applies, minus the PingSources (see the module docstring).
 EVENTING_MANIFESTS = ("kafkasources.yaml", "kafkasinks.yaml")
-# dead_lettered: the deadletter function ended a refused (or given-up) job from its dead letter.
-FINAL_STATUSES = frozenset({"succeeded", "partial", "skipped", "rejected", "dead_lettered"})
+# Committed outcomes. Not dead_lettered: the deadletter function's record of a job given up
+# (Settlement.dead counts those, from the dead-letter topics themselves).
+FINAL_STATUSES = frozenset({"succeeded", "partial", "skipped", "rejected"})
 
 # Every upstream: 1-s timeouts, two quick retries, budgets no test comes near, short breaker
 # reset. Faults then play out in seconds; the mechanisms are the production ones.
