@@ -109,6 +109,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("audit", 8083),
     Function("scheduler", 8084),
     Function("quotes", 8085),
+    Function("deadletter", 8086),
 )
 
 # Upstream API -> path prefix under which the simulated market serves it.

@@ -330,10 +330,10 @@ def read_freshness(conn, stale_after_seconds: float) -> list[SetFreshness]:
 
 
 def read_failures(conn, limit: int = FAILURES_SHOWN) -> list[JobFailure]:
-    """The last failed, rejected or partial jobs, newest first."""
+    """The last failed, rejected, partial or dead-lettered jobs, newest first."""
     rows = conn.run(
         "SELECT executed_at, job_id, job_type, token_type, status, COALESCE(message, '') FROM job_logs"
-        " WHERE row_kind = 'job' AND status IN ('failed', 'rejected', 'partial')"
+        " WHERE row_kind = 'job' AND status IN ('failed', 'rejected', 'partial', 'dead_lettered')"
         " ORDER BY executed_at DESC LIMIT :limit",
         limit=limit,
     )
@@ -466,7 +466,7 @@ def render(status: SystemStatus, *, color: bool = False, width: int = 120) -> st
          (_age(s.age_seconds) + " ago" if s.age_seconds is not None else "never",
           "bad" if s.overdue else "ok" if s.age_seconds is not None else "dim"),
          (s.emitted_at or "-", ""), (s.last_job_id or "-", ""), (s.last_job_status or "-",
-                                                                 "bad" if s.last_job_status in ("failed", "rejected") else "")]
+                                                                 "bad" if s.last_job_status in ("failed", "rejected", "dead_lettered") else "")]
         for s in status.schedules.rows
     ]), "no schedules")
     section("Price freshness", status.freshness, lambda: _table(paint, ["token set", "members", "priced", "stale", "oldest price"], [

@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     metadata_function_url: str = "http://localhost:8082"
     audit_function_url: str = "http://localhost:8083"
     scheduler_function_url: str = "http://localhost:8084"
+    deadletter_function_url: str = "http://localhost:8086"
 
     # --- business rules --------------------------------------------------------------------
     stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")

@@ -45,6 +45,7 @@ class OutboundEvent:
     time: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     subject: str | None = None
     extensions: dict[str, str] = field(default_factory=dict)
+    dataschema: str | None = None  # the URI of the data's JSON Schema (shared.crawler.contracts)
 
     def body(self) -> bytes:
         """The JSON body; Decimals are written as exact strings, never floats."""

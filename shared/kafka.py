@@ -35,6 +35,8 @@ def binary_headers(event: OutboundEvent) -> list[tuple[str, bytes]]:
     ]
     if event.subject:
         headers.append(("ce_subject", event.subject.encode()))
+    if event.dataschema:
+        headers.append(("ce_dataschema", event.dataschema.encode()))
     if event.key:
         headers.append(("ce_partitionkey", event.key.encode()))
     for name, value in event.extensions.items():

@@ -25,6 +25,9 @@ TokenType = Literal["top100", "trending"]
 # keeps quotes and SQL metacharacters out of every downstream path.
 _SYMBOL_MAX_LEN = 32
 _ADDRESS_MAX_LEN = 128
+# The same rules as JSON Schema patterns: a ticker after trimming; a printable key with a ':'.
+_SYMBOL_PATTERN = r"^\s*[A-Za-z0-9._+-]{1,%d}\s*$" % _SYMBOL_MAX_LEN
+_TOKEN_KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*:[^\x00-\x1f\x7f-\x9f]*$"
 
 
 def is_ticker(symbol: str) -> bool:
@@ -48,14 +51,18 @@ class JobMessage(BaseModel):
 
     job_type: JobType
     token_type: TokenType
-    symbols: list[str] = Field(default_factory=list)
+    # json_schema_extra: the published schema (schemas/, shared.crawler.contracts) states the rules the
+    # validators below apply; validation itself stays theirs.
+    symbols: list[str] = Field(default_factory=list, json_schema_extra={"items": {
+        "type": "string", "pattern": _SYMBOL_PATTERN}})
     timestamp: datetime
     # No control characters: PostgreSQL text cannot hold NUL, and ids end up in logs.
     job_id: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")
     batch: int | None = Field(default=None, ge=0)
     batches: int | None = Field(default=None, ge=1)
     contracts: list[ContractRef] = Field(default_factory=list)
-    token_keys: list[str] = Field(default_factory=list)
+    token_keys: list[str] = Field(default_factory=list, json_schema_extra={"items": {
+        "type": "string", "minLength": 1, "maxLength": _ADDRESS_MAX_LEN + 40, "pattern": _TOKEN_KEY_PATTERN}})
     traceparent: str | None = Field(default=None, max_length=128)
     # Set by the scheduler: a tick's job is worthless after the next ticks superseded it.
     expires_at: datetime | None = None

@@ -486,3 +486,36 @@ def _clip(text: str | None, limit: int = 2000) -> str | None:
     if text is None:
         return None
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Job rows a dead letter may end: the attempt died ('running'), ran out of retries ('failed')
+# or was refused ('rejected'). A row that succeeded later (a replay) keeps its outcome.
+_DEAD_LETTER_ENDS = ("running", "failed", "rejected")
+
+
+def dead_letter_job(conn: Conn, job: JobRecord, *, row_ids: Sequence[str], reason: str) -> int:
+    """End the job rows among `row_ids` as 'dead_lettered' with `reason`; return the rows changed.
+
+    When none of `row_ids` has a row yet (the function died before logging the job), a row
+    is written for `job.job_id`. One statement: idempotent, a redelivered dead letter changes nothing more.
+    """
+    rows = conn.run(
+        """
+        WITH ended AS (
+            UPDATE job_logs SET status = 'dead_lettered', message = :msg, finished_at = now(), executed_at = now()
+            WHERE row_kind = 'job' AND job_id = ANY(CAST(:ids AS text[]))
+                AND status = ANY(CAST(:ends AS text[]))
+            RETURNING 1
+        ), added AS (
+            INSERT INTO job_logs (row_kind, job_id, job_type, token_type, status, message, event_id, finished_at)
+            SELECT 'job', :id, :jt, :tt, 'dead_lettered', :msg, :ev, now()
+            WHERE NOT EXISTS (SELECT 1 FROM job_logs WHERE row_kind = 'job' AND job_id = ANY(CAST(:ids AS text[])))
+            ON CONFLICT (job_id, row_kind, token_ref) DO NOTHING
+            RETURNING 1
+        )
+        SELECT (SELECT count(*) FROM ended) + (SELECT count(*) FROM added)
+        """,
+        ids=list(row_ids), ends=list(_DEAD_LETTER_ENDS), msg=_clip(reason), id=job.job_id, jt=job.job_type,
+        tt=job.token_type, ev=job.event_id,
+    )
+    return int(rows[0][0])

@@ -45,6 +45,7 @@ CRD_SCHEMAS: dict[tuple[str, str], str] = {
     ("sources.knative.dev/v1", "SinkBinding"): "sources.knative.dev_sinkbinding_v1.json",
     ("eventing.knative.dev/v1", "Broker"): "eventing.knative.dev_broker_v1.json",
     ("eventing.knative.dev/v1", "Trigger"): "eventing.knative.dev_trigger_v1.json",
+    ("eventing.knative.dev/v1beta3", "EventType"): "eventing.knative.dev_eventtype_v1beta3.json",
     ("kafka.strimzi.io/v1", "KafkaTopic"): "strimzi-1.2.0_kafka.strimzi.io_kafkatopic_v1.json",
     ("kafka.strimzi.io/v1", "Kafka"): "strimzi-1.2.0_kafka.strimzi.io_kafka_v1.json",
     ("kafka.strimzi.io/v1", "KafkaNodePool"): "strimzi-1.2.0_kafka.strimzi.io_kafkanodepool_v1.json",
@@ -266,6 +267,8 @@ def webhook_errors(doc: dict[str, Any]) -> list[str]:
         errors += kafka_sink_errors(doc)
     if kind == "PingSource":
         errors += ping_source_errors(doc)
+    if kind == "EventType":
+        errors += event_type_errors(doc)
     if kind in ("Service", "Configuration") and api.startswith("serving.knative.dev/"):
         errors += knative_service_errors(doc)
     return errors
@@ -377,6 +380,22 @@ def kafka_sink_errors(doc: dict[str, Any]) -> list[str]:
         errors.append(f"{where}: spec.bootstrapServers is required")
     if spec.get("contentMode", "binary") not in ("binary", "structured"):
         errors.append(f"{where}: spec.contentMode must be binary or structured")
+    return errors
+
+
+# knative/eventing pkg/apis/eventing/v1beta3/eventtype_validation.go (ValidateAttributes).
+EVENT_TYPE_REQUIRED_ATTRIBUTES = ("type", "source", "specversion", "id")
+
+
+def event_type_errors(doc: dict[str, Any]) -> list[str]:
+    """EventType webhook rules: v1beta3 names type, source, specversion and id among its attributes."""
+    spec, where = doc.get("spec") or {}, doc_id(doc)
+    if doc.get("apiVersion") != "eventing.knative.dev/v1beta3":
+        return [f"{where}: declare EventTypes as eventing.knative.dev/v1beta3 (spec.attributes)"]
+    names = [a.get("name") for a in spec.get("attributes") or []]
+    errors = [f"{where}: spec.attributes: missing field(s): {', '.join(m for m in EVENT_TYPE_REQUIRED_ATTRIBUTES if m not in names)}"
+              ] if any(m not in names for m in EVENT_TYPE_REQUIRED_ATTRIBUTES) else []
+    errors += [f"{where}: spec.attributes: {n!r} named twice" for n in sorted({n for n in names if names.count(n) > 1})]
     return errors
 
 
@@ -505,6 +524,8 @@ def reference_errors(docs: list[dict[str, Any]], function_services: Iterable[tup
         namespace, spec = doc["metadata"].get("namespace"), doc.get("spec") or {}
         refs = [("spec.sink", (spec.get("sink") or {}).get("ref"))]
         refs.append(("spec.delivery.deadLetterSink", ((spec.get("delivery") or {}).get("deadLetterSink") or {}).get("ref")))
+        if doc.get("kind") == "EventType":
+            refs.append(("spec.reference", spec.get("reference")))
         for path, ref in refs:
             if not ref:
                 continue

@@ -82,7 +82,8 @@ def test_topics_partitions_and_retention() -> None:
 def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
     sinks = _by_kind(rules.load_yaml_documents(BASE / "kafkasinks.yaml"), "KafkaSink")
-    assert set(sources) == {"price-request-source", "metadata-request-source", "audit-request-source"}
+    assert set(sources) == {"price-request-source", "metadata-request-source", "audit-request-source",
+                            "dead-letter-source"}
     for name in ("price", "metadata", "audit"):
         spec = sources[f"{name}-request-source"]["spec"]
         assert spec["topics"] == [f"price-crawler.{name}.request"]
@@ -97,6 +98,32 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     assert sources["price-request-source"]["spec"]["ordering"] == "unordered"
     for name in ("metadata", "audit"):
         assert sources[f"{name}-request-source"]["spec"]["initialOffset"] == "earliest"
+    # Every dead-letter topic goes to the deadletter function, which has no dead-letter sink itself (a loop).
+    dead_letters = sources["dead-letter-source"]["spec"]
+    assert dead_letters["topics"] == [sinks[f"{n}-dead-letter"]["spec"]["topic"] for n in ("price", "metadata", "audit")]
+    assert dead_letters["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "deadletter"}
+    assert dead_letters["initialOffset"] == "earliest" and "deadLetterSink" not in dead_letters["delivery"]
+
+
+def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
+    """One EventType per (type, consuming KafkaSource); its dataschema is the one the event carries."""
+    from shared.crawler.contracts import EVENT_DATASCHEMAS
+
+    event_types = _by_kind(rules.load_yaml_documents(BASE / "eventtypes.yaml"), "EventType")
+    registered = {}
+    for doc in event_types.values():
+        attributes = {a["name"]: a for a in doc["spec"]["attributes"]}
+        registered.setdefault(attributes["type"]["value"], set()).add(attributes["dataschema"]["value"])
+        assert all(attributes[n]["required"] for n in ("specversion", "id", "type", "source", "dataschema"))
+    assert registered == {event_type: {uri} for event_type, uri in EVENT_DATASCHEMAS.items()}
+    consumed_by = {d["metadata"]["name"]: d["spec"].get("reference", {}).get("name") for d in event_types.values()}
+    assert consumed_by == {
+        "price-crawler.job.requested.price": "price-request-source",
+        "price-crawler.job.requested.metadata": "metadata-request-source",
+        "price-crawler.metadata.detail.requested": "metadata-request-source",
+        "price-crawler.trending.committed": "audit-request-source",
+        "price-crawler.price.updated": None,  # read by the order backend straight from its topic
+    }
 
 
 def test_ping_sources_tick_the_scheduler() -> None:
@@ -243,6 +270,12 @@ BROKEN_BASE = [
     ("PingSource", "top100-price-tick", lambda d: d["spec"].update(timezone="Mars/Olympus"), "IANA"),
     ("PingSource", "top100-price-tick", lambda d: d["spec"].update(data="[1, 2]"), "JSON object"),
     ("PingSource", "trending-tick", lambda d: d["spec"].update(dataBase64="e30="), "mutually exclusive"),
+    ("EventType", "price-crawler.price.updated",
+     lambda d: d["spec"].update(attributes=[a for a in d["spec"]["attributes"] if a["name"] != "id"]), "missing field(s): id"),
+    ("EventType", "price-crawler.price.updated", lambda d: d["spec"]["attributes"][0].update(nme="x"), "schema"),
+    ("EventType", "price-crawler.price.updated", lambda d: d.update(apiVersion="eventing.knative.dev/v1beta2"), "v1beta3"),
+    ("EventType", "price-crawler.trending.committed", lambda d: d["spec"]["reference"].update(name="audit-source"),
+     "not defined"),
 ]
 
 
@@ -303,4 +336,4 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (3, 3, 3)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 3, 3)

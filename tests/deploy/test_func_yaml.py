@@ -9,7 +9,7 @@ import pytest
 
 import manifest_rules as rules
 
-FUNCTIONS = ("price", "metadata", "audit", "scheduler", "quotes")
+FUNCTIONS = ("price", "metadata", "audit", "deadletter", "scheduler", "quotes")
 
 
 def test_every_function_has_a_func_yaml(func_yamls: dict[str, dict[str, Any]]) -> None:

@@ -16,7 +16,7 @@ from manifest_rules import ROOT, SCHEMAS
 SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
 # Functions the eventing plane delivers to; quotes, the read API, takes no events.
-EVENT_DRIVEN = ("price", "metadata", "audit", "scheduler")
+EVENT_DRIVEN = ("price", "metadata", "audit", "deadletter", "scheduler")
 FUNCTIONS = (*EVENT_DRIVEN, "quotes")
 
 

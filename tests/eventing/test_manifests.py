@@ -26,6 +26,7 @@ DEFAULTS = {
     "METADATA_FUNCTION_URL": "http://localhost:8082",
     "AUDIT_FUNCTION_URL": "http://localhost:8083",
     "SCHEDULER_FUNCTION_URL": "http://localhost:8084",
+    "DEADLETTER_FUNCTION_URL": "http://localhost:8086",
 }
 
 
@@ -282,6 +283,12 @@ def test_the_repository_manifests_run_on_the_local_plane():
             ("price-crawler.audit.request",),
             HttpEndpoint("http://localhost:8083"),
             "price-crawler.audit.dead-letter",
+        ),
+        # Dead letters end their job (functions/deadletter); a dead letter of its own would loop.
+        "dead-letter-source": (
+            ("price-crawler.price.dead-letter", "price-crawler.metadata.dead-letter", "price-crawler.audit.dead-letter"),
+            HttpEndpoint("http://localhost:8086"),
+            None,
         ),
     }
     pings = {p.manifest.name: p for p in topology.ping_sources}

@@ -87,6 +87,7 @@ def test_the_original_message_from_a_plain_kafka_client_is_priced_within_seconds
     # Committed prices are announced on price.updated, exactly.
     [event] = read_all(stack.bootstrap, stack.topics["price_updated"])
     assert headers_of(event)["ce_type"] == "price-crawler.price.updated"
+    assert headers_of(event)["ce_dataschema"] == "https://price-crawler.example/schemas/price-updated.v1.json"
     prices = {p["symbol"]: Decimal(p["price_usdt"]) for p in json.loads(event.value())["prices"]}
     assert prices == {s: latest[s]["price_usdt"] for s in ("BTC", "ETH", "SOL")}
 

@@ -61,6 +61,8 @@ DEAD_LETTER_TOPICS = {
 }
 # The manifests the cluster applies, minus the PingSources (see the module docstring).
 EVENTING_MANIFESTS = ("kafkasources.yaml", "kafkasinks.yaml")
+# Committed outcomes. Not dead_lettered: the deadletter function's record of a job given up
+# (Settlement.dead counts those, from the dead-letter topics themselves).
 FINAL_STATUSES = frozenset({"succeeded", "partial", "skipped", "rejected"})
 
 # Every upstream: 1-s timeouts, two quick retries, budgets no test comes near, short breaker

@@ -92,8 +92,8 @@ def test_sigkill_during_a_two_minute_run_loses_no_job_and_leaves_no_partial_row(
     assert invariants == INVARIANTS_OK
 
     restarts = {name: system.restarts.get(name, 0) - restarts_before.get(name, 0) for name in system.restarts}
-    # A job given up while its function was down keeps the job_logs row of the moment the
-    # process died ('running' or 'failed'); its data is all or nothing (checked above).
+    # A job given up while its function was down ends 'dead_lettered' once the deadletter
+    # function read its dead letter (until then: 'running' or 'failed'); its data is all or nothing.
     dead_log_status = Counter(outcome.rows[j]["status"] if j in outcome.rows else "no row" for j in outcome.dead)
     FIGURES.add(
         "sigkill", seconds=round(load_seconds), kills=sum(kills.values()), kills_by_target=dict(kills),

@@ -100,6 +100,7 @@ def _exercise_every_pushed_metric() -> None:
     metrics.count("crawler_jobs_failed", reason="RetryableUpstreamError", **labels)
     metrics.count("crawler_jobs_skipped", reason="expired", **labels)
     metrics.count("crawler_jobs_rejected", **labels)
+    metrics.count("crawler_jobs_dead_lettered", job_type="price", status="running")
     metrics.observe("crawler_job_duration", 0.42, **labels)
     metrics.count("crawler_db_rows_upserted", 98, table="token_prices", **labels)
     metrics.count("crawler_events_handled", function="price", verdict="done")

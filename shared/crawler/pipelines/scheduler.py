@@ -16,6 +16,7 @@ from typing import Any
 from opentelemetry import trace
 
 from shared.observability import metrics
+from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler import store
 from shared.crawler.domain import chains
 from shared.crawler.domain.schedule import SCHEDULES, PriceBatch, PriceMember, Schedule, price_batches, tick_jobs
@@ -112,7 +113,8 @@ def _emit(resources: Resources, schedule: Schedule, tick: datetime, traceparent:
     jobs = tick_jobs(schedule, tick, batches=batches, traceparent=traceparent)
     events = [
         OutboundEvent(type=JOB_EVENT_TYPE, source=f"/price-crawler/scheduler/{schedule.name}", data=job, key=key,
-                      id=job["job_id"], time=tick, subject=schedule.name, extensions={"traceparent": traceparent})
+                      id=job["job_id"], time=tick, subject=schedule.name, extensions={"traceparent": traceparent},
+                      dataschema=JOB_MESSAGE_SCHEMA)
         for key, job in jobs
     ]
     resources.producer.publish(getattr(settings, schedule.topic_setting), events)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
+from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler import store
 from shared.crawler.domain.normalize_coingecko import apply_coin_detail, top100_profiles
 from shared.errors import CrawlerError
@@ -88,6 +89,7 @@ def _request_details(ctx: JobContext, keys: list[str]) -> int:
         job = {"job_type": "metadata", "token_type": "top100", "symbols": [], "timestamp": now,
                "token_keys": keys[i : i + DETAIL_JOB_SIZE], "job_id": job_id, "traceparent": ctx.traceparent}
         events.append(OutboundEvent(type=DETAIL_EVENT_TYPE, source="/price-crawler/metadata", data=job,
-                                    key="top100-detail", id=job_id, extensions={"traceparent": ctx.traceparent}))
+                                    key="top100-detail", id=job_id, extensions={"traceparent": ctx.traceparent},
+                                    dataschema=JOB_MESSAGE_SCHEMA))
     ctx.resources.producer.publish(settings.metadata_topic, events)
     return len(events)

@@ -43,6 +43,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.config import Settings
+from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler import store
 from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_coingecko import usd_prices_from_token_price
@@ -389,6 +390,7 @@ def request_audits(ctx: JobContext, token_keys: Sequence[str]) -> None:
         subject=TOKEN_SET,
         key=TOKEN_SET,
         extensions={"traceparent": ctx.traceparent},
+        dataschema=JOB_MESSAGE_SCHEMA,
         data={
             "job_type": "audit",
             "token_type": TOKEN_SET,

@@ -1,0 +1,117 @@
+"""Dead letters end their job: a job whose event reached a dead-letter topic is `dead_lettered`.
+
+A dead-letter record is the failed event itself (same id, source, type and data) plus the
+extensions the KafkaSource dispatcher adds (docs/knative-eventing.md b.5):
+`knativeerrordest` always, and with a response `knativeerrorcode` (its HTTP status) and
+`knativeerrordata` (base64 of the first ≤1024 bytes of its body, our JSON reason). Without a
+response the function was down or timed out: its `job_logs` row still says `running`.
+
+`DeadLetter` is what such an event says, derived without I/O (`dead_letter_of`);
+`record_dead_letter` writes it: the job's row ends as `dead_lettered` with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from shared.observability import metrics
+from shared.crawler import store
+from shared.errors import BadMessage
+from shared.crawler.jobs import parse_job_message
+from shared.events import InboundEvent
+from shared.crawler.job_runner import job_id_for
+from shared.runtime.resources import Resources
+
+log = logging.getLogger(__name__)
+
+# The source a KafkaSource gives a plain record (a.3): .../kafkasources/<fn>-request-source#<topic>.
+_REQUEST_SOURCE = re.compile(r"/kafkasources/([a-z0-9-]+?)-request-source(?:#|$)")
+_REASON_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """What one dead-lettered event says about its job."""
+
+    job_id: str  # the id the job runner logged the job under
+    row_ids: tuple[str, ...]  # every job_logs id the attempt may have written (its job id, its rejection)
+    job_type: str
+    token_type: str | None
+    event_id: str
+    status: int | None  # the function's last HTTP status; None when it never answered
+    reason: str
+
+
+def dead_letter_of(event: InboundEvent, *, max_bytes: int, max_symbols: int) -> DeadLetter:
+    """Read a dead-lettered event: which job it was, and why it failed."""
+    rejected_id = f"rejected:{event.source}#{event.id}"  # the job runner's id for a refused message
+    try:
+        job = parse_job_message(event.data, max_bytes=max_bytes, max_symbols=max_symbols)
+    except BadMessage:
+        job = None
+    if job is None:
+        job_id, job_type, token_type, row_ids = rejected_id, _function_of(event.source), None, (rejected_id,)
+    else:
+        job_id = job_id_for(job, event)
+        job_type, token_type, row_ids = job.job_type, job.token_type, (job_id, rejected_id)
+    status = _status_of(event.extensions.get("knativeerrorcode"))
+    return DeadLetter(job_id=job_id, row_ids=row_ids, job_type=job_type, token_type=token_type,
+                      event_id=event.id, status=status, reason=_reason(event.extensions, status))
+
+
+def record_dead_letter(event: InboundEvent, resources: Resources) -> dict[str, Any]:
+    """End the dead-lettered job's `job_logs` row as `dead_lettered`; return what was recorded."""
+    settings = resources.settings
+    letter = dead_letter_of(event, max_bytes=settings.job_max_body_bytes, max_symbols=settings.job_max_symbols)
+    with resources.db.connection() as conn:
+        changed = store.dead_letter_job(
+            conn, store.JobRecord(letter.job_id, letter.job_type, letter.token_type, letter.event_id),
+            row_ids=letter.row_ids, reason=letter.reason)
+    metrics.count("crawler_jobs_dead_lettered", description="Jobs whose event reached a dead-letter topic",
+                  job_type=letter.job_type, status=str(letter.status or "none"))
+    log.warning("job %s dead-lettered: %s", letter.job_id, letter.reason)
+    return {"job_id": letter.job_id, "status": "dead_lettered", "reason": letter.reason, "rows_changed": changed}
+
+
+def _function_of(source: str) -> str:
+    """The function a plain record was meant for, from its KafkaSource's name; else `unknown`."""
+    match = _REQUEST_SOURCE.search(source)
+    return match.group(1) if match else "unknown"
+
+
+def _status_of(code: str | None) -> int | None:
+    try:
+        return int(code) if code else None
+    except ValueError:
+        return None
+
+
+def _reason(extensions: dict[str, str], status: int | None) -> str:
+    destination = extensions.get("knativeerrordest", "the sink")
+    if status is None:  # no HTTP response: connection refused or timed out (the function died)
+        return f"dead-lettered without a response from {destination} (the function was down or timed out)"
+    detail = _error_text(extensions.get("knativeerrordata"))
+    return f"dead-lettered after HTTP {status}" + (f": {detail}" if detail else "")
+
+
+def _error_text(data: str | None) -> str:
+    """The function's reason from `knativeerrordata`: the `error` of its JSON body, else the text."""
+    if not data:
+        return ""
+    try:
+        body = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        return data[:_REASON_MAX]
+    try:
+        parsed = json.loads(body)
+    except (ValueError, RecursionError):  # cut at 1024 bytes, or not JSON
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), str):
+        return parsed["error"][:_REASON_MAX]
+    return body.decode("utf-8", "replace")[:_REASON_MAX]
