@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from email.utils import formatdate
 from typing import Any
@@ -12,7 +13,9 @@ import httpx
 import pytest
 
 from shared.config import BinanceSettings, CoinGeckoSettings, UpstreamSettings
+from shared.domain.wire import to_decimal
 from shared.errors import (
+    BadWireValue,
     CircuitOpen,
     PermanentUpstreamError,
     RateLimited,
@@ -98,8 +101,41 @@ def test_tiny_price_keeps_every_digit_and_integers_stay_int(clock: FakeClock) ->
 
 
 def test_nan_is_not_json_and_never_becomes_a_float() -> None:
-    with pytest.raises(ValueError, match="NaN"):
-        decode_json(b'{"price": NaN}')
+    # Not JSON, but one NaN must not lose the other items: it becomes a marker that fails
+    # the item reading it, never a float.
+    doc = decode_json(b'{"price": NaN, "other": 1.5, "worse": -Infinity}')
+    assert doc["other"] == Decimal("1.5")
+    for field in ("price", "worse"):
+        with pytest.raises(BadWireValue, match="not a finite number"):
+            to_decimal(doc[field], field)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[1e400, 2.5]',
+        b'[1e999999999, 2.5]',
+        b'[1E-999999999, 2.5]',
+        b'[' + b'9' * 1_000_000 + b', 2.5]',
+        b'[1.' + b'3' * 1_000_000 + b', 2.5]',
+        b'[1' + b'0' * 5000 + b', 2.5]',
+    ],
+)
+def test_the_decoder_bounds_every_number_and_never_stalls(body: bytes) -> None:
+    started = time.monotonic()
+    doc = decode_json(body)
+    assert doc[1] == Decimal("2.5")  # the neighbour survives
+    with pytest.raises(BadWireValue):
+        to_decimal(doc[0], "price")
+    assert time.monotonic() - started < 0.5
+
+
+def test_text_postgresql_refuses_is_cleaned_at_decoding() -> None:
+    doc = decode_json(b'{"na\\u0000me": "US\\u0000DT", "list": ["a\\u0000"], "ok": "plain"}')
+    assert doc == {"name": "USDT", "list": ["a"], "ok": "plain"}
+    # a body only the lenient decoder reads (NaN) holding a lone surrogate: replaced, not kept
+    lenient = decode_json(b'{"n": NaN, "s": "x\\ud800y\\u0000"}')
+    assert lenient["s"] == "x\ufffdy"
 
 
 # --- retries ------------------------------------------------------------------------------------
