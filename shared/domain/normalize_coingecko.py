@@ -32,6 +32,7 @@ from shared.domain.wire import (
     to_int,
     to_positive_decimal,
 )
+from shared.errors import BadWireValue
 from shared.models import Contract, TokenFailure, TokenProfile
 
 TETHER_ID = "tether"
@@ -76,7 +77,10 @@ def contracts_from_platforms(platforms: Any, detail_platforms: Any = None) -> tu
             address = canonical_address(chain, address)
         except ValueError:
             continue
-        decimals = to_int(as_dict(details.get(platform_id)).get("decimal_place"))
+        try:
+            decimals = to_int(as_dict(details.get(platform_id)).get("decimal_place"), "decimal_place")
+        except BadWireValue:  # the contract stands; its decimals are unknown
+            decimals = None
         found.setdefault((chain, address), Contract(chain, address, decimals))
     return tuple(sorted(found.values(), key=lambda c: (chains.chain_preference(c.chain), c.address)))
 
@@ -107,8 +111,11 @@ def _platforms_by_id(coins_list: Any) -> dict[str, Any]:
 
 
 def _rank_sort_key(row: dict[str, Any]) -> tuple[int, Decimal]:
-    rank = to_int(row.get("market_cap_rank"))
-    cap = to_decimal(row.get("market_cap")) or Decimal(0)
+    try:
+        rank = to_int(row.get("market_cap_rank"), "market_cap_rank")
+        cap = to_decimal(row.get("market_cap"), "market_cap") or Decimal(0)
+    except BadWireValue:  # sorted last here; the row itself then fails with the reason
+        return (1 << 31, Decimal(0))
     return (rank if rank is not None and rank > 0 else 1 << 30, -cap)
 
 
@@ -164,6 +171,12 @@ def top100_profiles(
         if key in seen_keys:
             failures.append(TokenFailure(coin_id, f"same key {key} as coingecko id {seen_keys[key]}; skipped"))
             continue
+        try:
+            market_cap = to_positive_decimal(row.get("market_cap"), "market_cap")
+            rank = to_int(row.get("market_cap_rank"), "market_cap_rank")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(coin_id, f"coingecko: {exc}"))
+            continue
         seen_keys[key] = coin_id
         profiles.append(
             TokenProfile(
@@ -175,8 +188,8 @@ def top100_profiles(
                 contracts=contracts,
                 logo_url=_url(row.get("image")),
                 coingecko_id=coin_id,
-                market_cap_usd=to_positive_decimal(row.get("market_cap")),
-                market_cap_rank=to_int(row.get("market_cap_rank")),
+                market_cap_usd=market_cap,
+                market_cap_rank=rank,
                 source=Source.COINGECKO.value,
             )
         )
@@ -237,6 +250,13 @@ def apply_coin_detail(profile: TokenProfile, detail: Any) -> TokenProfile:
     detail = as_dict(detail)
     if not detail or text(detail.get("id")) != profile.coingecko_id:
         return profile
+    try:
+        return _with_detail(profile, detail)
+    except BadWireValue:  # an absurd number in the detail: the profile stays as the list had it
+        return profile
+
+
+def _with_detail(profile: TokenProfile, detail: dict[str, Any]) -> TokenProfile:
     links = as_dict(detail.get("links"))
     detail_contracts = contracts_from_platforms(detail.get("platforms"), detail.get("detail_platforms"))
     decimals_by_contract = {(c.chain, c.address): c.decimals for c in detail_contracts}
@@ -263,7 +283,7 @@ def apply_coin_detail(profile: TokenProfile, detail: Any) -> TokenProfile:
         websites=_merge_unique(profile.websites, _urls(links.get("homepage"))),
         socials=_merge_unique(profile.socials, _socials_from_links(links)),
         tags=_merge_unique(profile.tags, tags),
-        market_cap_rank=profile.market_cap_rank or to_int(detail.get("market_cap_rank")),
+        market_cap_rank=profile.market_cap_rank or to_int(detail.get("market_cap_rank"), "market_cap_rank"),
     )
 
 
@@ -276,7 +296,11 @@ def usd_prices_from_simple_price(payload: Any) -> tuple[dict[str, Decimal], list
     failures: list[TokenFailure] = []
     for coin_id, entry in as_dict(payload).items():
         raw = as_dict(entry).get("usd")
-        price = to_positive_decimal(raw)
+        try:
+            price = to_positive_decimal(raw, "usd")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(coin_id, f"coingecko: {exc}"))
+            continue
         if price is None:
             failures.append(TokenFailure(coin_id, f"coingecko: unusable usd price {raw!r}"))
         else:
@@ -302,7 +326,11 @@ def usd_prices_from_token_price(platform_id: str, payload: Any) -> tuple[dict[st
             failures.append(TokenFailure(f"{chain}:{address}"[:160], str(exc)))
             continue
         raw = as_dict(entry).get("usd")
-        price = to_positive_decimal(raw)
+        try:
+            price = to_positive_decimal(raw, "usd")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(key, f"coingecko: {exc}"))
+            continue
         if price is None:
             failures.append(TokenFailure(key, f"coingecko: unusable usd price {raw!r}"))
         else:
@@ -315,7 +343,10 @@ def usdt_usd_rate(payload: Any) -> Decimal | None:
 
     A rate outside [0.5, 1.5] is treated as unusable (see `USDT_USD_PLAUSIBLE_MIN`).
     """
-    rate = to_positive_decimal(as_dict(as_dict(payload).get(TETHER_ID)).get("usd"))
+    try:
+        rate = to_positive_decimal(as_dict(as_dict(payload).get(TETHER_ID)).get("usd"), "tether.usd")
+    except BadWireValue:
+        return None
     if rate is None or not USDT_USD_PLAUSIBLE_MIN <= rate <= USDT_USD_PLAUSIBLE_MAX:
         return None
     return rate
@@ -344,17 +375,20 @@ def trending_coins(payload: Any) -> tuple[list[TrendingCoin], list[TokenFailure]
             continue
         seen.add(coin_id)
         data = as_dict(item.get("data"))
-        coins.append(
-            TrendingCoin(
-                coingecko_id=coin_id,
-                symbol=symbol.upper(),
-                name=text(item.get("name")),
-                market_cap_rank=to_int(item.get("market_cap_rank")),
-                logo_url=_url(item.get("large")) or _url(item.get("small")) or _url(item.get("thumb")),
-                price_usd=to_positive_decimal(data.get("price")),
-                market_cap_usd=parse_display_number(data.get("market_cap")),
-                volume_24h_usd=parse_display_number(data.get("total_volume")),
-                position=position,
+        try:
+            coins.append(
+                TrendingCoin(
+                    coingecko_id=coin_id,
+                    symbol=symbol.upper(),
+                    name=text(item.get("name")),
+                    market_cap_rank=to_int(item.get("market_cap_rank"), "market_cap_rank"),
+                    logo_url=_url(item.get("large")) or _url(item.get("small")) or _url(item.get("thumb")),
+                    price_usd=to_positive_decimal(data.get("price"), "data.price"),
+                    market_cap_usd=parse_display_number(data.get("market_cap"), "data.market_cap"),
+                    volume_24h_usd=parse_display_number(data.get("total_volume"), "data.total_volume"),
+                    position=position,
+                )
             )
-        )
+        except BadWireValue as exc:
+            failures.append(TokenFailure(coin_id, f"coingecko trending: {exc}"))
     return coins, failures

@@ -38,6 +38,7 @@ from shared.domain.wire import (
     to_decimal,
     to_positive_decimal,
 )
+from shared.errors import BadWireValue
 from shared.models import Contract, Pool, TokenFailure, TokenProfile
 
 __all__ = [
@@ -73,8 +74,8 @@ def pairs_from_payload(payload: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _non_negative(value: Any) -> Decimal | None:
-    number = to_decimal(value)
+def _non_negative(value: Any, field: str = "") -> Decimal | None:
+    number = to_decimal(value, field)
     return number if number is not None and number >= 0 else None
 
 
@@ -109,22 +110,25 @@ def normalize_dexscreener_pair(pair: Any) -> Pool | TokenFailure:
         quote_address: str | None = canonical_address(chain, quote.get("address") or "")
     except ValueError:
         quote_address = None
-    return Pool(
-        chain=chain,
-        dex=text(pair.get("dexId")) or "unknown",
-        pair_address=pool_address,
-        base_address=base_address,
-        quote_symbol=text(quote.get("symbol")) or "",
-        quote_address=quote_address,
-        price_usd=to_positive_decimal(pair.get("priceUsd")),
-        price_native=to_positive_decimal(pair.get("priceNative")),
-        liquidity_usd=_non_negative(as_dict(pair.get("liquidity")).get("usd")),
-        volume_24h_usd=_non_negative(as_dict(pair.get("volume")).get("h24")),
-        fdv_usd=to_positive_decimal(pair.get("fdv")),
-        market_cap_usd=to_positive_decimal(pair.get("marketCap")),
-        url=_url(pair.get("url")),
-        created_at=datetime_from_millis(pair.get("pairCreatedAt")),
-    )
+    try:
+        return Pool(
+            chain=chain,
+            dex=text(pair.get("dexId")) or "unknown",
+            pair_address=pool_address,
+            base_address=base_address,
+            quote_symbol=text(quote.get("symbol")) or "",
+            quote_address=quote_address,
+            price_usd=to_positive_decimal(pair.get("priceUsd"), "priceUsd"),
+            price_native=to_positive_decimal(pair.get("priceNative"), "priceNative"),
+            liquidity_usd=_non_negative(as_dict(pair.get("liquidity")).get("usd"), "liquidity.usd"),
+            volume_24h_usd=_non_negative(as_dict(pair.get("volume")).get("h24"), "volume.h24"),
+            fdv_usd=to_positive_decimal(pair.get("fdv"), "fdv"),
+            market_cap_usd=to_positive_decimal(pair.get("marketCap"), "marketCap"),
+            url=_url(pair.get("url")),
+            created_at=datetime_from_millis(pair.get("pairCreatedAt"), "pairCreatedAt"),
+        )
+    except BadWireValue as exc:  # one absurd number: this pair is unusable, not the answer
+        return TokenFailure(ref, f"dexscreener pair: {exc}")
 
 
 def normalize_dexscreener_pairs(pairs: Any) -> tuple[list[Pool], list[TokenFailure]]:
