@@ -10,8 +10,13 @@ and then, for each attempt:
 4. the request, with a timeout; the answer is decoded with every fractional number as
    `Decimal`;
 5. retries with capped exponential backoff and jitter (tenacity) for timeouts,
-   connection errors, 5xx, 408, 429 and malformed bodies - never for other 4xx - waiting
-   at least the server's Retry-After.
+   connection errors, 5xx, 408, 429 and bodies that are no JSON (truncated) - never for
+   other 4xx - waiting at least the server's Retry-After.
+
+A 2xx body of the wrong shape (`expect`, or a `check` raising `BadUpstreamBody`) is the
+API answering, not failing: `BadUpstreamBody`, never retried, and the breaker counts it as
+the success of a call that reached a healthy API. Only transport failures, 5xx and the
+like open the breaker; rate limits only hold calls back.
 
 Thread-safe: functions run under gunicorn threads and share one instance per API.
 """
@@ -36,6 +41,7 @@ from tenacity import (
 
 from shared.config import UpstreamSettings
 from shared.errors import (
+    BadUpstreamBody,
     CircuitOpen,
     PermanentUpstreamError,
     RateLimited,
@@ -159,8 +165,8 @@ class UpstreamHttp:
 
         Numbers with a fraction or exponent are `Decimal`, integers `int`; never a float.
         `weight` is the request's cost in the API's weight budget (Binance).
-        `expect` (list and/or dict) and `check` validate the body; a body that fails them is
-        treated like a malformed one (retried, then `RetryableUpstreamError`).
+        `expect` (list and/or dict) and `check` validate the body; a body of the wrong shape
+        is `BadUpstreamBody` (not retried, not a breaker failure: the items asked fail).
         Raises `RetryableUpstreamError` (incl. `RateLimited`, `UpstreamBanned`,
         `CircuitOpen`) or `PermanentUpstreamError` (incl. `RegionBlocked`).
         """
@@ -255,7 +261,7 @@ class UpstreamHttp:
             ) from exc
         if expect is not None and not isinstance(body, expect):
             wanted = " or ".join(_json_type(t()) for t in (expect if isinstance(expect, tuple) else (expect,)))
-            raise RetryableUpstreamError(
+            raise BadUpstreamBody(
                 self.api, f"GET {path}: expected a JSON {wanted}, got {_json_type(body)}", status=response.status_code
             )
         if check is not None:

@@ -15,6 +15,7 @@ import pytest
 from shared.config import BinanceSettings, CoinGeckoSettings, UpstreamSettings
 from shared.domain.wire import to_decimal
 from shared.errors import (
+    BadUpstreamBody,
     BadWireValue,
     CircuitOpen,
     PermanentUpstreamError,
@@ -215,11 +216,17 @@ def test_malformed_json_once_then_good_body_succeeds(clock: FakeClock) -> None:
     assert len(make_http(transport, clock).get_json(PATH)) == 2
 
 
-def test_unexpected_shape_is_treated_like_a_malformed_body(clock: FakeClock) -> None:
+def test_unexpected_shape_is_bad_data_never_retried_nor_an_outage(clock: FakeClock) -> None:
+    # An object where an array was expected: the API answered. Asking again gets the same
+    # answer (no retry storm), and it must not open the breaker for every other token.
     transport = ReplayTransport({PATH: Reply.sample("binance.ticker_price.single.json")})
-    with pytest.raises(RetryableUpstreamError, match="expected a JSON array, got object"):
-        make_http(transport, clock, max_retries=1).get_json(PATH, expect=list)
-    assert len(transport.requests) == 2
+    http = make_http(transport, clock, max_retries=3, breaker_failure_threshold=2)
+    for _ in range(5):
+        with pytest.raises(BadUpstreamBody, match="expected a JSON array, got object") as caught:
+            http.get_json(PATH, expect=list)
+        assert not caught.value.retryable
+    assert len(transport.requests) == 5  # one request per call, no retries
+    assert http.breaker_state == "closed" and clock.sleeps == []
 
 
 # --- Retry-After, 429, 418, 451 -----------------------------------------------------------------
