@@ -33,6 +33,14 @@ class UpstreamSettings(BaseSettings):
     breaker_reset_seconds: float = 30.0
     # Longest in-process wait for a rate limit or Retry-After; longer -> RateLimited (429, Kafka redelivers).
     max_wait_seconds: float = 5.0
+    # Longest hold a Retry-After (429/503/418) may impose: a bogus "99999999" would otherwise
+    # silence the API until the process restarts. Longer values are cut to this, and logged.
+    retry_after_max_seconds: float = Field(default=900.0, gt=0)
+    # HTTP 403 as a temporary block (Binance's WAF), not a permanent refusal: calls are held
+    # for a backoff doubling per consecutive 403 from the initial value up to the max.
+    forbidden_is_block: bool = False
+    block_backoff_initial_seconds: float = Field(default=30.0, gt=0)
+    block_backoff_max_seconds: float = Field(default=900.0, gt=0)
     api_key: str = ""
 
 
@@ -45,6 +53,8 @@ class BinanceSettings(UpstreamSettings):
     rate_limit_per_minute: int = 1200
     weight_limit_per_minute: int = 6000
     weight_safety_fraction: float = 0.8
+    # Binance answers 403 when its WAF limit is violated (docs: "HTTP 403 ... WAF Limit"): it lifts.
+    forbidden_is_block: bool = True
 
 
 class CoinGeckoSettings(UpstreamSettings):

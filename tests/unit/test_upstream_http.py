@@ -297,6 +297,63 @@ def test_418_without_retry_after_assumes_the_shortest_ban(clock: FakeClock) -> N
     assert caught.value.retry_after == 120.0
 
 
+@pytest.mark.parametrize("status", [429, 503, 418])
+def test_a_bogus_retry_after_is_capped_and_logged(clock: FakeClock, status: int, caplog) -> None:
+    # "99999999" would otherwise silence the API until the process restarts.
+    transport = ReplayTransport({PATH: [Reply(status, headers={"retry-after": "99999999"}), Reply.sample(TICKERS)]})
+    http = make_http(transport, clock, retry_after_max_seconds=600.0)
+    with pytest.raises(RateLimited) as caught:
+        http.get_json(PATH)
+    assert caught.value.retry_after == 600.0 and "capped to 600s" in caplog.text
+    clock.advance(601)
+    assert http.get_json(PATH)  # the API is asked again once the capped hold is over
+
+
+def test_an_in_body_hold_is_capped_too(clock: FakeClock) -> None:
+    def hold_forever(body: Any) -> None:
+        raise RateLimited("testapi", "too frequent", retry_after=1e12, status=200)
+
+    transport = ReplayTransport({PATH: Reply.sample(TICKERS)})
+    http = make_http(transport, clock, retry_after_max_seconds=60.0, max_retries=0)
+    with pytest.raises(RateLimited):
+        http.get_json(PATH, check=hold_forever)
+    clock.advance(61)
+    assert http.get_json(PATH)
+
+
+def test_a_waf_403_is_a_bounded_doubling_hold_not_a_permanent_refusal(clock: FakeClock, caplog) -> None:
+    blocked = Reply.json({"code": 0, "msg": "WAF"}, 403)
+    transport = ReplayTransport({PATH: [blocked, blocked, blocked, Reply.sample(TICKERS), blocked]})
+    http = make_http(transport, clock, forbidden_is_block=True, block_backoff_initial_seconds=30.0,
+                     block_backoff_max_seconds=100.0, breaker_failure_threshold=1)
+    holds = []
+    for _ in range(3):
+        with pytest.raises(UpstreamBanned, match="HTTP 403") as caught:
+            http.get_json(PATH)
+        assert caught.value.retryable and caught.value.status == 403
+        holds.append(caught.value.retry_after)
+        with pytest.raises(UpstreamBanned, match="no request sent"):  # held: not asked every tick
+            http.get_json(PATH)
+        clock.advance(caught.value.retry_after + 0.1)
+    assert holds == [30.0, 60.0, 100.0]  # doubling, capped at the max
+    assert len(transport.requests) == 3 and clock.sleeps == []
+    assert "blocked (HTTP 403, WAF)" in caplog.text and http.breaker_state == "closed"
+    assert http.get_json(PATH)  # the block lifted: a success resets the backoff
+    with pytest.raises(UpstreamBanned) as caught:
+        http.get_json(PATH)
+    assert caught.value.retry_after == 30.0
+
+
+def test_403_stays_permanent_where_it_means_forbidden(clock: FakeClock) -> None:
+    transport = ReplayTransport({PATH: Reply.json({"error": "invalid api key"}, 403)})
+    with pytest.raises(PermanentUpstreamError):
+        make_http(transport, clock).get_json(PATH)
+
+
+def test_binance_settings_treat_403_as_a_waf_block() -> None:
+    assert BinanceSettings().forbidden_is_block and not CoinGeckoSettings().forbidden_is_block
+
+
 def test_451_is_region_blocked_and_not_retried(clock: FakeClock) -> None:
     body = {"code": 0, "msg": "Service unavailable from a restricted location."}
     transport = ReplayTransport({PATH: Reply.json(body, 451)})
