@@ -8,6 +8,7 @@ tests build their own `Settings(...)` instead of mutating the environment.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property, lru_cache
 
@@ -17,6 +18,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_STABLECOINS = (
     "USDT,USDC,DAI,FDUSD,TUSD,USDE,USDS,PYUSD,USDD,BUSD,USDP,GUSD,FRAX,LUSD,SUSD,"
     "USD1,RLUSD,USDB,USDX,CRVUSD,GHO,EURC,EURT,USD0,WETH"
+)
+# A bridged or wrapped variant of a listed stablecoin: an optional bridge prefix (axlUSDC,
+# ceUSDC, multiUSDT, whUSDC, soUSDT), the listed symbol as `base`, an optional bridge or
+# chain suffix after a separator (USDC.e, USDT.e, USDC.wh, DAI.b, USDT_BSC; never a bare
+# letter: sUSDe is no bridged sUSD). Matched on the upper-cased symbol.
+DEFAULT_STABLECOIN_VARIANT_PATTERN = (
+    r"(?:AXL|CE|CEL|MULTI|ANY|WH|SO|BRIDGED)?(?P<base>[A-Z0-9]+?)"
+    r"(?:[._-](?:E|B|WH|AXL|CEL|SOL|ETH|BSC|BNB|ARB|OP|BASE|POLY|MATIC|AVAX|LZ|STG))?"
+)
+# CoinGecko categories (a coin's /coins/{id} `categories`, our `tags`) that make a stablecoin.
+DEFAULT_STABLECOIN_CATEGORIES = (
+    "Stablecoins,USD Stablecoin,EUR Stablecoin,Bridged Stablecoins,Bridged USDC,Bridged USDT,Bridged DAI,"
+    "Fiat-backed Stablecoin,Crypto-backed Stablecoin,Algorithmic Stablecoin"
 )
 
 
@@ -129,6 +143,13 @@ class Settings(BaseSettings):
 
     # --- business rules --------------------------------------------------------------------
     stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")
+    stablecoin_variant_pattern: str = Field(
+        default=DEFAULT_STABLECOIN_VARIANT_PATTERN,
+        description="regex of a bridged/wrapped variant; its `base` group must be a listed stablecoin",
+    )
+    stablecoin_categories: str = Field(
+        default=DEFAULT_STABLECOIN_CATEGORIES, description="comma-separated CoinGecko categories of stablecoins"
+    )
     top100_size: int = 100
     price_stale_after_seconds: float = 30.0
     # A tick is routed by the source that priced each token last (shared/domain/schedule.py):
@@ -176,6 +197,24 @@ class Settings(BaseSettings):
     def stablecoin_symbols(self) -> frozenset[str]:
         """The configured stablecoin symbols, upper-case."""
         return frozenset(self.stablecoins.split(","))
+
+    @cached_property
+    def stablecoin_variant_regex(self) -> re.Pattern[str] | None:
+        """`stablecoin_variant_pattern` compiled (None when set empty: no variant rule)."""
+        return re.compile(self.stablecoin_variant_pattern) if self.stablecoin_variant_pattern else None
+
+    @cached_property
+    def stablecoin_category_names(self) -> frozenset[str]:
+        """The configured stablecoin categories, lower-case."""
+        return frozenset(c.strip().lower() for c in self.stablecoin_categories.split(",") if c.strip())
+
+    def stablecoin_rule(self, symbol: str | None, coingecko_id: str | None = None,
+                        tags: tuple[str, ...] = ()) -> str | None:
+        """Which configured rule excludes this token as a stablecoin (`shared.domain.tokens.stablecoin_rule`)."""
+        from shared.domain.tokens import stablecoin_rule  # config stays importable without the domain
+
+        return stablecoin_rule(symbol, self.stablecoin_symbols, coingecko_id, variant_pattern=self.stablecoin_variant_regex,
+                               categories=self.stablecoin_category_names, tags=tags)
 
     @cached_property
     def binance(self) -> UpstreamSettings:

@@ -15,6 +15,7 @@ ticker form that job messages use.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,7 +23,7 @@ from typing import Any
 
 from shared.domain import chains
 from shared.domain.sources import Source
-from shared.domain.tokens import canonical_address, is_stablecoin, native_token_key, token_key
+from shared.domain.tokens import canonical_address, native_token_key, stablecoin_rule, token_key
 from shared.domain.wire import (
     as_dict,
     as_list,
@@ -128,6 +129,9 @@ def top100_profiles(
     stablecoins: frozenset[str],
     stablecoin_ids: frozenset[str] = frozenset(),
     limit: int = 100,
+    *,
+    variant_pattern: re.Pattern[str] | None = None,
+    excluded: list[TokenFailure] | None = None,
 ) -> tuple[list[TokenProfile], list[TokenFailure]]:
     """The top `limit` non-stablecoin coins by market-cap rank, as profiles.
 
@@ -137,7 +141,9 @@ def top100_profiles(
       guessing ``native:`` for an ERC-20 would fork its identity once the list catches up.
 
     Stablecoins are dropped before counting, so the result holds `limit` tradable coins
-    when the markets hold that many. Two coins resolving to one key keep the better rank.
+    when the markets hold that many; `excluded` (when given) collects each with the rule
+    that excluded it (`shared.domain.tokens.stablecoin_rule`; `variant_pattern` catches
+    bridged/wrapped variants such as USDC.e). Two coins resolving to one key keep the better rank.
     """
     platforms_by_id = _platforms_by_id(coins_list)
     rows = sorted((as_dict(r) for r in as_list(markets)), key=_rank_sort_key)
@@ -157,7 +163,10 @@ def top100_profiles(
         if coin_id in seen_ids:
             continue
         seen_ids.add(coin_id)
-        if is_stablecoin(symbol, stablecoins, coin_id, stablecoin_ids):
+        rule = stablecoin_rule(symbol, stablecoins, coin_id, stablecoin_ids, variant_pattern=variant_pattern)
+        if rule is not None:
+            if excluded is not None:
+                excluded.append(TokenFailure(coin_id, rule))
             continue
         if coin_id not in platforms_by_id:
             failures.append(TokenFailure(coin_id, "not in coingecko coins/list: contracts unknown, skipped"))

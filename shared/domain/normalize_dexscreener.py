@@ -57,6 +57,7 @@ __all__ = [
 TOKEN_IMAGE_URL = "https://dd.dexscreener.com/ds-data/tokens/{chain_id}/{address}.png"
 _IMAGE_ID = re.compile(r"[0-9a-fA-F]{64}")
 _WEBSITE_TYPES = frozenset({"website", "web", "homepage", "docs"})
+_BAD_PAIR = "dexscreener pair: "  # the prefix of a pair failed by an absurd number (BadWireValue)
 
 
 # --- envelopes and pairs -------------------------------------------------------------------
@@ -128,7 +129,7 @@ def normalize_dexscreener_pair(pair: Any) -> Pool | TokenFailure:
             created_at=datetime_from_millis(pair.get("pairCreatedAt"), "pairCreatedAt"),
         )
     except BadWireValue as exc:  # one absurd number: this pair is unusable, not the answer
-        return TokenFailure(ref, f"dexscreener pair: {exc}")
+        return TokenFailure(ref, f"{_BAD_PAIR}{exc}")
 
 
 def normalize_dexscreener_pairs(pairs: Any) -> tuple[list[Pool], list[TokenFailure]]:
@@ -148,14 +149,22 @@ def normalize_dexscreener_pairs(pairs: Any) -> tuple[list[Pool], list[TokenFailu
 
 
 def _token_side_pairs(
-    chain: str, address: str, raw_pairs: list[dict[str, Any]]
+    chain: str, address: str, raw_pairs: list[dict[str, Any]], bad_data: list[str] | None = None
 ) -> tuple[list[tuple[Pool, dict[str, Any]]], list[dict[str, Any]]]:
-    """(base-side pools with their raw pair, raw pairs where the token is the quote)."""
+    """(base-side pools with their raw pair, raw pairs where the token is the quote).
+
+    `bad_data` collects why the token's own pairs were unusable for an absurd number, so the
+    token's failure can say so instead of "no pair".
+    """
     as_base: list[tuple[Pool, dict[str, Any]]] = []
     as_quote: list[dict[str, Any]] = []
     for raw in raw_pairs:
         pool = normalize_dexscreener_pair(raw)
-        if isinstance(pool, TokenFailure) or pool.chain != chain:
+        if isinstance(pool, TokenFailure):
+            if bad_data is not None and pool.reason.startswith(_BAD_PAIR) and _base_is(raw, chain, address):
+                bad_data.append(pool.reason)
+            continue
+        if pool.chain != chain:
             continue
         if pool.base_address == address:
             as_base.append((pool, raw))
@@ -225,6 +234,14 @@ def icon_url(chain: str, address: str, icon: Any) -> str | None:
     return None
 
 
+def _base_is(raw: dict[str, Any], chain: str, address: str) -> bool:
+    try:
+        base = text(as_dict(raw.get("baseToken")).get("address")) or ""
+        return chains.chain_from_dexscreener(text(raw.get("chainId"))) == chain and canonical_address(chain, base) == address
+    except ValueError:
+        return False
+
+
 def _item_matches(item: dict[str, Any], chain: str, address: str) -> bool:
     if chains.chain_from_dexscreener(item.get("chainId")) != chain:
         return False
@@ -255,7 +272,8 @@ def profile_from_dexscreener(
     except ValueError as exc:
         return TokenFailure(f"{chain}:{address}"[:160], str(exc))
     key = token_key(found.slug, canonical)
-    as_base, as_quote = _token_side_pairs(found.slug, canonical, pairs_from_payload(pairs))
+    bad_data: list[str] = []
+    as_base, as_quote = _token_side_pairs(found.slug, canonical, pairs_from_payload(pairs), bad_data)
     markets = sorted_by_liquidity(pool for pool, _ in as_base)
     main_pool = markets[0] if markets else None
     raw_by_pool = {(p.chain, p.pair_address): raw for p, raw in as_base}
@@ -269,6 +287,8 @@ def profile_from_dexscreener(
         named = {}
     symbol = text(named.get("symbol"))
     if symbol is None:
+        if bad_data:
+            return TokenFailure(key, "; ".join(dict.fromkeys(bad_data)))
         return TokenFailure(key, "no dexscreener pair names this token (no symbol)")
 
     info = next((as_dict(raw.get("info")) for raw in ordered_raw if as_dict(raw.get("info"))), {})

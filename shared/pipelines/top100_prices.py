@@ -60,9 +60,9 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     failures: list[TokenFailure] = []
 
     requested = list(job.symbols)
-    stable = [s for s in requested if s in settings.stablecoin_symbols]
-    failures += [TokenFailure(s, "stablecoin: never priced (STABLECOINS)") for s in stable]
-    wanted = [s for s in requested if s not in settings.stablecoin_symbols]
+    stable = {s: rule for s in requested if (rule := settings.stablecoin_rule(s)) is not None}
+    failures += [TokenFailure(s, f"{rule}: never priced") for s, rule in stable.items()]
+    wanted = [s for s in requested if s not in stable]
     # Top-100 jobs name tokens by symbol; a job naming only contracts or keys is not "the whole set".
     misdirected = [c.address for c in job.contracts] + list(job.token_keys)
     failures += [TokenFailure(ref, "top-100 price jobs name tokens by symbol; use a trending job for contracts")

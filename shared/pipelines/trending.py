@@ -50,7 +50,7 @@ from shared.domain.normalize_dexscreener import profile_from_dexscreener
 from shared.domain.normalize_geckoterminal import profiles_from_tokens_multi
 from shared.domain.pricing import price_usdt_direct, quote_from_pool, quote_from_usd
 from shared.domain.sources import Source
-from shared.domain.tokens import NATIVE_PREFIX, is_stablecoin, token_key
+from shared.domain.tokens import NATIVE_PREFIX, token_key
 from shared.errors import BadMessage, CrawlerError
 from shared.jobs import JobMessage
 from shared.logging import log_context
@@ -196,8 +196,9 @@ def gather_trending(job: JobMessage, upstream: UpstreamClients, settings: Settin
     ready: list[str] = []
     for key in (ref_key(r) for r in refs):
         profile = crawl.profiles.get(key)
-        if profile is not None and is_stablecoin(profile.symbol, settings.stablecoin_symbols, profile.coingecko_id):
-            failures.append(TokenFailure(key, f"stablecoin {profile.symbol}: never priced (STABLECOINS)"))
+        rule = settings.stablecoin_rule(profile.symbol, profile.coingecko_id, profile.tags) if profile else None
+        if rule is not None:
+            failures.append(TokenFailure(key, f"{rule}: never priced"))
         elif profile is not None and key in crawl.quotes:
             ready.append(key)
         else:
