@@ -37,10 +37,12 @@ _decoder = msgspec.json.Decoder(float_hook=decoded_number)
 
 
 def decode_json(content: bytes | str) -> Any:
-    """Decode a JSON document, numbers with a fraction or exponent as `Decimal`.
+    """Decode a JSON document, numbers with a fraction or exponent as bounded `Decimal`.
 
-    Raises `ValueError` for malformed, truncated or empty input (NaN and Infinity
-    included), quoting the text where decoding stopped.
+    A number outside the bounds, NaN or Infinity becomes a `WireNumberOutOfBounds` marker
+    (module docstring); strings come back free of NUL and lone surrogates. Raises
+    `ValueError` for malformed, truncated or empty input, quoting the text where decoding
+    stopped.
     """
     if not content:
         raise ValueError("empty body")
