@@ -60,7 +60,7 @@ class RateLimited(RetryableUpstreamError):
 
 
 class UpstreamBanned(RateLimited):
-    """HTTP 418 (Binance IP ban): no call to this API until the ban ends."""
+    """HTTP 418 (Binance IP ban), or a firewall block (Binance 403): no call to this API until it ends."""
 
 
 class CircuitOpen(RetryableUpstreamError):

@@ -285,7 +285,7 @@ class UpstreamHttp:
         if status in RETRY_AFTER_STATUSES or (status == 403 and self.settings.forbidden_is_block):
             retry_after = self._capped(retry_after_seconds(response.headers, self._wall_clock()), path)
         if status == 403 and self.settings.forbidden_is_block:
-            return self._blocked(path, response, retry_after)
+            return self._blocked(path, retry_after)
         if status == 418:
             retry_after = DEFAULT_BAN_SECONDS if retry_after is None else retry_after
             with self._hold_lock:
@@ -306,7 +306,7 @@ class UpstreamHttp:
             return cap
         return retry_after
 
-    def _blocked(self, path: str, response: httpx.Response, retry_after: float | None) -> UpstreamError:
+    def _blocked(self, path: str, retry_after: float | None) -> UpstreamError:
         """A WAF 403: hold every call for a backoff that doubles per block in a row, capped."""
         settings = self.settings
         with self._hold_lock:
@@ -333,8 +333,8 @@ class UpstreamHttp:
     def _refuse_if_banned(self, path: str) -> None:
         remaining = self._banned_until - self._clock()
         if remaining > 0:
-            self._emit(EventKind.BANNED, path, status=418, seconds=remaining, detail="refused")
             status = self._hold_status
+            self._emit(EventKind.BANNED, path, status=status, seconds=remaining, detail="refused")
             what = "banned by the API (HTTP 418)" if status == 418 else "blocked by the API's firewall (HTTP 403)"
             raise UpstreamBanned(
                 self.api,

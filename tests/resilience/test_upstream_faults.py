@@ -55,7 +55,9 @@ APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus")
 # GoPlus' rate limit (HTTP 200, code 4029, no Retry-After) holds it for a minute: that case goes
 # first, and the other GoPlus cases last, when its job has long been redelivered and done.
 CASES = [("goplus", "429")] + [(api, kind) for api in APIS[:-1] for kind in COMMON_FAULTS] + [
-    ("binance", "451"), ("coingecko", "451"), ("binance", "503"), ("binance", "truncated")] + [
+    ("binance", "451"), ("coingecko", "451"), ("binance", "503"), ("binance", "truncated"),
+    # Issue #22: every number 1e999999999 and NUL in every string: each token fails alone, never retried.
+    ("binance", "hostile"), ("dexscreener", "hostile")] + [
     ("goplus", kind) for kind in COMMON_FAULTS if kind != "429"]
 SENT: list[str] = []  # every job sent under a fault or right after one, and the audits they trigger
 
@@ -117,7 +119,7 @@ def arm(market: SimulatedMarket, api: str, kind: str) -> None:
 
 def requests_per_failed_call(kind: str) -> int:
     """How many requests one client call sends for this fault: retries only for what a retry can fix."""
-    return 1 if kind in ("429", "418", "451") else 1 + RETRIES
+    return 1 if kind in ("429", "418", "451", "hostile") else 1 + RETRIES
 
 
 def settle(ledger: Ledger, timeout: float = 90.0) -> None:
