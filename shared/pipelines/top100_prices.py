@@ -48,9 +48,14 @@ class SourceAttempts:
             self.reasons[key].append(str(exc))
 
     def worst_error(self) -> CrawlerError | None:
-        """The error to surface when nothing could be priced: a rate limit beats a plain failure."""
-        limited = [e for e in self.errors if isinstance(e, RateLimited)]
-        return (limited or self.errors or [None])[0]
+        """The error to surface when nothing could be priced: a rate limit beats a plain failure.
+
+        Only a retryable one: bad data (`BadUpstreamBody`) comes back the same on a retry, so
+        the job then ends with its token failures instead of being retried or dead-lettered.
+        """
+        retryable = [e for e in self.errors if e.retryable]
+        limited = [e for e in retryable if isinstance(e, RateLimited)]
+        return (limited or retryable or [None])[0]
 
 
 def price_top100(ctx: JobContext) -> JobOutcome:
@@ -83,9 +88,9 @@ def price_top100(ctx: JobContext) -> JobOutcome:
         quotes, source_failures = (fetch_prices(ctx, list(tokens.values()), attempts, observed_at)
                                    if tokens else ([], []))
     failures += source_failures
-    if tokens and not quotes and attempts.errors:
+    if tokens and not quotes and (error := attempts.worst_error()):
         # Nothing could be priced because sources failed: let the delivery policy retry.
-        raise attempts.worst_error()
+        raise error
 
     with ctx.resources.db.transaction() as conn:
         inserted = store.insert_prices(conn, quotes, ctx.job_id)

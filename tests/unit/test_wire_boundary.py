@@ -119,3 +119,17 @@ def test_goplus_tax(absurd: str) -> None:
     entry = decode_json(f'{{"is_open_source":"1","is_honeypot":"0","buy_tax":"0","sell_tax":{absurd}}}')
     report = _timed(lambda: audit_from_goplus("ethereum:" + WETH, "ethereum", WETH, entry, NOW))
     assert isinstance(report, TokenFailure) and report.reason.startswith("goplus: sell_tax ")
+
+
+def test_bad_data_alone_never_makes_a_price_job_retry() -> None:
+    # Every source answered with bad data: the job ends with its token failures (no retry
+    # storm, no dead letter); a transport failure among them still asks for a retry.
+    from shared.errors import BadUpstreamBody, RetryableUpstreamError
+    from shared.pipelines.top100_prices import SourceAttempts
+
+    attempts = SourceAttempts()
+    attempts.source_failed(BadUpstreamBody("binance", "GET /api/v3/ticker/price: expected a JSON array"), ["k"])
+    assert attempts.worst_error() is None and attempts.reasons["k"]
+    timeout = RetryableUpstreamError("coingecko", "timed out")
+    attempts.source_failed(timeout, ["k"])
+    assert attempts.worst_error() is timeout
