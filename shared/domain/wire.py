@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from shared.errors import BadWireValue
@@ -105,7 +105,11 @@ def wire_decimal(raw: str, field: str = "") -> Decimal | None:
         if _NON_FINITE_TEXT.fullmatch(raw):
             raise BadWireValue(field, raw, "not a finite number")
         return None
-    return _bounded(Decimal(raw), field, raw)
+    try:
+        number = Decimal(raw)
+    except InvalidOperation:  # an exponent beyond even Decimal's range ("1e99999999999999999999")
+        raise BadWireValue(field, _shown(raw), f"exponent outside the limits of ±{MAX_ADJUSTED_EXPONENT}") from None
+    return _bounded(number, field, raw)
 
 
 def decoded_number(raw: str) -> Decimal | WireNumberOutOfBounds:

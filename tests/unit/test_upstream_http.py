@@ -117,6 +117,7 @@ def test_nan_is_not_json_and_never_becomes_a_float() -> None:
         b'[1e400, 2.5]',
         b'[1e999999999, 2.5]',
         b'[1E-999999999, 2.5]',
+        b'[1e99999999999999999999, 2.5]',  # beyond even Decimal's exponent range
         b'[' + b'9' * 1_000_000 + b', 2.5]',
         b'[1.' + b'3' * 1_000_000 + b', 2.5]',
         b'[1' + b'0' * 5000 + b', 2.5]',
