@@ -3,7 +3,8 @@
 A fault matches requests by API and path and applies to the next `count` of them (or to
 every one until cleared). Kinds:
 
-- `429`, `418`, `451`, `500`, `502`, `503`: that HTTP status with the API's own error body;
+- `403`, `429`, `418`, `451`, `500`, `502`, `503`: that HTTP status with the API's own error
+  body (Binance's 403 is its WAF block, an HTML page);
   `Retry-After` on 429/418 (default 1 s) and on 503 when given; 502 is a gateway's HTML page.
   GoPlus answers a rate limit as it really does: HTTP 200 with `code` 4029.
 - `timeout`: no response; the connection is held `hold_seconds` (default 30, longer than any
@@ -35,7 +36,7 @@ from typing import Any
 _NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus")
-STATUS_KINDS = ("429", "418", "451", "500", "502", "503")
+STATUS_KINDS = ("403", "429", "418", "451", "500", "502", "503")
 BODY_KINDS = ("malformed", "truncated", "empty", "hostile")
 HOSTILE_NUMBER = b"1e999999999"
 _HOSTILE_PLACEHOLDER = "\x01hostile-number\x01"

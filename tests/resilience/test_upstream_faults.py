@@ -57,7 +57,9 @@ APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus")
 CASES = [("goplus", "429")] + [(api, kind) for api in APIS[:-1] for kind in COMMON_FAULTS] + [
     ("binance", "451"), ("coingecko", "451"), ("binance", "503"), ("binance", "truncated"),
     # Issue #22: every number 1e999999999 and NUL in every string: each token fails alone, never retried.
-    ("binance", "hostile"), ("dexscreener", "hostile")] + [
+    ("binance", "hostile"), ("dexscreener", "hostile"),
+    # Binance's WAF block: held for a bounded backoff (not asked again meanwhile), then asked again.
+    ("binance", "403")] + [
     ("goplus", kind) for kind in COMMON_FAULTS if kind != "429"]
 SENT: list[str] = []  # every job sent under a fault or right after one, and the audits they trigger
 
@@ -119,7 +121,7 @@ def arm(market: SimulatedMarket, api: str, kind: str) -> None:
 
 def requests_per_failed_call(kind: str) -> int:
     """How many requests one client call sends for this fault: retries only for what a retry can fix."""
-    return 1 if kind in ("429", "418", "451", "hostile") else 1 + RETRIES
+    return 1 if kind in ("403", "429", "418", "451", "hostile") else 1 + RETRIES
 
 
 def settle(ledger: Ledger, timeout: float = 90.0) -> None:
@@ -168,7 +170,7 @@ def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: Sim
             assert paths and set(paths.values()) == {1}, paths
         else:
             assert calls_during_fault in (per_call, 2 * per_call), (calls_during_fault, market.stats.snapshot())
-        if kind in ("429", "418"):
+        if kind in ("403", "429", "418"):
             # The server said when to come back: the next job must not call it before then.
             second = ledger.wait_final(send(), timeout=30)
             assert second["status"] == row["status"], second
@@ -211,7 +213,7 @@ def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: Sim
     market.faults.clear()
     recovered_sources: Any = "-"
     if not (api == "goplus" and kind == "429"):
-        if kind in ("429", "418"):
+        if kind in ("403", "429", "418"):
             time.sleep(max(0.0, held_until + 0.2 - time.monotonic()))
         recovered = ledger.wait_final(send(), timeout=30)
         assert recovered["status"] == "succeeded", (recovered, ledger.token_failures(recovered["job_id"]))
