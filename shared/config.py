@@ -10,6 +10,7 @@ hard-codes an address. Settings are immutable values, read once per process
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property, lru_cache
 from typing import Any, Literal
@@ -20,6 +21,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_STABLECOINS = (
     "USDT,USDC,DAI,FDUSD,TUSD,USDE,USDS,PYUSD,USDD,BUSD,USDP,GUSD,FRAX,LUSD,SUSD,"
     "USD1,RLUSD,USDB,USDX,CRVUSD,GHO,EURC,EURT,USD0,WETH"
+)
+# A bridged or wrapped variant of a listed stablecoin: an optional bridge prefix (axlUSDC,
+# ceUSDC, multiUSDT, whUSDC, soUSDT), the listed symbol as `base`, an optional bridge or
+# chain suffix after a separator (USDC.e, USDT.e, USDC.wh, DAI.b, USDT_BSC; never a bare
+# letter: sUSDe is no bridged sUSD). Matched on the upper-cased symbol.
+DEFAULT_STABLECOIN_VARIANT_PATTERN = (
+    r"(?:AXL|CE|CEL|MULTI|ANY|WH|SO|BRIDGED)?(?P<base>[A-Z0-9]+?)"
+    r"(?:[._-](?:E|B|WH|AXL|CEL|SOL|ETH|BSC|BNB|ARB|OP|BASE|POLY|MATIC|AVAX|LZ|STG))?"
+)
+# CoinGecko categories (a coin's /coins/{id} `categories`, our `tags`) that make a stablecoin.
+DEFAULT_STABLECOIN_CATEGORIES = (
+    "Stablecoins,USD Stablecoin,EUR Stablecoin,Bridged Stablecoins,Bridged USDC,Bridged USDT,Bridged DAI,"
+    "Fiat-backed Stablecoin,Crypto-backed Stablecoin,Algorithmic Stablecoin"
 )
 
 
@@ -38,6 +52,14 @@ class UpstreamSettings(BaseSettings):
     breaker_reset_seconds: float = 30.0
     # Longest in-process wait for a rate limit or Retry-After; longer -> RateLimited (429, Kafka redelivers).
     max_wait_seconds: float = 5.0
+    # Longest hold a Retry-After (429/503/418) may impose: a bogus "99999999" would otherwise
+    # silence the API until the process restarts. Longer values are cut to this, and logged.
+    retry_after_max_seconds: float = Field(default=900.0, gt=0)
+    # HTTP 403 as a temporary block (Binance's WAF), not a permanent refusal: calls are held
+    # for a backoff doubling per consecutive 403 from the initial value up to the max.
+    forbidden_is_block: bool = False
+    block_backoff_initial_seconds: float = Field(default=30.0, gt=0)
+    block_backoff_max_seconds: float = Field(default=900.0, gt=0)
     api_key: str = ""
 
 
@@ -52,6 +74,8 @@ class BinanceSettings(UpstreamSettings):
     weight_safety_fraction: float = 0.8
     # Longest encoded `symbols=[...]` value of one ticker request; more pairs -> one every-pair request.
     symbols_query_max_chars: int = Field(default=6000, ge=100)
+    # Binance answers 403 when its WAF limit is violated (docs: "HTTP 403 ... WAF Limit"): it lifts.
+    forbidden_is_block: bool = True
 
 
 class CoinGeckoSettings(UpstreamSettings):
@@ -127,6 +151,13 @@ class Settings(BaseSettings):
 
     # --- business rules --------------------------------------------------------------------
     stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")
+    stablecoin_variant_pattern: str = Field(
+        default=DEFAULT_STABLECOIN_VARIANT_PATTERN,
+        description="regex of a bridged/wrapped variant; its `base` group must be a listed stablecoin",
+    )
+    stablecoin_categories: str = Field(
+        default=DEFAULT_STABLECOIN_CATEGORIES, description="comma-separated CoinGecko categories of stablecoins"
+    )
     top100_size: int = 100
     price_stale_after_seconds: float = 30.0
     # A tick is routed by the source that priced each token last (shared/crawler/domain/schedule.py):
@@ -198,6 +229,16 @@ class Settings(BaseSettings):
     def stablecoin_symbols(self) -> frozenset[str]:
         """The configured stablecoin symbols, upper-case."""
         return frozenset(self.stablecoins.split(","))
+
+    @cached_property
+    def stablecoin_variant_regex(self) -> re.Pattern[str] | None:
+        """`stablecoin_variant_pattern` compiled (None when set empty: no variant rule)."""
+        return re.compile(self.stablecoin_variant_pattern) if self.stablecoin_variant_pattern else None
+
+    @cached_property
+    def stablecoin_category_names(self) -> frozenset[str]:
+        """The configured stablecoin categories, lower-case."""
+        return frozenset(c.strip().lower() for c in self.stablecoin_categories.split(",") if c.strip())
 
 
 @lru_cache(maxsize=1)

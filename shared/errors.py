@@ -60,7 +60,7 @@ class RateLimited(RetryableUpstreamError):
 
 
 class UpstreamBanned(RateLimited):
-    """HTTP 418 (Binance IP ban): no call to this API until the ban ends."""
+    """HTTP 418 (Binance IP ban), or a firewall block (Binance 403): no call to this API until it ends."""
 
 
 class CircuitOpen(RetryableUpstreamError):
@@ -73,8 +73,36 @@ class PermanentUpstreamError(UpstreamError):
     retryable = False
 
 
+class BadUpstreamBody(PermanentUpstreamError):
+    """A 2xx answer of the wrong shape (object where an array was expected, legacy envelope).
+
+    The API is up and answered: retrying asks the same question and gets the same answer,
+    so it is not retried and does not count against the breaker; the items asked about fail.
+    """
+
+
 class RegionBlocked(PermanentUpstreamError):
     """HTTP 451: the API refuses this region. Reported, not retried."""
+
+
+# --- bad data on the wire -----------------------------------------------------------------
+
+
+class BadWireValue(CrawlerError, ValueError):
+    """One value of an upstream answer is unusable (absurd number, wrong type): its item fails.
+
+    Never retried (the same answer comes back) and never about the API's health. Also a
+    `ValueError`, so code that already skips unreadable items skips these too. `field`
+    names the JSON field, `limit` the bound the value broke.
+    """
+
+    retryable = False
+
+    def __init__(self, field: str, value: str, limit: str):
+        super().__init__(f"{field or 'number'} {value}: {limit}")
+        self.field = field
+        self.value = value
+        self.limit = limit
 
 
 # --- our own infrastructure -----------------------------------------------------------------

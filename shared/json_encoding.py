@@ -11,6 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from shared.crawler.domain.wire import WireNumberOutOfBounds
+
 
 def json_default(value: Any) -> Any:
     """`json.dumps(default=...)` for Decimal, datetime and dataclass values."""
@@ -18,6 +20,8 @@ def json_default(value: Any) -> Any:
         return str(value)
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, WireNumberOutOfBounds):  # kept raw in jsonb (GoPlus flags): its text
+        return value.shown
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")

@@ -3,7 +3,8 @@
 A fault matches requests by API and path and applies to the next `count` of them (or to
 every one until cleared). Kinds:
 
-- `429`, `418`, `451`, `500`, `502`, `503`: that HTTP status with the API's own error body;
+- `403`, `429`, `418`, `451`, `500`, `502`, `503`: that HTTP status with the API's own error
+  body (Binance's 403 is its WAF block, an HTML page);
   `Retry-After` on 429/418 (default 1 s) and on 503 when given; 502 is a gateway's HTML page.
   GoPlus answers a rate limit as it really does: HTTP 200 with `code` 4029.
 - `timeout`: no response; the connection is held `hold_seconds` (default 30, longer than any
@@ -11,6 +12,11 @@ every one until cleared). Kinds:
 - `malformed`: HTTP 200 whose body is not valid JSON.
 - `truncated`: HTTP 200 announcing the full Content-Length; the connection closes after half.
 - `empty`: HTTP 200 with an empty body.
+- `hostile`: the normal answer with every number (and numeric string) replaced by
+  ``1e999999999`` and a NUL (``\\u0000``) appended to every other string: valid JSON, every
+  item unusable, every text one PostgreSQL refuses (issue #22; `hostile_body`). Combine with
+  a `429`/`418`/`503` fault's `retry_after` (any non-negative integer, e.g. 99999999) for a
+  bogus Retry-After.
 - `slow`: the normal response, `latency_ms` later (default 1000).
 
 `path` is matched against the path after the API prefix, either literally
@@ -21,13 +27,19 @@ every one until cleared). Kinds:
 from __future__ import annotations
 
 import itertools
+import json
+import re
 import threading
 from dataclasses import asdict, dataclass
 from typing import Any
 
+_NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
 APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus")
-STATUS_KINDS = ("429", "418", "451", "500", "502", "503")
-BODY_KINDS = ("malformed", "truncated", "empty")
+STATUS_KINDS = ("403", "429", "418", "451", "500", "502", "503")
+BODY_KINDS = ("malformed", "truncated", "empty", "hostile")
+HOSTILE_NUMBER = b"1e999999999"
+_HOSTILE_PLACEHOLDER = "\x01hostile-number\x01"
 FAULT_KINDS = (*STATUS_KINDS, "timeout", *BODY_KINDS, "slow")
 UNTIL_CLEARED = ("until_cleared", "until cleared", "forever", "always")
 
@@ -167,3 +179,27 @@ class FaultInjector:
         """Disarm every fault."""
         with self._lock:
             self._faults.clear()
+
+
+def hostile_body(body: bytes) -> bytes:
+    """The `hostile` damage of a JSON answer (module doc); a body that is no JSON is kept as is."""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return body
+    text = json.dumps(_hostile(doc))  # NUL leaves as the \u0000 escape an upstream would send
+    return text.encode().replace(json.dumps(_HOSTILE_PLACEHOLDER).encode(), HOSTILE_NUMBER)
+
+
+def _hostile(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip())):
+        return _HOSTILE_PLACEHOLDER
+    if isinstance(value, str):
+        return value + "\x00"
+    if isinstance(value, list):
+        return [_hostile(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _hostile(item) for key, item in value.items()}
+    return value

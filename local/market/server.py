@@ -28,7 +28,7 @@ from local.market.apis.dexscreener import DexScreenerApi
 from local.market.apis.geckoterminal import GeckoTerminalApi
 from local.market.apis.goplus import GoPlusApi
 from local.market.clock import SimClock
-from local.market.faults import BODY_KINDS, FaultInjector
+from local.market.faults import BODY_KINDS, FaultInjector, hostile_body
 from local.market.prices import DEFAULT_USDT_USD
 from local.market.stats import RequestStats
 from local.market.universe import DEFAULT_SEED, DEFAULT_SIZE, Universe
@@ -257,6 +257,9 @@ class SimulatedMarket:
             _send(handler, Response(200, b"", response.content_type, response.headers))
         elif kind == "malformed":
             _send(handler, Response(200, _MALFORMED_BODY, response.content_type, response.headers))
+        elif kind == "hostile":
+            _send(handler, Response(response.status, hostile_body(response.body), response.content_type,
+                                    response.headers))
         else:  # truncated: promise the whole body, deliver half, hang up
             handler.close_connection = True
             _send(

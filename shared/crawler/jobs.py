@@ -28,6 +28,7 @@ _ADDRESS_MAX_LEN = 128
 # The same rules as JSON Schema patterns: a ticker after trimming; a printable key with a ':'.
 _SYMBOL_PATTERN = r"^\s*[A-Za-z0-9._+-]{1,%d}\s*$" % _SYMBOL_MAX_LEN
 _TOKEN_KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*:[^\x00-\x1f\x7f-\x9f]*$"
+_INT_MAX_DIGITS = 40
 
 
 def is_ticker(symbol: str) -> bool:
@@ -63,7 +64,7 @@ class JobMessage(BaseModel):
     contracts: list[ContractRef] = Field(default_factory=list)
     token_keys: list[str] = Field(default_factory=list, json_schema_extra={"items": {
         "type": "string", "minLength": 1, "maxLength": _ADDRESS_MAX_LEN + 40, "pattern": _TOKEN_KEY_PATTERN}})
-    traceparent: str | None = Field(default=None, max_length=128)
+    traceparent: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")
     # Set by the scheduler: a tick's job is worthless after the next ticks superseded it.
     expires_at: datetime | None = None
 
@@ -107,7 +108,8 @@ def parse_job_message(body: bytes | str | None, *, max_bytes: int = 256 * 1024, 
     if len(body) > max_bytes:
         raise BadMessage(f"message body is {len(body)} bytes, over the {max_bytes}-byte limit")
     try:
-        data = json.loads(body)
+        # Bounded integers: int() of a 10**5-digit literal is quadratic time (and no batch has 40 digits).
+        data = json.loads(body, parse_int=_bounded_int, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deeply
         raise BadMessage(f"message body is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
@@ -119,6 +121,16 @@ def parse_job_message(body: bytes | str | None, *, max_bytes: int = 256 * 1024, 
     if len(job.symbols) > max_symbols:
         raise BadMessage(f"{len(job.symbols)} symbols, over the limit of {max_symbols} per message")
     return job
+
+
+def _bounded_int(raw: str) -> int:
+    if len(raw) > _INT_MAX_DIGITS:
+        raise ValueError(f"integer of {len(raw)} digits, over the limit of {_INT_MAX_DIGITS}")
+    return int(raw)
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def describe_validation_error(exc: ValidationError) -> str:

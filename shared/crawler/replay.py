@@ -304,7 +304,7 @@ def _top100_prices(conn: Any, job_id: str, job: JobMessage, responses: list[Arch
                                  lambda: _usdt_usd_rate(settings, upstream))
     finally:
         upstream.close()
-    if not quotes and (error := ledger.worst_error()):  # the live attempt raised: it committed nothing
+    if not quotes and (error := ledger.retryable_error()):  # the live attempt raised: it committed nothing
         raise NotReplayable(f"the live attempt committed nothing: {error.reason}")
     _note_divergence(report, job_id, upstream)
     return quotes

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from shared.db.connection import Connection
 from shared.json_encoding import dumps
+from shared.upstream.jsonbody import clean_text
 from shared.crawler.models import AuditReport, PriceQuote, TokenFailure, TokenProfile
 
 Conn = Connection  # what the pool lends: pg8000 with cached statement translation
@@ -108,7 +109,9 @@ def upsert_tokens(conn: Conn, profiles: Sequence[TokenProfile], *, stablecoin_ke
             market_cap_rank = COALESCE(EXCLUDED.market_cap_rank, t.market_cap_rank),
             main_pool = COALESCE(EXCLUDED.main_pool, t.main_pool),
             markets = CASE WHEN EXCLUDED.markets = '[]'::jsonb THEN t.markets ELSE EXCLUDED.markets END,
-            is_stablecoin = EXCLUDED.is_stablecoin,
+            -- Set from a coin's categories (metadata detail jobs); an upsert without categories
+            -- (the top-100 refresh) keeps it rather than pricing a stablecoin until the next detail.
+            is_stablecoin = EXCLUDED.is_stablecoin OR (t.is_stablecoin AND EXCLUDED.tags = '{}'),
             source = EXCLUDED.source,
             last_updated_at = now()
         """,
@@ -483,8 +486,11 @@ def _pg_text_array(values: Iterable[str]) -> str:
 
 
 def _clip(text: str | None, limit: int = 2000) -> str | None:
+    # Every job_logs text passes here: NUL (which PostgreSQL text refuses, failing the whole
+    # job's transaction) and lone surrogates never reach the column, whatever raised them.
     if text is None:
         return None
+    text = clean_text(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

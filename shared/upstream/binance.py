@@ -12,12 +12,12 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote
 
 from shared.config import BinanceSettings
-from shared.errors import PermanentUpstreamError, RetryableUpstreamError
+from shared.crawler.domain.wire import to_decimal
+from shared.errors import BadUpstreamBody, BadWireValue, PermanentUpstreamError
 
 from .cache import TtlCache
 from .http import UpstreamHttp
@@ -82,7 +82,8 @@ class BinanceClient:
         return self.listing().usdt_bases
 
     def ticker_prices(self, symbols: Sequence[str]) -> list[dict[str, Any]]:
-        """Latest prices of the given pair symbols (e.g. "BTCUSDT") as `{"symbol", "price": Decimal}`.
+        """Latest prices of the given pair symbols (e.g. "BTCUSDT") as `{"symbol", "price": Decimal}`
+        (the raw value when it is no usable number: that pair then fails, not the batch).
 
         One GET /api/v3/ticker/price?symbols=[...] (weight 4) for all of them; when they
         would not fit one URL, one GET without parameters (every pair, weight 4) filtered
@@ -143,7 +144,7 @@ def symbol_batches(symbols: Sequence[str], max_chars: int = MAX_SYMBOLS_QUERY_CH
 
 def _has_symbols_list(body: Any) -> None:
     if not isinstance(body, dict) or not isinstance(body.get("symbols"), list):
-        raise RetryableUpstreamError(API, f"GET {EXCHANGE_INFO_PATH}: answer has no symbols list")
+        raise BadUpstreamBody(API, f"GET {EXCHANGE_INFO_PATH}: answer has no symbols list")
 
 
 def _listing_from(info: dict[str, Any]) -> SpotListing:
@@ -173,16 +174,18 @@ def _ticker_entries(body: Any) -> list[dict[str, Any]]:
     if isinstance(body, dict):  # the single-symbol form, tolerated
         body = [body]
     if not isinstance(body, list):
-        raise RetryableUpstreamError(API, f"GET {TICKER_PRICE_PATH}: expected a JSON array of tickers")
+        raise BadUpstreamBody(API, f"GET {TICKER_PRICE_PATH}: expected a JSON array of tickers")
     entries = []
     for item in body:
         symbol = item.get("symbol") if isinstance(item, dict) else None
-        raw = item.get("price") if isinstance(item, dict) else None
+        if not isinstance(symbol, str):
+            log.warning("binance: ticker entry without a symbol skipped: %.120r", item)
+            continue
+        raw = item.get("price")
         try:
-            price = Decimal(raw) if isinstance(raw, str | int | Decimal) else None
-        except InvalidOperation:
+            price = to_decimal(raw, "price")
+        except BadWireValue:
             price = None
-        if not isinstance(symbol, str) or price is None or not price.is_finite():
-            raise RetryableUpstreamError(API, f"GET {TICKER_PRICE_PATH}: malformed ticker entry {item!r:.120}")
-        entries.append({"symbol": symbol, "price": price})
+        # An unusable price is that pair's failure (the normaliser says why), not the batch's.
+        entries.append({"symbol": symbol, "price": price if price is not None else raw})
     return entries

@@ -23,7 +23,7 @@ class EventKind(StrEnum):
     WEIGHT_WAIT = "weight_wait"  # waited `seconds` for the Binance used-weight window to roll over
     COOLDOWN_WAIT = "cooldown_wait"  # waited `seconds` for a Retry-After another call received
     RATE_LIMITED = "rate_limited"  # gave up waiting: RateLimited raised without a request
-    BANNED = "banned"  # HTTP 418 received (seconds = ban length) or a call refused during the ban
+    BANNED = "banned"  # HTTP 418 (or a WAF 403) received (seconds = its length) or a call refused during it
     BREAKER = "breaker"  # the circuit breaker changed state (`detail` = new state)
     CIRCUIT_OPEN = "circuit_open"  # a call was refused because the breaker is open
 

@@ -7,7 +7,6 @@ included: keys travel in headers, and a message must never leak them.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from email.utils import parsedate_to_datetime
@@ -21,6 +20,8 @@ from shared.errors import (
     UpstreamBanned,
     UpstreamError,
 )
+
+from .jsonbody import decode_json
 
 MAX_MESSAGE_CHARS = 200
 RETRY_AFTER_STATUSES = frozenset({418, 429, 503})
@@ -51,7 +52,7 @@ def api_error(body: bytes) -> tuple[int | str | None, str | None]:
     GoPlus `{code, message}`. Anything else (HTML from a CDN, empty) gives (None, None).
     """
     try:
-        doc: Any = json.loads(body)
+        doc: Any = decode_json(body)  # bounded numbers, clean text
     except (ValueError, RecursionError):
         return None, None
     if not isinstance(doc, dict):
@@ -94,5 +95,5 @@ def error_for_status(api: str, path: str, status: int, body: bytes, retry_after:
 def _text(value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         return None
-    text = " ".join(value.split())
+    text = " ".join(value.replace("\x00", "").split())  # NUL: PostgreSQL refuses it in job_logs
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"

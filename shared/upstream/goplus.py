@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.config import GoPlusSettings
-from shared.errors import PermanentUpstreamError, RateLimited, RetryableUpstreamError
+from shared.errors import BadUpstreamBody, PermanentUpstreamError, RateLimited, RetryableUpstreamError
 
 from .batching import address_list_segment, chunks, path_segment, unique
 from .http import UpstreamHttp
@@ -77,7 +77,11 @@ def check_envelope(body: dict[str, Any], path: str, too_frequent_hold_seconds: f
     code = body.get("code")
     if code in (OK, PARTIAL):
         return
-    cause = f"GET {path}: code {code}: {body.get('message') or 'no message'}"
+    cause = f"GET {path}: code {code!r:.40}: {body.get('message') or 'no message'}"
+    if not isinstance(code, int) or isinstance(code, bool):
+        # No {code, message, result} envelope (a legacy or foreign shape): GoPlus answered,
+        # asking again gets the same; the tokens asked fail, the breaker is not told.
+        raise BadUpstreamBody(API, f"GET {path}: no GoPlus envelope (code {code!r:.40})", status=200)
     if code == TOO_FREQUENT:
         raise RateLimited(API, cause, retry_after=too_frequent_hold_seconds, status=200, code=code)
     if code in PERMANENT_CODES or code in AUTH_CODES:

@@ -1,7 +1,8 @@
 """Resilient HTTP for one upstream API (one `UpstreamHttp` per API per process).
 
 Every GET goes through, in order:
-1. the ban gate (after HTTP 418 nothing is sent until the ban ends),
+1. the ban gate (after HTTP 418 nothing is sent until the ban ends; after a WAF 403,
+   when `forbidden_is_block`, nothing until its backoff ends),
 2. the circuit breaker (open -> `CircuitOpen` at once, no request),
 and then, for each attempt:
 3. any Retry-After cool-down another call received, our own per-minute rate limiter,
@@ -10,8 +11,13 @@ and then, for each attempt:
 4. the request, with a timeout; the answer is decoded with every fractional number as
    `Decimal`;
 5. retries with capped exponential backoff and jitter (tenacity) for timeouts,
-   connection errors, 5xx, 408, 429 and malformed bodies - never for other 4xx - waiting
-   at least the server's Retry-After.
+   connection errors, 5xx, 408, 429 and bodies that are no JSON (truncated) - never for
+   other 4xx - waiting at least the server's Retry-After.
+
+A 2xx body of the wrong shape (`expect`, or a `check` raising `BadUpstreamBody`) is the
+API answering, not failing: `BadUpstreamBody`, never retried, and the breaker counts it as
+the success of a call that reached a healthy API. Only transport failures, 5xx and the
+like open the breaker; rate limits only hold calls back.
 
 Thread-safe: functions run under gunicorn threads and share one instance per API.
 """
@@ -37,6 +43,7 @@ from opentelemetry.trace import Tracer
 
 from shared.config import UpstreamSettings
 from shared.errors import (
+    BadUpstreamBody,
     CircuitOpen,
     PermanentUpstreamError,
     RateLimited,
@@ -116,7 +123,9 @@ class UpstreamHttp:
             settings.breaker_failure_threshold, settings.breaker_reset_seconds, clock, on_change=self._breaker_changed
         )
         self._hold_lock = threading.Lock()
-        self._banned_until = 0.0  # clock() time; HTTP 418
+        self._banned_until = 0.0  # clock() time; HTTP 418, or a WAF block (403)
+        self._blocks_in_a_row = 0  # consecutive WAF 403s: the block backoff doubles with each
+        self._hold_status = 418  # what the current ban gate stands for: 418 ban or 403 block
         self._cooldown_until = 0.0  # clock() time; Retry-After on 429/503
         self._client = httpx.Client(
             base_url=settings.base_url,
@@ -164,8 +173,8 @@ class UpstreamHttp:
 
         Numbers with a fraction or exponent are `Decimal`, integers `int`; never a float.
         `weight` is the request's cost in the API's weight budget (Binance).
-        `expect` (list and/or dict) and `check` validate the body; a body that fails them is
-        treated like a malformed one (retried, then `RetryableUpstreamError`).
+        `expect` (list and/or dict) and `check` validate the body; a body of the wrong shape
+        is `BadUpstreamBody` (not retried, not a breaker failure: the items asked fail).
         Raises `RetryableUpstreamError` (incl. `RateLimited`, `UpstreamBanned`,
         `CircuitOpen`) or `PermanentUpstreamError` (incl. `RegionBlocked`).
         """
@@ -192,6 +201,9 @@ class UpstreamHttp:
             self._breaker.release()
             raise
         self._breaker.record_success()
+        if self._blocks_in_a_row:
+            with self._hold_lock:
+                self._blocks_in_a_row = 0
         return body
 
     def close(self) -> None:
@@ -267,7 +279,7 @@ class UpstreamHttp:
             ) from exc
         if expect is not None and not isinstance(body, expect):
             wanted = " or ".join(_json_type(t()) for t in (expect if isinstance(expect, tuple) else (expect,)))
-            raise RetryableUpstreamError(
+            raise BadUpstreamBody(
                 self.api, f"GET {path}: expected a JSON {wanted}, got {_json_type(body)}", status=response.status_code
             )
         if check is not None:
@@ -282,34 +294,65 @@ class UpstreamHttp:
     def _error_for(self, path: str, response: httpx.Response) -> UpstreamError:
         status = response.status_code
         retry_after = None
-        if status in RETRY_AFTER_STATUSES:
-            retry_after = retry_after_seconds(response.headers, self._wall_clock())
+        if status in RETRY_AFTER_STATUSES or (status == 403 and self.settings.forbidden_is_block):
+            retry_after = self._capped(retry_after_seconds(response.headers, self._wall_clock()), path)
+        if status == 403 and self.settings.forbidden_is_block:
+            return self._blocked(path, retry_after)
         if status == 418:
             retry_after = DEFAULT_BAN_SECONDS if retry_after is None else retry_after
             with self._hold_lock:
                 self._banned_until = max(self._banned_until, self._clock() + retry_after)
+                self._hold_status = 418
             self._emit(EventKind.BANNED, path, status=418, seconds=retry_after)
             log.error("%s: IP banned (HTTP 418) for %.0fs; no calls until then", self.api, retry_after)
         elif retry_after:
             self._hold_cooldown(retry_after)
         return error_for_status(self.api, path, status, response.content, retry_after)
 
+    def _capped(self, retry_after: float | None, path: str) -> float | None:
+        cap = self.settings.retry_after_max_seconds
+        if retry_after is not None and retry_after > cap:
+            self._emit(EventKind.RATE_LIMITED, path, seconds=retry_after, detail="retry_after_capped")
+            log.warning("%s: Retry-After of %.0fs on GET %s capped to %gs (retry_after_max_seconds)",
+                        self.api, retry_after, path, cap)
+            return cap
+        return retry_after
+
+    def _blocked(self, path: str, retry_after: float | None) -> UpstreamError:
+        """A WAF 403: hold every call for a backoff that doubles per block in a row, capped."""
+        settings = self.settings
+        with self._hold_lock:
+            self._blocks_in_a_row += 1
+            backoff = settings.block_backoff_initial_seconds * 2 ** min(self._blocks_in_a_row - 1, 32)
+            hold = min(settings.block_backoff_max_seconds, max(backoff, retry_after or 0.0))
+            self._banned_until = max(self._banned_until, self._clock() + hold)
+            self._hold_status = 403
+            blocks = self._blocks_in_a_row
+        self._emit(EventKind.BANNED, path, status=403, seconds=hold, detail="waf_block")
+        log.error("%s: blocked (HTTP 403, WAF) %d time(s) in a row; no calls for %.0fs", self.api, blocks, hold)
+        cause = f"GET {path}: HTTP 403 (blocked by the API's firewall); no calls for {hold:g}s"
+        return UpstreamBanned(self.api, cause, retry_after=hold, status=403)
+
     # --- budgets --------------------------------------------------------------------------------
 
     def _hold_cooldown(self, seconds: float) -> None:
-        # Every thread of this process obeys the server's signal, not only the call that got it.
+        # Every thread of this process obeys the server's signal, not only the call that got it;
+        # never longer than the cap, whoever asked (a header or an in-body code).
+        seconds = min(seconds, self.settings.retry_after_max_seconds)
         with self._hold_lock:
             self._cooldown_until = max(self._cooldown_until, self._clock() + seconds)
 
     def _refuse_if_banned(self, path: str) -> None:
         remaining = self._banned_until - self._clock()
         if remaining > 0:
-            self._emit(EventKind.BANNED, path, status=418, seconds=remaining, detail="refused")
+            status = self._hold_status
+            self._emit(EventKind.BANNED, path, status=status, seconds=remaining, detail="refused")
+            what = "banned by the API (HTTP 418)" if status == 418 else "blocked by the API's firewall (HTTP 403)"
             raise UpstreamBanned(
                 self.api,
-                f"GET {path}: banned by the API (HTTP 418) for {remaining:.0f}s more; no request sent",
+                f"GET {path}: {what} for {remaining:.0f}s more; no request sent",
                 retry_after=remaining,
-                status=418,
+                status=status,
             )
 
     def _await_cooldown(self, path: str) -> None:

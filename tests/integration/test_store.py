@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -174,6 +175,29 @@ def test_tokens_flagged_as_stablecoins_are_never_members_for_pricing(conn):
     store.set_membership(conn, "top100", list(keys.values()), complete=True)
     assert [t.symbol for t in store.set_members(conn, "top100")] == ["BTC"]
     assert store.tokens_by_symbol(conn, ["USDT"], "top100") == {}
+
+
+def test_a_stablecoin_found_by_its_categories_stays_one_until_categories_say_otherwise(conn):
+    # Issue #22: a detail job (categories) marks a bridged stablecoin; the top-100 refresh
+    # (no categories) must not unmark it and have it priced until the next detail job.
+    bridged = dataclasses.replace(evm_profile("0x" + "ab" * 20, symbol="USDC.E", name="Bridged USDC"),
+                                  tags=("Bridged USDC",))
+    keys = store.upsert_tokens(conn, [bridged], stablecoin_keys=frozenset({bridged.key}))
+    store.set_membership(conn, "top100", list(keys.values()), complete=True)
+    assert store.set_members(conn, "top100") == []
+    store.upsert_tokens(conn, [dataclasses.replace(bridged, tags=())])  # the refresh
+    assert store.set_members(conn, "top100") == []
+    store.upsert_tokens(conn, [dataclasses.replace(bridged, tags=("Meme",))])  # categories changed
+    assert [t.symbol for t in store.set_members(conn, "top100")] == ["USDC.E"]
+
+
+def test_nul_in_failure_reasons_and_messages_never_fails_the_job_log(conn):
+    job = store.JobRecord("job-nul", "price", "top100", None)
+    store.start_job(conn, job, T0, 1)
+    store.finish_job(conn, job, status="failed", message="upstream said \x00 no", tokens_requested=1,
+                     tokens_succeeded=0, failures=[TokenFailure("bsc:0x\x00ab", "name \x00 broke \ud800")])
+    rows = conn.run("SELECT token_ref, message FROM job_logs WHERE job_id = 'job-nul' ORDER BY row_kind")
+    assert rows == [["", "upstream said  no"], ["bsc:0xab", "name  broke \ufffd"]]
 
 
 def test_job_log_counts_attempts_and_keeps_one_row_per_failed_token(conn):

@@ -209,3 +209,31 @@ def test_a_pairs_null_envelope_is_a_dexscreener_failure_and_geckoterminal_prices
         assert db.value("SELECT source FROM tokens") == "geckoterminal"
     finally:
         db.close()
+
+
+def test_hostile_wire_values_fail_their_token_only_and_nul_never_reaches_postgresql(
+        transport: ReplayTransport, price_app: FunctionApp, clean_db: str) -> None:
+    # Issue #22: an absurd exponent for one token and NUL in another's name, symbol and URL.
+    tiny = pair(TINY, pair_address="0xa000000000000000000000000000000000000001", price_usd="0", symbol="TINY")
+    direct = pair(DIRECT, pair_address="0xa000000000000000000000000000000000000002", price_usd="0.0000000000123437",
+                  quote=BSC_USDT, quote_symbol="USDT", price_native="0.00000000001234", symbol="DI\u0000RECT",
+                  info={"imageUrl": "https://img.example/di\u0000rect.png"})
+    body = json.dumps([tiny, direct]).encode().replace(b'"priceUsd": "0"', b'"priceUsd": 1e999999999')
+    assert b"\\u0000" in body and b"1e999999999" in body
+    transport.route("/tokens/v1/", Reply(200, body))
+
+    result = run_contracts(price_app, [TINY, DIRECT])
+
+    assert result["succeeded"] == 1
+    [failure] = result["failures"]
+    assert failure["token"] == key(TINY)
+    assert "priceUsd 1e999999999: exponent above the limit of 40" in failure["reason"]
+    db = Database(clean_db)
+    try:
+        [row] = db.rows("SELECT symbol, name, logo_url FROM tokens")
+        assert row == {"symbol": "DIRECT", "name": "DIRECT token", "logo_url": "https://img.example/direct.png"}
+        assert {k: p["price_usdt"] for k, p in db.latest_prices().items()} == {key(DIRECT): Decimal("0.00000000001234")}
+        messages = db.rows("SELECT message FROM job_logs WHERE job_id = 'trending:messy' AND row_kind = 'token'")
+        assert [m["message"] for m in messages] == [failure["reason"]]
+    finally:
+        db.close()

@@ -76,6 +76,7 @@ UPSTREAM_ENV = {
     "MAX_WAIT_SECONDS": "0.5",
     "BREAKER_FAILURE_THRESHOLD": "3",
     "BREAKER_RESET_SECONDS": "2",
+    "BLOCK_BACKOFF_INITIAL_SECONDS": "2",  # Binance's WAF 403: held like the 2-s Retry-After faults
 }
 # librdkafka's reconnect chatter while a broker restarts goes to logging, not to the test output.
 KAFKA_CLIENT_LOG = logging.getLogger("tests.resilience.kafka")

@@ -55,7 +55,11 @@ APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus")
 # GoPlus' rate limit (HTTP 200, code 4029, no Retry-After) holds it for a minute: that case goes
 # first, and the other GoPlus cases last, when its job has long been redelivered and done.
 CASES = [("goplus", "429")] + [(api, kind) for api in APIS[:-1] for kind in COMMON_FAULTS] + [
-    ("binance", "451"), ("coingecko", "451"), ("binance", "503"), ("binance", "truncated")] + [
+    ("binance", "451"), ("coingecko", "451"), ("binance", "503"), ("binance", "truncated"),
+    # Issue #22: every number 1e999999999 and NUL in every string: each token fails alone, never retried.
+    ("binance", "hostile"), ("dexscreener", "hostile"),
+    # Binance's WAF block: held for a bounded backoff (not asked again meanwhile), then asked again.
+    ("binance", "403")] + [
     ("goplus", kind) for kind in COMMON_FAULTS if kind != "429"]
 SENT: list[str] = []  # every job sent under a fault or right after one, and the audits they trigger
 
@@ -117,7 +121,7 @@ def arm(market: SimulatedMarket, api: str, kind: str) -> None:
 
 def requests_per_failed_call(kind: str) -> int:
     """How many requests one client call sends for this fault: retries only for what a retry can fix."""
-    return 1 if kind in ("429", "418", "451") else 1 + RETRIES
+    return 1 if kind in ("403", "429", "418", "451", "hostile") else 1 + RETRIES
 
 
 def settle(ledger: Ledger, timeout: float = 90.0) -> None:
@@ -161,8 +165,12 @@ def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: Sim
         held_until = time.monotonic() + HOLD_SECONDS  # the 429/418 came before the job finished
         calls_during_fault = market.stats.count(api)
         per_call = requests_per_failed_call(kind)
-        assert calls_during_fault in (per_call, 2 * per_call), (calls_during_fault, market.stats.snapshot())
-        if kind in ("429", "418"):
+        if kind == "hostile":  # bad data: each request once (one per chain batch), never retried
+            paths = market.stats.snapshot()["apis"][api]["paths"]
+            assert paths and set(paths.values()) == {1}, paths
+        else:
+            assert calls_during_fault in (per_call, 2 * per_call), (calls_during_fault, market.stats.snapshot())
+        if kind in ("403", "429", "418"):
             # The server said when to come back: the next job must not call it before then.
             second = ledger.wait_final(send(), timeout=30)
             assert second["status"] == row["status"], second
@@ -205,7 +213,7 @@ def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: Sim
     market.faults.clear()
     recovered_sources: Any = "-"
     if not (api == "goplus" and kind == "429"):
-        if kind in ("429", "418"):
+        if kind in ("403", "429", "418"):
             time.sleep(max(0.0, held_until + 0.2 - time.monotonic()))
         recovered = ledger.wait_final(send(), timeout=30)
         assert recovered["status"] == "succeeded", (recovered, ledger.token_failures(recovered["job_id"]))

@@ -3,6 +3,7 @@
 import pytest
 
 from shared.crawler.domain.tokens import (
+    configured_stablecoin_rule,
     canonical_address,
     canonical_pool_address,
     is_native_key,
@@ -94,3 +95,49 @@ def test_stablecoins_by_symbol_or_id():
     assert not is_stablecoin("BTC", stable)
     assert is_stablecoin("XUSD", stable, "some-dollar", frozenset({"some-dollar"}))
     assert not is_stablecoin(None, stable)
+
+
+# --- stablecoins in disguise (issue #22) -------------------------------------------------
+
+
+@pytest.mark.parametrize("symbol", ["USDC.e", "USDT.e", "axlUSDC", "ceUSDC", "multiUSDT", "whUSDC", "DAI.b",
+                                    "USDT_BSC", "EURC.e", "USDC.wh", "soUSDT"])
+def test_bridged_and_wrapped_variants_are_stablecoins_naming_the_rule(symbol):
+    from shared.config import Settings
+
+    rule = configured_stablecoin_rule(Settings(), symbol)
+    assert rule is not None and "STABLECOIN_VARIANT_PATTERN" in rule and symbol.upper() in rule
+
+
+@pytest.mark.parametrize("symbol", ["BTC", "ETH", "WBTC", "SOL", "SUSDE", "SDAI", "PEPE", "BASE", "OP", "STG", "AXL"])
+def test_ordinary_tokens_are_not_caught_by_the_variant_pattern(symbol):
+    from shared.config import Settings
+
+    assert configured_stablecoin_rule(Settings(), symbol) is None
+
+
+def test_each_rule_says_its_name():
+    from shared.config import Settings
+    from shared.crawler.domain.tokens import stablecoin_rule
+
+    settings = Settings()
+    assert "(STABLECOINS)" in configured_stablecoin_rule(settings, "usdt")
+    assert "(STABLECOIN_CATEGORIES)" in configured_stablecoin_rule(settings, "XYZ", "xyz", ("Bridged USDC",))
+    assert configured_stablecoin_rule(settings, "XYZ", "xyz", ("Meme",)) is None
+    assert "stablecoins category" in stablecoin_rule("XYZ", frozenset(), "some-dollar", frozenset({"some-dollar"}))
+    # The pattern is configuration: empty turns the variant rule off.
+    assert configured_stablecoin_rule(Settings(stablecoin_variant_pattern=""), "USDC.e") is None
+
+
+def test_top100_drops_variants_and_reports_the_rule():
+    from shared.config import Settings
+    from shared.crawler.domain.normalize_coingecko import top100_profiles
+
+    settings = Settings()
+    markets = [{"id": "bridged-usdc", "symbol": "usdc.e", "market_cap_rank": 1},
+               {"id": "bitcoin", "symbol": "btc", "market_cap_rank": 2}]
+    excluded = []
+    profiles, _ = top100_profiles(markets, {"bridged-usdc": {}, "bitcoin": {}}, settings.stablecoin_symbols,
+                                  variant_pattern=settings.stablecoin_variant_regex, excluded=excluded)
+    assert [p.coingecko_id for p in profiles] == ["bitcoin"]
+    assert [(e.ref, "STABLECOIN_VARIANT_PATTERN" in e.reason) for e in excluded] == [("bridged-usdc", True)]

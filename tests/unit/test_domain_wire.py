@@ -1,11 +1,13 @@
 """Reading decoded upstream JSON: exact decimals, tolerant of strings, loud about floats."""
 
 from datetime import datetime, timezone
+import time
 from decimal import Decimal
 
 import pytest
 
 from shared.crawler.domain.wire import (
+    WireNumberOutOfBounds,
     datetime_from_iso,
     datetime_from_millis,
     parse_display_number,
@@ -15,6 +17,7 @@ from shared.crawler.domain.wire import (
     to_int,
     to_positive_decimal,
 )
+from shared.errors import BadWireValue
 
 
 @pytest.mark.parametrize(
@@ -42,21 +45,67 @@ def test_numbers_keep_every_digit(raw, expected):
         "  ",
         True,
         False,
-        "NaN",
-        "Infinity",
         "1_000",
         "0x1f",
         "$1,000",
         "abc",
         [],
         {},
-        Decimal("NaN"),
-        float("nan"),
-        float("inf"),
     ],
 )
 def test_non_numbers_are_unknown(raw):
     assert to_decimal(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "limit"),
+    [
+        ("NaN", "not a finite number"),
+        ("Infinity", "not a finite number"),
+        ("-inf", "not a finite number"),
+        (Decimal("NaN"), "not a finite number"),
+        (Decimal("-Infinity"), "not a finite number"),
+        (float("nan"), "not a finite number"),
+        (float("inf"), "not a finite number"),
+        ("1e400", "exponent above the limit of 40"),
+        ("1e999999999", "exponent above the limit of 40"),
+        (Decimal("1E+999999999"), "exponent above the limit of 40"),
+        ("1e-999999999", "exponent below the limit of -40"),
+        (10**60, "exponent above the limit of 40"),
+        ("1." + "3" * 90, "more than the limit of 80 significant digits"),
+        ("9" * 10**6, "longer than the limit of 200 characters"),
+        (WireNumberOutOfBounds("1e400", "exponent above the limit of 40"), "exponent above the limit of 40"),
+    ],
+)
+def test_absurd_numbers_are_bad_wire_values_naming_field_and_limit(raw, limit):
+    with pytest.raises(BadWireValue, match=limit) as caught:
+        to_decimal(raw, "priceUsd")
+    assert caught.value.field == "priceUsd" and str(caught.value).startswith("priceUsd ")
+    assert not caught.value.retryable
+
+
+def test_bounds_hold_what_markets_show():
+    # GeckoTerminal's 63 significant digits, a 1e-18 smallest unit, a 1e36 raw supply.
+    long_price = "2.01740501818281139006336492319318380811954562178395002842369476"
+    assert to_decimal(long_price) == Decimal(long_price)
+    assert to_decimal("0.000000000000000001") == Decimal("1E-18")
+    assert to_decimal(10**36) == Decimal(10**36)
+    assert to_decimal("1e40") == Decimal("1e40")
+
+
+def test_negative_zero_is_zero():
+    for raw in ("-0", "-0.0", Decimal("-0E-5"), Decimal("-0")):
+        value = to_decimal(raw)
+        assert value == 0 and not value.is_signed()
+
+
+def test_to_int_never_expands_a_huge_exponent():
+    started = time.monotonic()
+    with pytest.raises(BadWireValue):
+        to_int(Decimal("1E+999999999"), "market_cap_rank")
+    with pytest.raises(BadWireValue):
+        to_int("1e999999", "market_cap_rank")
+    assert time.monotonic() - started < 0.5
 
 
 def test_a_finite_float_is_a_bug_and_raises():

@@ -19,7 +19,7 @@ from shared.config import (
     GoPlusSettings,
     Settings,
 )
-from shared.errors import PermanentUpstreamError, RateLimited, RetryableUpstreamError
+from shared.errors import BadUpstreamBody, PermanentUpstreamError, RateLimited, RetryableUpstreamError
 from shared.upstream import UpstreamClients
 from shared.upstream.binance import MAX_SYMBOLS_QUERY_CHARS, BinanceClient
 from shared.upstream.coingecko import CoinGeckoClient
@@ -92,6 +92,36 @@ def test_binance_symbols_are_sent_as_a_compact_json_array_and_prices_are_exact_d
     ticker_request = transport.requests[-1]
     assert ticker_request.url.query == b"symbols=%5B%22LTCBTC%22%2C%22ETHBTC%22%5D"
     assert unquote(ticker_request.url.query.decode()) == 'symbols=["LTCBTC","ETHBTC"]'
+
+
+def test_binance_one_malformed_ticker_entry_fails_that_pair_only(clock: FakeClock) -> None:
+    transport = ReplayTransport(
+        {
+            "/api/v3/exchangeInfo": exchange_info({"LTCBTC": "TRADING", "ETHBTC": "TRADING", "XRPBTC": "TRADING"}),
+            "/api/v3/ticker/price": Reply(
+                200, b'[{"symbol":"LTCBTC","price":"1e999999999"},{"symbol":"ETHBTC","price":"0.07946600"},'
+                     b'{"symbol":"XRPBTC","price":{"v":1}},{"price":"1"}]'),
+        }
+    )
+    client = binance(transport, clock, breaker_failure_threshold=1)
+    prices = client.ticker_prices(["LTCBTC", "ETHBTC", "XRPBTC"])
+    assert prices[1] == {"symbol": "ETHBTC", "price": Decimal("0.07946600")}
+    assert [p["symbol"] for p in prices] == ["LTCBTC", "ETHBTC", "XRPBTC"]  # bad ones left for the normaliser
+    assert len(transport.requests) == 2 and client.http.breaker_state == "closed"
+
+
+def test_binance_ticker_object_of_another_shape_is_bad_data_not_an_outage(clock: FakeClock) -> None:
+    transport = ReplayTransport(
+        {
+            "/api/v3/exchangeInfo": exchange_info({"LTCBTC": "TRADING", "ETHBTC": "TRADING"}),
+            "/api/v3/ticker/price": Reply(200, b'"maintenance"'),
+        }
+    )
+    client = binance(transport, clock, breaker_failure_threshold=1)
+    for _ in range(3):
+        with pytest.raises(BadUpstreamBody, match="expected a JSON array of tickers"):
+            client.ticker_prices(["LTCBTC", "ETHBTC"])
+    assert len(transport.requests) == 4 and client.http.breaker_state == "closed"
 
 
 def test_binance_100_symbols_cost_one_request_and_unlisted_ones_are_never_sent(clock: FakeClock) -> None:
@@ -400,6 +430,15 @@ def test_goplus_solana_and_partial_answers(clock: FakeClock) -> None:
     audits = goplus(transport, clock).solana_token_security([usdc])
     assert audits[usdc]["holder_count"] == "7348314"
     assert transport.requests[0].url.path == "/api/v1/solana/token_security"
+
+
+def test_goplus_legacy_envelope_fails_the_token_without_retry_or_breaker(clock: FakeClock) -> None:
+    transport = ReplayTransport({"/api/v1/token_security/1": Reply.json({"data": {WETH: {"is_honeypot": "0"}}})})
+    client = goplus(transport, clock, breaker_failure_threshold=1)
+    for _ in range(3):
+        with pytest.raises(BadUpstreamBody, match="no GoPlus envelope"):
+            client.token_security("1", [WETH])
+    assert len(transport.requests) == 3 and client.http.breaker_state == "closed"
 
 
 def test_goplus_4029_is_rate_limited_and_holds_further_calls(clock: FakeClock) -> None:

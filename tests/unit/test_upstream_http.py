@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from decimal import Decimal
 from email.utils import formatdate
 from typing import Any
@@ -12,7 +13,10 @@ import httpx
 import pytest
 
 from shared.config import BinanceSettings, CoinGeckoSettings, UpstreamSettings
+from shared.crawler.domain.wire import to_decimal
 from shared.errors import (
+    BadUpstreamBody,
+    BadWireValue,
     CircuitOpen,
     PermanentUpstreamError,
     RateLimited,
@@ -98,8 +102,42 @@ def test_tiny_price_keeps_every_digit_and_integers_stay_int(clock: FakeClock) ->
 
 
 def test_nan_is_not_json_and_never_becomes_a_float() -> None:
-    with pytest.raises(ValueError, match="NaN"):
-        decode_json(b'{"price": NaN}')
+    # Not JSON, but one NaN must not lose the other items: it becomes a marker that fails
+    # the item reading it, never a float.
+    doc = decode_json(b'{"price": NaN, "other": 1.5, "worse": -Infinity}')
+    assert doc["other"] == Decimal("1.5")
+    for field in ("price", "worse"):
+        with pytest.raises(BadWireValue, match="not a finite number"):
+            to_decimal(doc[field], field)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[1e400, 2.5]',
+        b'[1e999999999, 2.5]',
+        b'[1E-999999999, 2.5]',
+        b'[1e99999999999999999999, 2.5]',  # beyond even Decimal's exponent range
+        b'[' + b'9' * 1_000_000 + b', 2.5]',
+        b'[1.' + b'3' * 1_000_000 + b', 2.5]',
+        b'[1' + b'0' * 5000 + b', 2.5]',
+    ],
+)
+def test_the_decoder_bounds_every_number_and_never_stalls(body: bytes) -> None:
+    started = time.monotonic()
+    doc = decode_json(body)
+    assert doc[1] == Decimal("2.5")  # the neighbour survives
+    with pytest.raises(BadWireValue):
+        to_decimal(doc[0], "price")
+    assert time.monotonic() - started < 0.5
+
+
+def test_text_postgresql_refuses_is_cleaned_at_decoding() -> None:
+    doc = decode_json(b'{"na\\u0000me": "US\\u0000DT", "list": ["a\\u0000"], "ok": "plain"}')
+    assert doc == {"name": "USDT", "list": ["a"], "ok": "plain"}
+    # a body only the lenient decoder reads (NaN) holding a lone surrogate: replaced, not kept
+    lenient = decode_json(b'{"n": NaN, "s": "x\\ud800y\\u0000"}')
+    assert lenient["s"] == "x\ufffdy"
 
 
 # --- retries ------------------------------------------------------------------------------------
@@ -179,11 +217,17 @@ def test_malformed_json_once_then_good_body_succeeds(clock: FakeClock) -> None:
     assert len(make_http(transport, clock).get_json(PATH)) == 2
 
 
-def test_unexpected_shape_is_treated_like_a_malformed_body(clock: FakeClock) -> None:
+def test_unexpected_shape_is_bad_data_never_retried_nor_an_outage(clock: FakeClock) -> None:
+    # An object where an array was expected: the API answered. Asking again gets the same
+    # answer (no retry storm), and it must not open the breaker for every other token.
     transport = ReplayTransport({PATH: Reply.sample("binance.ticker_price.single.json")})
-    with pytest.raises(RetryableUpstreamError, match="expected a JSON array, got object"):
-        make_http(transport, clock, max_retries=1).get_json(PATH, expect=list)
-    assert len(transport.requests) == 2
+    http = make_http(transport, clock, max_retries=3, breaker_failure_threshold=2)
+    for _ in range(5):
+        with pytest.raises(BadUpstreamBody, match="expected a JSON array, got object") as caught:
+            http.get_json(PATH, expect=list)
+        assert not caught.value.retryable
+    assert len(transport.requests) == 5  # one request per call, no retries
+    assert http.breaker_state == "closed" and clock.sleeps == []
 
 
 # --- Retry-After, 429, 418, 451 -----------------------------------------------------------------
@@ -252,6 +296,63 @@ def test_418_without_retry_after_assumes_the_shortest_ban(clock: FakeClock) -> N
     with pytest.raises(UpstreamBanned) as caught:
         http.get_json(PATH)
     assert caught.value.retry_after == 120.0
+
+
+@pytest.mark.parametrize("status", [429, 503, 418])
+def test_a_bogus_retry_after_is_capped_and_logged(clock: FakeClock, status: int, caplog) -> None:
+    # "99999999" would otherwise silence the API until the process restarts.
+    transport = ReplayTransport({PATH: [Reply(status, headers={"retry-after": "99999999"}), Reply.sample(TICKERS)]})
+    http = make_http(transport, clock, retry_after_max_seconds=600.0)
+    with pytest.raises(RateLimited) as caught:
+        http.get_json(PATH)
+    assert caught.value.retry_after == 600.0 and "capped to 600s" in caplog.text
+    clock.advance(601)
+    assert http.get_json(PATH)  # the API is asked again once the capped hold is over
+
+
+def test_an_in_body_hold_is_capped_too(clock: FakeClock) -> None:
+    def hold_forever(body: Any) -> None:
+        raise RateLimited("testapi", "too frequent", retry_after=1e12, status=200)
+
+    transport = ReplayTransport({PATH: Reply.sample(TICKERS)})
+    http = make_http(transport, clock, retry_after_max_seconds=60.0, max_retries=0)
+    with pytest.raises(RateLimited):
+        http.get_json(PATH, check=hold_forever)
+    clock.advance(61)
+    assert http.get_json(PATH)
+
+
+def test_a_waf_403_is_a_bounded_doubling_hold_not_a_permanent_refusal(clock: FakeClock, caplog) -> None:
+    blocked = Reply.json({"code": 0, "msg": "WAF"}, 403)
+    transport = ReplayTransport({PATH: [blocked, blocked, blocked, Reply.sample(TICKERS), blocked]})
+    http = make_http(transport, clock, forbidden_is_block=True, block_backoff_initial_seconds=30.0,
+                     block_backoff_max_seconds=100.0, breaker_failure_threshold=1)
+    holds = []
+    for _ in range(3):
+        with pytest.raises(UpstreamBanned, match="HTTP 403") as caught:
+            http.get_json(PATH)
+        assert caught.value.retryable and caught.value.status == 403
+        holds.append(caught.value.retry_after)
+        with pytest.raises(UpstreamBanned, match="no request sent"):  # held: not asked every tick
+            http.get_json(PATH)
+        clock.advance(caught.value.retry_after + 0.1)
+    assert holds == [30.0, 60.0, 100.0]  # doubling, capped at the max
+    assert len(transport.requests) == 3 and clock.sleeps == []
+    assert "blocked (HTTP 403, WAF)" in caplog.text and http.breaker_state == "closed"
+    assert http.get_json(PATH)  # the block lifted: a success resets the backoff
+    with pytest.raises(UpstreamBanned) as caught:
+        http.get_json(PATH)
+    assert caught.value.retry_after == 30.0
+
+
+def test_403_stays_permanent_where_it_means_forbidden(clock: FakeClock) -> None:
+    transport = ReplayTransport({PATH: Reply.json({"error": "invalid api key"}, 403)})
+    with pytest.raises(PermanentUpstreamError):
+        make_http(transport, clock).get_json(PATH)
+
+
+def test_binance_settings_treat_403_as_a_waf_block() -> None:
+    assert BinanceSettings().forbidden_is_block and not CoinGeckoSettings().forbidden_is_block
 
 
 def test_451_is_region_blocked_and_not_retried(clock: FakeClock) -> None:

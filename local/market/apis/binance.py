@@ -336,6 +336,8 @@ class BinanceApi(Api):
                 503,
                 headers,
             )
+        if status == 403:  # the WAF limit: CloudFront's page, not Binance's JSON
+            return html_error_page(403, "Forbidden")
         if status == 502:
             return html_error_page(502, "Bad Gateway")
         return json_response(

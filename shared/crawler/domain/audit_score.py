@@ -68,6 +68,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from shared.crawler.domain.wire import as_dict, as_list, text, to_fraction, to_int
+from shared.errors import BadWireValue
 
 MAX_SCORE = Decimal(100)
 SCORE_STEP = Decimal("0.01")
@@ -140,7 +141,10 @@ def flag(value: Any) -> bool | None:
     """A GoPlus capability flag: "1"/1 -> True, "0"/0 -> False, anything else unknown (None)."""
     if isinstance(value, bool):
         return value
-    number = to_int(value)
+    try:
+        number = to_int(value, "flag")
+    except BadWireValue:  # 1e400 is neither 1 nor 0
+        return None
     if number == 1:
         return True
     if number == 0:
@@ -186,7 +190,7 @@ def _holder_concentration(holders: Any, *, address_key: str, exclude_contracts: 
             continue
         if exclude_contracts and flag(holder.get("is_contract")):
             continue
-        share += to_fraction(holder.get("percent")) or Decimal(0)
+        share += to_fraction(holder.get("percent"), "percent") or Decimal(0)
     return share
 
 
@@ -212,8 +216,8 @@ def score_evm(entry: dict[str, Any]) -> ScoreResult:
     elif flag(entry.get("is_honeypot")) is None:
         tally.unknown.append("is_honeypot")
 
-    sell_tax = to_fraction(entry.get("sell_tax"))
-    buy_tax = to_fraction(entry.get("buy_tax"))
+    sell_tax = to_fraction(entry.get("sell_tax"), "sell_tax")
+    buy_tax = to_fraction(entry.get("buy_tax"), "buy_tax")
     if sell_tax is not None and sell_tax >= 1:
         tally.stop("sell_tax_100")
     for rule, tax, cap in (("buy_tax", buy_tax, BUY_TAX_CAP), ("sell_tax", sell_tax, SELL_TAX_CAP)):
@@ -235,7 +239,7 @@ def score_evm(entry: dict[str, Any]) -> ScoreResult:
     elif not open_source:
         tally.add("not_open_source", NOT_OPEN_SOURCE_PENALTY)
 
-    same_creator = to_int(entry.get("honeypot_with_same_creator"))
+    same_creator = to_int(entry.get("honeypot_with_same_creator"), "honeypot_with_same_creator")
     if same_creator is None:
         tally.unknown.append("honeypot_with_same_creator")
     elif same_creator > 0:
@@ -249,7 +253,7 @@ def score_evm(entry: dict[str, Any]) -> ScoreResult:
     else:
         locked = sum(
             (
-                to_fraction(h.get("percent")) or Decimal(0)
+                to_fraction(h.get("percent"), "percent") or Decimal(0)
                 for h in lp_holders
                 if flag(h.get("is_locked")) or (text(h.get("address")) or "").lower() in BURN_ADDRESSES
             ),
@@ -292,7 +296,7 @@ def score_solana(entry: dict[str, Any]) -> ScoreResult:
         elif value:
             tally.add(name, points)
 
-    state = to_int(entry.get("default_account_state"))
+    state = to_int(entry.get("default_account_state"), "default_account_state")
     if state is None:
         tally.unknown.append("default_account_state")
     elif state == SPL_ACCOUNT_STATE_FROZEN:

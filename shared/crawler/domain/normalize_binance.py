@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.wire import as_dict, as_list, require_utc, text, to_positive_decimal
+from shared.errors import BadWireValue
 from shared.crawler.models import PriceQuote, TokenFailure
 
 QUOTE_ASSET = "USDT"
@@ -63,7 +64,11 @@ def parse_binance_ticker_prices(
             continue
         seen.add(pair)
         key = pair_to_key[pair]
-        price = to_positive_decimal(row.get("price"))
+        try:
+            price = to_positive_decimal(row.get("price"), "price")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(key, f"binance {pair}: {exc}"))
+            continue
         if price is None:
             failures.append(TokenFailure(key, f"binance {pair}: unusable price {row.get('price')!r}"))
             continue

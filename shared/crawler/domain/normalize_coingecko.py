@@ -15,6 +15,7 @@ ticker form that job messages use.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -22,7 +23,7 @@ from typing import Any
 
 from shared.crawler.domain import chains
 from shared.crawler.domain.sources import Source
-from shared.crawler.domain.tokens import canonical_address, is_stablecoin, native_token_key, token_key
+from shared.crawler.domain.tokens import canonical_address, native_token_key, stablecoin_rule, token_key
 from shared.crawler.domain.wire import (
     as_dict,
     as_list,
@@ -32,6 +33,7 @@ from shared.crawler.domain.wire import (
     to_int,
     to_positive_decimal,
 )
+from shared.errors import BadWireValue
 from shared.crawler.models import Contract, TokenFailure, TokenProfile
 
 TETHER_ID = "tether"
@@ -76,7 +78,10 @@ def contracts_from_platforms(platforms: Any, detail_platforms: Any = None) -> tu
             address = canonical_address(chain, address)
         except ValueError:
             continue
-        decimals = to_int(as_dict(details.get(platform_id)).get("decimal_place"))
+        try:
+            decimals = to_int(as_dict(details.get(platform_id)).get("decimal_place"), "decimal_place")
+        except BadWireValue:  # the contract stands; its decimals are unknown
+            decimals = None
         found.setdefault((chain, address), Contract(chain, address, decimals))
     return tuple(sorted(found.values(), key=lambda c: (chains.chain_preference(c.chain), c.address)))
 
@@ -107,8 +112,11 @@ def _platforms_by_id(coins_list: Any) -> dict[str, Any]:
 
 
 def _rank_sort_key(row: dict[str, Any]) -> tuple[int, Decimal]:
-    rank = to_int(row.get("market_cap_rank"))
-    cap = to_decimal(row.get("market_cap")) or Decimal(0)
+    try:
+        rank = to_int(row.get("market_cap_rank"), "market_cap_rank")
+        cap = to_decimal(row.get("market_cap"), "market_cap") or Decimal(0)
+    except BadWireValue:  # sorted last here; the row itself then fails with the reason
+        return (1 << 31, Decimal(0))
     return (rank if rank is not None and rank > 0 else 1 << 30, -cap)
 
 
@@ -121,6 +129,9 @@ def top100_profiles(
     stablecoins: frozenset[str],
     stablecoin_ids: frozenset[str] = frozenset(),
     limit: int = 100,
+    *,
+    variant_pattern: re.Pattern[str] | None = None,
+    excluded: list[TokenFailure] | None = None,
 ) -> tuple[list[TokenProfile], list[TokenFailure]]:
     """The top `limit` non-stablecoin coins by market-cap rank, as profiles.
 
@@ -130,7 +141,9 @@ def top100_profiles(
       guessing ``native:`` for an ERC-20 would fork its identity once the list catches up.
 
     Stablecoins are dropped before counting, so the result holds `limit` tradable coins
-    when the markets hold that many. Two coins resolving to one key keep the better rank.
+    when the markets hold that many; `excluded` (when given) collects each with the rule
+    that excluded it (`shared.crawler.domain.tokens.stablecoin_rule`; `variant_pattern` catches
+    bridged/wrapped variants such as USDC.e). Two coins resolving to one key keep the better rank.
     """
     platforms_by_id = _platforms_by_id(coins_list)
     rows = sorted((as_dict(r) for r in as_list(markets)), key=_rank_sort_key)
@@ -150,7 +163,10 @@ def top100_profiles(
         if coin_id in seen_ids:
             continue
         seen_ids.add(coin_id)
-        if is_stablecoin(symbol, stablecoins, coin_id, stablecoin_ids):
+        rule = stablecoin_rule(symbol, stablecoins, coin_id, stablecoin_ids, variant_pattern=variant_pattern)
+        if rule is not None:
+            if excluded is not None:
+                excluded.append(TokenFailure(coin_id, rule))
             continue
         if coin_id not in platforms_by_id:
             failures.append(TokenFailure(coin_id, "not in coingecko coins/list: contracts unknown, skipped"))
@@ -164,6 +180,12 @@ def top100_profiles(
         if key in seen_keys:
             failures.append(TokenFailure(coin_id, f"same key {key} as coingecko id {seen_keys[key]}; skipped"))
             continue
+        try:
+            market_cap = to_positive_decimal(row.get("market_cap"), "market_cap")
+            rank = to_int(row.get("market_cap_rank"), "market_cap_rank")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(coin_id, f"coingecko: {exc}"))
+            continue
         seen_keys[key] = coin_id
         profiles.append(
             TokenProfile(
@@ -175,8 +197,8 @@ def top100_profiles(
                 contracts=contracts,
                 logo_url=_url(row.get("image")),
                 coingecko_id=coin_id,
-                market_cap_usd=to_positive_decimal(row.get("market_cap")),
-                market_cap_rank=to_int(row.get("market_cap_rank")),
+                market_cap_usd=market_cap,
+                market_cap_rank=rank,
                 source=Source.COINGECKO.value,
             )
         )
@@ -237,6 +259,13 @@ def apply_coin_detail(profile: TokenProfile, detail: Any) -> TokenProfile:
     detail = as_dict(detail)
     if not detail or text(detail.get("id")) != profile.coingecko_id:
         return profile
+    try:
+        return _with_detail(profile, detail)
+    except BadWireValue:  # an absurd number in the detail: the profile stays as the list had it
+        return profile
+
+
+def _with_detail(profile: TokenProfile, detail: dict[str, Any]) -> TokenProfile:
     links = as_dict(detail.get("links"))
     detail_contracts = contracts_from_platforms(detail.get("platforms"), detail.get("detail_platforms"))
     decimals_by_contract = {(c.chain, c.address): c.decimals for c in detail_contracts}
@@ -263,7 +292,7 @@ def apply_coin_detail(profile: TokenProfile, detail: Any) -> TokenProfile:
         websites=_merge_unique(profile.websites, _urls(links.get("homepage"))),
         socials=_merge_unique(profile.socials, _socials_from_links(links)),
         tags=_merge_unique(profile.tags, tags),
-        market_cap_rank=profile.market_cap_rank or to_int(detail.get("market_cap_rank")),
+        market_cap_rank=profile.market_cap_rank or to_int(detail.get("market_cap_rank"), "market_cap_rank"),
     )
 
 
@@ -276,7 +305,11 @@ def usd_prices_from_simple_price(payload: Any) -> tuple[dict[str, Decimal], list
     failures: list[TokenFailure] = []
     for coin_id, entry in as_dict(payload).items():
         raw = as_dict(entry).get("usd")
-        price = to_positive_decimal(raw)
+        try:
+            price = to_positive_decimal(raw, "usd")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(coin_id, f"coingecko: {exc}"))
+            continue
         if price is None:
             failures.append(TokenFailure(coin_id, f"coingecko: unusable usd price {raw!r}"))
         else:
@@ -302,7 +335,11 @@ def usd_prices_from_token_price(platform_id: str, payload: Any) -> tuple[dict[st
             failures.append(TokenFailure(f"{chain}:{address}"[:160], str(exc)))
             continue
         raw = as_dict(entry).get("usd")
-        price = to_positive_decimal(raw)
+        try:
+            price = to_positive_decimal(raw, "usd")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(key, f"coingecko: {exc}"))
+            continue
         if price is None:
             failures.append(TokenFailure(key, f"coingecko: unusable usd price {raw!r}"))
         else:
@@ -315,7 +352,10 @@ def usdt_usd_rate(payload: Any) -> Decimal | None:
 
     A rate outside [0.5, 1.5] is treated as unusable (see `USDT_USD_PLAUSIBLE_MIN`).
     """
-    rate = to_positive_decimal(as_dict(as_dict(payload).get(TETHER_ID)).get("usd"))
+    try:
+        rate = to_positive_decimal(as_dict(as_dict(payload).get(TETHER_ID)).get("usd"), "tether.usd")
+    except BadWireValue:
+        return None
     if rate is None or not USDT_USD_PLAUSIBLE_MIN <= rate <= USDT_USD_PLAUSIBLE_MAX:
         return None
     return rate
@@ -344,17 +384,20 @@ def trending_coins(payload: Any) -> tuple[list[TrendingCoin], list[TokenFailure]
             continue
         seen.add(coin_id)
         data = as_dict(item.get("data"))
-        coins.append(
-            TrendingCoin(
-                coingecko_id=coin_id,
-                symbol=symbol.upper(),
-                name=text(item.get("name")),
-                market_cap_rank=to_int(item.get("market_cap_rank")),
-                logo_url=_url(item.get("large")) or _url(item.get("small")) or _url(item.get("thumb")),
-                price_usd=to_positive_decimal(data.get("price")),
-                market_cap_usd=parse_display_number(data.get("market_cap")),
-                volume_24h_usd=parse_display_number(data.get("total_volume")),
-                position=position,
+        try:
+            coins.append(
+                TrendingCoin(
+                    coingecko_id=coin_id,
+                    symbol=symbol.upper(),
+                    name=text(item.get("name")),
+                    market_cap_rank=to_int(item.get("market_cap_rank"), "market_cap_rank"),
+                    logo_url=_url(item.get("large")) or _url(item.get("small")) or _url(item.get("thumb")),
+                    price_usd=to_positive_decimal(data.get("price"), "data.price"),
+                    market_cap_usd=parse_display_number(data.get("market_cap"), "data.market_cap"),
+                    volume_24h_usd=parse_display_number(data.get("total_volume"), "data.total_volume"),
+                    position=position,
+                )
             )
-        )
+        except BadWireValue as exc:
+            failures.append(TokenFailure(coin_id, f"coingecko trending: {exc}"))
     return coins, failures

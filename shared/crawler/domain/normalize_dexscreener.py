@@ -38,6 +38,7 @@ from shared.crawler.domain.wire import (
     to_decimal,
     to_positive_decimal,
 )
+from shared.errors import BadWireValue
 from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
 TOKEN_IMAGE_URL = "https://dd.dexscreener.com/ds-data/tokens/{chain_id}/{address}.png"
 _IMAGE_ID = re.compile(r"[0-9a-fA-F]{64}")
 _WEBSITE_TYPES = frozenset({"website", "web", "homepage", "docs"})
+_BAD_PAIR = "dexscreener pair: "  # the prefix of a pair failed by an absurd number (BadWireValue)
 
 
 # --- envelopes and pairs -------------------------------------------------------------------
@@ -73,8 +75,8 @@ def pairs_from_payload(payload: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _non_negative(value: Any) -> Decimal | None:
-    number = to_decimal(value)
+def _non_negative(value: Any, field: str = "") -> Decimal | None:
+    number = to_decimal(value, field)
     return number if number is not None and number >= 0 else None
 
 
@@ -109,22 +111,25 @@ def normalize_dexscreener_pair(pair: Any) -> Pool | TokenFailure:
         quote_address: str | None = canonical_address(chain, quote.get("address") or "")
     except ValueError:
         quote_address = None
-    return Pool(
-        chain=chain,
-        dex=text(pair.get("dexId")) or "unknown",
-        pair_address=pool_address,
-        base_address=base_address,
-        quote_symbol=text(quote.get("symbol")) or "",
-        quote_address=quote_address,
-        price_usd=to_positive_decimal(pair.get("priceUsd")),
-        price_native=to_positive_decimal(pair.get("priceNative")),
-        liquidity_usd=_non_negative(as_dict(pair.get("liquidity")).get("usd")),
-        volume_24h_usd=_non_negative(as_dict(pair.get("volume")).get("h24")),
-        fdv_usd=to_positive_decimal(pair.get("fdv")),
-        market_cap_usd=to_positive_decimal(pair.get("marketCap")),
-        url=_url(pair.get("url")),
-        created_at=datetime_from_millis(pair.get("pairCreatedAt")),
-    )
+    try:
+        return Pool(
+            chain=chain,
+            dex=text(pair.get("dexId")) or "unknown",
+            pair_address=pool_address,
+            base_address=base_address,
+            quote_symbol=text(quote.get("symbol")) or "",
+            quote_address=quote_address,
+            price_usd=to_positive_decimal(pair.get("priceUsd"), "priceUsd"),
+            price_native=to_positive_decimal(pair.get("priceNative"), "priceNative"),
+            liquidity_usd=_non_negative(as_dict(pair.get("liquidity")).get("usd"), "liquidity.usd"),
+            volume_24h_usd=_non_negative(as_dict(pair.get("volume")).get("h24"), "volume.h24"),
+            fdv_usd=to_positive_decimal(pair.get("fdv"), "fdv"),
+            market_cap_usd=to_positive_decimal(pair.get("marketCap"), "marketCap"),
+            url=_url(pair.get("url")),
+            created_at=datetime_from_millis(pair.get("pairCreatedAt"), "pairCreatedAt"),
+        )
+    except BadWireValue as exc:  # one absurd number: this pair is unusable, not the answer
+        return TokenFailure(ref, f"{_BAD_PAIR}{exc}")
 
 
 def normalize_dexscreener_pairs(pairs: Any) -> tuple[list[Pool], list[TokenFailure]]:
@@ -144,14 +149,22 @@ def normalize_dexscreener_pairs(pairs: Any) -> tuple[list[Pool], list[TokenFailu
 
 
 def _token_side_pairs(
-    chain: str, address: str, raw_pairs: list[dict[str, Any]]
+    chain: str, address: str, raw_pairs: list[dict[str, Any]], bad_data: list[str] | None = None
 ) -> tuple[list[tuple[Pool, dict[str, Any]]], list[dict[str, Any]]]:
-    """(base-side pools with their raw pair, raw pairs where the token is the quote)."""
+    """(base-side pools with their raw pair, raw pairs where the token is the quote).
+
+    `bad_data` collects why the token's own pairs were unusable for an absurd number, so the
+    token's failure can say so instead of "no pair".
+    """
     as_base: list[tuple[Pool, dict[str, Any]]] = []
     as_quote: list[dict[str, Any]] = []
     for raw in raw_pairs:
         pool = normalize_dexscreener_pair(raw)
-        if isinstance(pool, TokenFailure) or pool.chain != chain:
+        if isinstance(pool, TokenFailure):
+            if bad_data is not None and pool.reason.startswith(_BAD_PAIR) and _base_is(raw, chain, address):
+                bad_data.append(pool.reason)
+            continue
+        if pool.chain != chain:
             continue
         if pool.base_address == address:
             as_base.append((pool, raw))
@@ -221,6 +234,14 @@ def icon_url(chain: str, address: str, icon: Any) -> str | None:
     return None
 
 
+def _base_is(raw: dict[str, Any], chain: str, address: str) -> bool:
+    try:
+        base = text(as_dict(raw.get("baseToken")).get("address")) or ""
+        return chains.chain_from_dexscreener(text(raw.get("chainId"))) == chain and canonical_address(chain, base) == address
+    except ValueError:
+        return False
+
+
 def _item_matches(item: dict[str, Any], chain: str, address: str) -> bool:
     if chains.chain_from_dexscreener(item.get("chainId")) != chain:
         return False
@@ -251,7 +272,8 @@ def profile_from_dexscreener(
     except ValueError as exc:
         return TokenFailure(f"{chain}:{address}"[:160], str(exc))
     key = token_key(found.slug, canonical)
-    as_base, as_quote = _token_side_pairs(found.slug, canonical, pairs_from_payload(pairs))
+    bad_data: list[str] = []
+    as_base, as_quote = _token_side_pairs(found.slug, canonical, pairs_from_payload(pairs), bad_data)
     markets = sorted_by_liquidity(pool for pool, _ in as_base)
     main_pool = markets[0] if markets else None
     raw_by_pool = {(p.chain, p.pair_address): raw for p, raw in as_base}
@@ -265,6 +287,8 @@ def profile_from_dexscreener(
         named = {}
     symbol = text(named.get("symbol"))
     if symbol is None:
+        if bad_data:
+            return TokenFailure(key, "; ".join(dict.fromkeys(bad_data)))
         return TokenFailure(key, "no dexscreener pair names this token (no symbol)")
 
     info = next((as_dict(raw.get("info")) for raw in ordered_raw if as_dict(raw.get("info"))), {})

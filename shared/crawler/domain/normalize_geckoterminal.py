@@ -27,6 +27,7 @@ from shared.crawler.domain.wire import (
     to_int,
     to_positive_decimal,
 )
+from shared.errors import BadWireValue
 from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
 
 POOL_URL = "https://www.geckoterminal.com/{network}/pools/{address}"
@@ -133,26 +134,29 @@ def pool_from_geckoterminal(resource: Any, included: dict[str, dict[str, Any]] |
     quote_attributes = as_dict(as_dict(included.get(quote_id or "")).get("attributes"))
     name_parts = (text(attributes.get("name")) or "").split(" / ")
     quote_symbol = text(quote_attributes.get("symbol")) or (name_parts[1].strip() if len(name_parts) == 2 else "")
-    return Pool(
-        chain=chain,
-        dex=_relationship_id(resource, "dex") or "unknown",
-        pair_address=pool_address,
-        base_address=base_address,
-        quote_symbol=quote_symbol,
-        quote_address=None if isinstance(quote, str) else quote[1],
-        price_usd=to_positive_decimal(attributes.get("base_token_price_usd")),
-        price_native=to_positive_decimal(attributes.get("base_token_price_quote_token")),
-        liquidity_usd=_non_negative(attributes.get("reserve_in_usd")),
-        volume_24h_usd=_non_negative(as_dict(attributes.get("volume_usd")).get("h24")),
-        fdv_usd=to_positive_decimal(attributes.get("fdv_usd")),
-        market_cap_usd=to_positive_decimal(attributes.get("market_cap_usd")),
-        url=POOL_URL.format(network=network, address=pool_address),
-        created_at=datetime_from_iso(attributes.get("pool_created_at")),
-    )
+    try:
+        return Pool(
+            chain=chain,
+            dex=_relationship_id(resource, "dex") or "unknown",
+            pair_address=pool_address,
+            base_address=base_address,
+            quote_symbol=quote_symbol,
+            quote_address=None if isinstance(quote, str) else quote[1],
+            price_usd=to_positive_decimal(attributes.get("base_token_price_usd"), "base_token_price_usd"),
+            price_native=to_positive_decimal(attributes.get("base_token_price_quote_token"), "base_token_price_quote_token"),
+            liquidity_usd=_non_negative(attributes.get("reserve_in_usd"), "reserve_in_usd"),
+            volume_24h_usd=_non_negative(as_dict(attributes.get("volume_usd")).get("h24"), "volume_usd.h24"),
+            fdv_usd=to_positive_decimal(attributes.get("fdv_usd"), "fdv_usd"),
+            market_cap_usd=to_positive_decimal(attributes.get("market_cap_usd"), "market_cap_usd"),
+            url=POOL_URL.format(network=network, address=pool_address),
+            created_at=datetime_from_iso(attributes.get("pool_created_at")),
+        )
+    except BadWireValue as exc:  # one absurd number: this pool is unusable, not the answer
+        return TokenFailure(pool_id[:160], f"geckoterminal pool: {exc}")
 
 
-def _non_negative(value: Any) -> Decimal | None:
-    number = to_decimal(value)
+def _non_negative(value: Any, field: str = "") -> Decimal | None:
+    number = to_decimal(value, field)
     return number if number is not None and number >= 0 else None
 
 
@@ -196,7 +200,13 @@ def profiles_from_tokens_multi(network: str, payload: Any) -> GeckoTerminalToken
             if isinstance(pool, Pool) and pool.base_address == address:
                 pools.append(pool)
         markets = sorted_by_liquidity(pools)
-        decimals = to_int(attributes.get("decimals"))
+        try:
+            decimals = to_int(attributes.get("decimals"), "decimals")
+            market_cap = to_positive_decimal(attributes.get("market_cap_usd"), "market_cap_usd")
+            price = to_positive_decimal(attributes.get("price_usd"), "price_usd")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(key, f"geckoterminal: {exc}"))
+            continue
         profiles.append(
             TokenProfile(
                 key=key,
@@ -208,13 +218,12 @@ def profiles_from_tokens_multi(network: str, payload: Any) -> GeckoTerminalToken
                 decimals=decimals,
                 logo_url=_image(attributes.get("image_url")),
                 coingecko_id=text(attributes.get("coingecko_coin_id")),
-                market_cap_usd=to_positive_decimal(attributes.get("market_cap_usd")),
+                market_cap_usd=market_cap,
                 markets=markets,
                 main_pool=markets[0] if markets else None,
                 source=Source.GECKOTERMINAL.value,
             )
         )
-        price = to_positive_decimal(attributes.get("price_usd"))
         if price is None:
             failures.append(TokenFailure(key, f"geckoterminal: no USD price ({attributes.get('price_usd')!r})"))
         else:
@@ -248,7 +257,11 @@ def usd_prices_from_simple_token_price(network: str, payload: Any) -> tuple[dict
         except ValueError as exc:
             failures.append(TokenFailure(f"{chain}:{address}"[:160], f"geckoterminal: {exc}"))
             continue
-        price = to_positive_decimal(raw)
+        try:
+            price = to_positive_decimal(raw, "token_prices")
+        except BadWireValue as exc:
+            failures.append(TokenFailure(key, f"geckoterminal: {exc}"))
+            continue
         if price is None:
             failures.append(TokenFailure(key, f"geckoterminal: no USD price ({raw!r})"))
         else:

@@ -30,6 +30,7 @@ from shared.crawler.domain.audit_score import EVM_FLAG_PENALTIES, SOLANA_AUTHORI
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import canonical_address
 from shared.crawler.domain.wire import as_dict, require_utc, text, to_fraction, to_int
+from shared.errors import BadWireValue
 from shared.crawler.models import AuditReport, TokenFailure
 
 REPORT_URL = "https://gopluslabs.io/token-security/{chain_id}/{address}"
@@ -48,7 +49,10 @@ def goplus_result_entry(payload: Any, chain: str, address: str, ref: str) -> dic
     case-insensitively (GoPlus keys them lower-case); Solana mints exactly.
     """
     body = as_dict(payload)
-    code = to_int(body.get("code"))
+    try:
+        code = to_int(body.get("code"), "code")
+    except BadWireValue:
+        code = None  # an absurd code is no success code
     if code not in OK_CODES:
         return TokenFailure(ref, f"goplus code {body.get('code')!r}: {text(body.get('message')) or 'no message'}")
     result = as_dict(body.get("result"))
@@ -89,8 +93,8 @@ def audit_from_goplus_evm(
         is_verified=flag(entry.get("is_open_source")) is True,
         report_url=REPORT_URL.format(chain_id=chain_id, address=canonical),
         is_honeypot=flag(entry.get("is_honeypot")),
-        buy_tax=to_fraction(entry.get("buy_tax")),
-        sell_tax=to_fraction(entry.get("sell_tax")),
+        buy_tax=to_fraction(entry.get("buy_tax"), "buy_tax"),
+        sell_tax=to_fraction(entry.get("sell_tax"), "sell_tax"),
         flags=result_entry,
         audited_at=audited_at,
         penalties=result.penalties,
@@ -137,7 +141,14 @@ def audit_from_goplus_solana(
 def audit_from_goplus(
     token_key: str, chain: str, address: str, result_entry: Any, audited_at: datetime
 ) -> AuditReport | TokenFailure:
-    """Dispatch to the Solana or EVM-schema reading by chain; chains GoPlus lacks are a failure."""
-    if chain == "solana":
-        return audit_from_goplus_solana(token_key, address, result_entry, audited_at)
-    return audit_from_goplus_evm(token_key, chain, address, result_entry, audited_at)
+    """Dispatch to the Solana or EVM-schema reading by chain; chains GoPlus lacks are a failure.
+
+    A field GoPlus filled with an absurd number (tax ``1e400``, a holder share of 10**60
+    digits) fails this token with the field and the limit, never the whole job.
+    """
+    try:
+        if chain == "solana":
+            return audit_from_goplus_solana(token_key, address, result_entry, audited_at)
+        return audit_from_goplus_evm(token_key, chain, address, result_entry, audited_at)
+    except BadWireValue as exc:
+        return TokenFailure(token_key, f"goplus: {exc}")

@@ -19,6 +19,9 @@ Invalid input raises ``ValueError`` with the reason; normalizers turn that into 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+
+from shared.config import Settings
 
 from shared.crawler.domain import chains
 
@@ -119,13 +122,57 @@ def is_stablecoin(
     stablecoins: frozenset[str],
     coingecko_id: str | None = None,
     stablecoin_ids: frozenset[str] = frozenset(),
+    *,
+    variant_pattern: re.Pattern[str] | None = None,
+    categories: frozenset[str] = frozenset(),
+    tags: Iterable[str] = (),
 ) -> bool:
-    """Whether a token is excluded as a stablecoin (never priced or scheduled).
+    """Whether a token is excluded as a stablecoin (never priced or scheduled); see
+    `stablecoin_rule` for the rules and their arguments."""
+    return stablecoin_rule(symbol, stablecoins, coingecko_id, stablecoin_ids, variant_pattern=variant_pattern,
+                           categories=categories, tags=tags) is not None
 
-    `stablecoins` are upper-case symbols (``Settings.stablecoin_symbols``); the symbol is
-    compared case-insensitively. `stablecoin_ids` are CoinGecko ids, for stablecoins whose
-    symbol is not on the list.
+
+def stablecoin_rule(
+    symbol: str | None,
+    stablecoins: frozenset[str],
+    coingecko_id: str | None = None,
+    stablecoin_ids: frozenset[str] = frozenset(),
+    *,
+    variant_pattern: re.Pattern[str] | None = None,
+    categories: frozenset[str] = frozenset(),
+    tags: Iterable[str] = (),
+) -> str | None:
+    """Which rule excludes the token as a stablecoin, or None when none does. In order:
+
+    - ``STABLECOINS``: the symbol (case-insensitive) is on the configured list;
+    - ``STABLECOIN_VARIANT_PATTERN``: the symbol is a bridged/wrapped variant of a listed
+      one (``USDC.E``, ``USDT.e``, ``axlUSDC``): `variant_pattern` matches it and its
+      ``base`` group is on the list;
+    - the CoinGecko "stablecoins" category: `coingecko_id` is in `stablecoin_ids`;
+    - ``STABLECOIN_CATEGORIES``: a CoinGecko category the token carries (its `tags`, such
+      as "Bridged USDC") is one of `categories` (lower-case).
     """
-    if symbol and symbol.strip().upper() in stablecoins:
-        return True
-    return bool(coingecko_id and coingecko_id.strip().lower() in stablecoin_ids)
+    upper = symbol.strip().upper() if symbol else ""
+    if upper and upper in stablecoins:
+        return f"stablecoin {upper}: on the list (STABLECOINS)"
+    if upper and variant_pattern is not None:
+        match = variant_pattern.fullmatch(upper)
+        base = match.groupdict().get("base") if match else None
+        if base and base in stablecoins:
+            return f"stablecoin {upper}: a bridged/wrapped {base} (STABLECOIN_VARIANT_PATTERN)"
+    if coingecko_id and coingecko_id.strip().lower() in stablecoin_ids:
+        return f"stablecoin {coingecko_id}: in CoinGecko's stablecoins category"
+    for tag in tags:
+        if tag.strip().lower() in categories:
+            return f"stablecoin {upper or coingecko_id}: CoinGecko category {tag!r} (STABLECOIN_CATEGORIES)"
+    return None
+
+
+def configured_stablecoin_rule(settings: Settings, symbol: str | None, coingecko_id: str | None = None,
+                               tags: tuple[str, ...] = ()) -> str | None:
+    """Which of the configured rules (STABLECOINS, STABLECOIN_VARIANT_PATTERN, STABLECOIN_CATEGORIES)
+    excludes this token as a stablecoin, or None (`stablecoin_rule` with the settings' values)."""
+    return stablecoin_rule(symbol, settings.stablecoin_symbols, coingecko_id,
+                           variant_pattern=settings.stablecoin_variant_regex,
+                           categories=settings.stablecoin_category_names, tags=tags)

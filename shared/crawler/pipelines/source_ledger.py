@@ -73,10 +73,6 @@ class SourceLedger:
         first = limited or retryable
         return first[0] if first else None
 
-    def worst_error(self) -> CrawlerError | None:
-        """The error to raise when nothing could be done, even a permanent one when no other was seen."""
-        return self.retryable_error() or (self.errors[0] if self.errors else None)
-
 
 class LazyUsdtRate:
     """The USDT/USD rate of one job: fetched once, and only if a USD price needs converting."""

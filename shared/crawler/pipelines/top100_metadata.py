@@ -19,6 +19,7 @@ from shared.crawler.domain.normalize_coingecko import apply_coin_detail, top100_
 from shared.errors import CrawlerError
 from shared.crawler.models import TokenFailure, TokenProfile
 from shared.events import OutboundEvent
+from shared.crawler.domain.tokens import configured_stablecoin_rule
 from shared.crawler.job_runner import JobContext, JobOutcome
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,12 @@ def refresh_top100_metadata(ctx: JobContext) -> JobOutcome:
         log.warning("stablecoin category unavailable, using the configured list only: %s", exc)
         stablecoin_ids = frozenset()
     coins_list = coingecko.coins_list_with_platforms()
+    excluded: list[TokenFailure] = []
     profiles, failures = top100_profiles(markets, coins_list, settings.stablecoin_symbols, stablecoin_ids,
-                                         limit=settings.top100_size)
+                                         limit=settings.top100_size, variant_pattern=settings.stablecoin_variant_regex,
+                                         excluded=excluded)
+    for coin in excluded:
+        log.info("not in the top-100 set: %s (%s)", coin.ref, coin.reason)
     with ctx.resources.db.transaction() as conn:
         keys = store.upsert_tokens(conn, profiles)
         ranked = [keys[p.key] for p in profiles]
@@ -55,7 +60,9 @@ def refresh_top100_metadata(ctx: JobContext) -> JobOutcome:
         store.run_maintenance(conn, settings.token_prices_retention_days, settings.job_logs_retention_days)
     detail_jobs = _request_details(ctx, ranked)
     return JobOutcome(requested=len(profiles) + len(failures), succeeded=len(profiles), failures=failures,
-                      rows_upserted={"tokens": len(profiles)}, details={"top100": len(ranked), "detail_jobs": detail_jobs})
+                      rows_upserted={"tokens": len(profiles)},
+                      details={"top100": len(ranked), "detail_jobs": detail_jobs,
+                               "stablecoins_excluded": {c.ref: c.reason for c in excluded}})
 
 
 def enrich_details(ctx: JobContext, keys: list[str]) -> JobOutcome:
@@ -74,8 +81,16 @@ def enrich_details(ctx: JobContext, keys: list[str]) -> JobOutcome:
         base = TokenProfile(key=key, symbol=token.symbol, name=None, chain=token.chain, address=token.contract,
                             coingecko_id=token.coingecko_id, source="coingecko")
         enriched.append(apply_coin_detail(base, detail))
+    # The detail carries CoinGecko's categories: a bridged stablecoin ("Bridged USDC") is
+    # marked now and leaves the priced set (store.set_members skips is_stablecoin).
+    stable: dict[str, str] = {}
+    for profile in enriched:
+        rule = configured_stablecoin_rule(ctx.resources.settings, profile.symbol, profile.coingecko_id, profile.tags)
+        if rule is not None:
+            stable[profile.key] = rule
+            log.info("%s excluded as a stablecoin: %s", profile.key, rule)
     with ctx.resources.db.transaction() as conn:
-        store.upsert_tokens(conn, enriched)
+        store.upsert_tokens(conn, enriched, stablecoin_keys=frozenset(stable))
     return JobOutcome(requested=len(keys), succeeded=len(enriched), failures=failures,
                       rows_upserted={"tokens": len(enriched)})
 

@@ -31,6 +31,7 @@ from shared.crawler.pipelines.price_events import publish_price_batch
 from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger
 from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
 from shared.upstream import UpstreamClients
+from shared.crawler.domain.tokens import configured_stablecoin_rule
 from shared.crawler.job_runner import JobContext, JobOutcome
 
 log = logging.getLogger(__name__)
@@ -43,9 +44,9 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     failures: list[TokenFailure] = []
 
     requested = list(job.symbols)
-    stable = [s for s in requested if s in settings.stablecoin_symbols]
-    failures += [TokenFailure(s, "stablecoin: never priced (STABLECOINS)") for s in stable]
-    wanted = [s for s in requested if s not in settings.stablecoin_symbols]
+    stable = {s: rule for s in requested if (rule := configured_stablecoin_rule(settings, s)) is not None}
+    failures += [TokenFailure(s, f"{rule}: never priced") for s, rule in stable.items()]
+    wanted = [s for s in requested if s not in stable]
     # Top-100 jobs name tokens by symbol; a job naming only contracts or keys is not "the whole set".
     misdirected = [c.address for c in job.contracts] + list(job.token_keys)
     failures += [TokenFailure(ref, "top-100 price jobs name tokens by symbol; use a trending job for contracts")
@@ -68,7 +69,7 @@ def price_top100(ctx: JobContext) -> JobOutcome:
                                                 usdt_usd_rate_of(ctx.resources).current)
                                    if tokens else ([], []))
     failures += source_failures
-    if tokens and not quotes and (error := ledger.worst_error()):
+    if tokens and not quotes and (error := ledger.retryable_error()):
         # Nothing could be priced because sources failed: let the delivery policy retry.
         raise error
 

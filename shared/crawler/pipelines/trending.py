@@ -51,7 +51,7 @@ from shared.crawler.domain.normalize_dexscreener import profile_from_dexscreener
 from shared.crawler.domain.normalize_geckoterminal import profiles_from_tokens_multi
 from shared.crawler.domain.pricing import price_usdt_direct, quote_from_pool, quote_from_usd
 from shared.crawler.domain.sources import Source
-from shared.crawler.domain.tokens import NATIVE_PREFIX, is_stablecoin, token_key
+from shared.crawler.domain.tokens import NATIVE_PREFIX, token_key, configured_stablecoin_rule
 from shared.errors import BadMessage, CrawlerError
 from shared.crawler.jobs import JobMessage
 from shared.observability.logging import log_context
@@ -178,8 +178,9 @@ def gather_trending(job: JobMessage, upstream: UpstreamClients, settings: Settin
     ready: list[str] = []
     for key in (ref_key(r) for r in refs):
         profile = crawl.profiles.get(key)
-        if profile is not None and is_stablecoin(profile.symbol, settings.stablecoin_symbols, profile.coingecko_id):
-            failures.append(TokenFailure(key, f"stablecoin {profile.symbol}: never priced (STABLECOINS)"))
+        rule = configured_stablecoin_rule(settings, profile.symbol, profile.coingecko_id, profile.tags) if profile else None
+        if rule is not None:
+            failures.append(TokenFailure(key, f"{rule}: never priced"))
         elif profile is not None and key in crawl.quotes:
             ready.append(key)
         else:
