@@ -183,6 +183,39 @@ def last_refreshed(conn: Conn, token_set: str) -> datetime | None:
                     s=token_set)[0][0]
 
 
+@dataclass(frozen=True, slots=True)
+class SetRefresh:
+    """The last full refresh of a token set: which job, when, and whether its detail jobs were published."""
+
+    token_set: str
+    job_id: str
+    refreshed_at: datetime
+    details_requested: bool
+
+
+def record_refresh(conn: Conn, token_set: str, job_id: str) -> None:
+    """Record, in the refresh's transaction, that `job_id` refreshed the set; its details are not yet requested."""
+    conn.run(
+        "INSERT INTO token_set_refreshes AS r (token_set, job_id, refreshed_at, details_requested_at)"
+        " VALUES (:s, :j, now(), NULL) ON CONFLICT (token_set) DO UPDATE SET job_id = EXCLUDED.job_id,"
+        " refreshed_at = EXCLUDED.refreshed_at, details_requested_at = NULL",
+        s=token_set, j=job_id,
+    )
+
+
+def details_requested(conn: Conn, token_set: str, job_id: str) -> None:
+    """Mark the detail jobs of `job_id`'s refresh as published (a newer refresh is left alone)."""
+    conn.run("UPDATE token_set_refreshes SET details_requested_at = now() WHERE token_set = :s AND job_id = :j",
+             s=token_set, j=job_id)
+
+
+def last_refresh(conn: Conn, token_set: str) -> SetRefresh | None:
+    """The set's last recorded full refresh, if any."""
+    rows = conn.run("SELECT token_set, job_id, refreshed_at, details_requested_at IS NOT NULL"
+                    " FROM token_set_refreshes WHERE token_set = :s", s=token_set)
+    return SetRefresh(*rows[0]) if rows else None
+
+
 def tokens_by_symbol(conn: Conn, symbols: Sequence[str], token_set: str) -> dict[str, KnownToken]:
     """Current members of `token_set` by upper-case symbol (best rank wins on a clash)."""
     if not symbols:
