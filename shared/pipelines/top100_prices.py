@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 
@@ -77,7 +77,7 @@ def price_top100(ctx: JobContext) -> JobOutcome:
                  for s in wanted if s not in tokens]
 
     attempts = SourceAttempts()
-    observed_at = datetime.now(timezone.utc)
+    observed_at = ctx.observed_at  # a redelivery repeats the first attempt's observation
     # Published so bronze keeps it with each answer: a replay stamps the prices with the same time.
     with log_context(observed_at=observed_at.isoformat()):
         quotes, source_failures = (fetch_prices(ctx, list(tokens.values()), attempts, observed_at)
@@ -88,7 +88,8 @@ def price_top100(ctx: JobContext) -> JobOutcome:
         raise attempts.worst_error()
 
     with ctx.resources.db.transaction() as conn:
-        inserted = store.insert_prices(conn, quotes, ctx.job_id)
+        written = store.write_prices(conn, quotes, ctx.job_id)
+    inserted, quotes = written.inserted, written.stored
     publish_price_batch(ctx, "top100", quotes)
     by_source: dict[str, int] = defaultdict(int)
     for quote in quotes:

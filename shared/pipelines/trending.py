@@ -123,7 +123,8 @@ class LazyUsdtRate:
 def crawl_trending(ctx: JobContext) -> JobOutcome:
     """Discover (or take the job's) trending tokens, commit profiles and prices, request their audits."""
     settings, upstream = ctx.resources.settings, ctx.resources.upstream
-    gathered = gather_trending(ctx.job, upstream, settings, lambda: current_usdt_usd_rate(settings, upstream))
+    gathered = gather_trending(ctx.job, upstream, settings, lambda: current_usdt_usd_rate(settings, upstream),
+                               clock=lambda: ctx.observed_at)  # a redelivery repeats the first observation
     if gathered.crawl is None:
         # Every source answered, none named a token: keep the current set rather than empty it.
         return JobOutcome(0, 0, message="no source named any trending token; trending set unchanged",
@@ -386,8 +387,8 @@ def commit_trending(conn: Any, gathered: TrendingGathered, job_id: str | None) -
         quotes.setdefault(stored[key], dataclasses.replace(crawl.quotes[key], token_key=stored[key]))
     if gathered.replaces_membership:
         store.set_membership(conn, TOKEN_SET, list(quotes), complete=True)
-    inserted = store.insert_prices(conn, quotes.values(), job_id)
-    return list(quotes.values()), inserted
+    written = store.write_prices(conn, quotes.values(), job_id)
+    return written.stored, written.inserted
 
 
 def audit_job_id(job_id: str) -> str:

@@ -251,14 +251,14 @@ def test_when_every_source_fails_the_job_is_retried_not_acknowledged(seeded_stac
     assert retried.status == 200 and body_of(retried)["succeeded"] == 2
 
 
-def test_a_redelivered_job_leaves_the_database_correct(seeded_stack):
+def test_a_redelivered_job_repeats_its_first_observation_under_the_same_event_id(seeded_stack):
     stack = seeded_stack
     first_at = freeze(stack)
     message = job("BTC", "ETH", "HYPE")
 
     first = stack.price(message, offset=41)
-    stack.market.clock.advance(3)  # the redelivery fetches anew: a newer observation
-    second = stack.price(message, offset=41)  # same partition/offset: the same event id
+    stack.market.clock.advance(3)  # the redelivery fetches anew, and the market has moved
+    second = stack.price(message, offset=41)  # same partition/offset: the same job
 
     assert first.status == second.status == 200
     assert body_of(first)["job_id"] == body_of(second)["job_id"]
@@ -266,19 +266,22 @@ def test_a_redelivered_job_leaves_the_database_correct(seeded_stack):
     assert (log["status"], log["attempts"], log["tokens_succeeded"]) == ("succeeded", 2, 3)
     assert stack.db.job_rows(kind="token", job_type="price") == []
 
+    # One observation per token: the redelivery is the same observation, not a second one.
     history = stack.db.rows("SELECT token_key, price_usdt, observed_at FROM token_prices ORDER BY observed_at")
-    assert len(history) == 6  # two observations per token, no duplicates, nothing torn
+    assert len(history) == 3 and len({h["observed_at"] for h in history}) == 1
     latest = stack.db.latest_prices()
     assert set(latest) == {"native:bitcoin", "native:ethereum", "native:hyperliquid"}
-    for key, row in latest.items():
-        observations = [h for h in history if h["token_key"] == key]
-        assert len(observations) == 2
-        assert observations[0]["price_usdt"] == stack.market.universe.price_usdt(key, at=first_at)
-        assert (row["price_usdt"], row["observed_at"]) == (
-            observations[1]["price_usdt"],
-            observations[1]["observed_at"],
-        )
-        assert row["price_usdt"] == stack.market.universe.price_usdt(key, at=first_at + 3)
+    for row in history:
+        assert row["price_usdt"] == stack.market.universe.price_usdt(row["token_key"], at=first_at)
+        assert (latest[row["token_key"]]["price_usdt"], latest[row["token_key"]]["observed_at"]) == (
+            row["price_usdt"], row["observed_at"])
+
+    # Both attempts announce it as the same CloudEvent with the committed prices: a consumer
+    # deduplicating by id sees one update.
+    events = read_all(stack.bootstrap, stack.topics["price_updated"])
+    assert len(events) == 2
+    assert headers_of(events[0])["ce_id"] == headers_of(events[1])["ce_id"]
+    assert json.loads(events[0].value())["prices"] == json.loads(events[1].value())["prices"]
 
 
 def test_a_tick_job_delivered_after_it_expired_is_skipped(seeded_stack):
