@@ -80,6 +80,8 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("crawler_job_duration", "histogram", "s", "Job duration from receipt to commit", _JOB),
         MetricSpec("crawler_db_rows_upserted", "counter", "{row}", "Rows written (inserted or overwritten) per table",
                    (*_JOB, "table")),
+        MetricSpec("crawler_prices_suspect", "counter", "{price}",
+                   "Prices held back as implausible (docs/pricing.md): not stored, not announced", ("token_set",)),
         # --- every function ------------------------------------------------------------------------
         MetricSpec("crawler_candle_ticks_folded", "counter", "{tick}",
                    "Queued price ticks folded into the gold candles (shared/runtime/candle_fold.py)"),

@@ -386,6 +386,18 @@ def latest_prices(conn: Conn, keys: Sequence[str], stale_after_seconds: float) -
     }
 
 
+def last_prices(conn: Conn, keys: Sequence[str]) -> dict[str, PriceQuote]:
+    """Each token's latest stored price (one query for the batch); unknown tokens are absent."""
+    if not keys:
+        return {}
+    rows = conn.run(
+        "SELECT l.token_key, t.symbol, l.price_usdt, l.source, l.observed_at"
+        " FROM token_latest_prices l JOIN tokens t USING (token_key) WHERE l.token_key = ANY(CAST(:keys AS text[]))",
+        keys=list(dict.fromkeys(keys)),
+    )
+    return {r[0]: PriceQuote(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+
+
 def oldest_latest_price_age(conn: Conn) -> list[tuple[str, float]]:
     """Per token set, the age in seconds of its stalest latest price (freshness metric)."""
     rows = conn.run(

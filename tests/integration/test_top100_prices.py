@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from shared.db import store
 from shared.domain import chains
 from shared.jobs import parse_job_message
-from shared.models import Contract, TokenProfile
+from shared.models import Contract, PriceQuote, TokenProfile
 from tests.helpers.cloudevents import ping_request, request_for_message
 from tests.helpers.kafka import headers_of, produce_plain, read_all
 from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
@@ -28,6 +30,13 @@ def freeze(stack: Top100Stack) -> float:
     """Freeze the market; every API then quotes one known price per token."""
     stack.market.clock.freeze()
     return stack.market.clock.now()
+
+
+@contextmanager
+def store_connection(stack: Top100Stack):
+    """A transaction on the stack's database, for seeding rows through the store."""
+    with stack.resources.db.transaction() as conn:
+        yield conn
 
 
 def job(*symbols: str, **extra) -> dict:
@@ -342,3 +351,33 @@ def test_namesakes_in_the_set_are_each_priced_as_themselves(seeded_stack):
         "dexscreener",
         universe.price_usdt(solana, at=at),
     )
+
+
+def test_an_implausible_price_is_held_back_and_recorded_as_suspect_not_served(seeded_stack):
+    stack = seeded_stack
+    at = freeze(stack)
+    universe = stack.market.universe
+    btc, eth, hype = "native:bitcoin", "native:ethereum", "native:hyperliquid"
+    now = datetime.now(timezone.utc)
+    # BTC's last stored price is a thousand times off what the market now quotes; ETH's came
+    # from CoinGecko seconds ago at five times the market (two sources disagreeing in one tick).
+    seeded = [PriceQuote(btc, "BTC", universe.price_usdt(btc, at=at) * 1000, "binance", now - timedelta(seconds=30)),
+              PriceQuote(eth, "ETH", universe.price_usdt(eth, at=at) * 5, "coingecko", now - timedelta(seconds=10))]
+    with store_connection(stack) as conn:
+        store.write_prices(conn, seeded, "seed")
+
+    response = stack.price(job("BTC", "ETH", "HYPE"))
+
+    assert response.status == 200, response.body
+    result = body_of(response)
+    assert (result["status"], result["succeeded"], result["suspect"]) == ("partial", 1, 2)
+    latest = stack.db.latest_prices()
+    assert {k: latest[k]["price_usdt"] for k in (btc, eth)} == {q.token_key: q.price_usdt for q in seeded}
+    assert latest[hype]["price_usdt"] == universe.price_usdt(hype, at=at)
+    assert stack.db.value("SELECT count(*) FROM token_prices WHERE job_id IS DISTINCT FROM 'seed'") == 1
+    reasons = {r["token_ref"]: r["message"] for r in stack.db.job_rows(kind="token", job_type="price")}
+    assert set(reasons) == {btc, eth}
+    assert reasons[btc].startswith("suspect price: binance says") and "1e+03x the last stored" in reasons[btc]
+    assert "coingecko said" in reasons[eth] and "across sources" in reasons[eth]
+    [event] = read_all(stack.bootstrap, stack.topics["price_updated"])
+    assert [p["token_key"] for p in json.loads(event.value())["prices"]] == [hype]
