@@ -174,6 +174,14 @@ class Settings(BaseSettings):
     # A top-100 refresh requested sooner than this after the last one is skipped (coalesced).
     metadata_min_refresh_seconds: float = 600.0
     usdt_usd_max_age_seconds: float = 120.0
+    # Plausibility (docs/pricing.md): a price more than this many times above or below the
+    # token's last stored price is held back as suspect, not served...
+    price_max_jump_ratio: Decimal = Field(default=Decimal("10"), gt=1)
+    # ...and so is one this many times off a price another source gave within the window.
+    price_max_source_spread_ratio: Decimal = Field(default=Decimal("3"), gt=1)
+    price_same_tick_seconds: float = Field(default=60.0, ge=0)
+    # A last price older than this is no reference: a genuine jump is held back at most this long.
+    price_reference_max_age_seconds: float = Field(default=900.0, gt=0)
     # Never assumed 1 (a USD price is not a USDT price): if set, this fixed rate is used instead of a live one.
     usdt_usd_rate_override: Decimal | None = None
     job_max_body_bytes: int = 256 * 1024

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from datetime import datetime
 from typing import Any, Sequence
 
 from confluent_kafka import KafkaError, Producer
@@ -147,11 +148,15 @@ class ConsumerLagReader:
         self._admin: Any = None
         self._partitions: dict[str, tuple[float, list[int]]] = {}
 
-    def lag(self, group: str, topic: str) -> int | None:
+    def lag(self, group: str, topic: str, *, since: datetime | None = None) -> int | None:
         """Messages of `topic` not yet committed by `group` (None when it cannot be read).
 
-        A group with no committed offset counts from the log start. Two requests, sent side
-        by side: the group's committed offsets and the partitions' end offsets. Read with a
+        A group with no committed offset counts from the log start. With `since`, records
+        written before it do not count: KafkaSource commits only up to its first unfinished
+        record, so one slow record at a partition's head leaves every record behind it
+        uncommitted, delivered or not, for as long as it takes. The requests are sent side by
+        side: the group's committed offsets, the partitions' end offsets (and the offsets at
+        `since`). Read with a
         consumer, it took a metadata request and one watermark request per partition in turn
         (8 round trips, 7.9 ms median on an idle local broker), on the tick's path.
         """
@@ -165,6 +170,9 @@ class ConsumerLagReader:
             if not partitions:
                 return None
             ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, request_timeout=timeout)
+            recent = None if since is None else admin.list_offsets(
+                {tp: OffsetSpec.for_timestamp(int(since.timestamp() * 1000)) for tp in partitions},
+                request_timeout=timeout)
             committed_future = admin.list_consumer_group_offsets(
                 [ConsumerGroupTopicPartitions(group, partitions)], request_timeout=timeout)[group]
             end = {tp.partition: future.result().offset for tp, future in ends.items()}
@@ -174,6 +182,11 @@ class ConsumerLagReader:
                 starts = admin.list_offsets({tp: OffsetSpec.earliest() for tp in uncommitted},
                                             request_timeout=timeout)
                 committed.update({tp.partition: future.result().offset for tp, future in starts.items()})
+            if recent is not None:
+                for tp, future in recent.items():
+                    first_recent = future.result().offset  # -1: no record since then
+                    start = end[tp.partition] if first_recent < 0 else first_recent
+                    committed[tp.partition] = max(committed[tp.partition], start)
             return sum(end[p] - committed[p] for p in end)
         except Exception as exc:
             log.debug("cannot read lag of %s on %s: %s", group, topic, exc)
@@ -200,6 +213,7 @@ class ConsumerLagReader:
         return ids
 
 
-def consumer_group_lag(bootstrap_servers: str, group: str, topic: str, timeout: float = 3.0) -> int | None:
+def consumer_group_lag(bootstrap_servers: str, group: str, topic: str, timeout: float = 3.0,
+                       since: datetime | None = None) -> int | None:
     """A one-off lag read with a reader of its own (`make status`, tests); see `ConsumerLagReader.lag`."""
-    return ConsumerLagReader(bootstrap_servers, timeout).lag(group, topic)
+    return ConsumerLagReader(bootstrap_servers, timeout).lag(group, topic, since=since)

@@ -94,8 +94,12 @@ def error_extensions(destination: str, failure: AttemptResult) -> dict[str, str]
     Always `knativeerrordest`; with a response also `knativeerrorcode`, one extension per
     `kne-*` response header (prefix removed, lower-cased) and `knativeerrordata` (base64 of
     the first ≤1024 body bytes; left out for an empty body).
+
+    Beyond Knative, always `knativeerrorreason`: why the last attempt failed (the network
+    error, or the status). Knative adds nothing but the destination for a network error, so
+    an event could be dead-lettered with no code and no reason.
     """
-    extensions = {"knativeerrordest": destination}
+    extensions = {"knativeerrordest": destination, "knativeerrorreason": failure_reason(failure)}
     if failure.status is None:
         return extensions
     extensions["knativeerrorcode"] = str(failure.status)
@@ -107,6 +111,13 @@ def error_extensions(destination: str, failure: AttemptResult) -> dict[str, str]
     if failure.body:
         extensions["knativeerrordata"] = base64.b64encode(failure.body[:ERROR_DATA_MAX_BYTES]).decode("ascii")
     return extensions
+
+
+def failure_reason(failure: AttemptResult) -> str:
+    """Why an attempt failed, in one line: the network error, or the HTTP status."""
+    if failure.status is None:
+        return failure.error or "no response"
+    return f"HTTP {failure.status}" + (f": {failure.error}" if failure.error else "")
 
 
 async def deliver(
@@ -142,6 +153,7 @@ async def deliver(
                 event_type=event.type,
                 url=dead_letter_sink.address,
                 status=report.last.status,
+                reason=failure_reason(report.last),
                 outcome=DEAD_LETTERED,
                 **context.log_fields,
             )

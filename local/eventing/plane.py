@@ -55,6 +55,7 @@ class EventingPlane:
         self._loop = asyncio.new_event_loop()
         self._loop_thread = threading.Thread(target=self._loop.run_forever, name="eventing-loop", daemon=True)
         self._http: httpx.AsyncClient | None = None
+        self._fresh_http: httpx.AsyncClient | None = None  # no keep-alive: resends on a fresh connection
         self._producer: KafkaProducerBridge | None = None
         self.kafka_sources: list[KafkaSourceRunner] = []
         self.ping_sources: list[PingSourceRunner] = []
@@ -71,6 +72,7 @@ class EventingPlane:
         self._started = True
         self._loop_thread.start()
         self._http = self._call(self._new_http_client())
+        self._fresh_http = self._call(self._new_http_client(keep_alive=False))
         if any(isinstance(d, KafkaSinkEndpoint) for d in self._destinations()):
             self._producer = KafkaProducerBridge(self.settings.kafka_bootstrap_servers)
 
@@ -184,7 +186,7 @@ class EventingPlane:
     def _sender(self, destination: ResolvedDestination, *, kafka_source_namespace: str | None = None) -> EventSender:
         if isinstance(destination, HttpEndpoint):
             extra = [("Prefer", "reply"), ("Kn-Namespace", kafka_source_namespace)] if kafka_source_namespace else []
-            return HttpEventSender(self._http, destination.urls, extra_headers=extra)
+            return HttpEventSender(self._http, destination.urls, extra_headers=extra, fresh_client=self._fresh_http)
         assert self._producer is not None
         return KafkaSinkSender(self._producer, destination.sink)
 
@@ -192,12 +194,12 @@ class EventingPlane:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     @staticmethod
-    async def _new_http_client() -> httpx.AsyncClient:
+    async def _new_http_client(*, keep_alive: bool = True) -> httpx.AsyncClient:
         # trust_env=False: local sinks must not be routed through a proxy from the environment.
         return httpx.AsyncClient(
             trust_env=False,
             follow_redirects=False,
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50 if keep_alive else 0),
         )
 
     @staticmethod
@@ -212,3 +214,5 @@ class EventingPlane:
         await asyncio.gather(*pending, return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
+        if self._fresh_http is not None:
+            await self._fresh_http.aclose()

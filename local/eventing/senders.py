@@ -55,6 +55,11 @@ class EventSender(Protocol):
     async def send(self, event: CloudEvent, timeout_seconds: float) -> AttemptResult: ...
 
 
+# A pooled keep-alive connection that broke under the request: the server closed it as it was
+# reused (gunicorn ending an idle keep-alive connection just as the retry was sent on it).
+BROKEN_CONNECTION_ERRORS = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
 class HttpEventSender:
     """POSTs events in CloudEvents binary HTTP mode (a.1), plus fixed extra headers.
 
@@ -62,11 +67,18 @@ class HttpEventSender:
     flight (the first such in rotation on a tie), as Knative's activator balances a
     service's pods: a tick's burst of jobs then spreads over the replicas' processes
     instead of queueing for one process's threads.
+
+    A request whose reused connection breaks under it (`BROKEN_CONNECTION_ERRORS`) is sent
+    again at once, within the same attempt, on a fresh connection (`fresh_client`, which
+    keeps none alive): the sink never saw it fail, so it must not cost a retry — or, on the
+    last one, dead-letter an event the function would have taken. A refused connection or
+    a timeout is not resent: those are the sink's answer, left to the retry policy.
     """
 
     def __init__(self, client: httpx.AsyncClient, url: str | Sequence[str], *,
-                 extra_headers: Sequence[tuple[str, str]] = ()):
+                 extra_headers: Sequence[tuple[str, str]] = (), fresh_client: httpx.AsyncClient | None = None):
         self._client = client
+        self._fresh_client = fresh_client
         self._urls = (url,) if isinstance(url, str) else tuple(url)
         if not self._urls:
             raise ValueError("an HTTP sender needs at least one URL")
@@ -89,9 +101,18 @@ class HttpEventSender:
         started = time.monotonic()
         try:
             async with asyncio.timeout(timeout_seconds):
-                response = await self._client.post(
-                    self._urls[replica], headers=headers, content=event.data, timeout=timeout_seconds
-                )
+                try:
+                    response = await self._client.post(
+                        self._urls[replica], headers=headers, content=event.data, timeout=timeout_seconds
+                    )
+                except BROKEN_CONNECTION_ERRORS as exc:
+                    if self._fresh_client is None:
+                        raise
+                    log.info("connection to %s broke under event %s (%s: %s): sending it on a fresh connection",
+                             self._urls[replica], event.id, type(exc).__name__, exc)
+                    response = await self._fresh_client.post(
+                        self._urls[replica], headers=headers, content=event.data, timeout=timeout_seconds
+                    )
         except (httpx.HTTPError, TimeoutError, OSError) as exc:
             return AttemptResult(
                 status=None,

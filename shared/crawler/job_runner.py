@@ -41,6 +41,14 @@ class JobContext:
     resources: Resources
     traceparent: str
     received_at: datetime
+    # When the job's first attempt started (this attempt's `received_at` on the first one).
+    first_received_at: datetime | None = None
+
+    @property
+    def observed_at(self) -> datetime:
+        """The observation time of the job's prices: a redelivery observes under the first
+        attempt's identity, so its rows and its price.updated event are the first attempt's."""
+        return self.first_received_at or self.received_at
 
 
 @dataclass
@@ -97,12 +105,12 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
         if job.expires_at is not None and received_at > job.expires_at:
             return _skip_expired(resources, record, job, requested, labels)
         with resources.db.connection() as conn:
-            attempt = store.start_job(conn, record, received_at, requested)
+            attempt = store.begin_job(conn, record, received_at, requested)
         archive = resources.archive
         if archive is not None:  # replay reads from it which tokens this attempt asked for
             archive.record_job(job_id, job.job_type, job.token_type, event.data, received_at,
                                {"trace_id": trace_id_of(traceparent) or "", "event_id": event.id})
-        ctx = JobContext(job, job_id, event, resources, traceparent, received_at)
+        ctx = JobContext(job, job_id, event, resources, traceparent, received_at, attempt.first_started_at)
         try:
             outcome = pipeline(ctx)
         except Exception as exc:
@@ -122,7 +130,7 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
         for table, rows in outcome.rows_upserted.items():
             metrics.count("crawler_db_rows_upserted", rows, table=table, **labels)
         log.info("job %s %s: %d/%d tokens in %.3f s (attempt %d)", job_id, outcome.status, outcome.succeeded,
-                 outcome.requested, elapsed, attempt,
+                 outcome.requested, elapsed, attempt.number,
                  extra={"failed_tokens": len(outcome.failures)})
         return {"job_id": job_id, "status": outcome.status, "requested": outcome.requested,
                 "succeeded": outcome.succeeded, "failed": len(outcome.failures),

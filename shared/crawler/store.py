@@ -9,6 +9,7 @@ one statement.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -186,6 +187,39 @@ def last_refreshed(conn: Conn, token_set: str) -> datetime | None:
                     s=token_set)[0][0]
 
 
+@dataclass(frozen=True, slots=True)
+class SetRefresh:
+    """The last full refresh of a token set: which job, when, and whether its detail jobs were published."""
+
+    token_set: str
+    job_id: str
+    refreshed_at: datetime
+    details_requested: bool
+
+
+def record_refresh(conn: Conn, token_set: str, job_id: str) -> None:
+    """Record, in the refresh's transaction, that `job_id` refreshed the set; its details are not yet requested."""
+    conn.run(
+        "INSERT INTO token_set_refreshes AS r (token_set, job_id, refreshed_at, details_requested_at)"
+        " VALUES (:s, :j, now(), NULL) ON CONFLICT (token_set) DO UPDATE SET job_id = EXCLUDED.job_id,"
+        " refreshed_at = EXCLUDED.refreshed_at, details_requested_at = NULL",
+        s=token_set, j=job_id,
+    )
+
+
+def details_requested(conn: Conn, token_set: str, job_id: str) -> None:
+    """Mark the detail jobs of `job_id`'s refresh as published (a newer refresh is left alone)."""
+    conn.run("UPDATE token_set_refreshes SET details_requested_at = now() WHERE token_set = :s AND job_id = :j",
+             s=token_set, j=job_id)
+
+
+def last_refresh(conn: Conn, token_set: str) -> SetRefresh | None:
+    """The set's last recorded full refresh, if any."""
+    rows = conn.run("SELECT token_set, job_id, refreshed_at, details_requested_at IS NOT NULL"
+                    " FROM token_set_refreshes WHERE token_set = :s", s=token_set)
+    return SetRefresh(*rows[0]) if rows else None
+
+
 def tokens_by_symbol(conn: Conn, symbols: Sequence[str], token_set: str) -> dict[str, KnownToken]:
     """Current members of `token_set` by upper-case symbol (best rank wins on a clash)."""
     if not symbols:
@@ -242,13 +276,28 @@ def _known(row: Sequence[Any]) -> KnownToken:
 
 
 def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) -> int:
-    """Append observations and move each token's latest price forward; return rows inserted.
+    """Append observations and move each token's latest price forward; return rows inserted."""
+    return write_prices(conn, quotes, job_id).inserted
 
-    One statement: the insert into `token_prices` (a redelivered observation is a no-op)
-    feeds the upsert of `token_latest_prices`, which never goes back in time, and queues
-    the ticks actually inserted for the gold candles (`token_candle_ticks`,
-    0004_deferred_candles.sql); `fold_candle_ticks` folds them in its own transaction,
-    off the path from a tick to its committed price.
+
+@dataclass(frozen=True, slots=True)
+class PricesWritten:
+    """What `write_prices` did: rows inserted, and every observation as it is now stored."""
+
+    inserted: int
+    stored: list[PriceQuote]
+
+
+def write_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) -> PricesWritten:
+    """Append observations and move each token's latest price forward.
+
+    One statement: the insert into `token_prices` feeds the upsert of
+    `token_latest_prices`, which never goes back in time, and queues the ticks actually
+    inserted for the gold candles (`token_candle_ticks`, 0004_deferred_candles.sql);
+    `fold_candle_ticks` folds them in its own transaction, off the path from a tick to its
+    committed price. A redelivered observation (same token and `observed_at`) changes
+    nothing: the first one stays, in both tables, and `stored` returns it in place of the
+    incoming quote, so what is announced is what was committed.
     """
     batch: dict[tuple[str, datetime], PriceQuote] = {}
     for quote in quotes:
@@ -256,31 +305,36 @@ def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) 
             raise ValueError(f"refusing to store non-positive price for {quote.token_key}: {quote.price_usdt}")
         batch[(quote.token_key, quote.observed_at)] = quote
     if not batch:
-        return 0
+        return PricesWritten(0, [])
     rows = list(batch.values())
     result = conn.run(
         """
         WITH incoming AS (
             SELECT * FROM unnest(CAST(:k AS text[]), CAST(:p AS numeric[]), CAST(:s AS text[]),
                                  CAST(:t AS timestamptz[])) AS x(token_key, price_usdt, source, observed_at)
+        ), earlier AS (
+            -- The statement's snapshot: the observations stored before it, i.e. the redelivered ones.
+            SELECT p.token_key, p.price_usdt, p.source, p.observed_at
+            FROM token_prices p JOIN incoming i USING (token_key, observed_at)
         ), inserted AS (
             INSERT INTO token_prices (token_key, price_usdt, source, observed_at, job_id)
             SELECT token_key, price_usdt, source, observed_at, :job FROM incoming
             ON CONFLICT (token_key, observed_at) DO NOTHING
-            RETURNING token_key, price_usdt, observed_at
+            RETURNING token_key, price_usdt, source, observed_at
         ), queued AS (
             INSERT INTO token_candle_ticks (token_key, price_usdt, observed_at)
             SELECT token_key, price_usdt, observed_at FROM inserted
         ), latest AS (
             INSERT INTO token_latest_prices AS l (token_key, price_usdt, source, observed_at, job_id, updated_at)
             SELECT DISTINCT ON (token_key) token_key, price_usdt, source, observed_at, :job, now()
-            FROM incoming ORDER BY token_key, observed_at DESC
+            FROM inserted ORDER BY token_key, observed_at DESC
             ON CONFLICT (token_key) DO UPDATE SET price_usdt = EXCLUDED.price_usdt, source = EXCLUDED.source,
                 observed_at = EXCLUDED.observed_at, job_id = EXCLUDED.job_id, updated_at = now()
             WHERE EXCLUDED.observed_at >= l.observed_at
             RETURNING 1
         )
-        SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM latest)
+        SELECT token_key, price_usdt, source, observed_at, (SELECT count(*) FROM inserted) FROM earlier
+        UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT count(*) FROM inserted) WHERE NOT EXISTS (SELECT 1 FROM earlier)
         """,
         k=[q.token_key for q in rows],
         p=[q.price_usdt for q in rows],
@@ -288,7 +342,13 @@ def insert_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) 
         t=[q.observed_at for q in rows],
         job=job_id,
     )
-    return int(result[0][0])
+    earlier = {(r[0], r[3]): (r[1], r[2]) for r in result if r[0] is not None}
+    stored = []
+    for quote in rows:
+        first = earlier.get((quote.token_key, quote.observed_at))
+        stored.append(quote if first is None else
+                      dataclasses.replace(quote, price_usdt=first[0], source=first[1]))
+    return PricesWritten(int(result[0][4]), stored)
 
 
 def fold_candle_ticks(conn: Conn) -> int:
@@ -327,6 +387,18 @@ def latest_prices(conn: Conn, keys: Sequence[str], stale_after_seconds: float) -
         r[0]: LatestPrice(r[0], r[1], r[2], r[3], r[4], float(r[5]), float(r[5]) > stale_after_seconds)
         for r in rows
     }
+
+
+def last_prices(conn: Conn, keys: Sequence[str]) -> dict[str, PriceQuote]:
+    """Each token's latest stored price (one query for the batch); unknown tokens are absent."""
+    if not keys:
+        return {}
+    rows = conn.run(
+        "SELECT l.token_key, t.symbol, l.price_usdt, l.source, l.observed_at"
+        " FROM token_latest_prices l JOIN tokens t USING (token_key) WHERE l.token_key = ANY(CAST(:keys AS text[]))",
+        keys=list(dict.fromkeys(keys)),
+    )
+    return {r[0]: PriceQuote(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
 
 def oldest_latest_price_age(conn: Conn) -> list[tuple[str, float]]:
@@ -406,17 +478,35 @@ class JobRecord:
     event_id: str | None = None
 
 
-def start_job(conn: Conn, job: JobRecord, started_at: datetime, tokens_requested: int) -> int:
-    """Record a job as running (a redelivery bumps `attempts`); return the attempt number."""
+@dataclass(frozen=True, slots=True)
+class JobAttempt:
+    """One attempt of a job: its number and when the job's first attempt started."""
+
+    number: int
+    first_started_at: datetime
+
+
+def begin_job(conn: Conn, job: JobRecord, started_at: datetime, tokens_requested: int) -> JobAttempt:
+    """Record a job as running (a redelivery bumps `attempts`); return this attempt.
+
+    `first_started_at` is kept from the first attempt (a row written before it was
+    recorded adopts this attempt's start).
+    """
     rows = conn.run(
         "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, status, event_id, started_at,"
-        " tokens_requested) VALUES ('job', :id, :jt, :tt, 'running', :ev, :at, :n)"
+        " first_started_at, tokens_requested) VALUES ('job', :id, :jt, :tt, 'running', :ev, :at, :at, :n)"
         " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET attempts = j.attempts + 1,"
-        " status = 'running', started_at = EXCLUDED.started_at, event_id = EXCLUDED.event_id, executed_at = now()"
-        " RETURNING attempts",
+        " status = 'running', started_at = EXCLUDED.started_at, event_id = EXCLUDED.event_id, executed_at = now(),"
+        " first_started_at = COALESCE(j.first_started_at, EXCLUDED.first_started_at)"
+        " RETURNING attempts, first_started_at",
         id=job.job_id, jt=job.job_type, tt=job.token_type, ev=job.event_id, at=started_at, n=tokens_requested,
     )
-    return int(rows[0][0])
+    return JobAttempt(int(rows[0][0]), rows[0][1])
+
+
+def start_job(conn: Conn, job: JobRecord, started_at: datetime, tokens_requested: int) -> int:
+    """Record a job as running (a redelivery bumps `attempts`); return the attempt number."""
+    return begin_job(conn, job, started_at, tokens_requested).number
 
 
 def finish_job(

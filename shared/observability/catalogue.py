@@ -53,6 +53,8 @@ CATALOGUE: dict[str, MetricSpec] = {
         MetricSpec("crawler_jobs_dead_lettered", "counter", "{job}",
                    "Jobs whose event reached a dead-letter topic, ended dead_lettered in job_logs",
                    ("job_type", "status")),
+        MetricSpec("crawler_prices_suspect", "counter", "{price}",
+                   "Prices held back as implausible (docs/pricing.md): not stored, not announced", ("token_set",)),
         MetricSpec("crawler_job_duration", "histogram", "s", "Job duration from receipt to commit", _JOB),
         MetricSpec("crawler_db_rows_upserted", "counter", "{row}", "Rows written (inserted or overwritten) per table",
                    (*_JOB, "table")),

@@ -13,6 +13,11 @@ from shared.events import InboundEvent
 
 _REQUIRED = ("id", "source", "type")
 _CORE = {"id", "source", "type", "specversion", "subject", "time", "datacontenttype", "dataschema", "data"}
+# Longest id, source and type accepted, in UTF-8 bytes. The job id derives from source and id
+# (`{source}#{id}`) and is a key of job_logs: a B-tree entry holds at most ~2,700 bytes, so a
+# 3-KB id made the job log fail (a 500, retried to no end) or stored it. Knative's own ids
+# (`partition:P/offset:O`, sources `/apis/v1/namespaces/…#topic`) are far shorter.
+MAX_ATTRIBUTE_BYTES = {"id": 256, "source": 512, "type": 256}
 
 
 def event_from_http(headers: Mapping[str, str], body: bytes) -> InboundEvent:
@@ -28,6 +33,10 @@ def event_from_http(headers: Mapping[str, str], body: bytes) -> InboundEvent:
     except Exception as exc:  # the SDK raises several unrelated types for "not a CloudEvent"
         raise BadMessage(f"request is not a CloudEvent: {exc}") from None
     attributes = event.get_attributes()
+    for name, limit in MAX_ATTRIBUTE_BYTES.items():
+        size = len(str(attributes[name]).encode("utf-8", "surrogatepass"))
+        if size > limit:
+            raise BadMessage(f"CloudEvent {name} is {size} bytes, over the {limit}-byte limit")
     extensions = {k: str(v) for k, v in attributes.items() if k not in _CORE}
     return InboundEvent(
         id=str(attributes["id"]),

@@ -21,6 +21,7 @@ class RecordedRequest:
     headers: list[tuple[str, str]]
     body: bytes
     status: int | None = None  # what the sink answered
+    peer: tuple[str, int] | None = None  # the client's address: one per connection
 
     def header(self, name: str) -> str | None:
         """Last value of a header (case-insensitive)."""
@@ -44,6 +45,7 @@ class Reply:
     body: bytes = b""
     headers: Sequence[tuple[str, str]] = ()
     delay: float = 0.0
+    hang_up: bool = False  # read the request, then close the connection without answering
 
 
 @dataclass
@@ -69,13 +71,18 @@ class RecordingSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = RecordedRequest(time.monotonic(), "POST", self.path, list(self.headers.items()), body)
+                request = RecordedRequest(time.monotonic(), "POST", self.path, list(self.headers.items()), body,
+                                          peer=self.client_address)
                 reply = sink._arrive(request)
                 try:
                     if reply.delay:
                         time.sleep(reply.delay)
                 finally:
                     sink._leave()  # before answering: the client cannot send its next request earlier
+                if reply.hang_up:  # as a server closing a keep-alive connection the request came on
+                    request.status = None
+                    self.close_connection = True
+                    return
                 self.send_response(reply.status)
                 for name, value in reply.headers:
                     self.send_header(name, value)

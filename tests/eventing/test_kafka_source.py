@@ -336,6 +336,40 @@ def test_network_error_adds_only_the_destination(unique_topic, recording_sink, r
     [dead] = dead_letters.wait_for(1)
     assert dead.ce["knativeerrordest"] == closed_port_url
     assert "knativeerrorcode" not in dead.ce and "knativeerrordata" not in dead.ce
+    assert dead.ce["knativeerrorreason"].startswith("ConnectError")  # never dead-lettered without a reason
+
+
+def test_a_retry_whose_keep_alive_connection_is_closed_under_it_is_resent_on_a_fresh_one(
+        unique_topic, recording_sink, run_plane, produce):
+    topic = unique_topic("hangup", partitions=1)
+    # 503 on a kept-alive connection; the retry reuses it and the server closes it under the
+    # request (gunicorn ending the keep-alive just then); the resend goes on a new connection.
+    sink = recording_sink([Reply(503), Reply(hang_up=True), Reply(200)])
+    dead_letters = recording_sink()
+    produce(topic, b"{}")
+    delivery = f"retry: 1\nbackoffDelay: PT0.05S\ndeadLetterSink:\n  uri: {dead_letters.url}"
+    plane = run_plane(kafka_source(topic, sink.url, delivery=delivery))
+
+    first, reused, fresh = sink.wait_for(3)
+    assert first.peer == reused.peer and fresh.peer != reused.peer
+    assert fresh.status == 200 and fresh.ce["id"] == first.ce["id"]
+    time.sleep(0.3)
+    assert dead_letters.requests == []
+    assert plane.metrics.counter("kafkasources/default/ks", "delivered") == 1
+
+
+def test_a_sink_that_keeps_hanging_up_is_dead_lettered_with_the_reason(unique_topic, recording_sink, run_plane,
+                                                                        produce):
+    topic = unique_topic("hangups", partitions=1)
+    sink = recording_sink([Reply(hang_up=True)])
+    dead_letters = recording_sink()
+    produce(topic, b"{}")
+    run_plane(kafka_source(topic, sink.url, delivery=f"retry: 0\ndeadLetterSink:\n  uri: {dead_letters.url}"))
+
+    [dead] = dead_letters.wait_for(1)
+    assert len(sink.requests) == 2  # the attempt and its resend on a fresh connection
+    assert "knativeerrorcode" not in dead.ce
+    assert dead.ce["knativeerrorreason"].startswith("RemoteProtocolError")
 
 
 def test_timeout_is_per_attempt(unique_topic, recording_sink, run_plane, produce):
@@ -350,6 +384,7 @@ def test_timeout_is_per_attempt(unique_topic, recording_sink, run_plane, produce
     requests = sink.wait_for(2)
     assert dead.at - requests[0].at < 1.5  # two 0.3 s attempts, not two 2 s waits
     assert dead.ce["knativeerrordest"] == sink.url and "knativeerrorcode" not in dead.ce
+    assert dead.ce["knativeerrorreason"].startswith("TimeoutError") or "Timeout" in dead.ce["knativeerrorreason"]
 
 
 def test_dead_letter_sink_down_drops_and_commits(

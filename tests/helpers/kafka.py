@@ -15,14 +15,20 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 
 
 def produce_plain(
-    bootstrap: str, topic: str, value: bytes | str, *, key: str | None = None, partition: int | None = None
+    bootstrap: str, topic: str, value: bytes | str, *, key: str | None = None, partition: int | None = None,
+    timestamp_ms: int | None = None,
 ) -> Message:
-    """Write one record with no headers and return it as the broker confirmed it (partition, offset)."""
+    """Write one record with no headers and return it as the broker confirmed it (partition, offset).
+
+    `timestamp_ms` sets the record's create time (default: now).
+    """
     producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
     delivered: list[Any] = []
     kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": lambda err, msg: delivered.append((err, msg))}
     if partition is not None:
         kwargs["partition"] = partition
+    if timestamp_ms is not None:
+        kwargs["timestamp"] = timestamp_ms
     producer.produce(topic, **kwargs)
     if producer.flush(15) != 0 or not delivered:
         raise TimeoutError(f"record to {topic} not confirmed")

@@ -157,3 +157,32 @@ def test_the_metadata_function_rejects_malformed_messages_the_same_way(stack: To
     assert "must be a JSON object" in body_of(response)["error"]
     [row] = stack.db.job_rows(job_type="metadata")
     assert row["status"] == "rejected"
+
+
+@pytest.mark.parametrize(("attribute", "reason"), [("ce_id", "CloudEvent id is 3000 bytes"),
+                                                   ("ce_source", "CloudEvent source is 3000 bytes")])
+def test_an_over_long_cloudevent_id_or_source_is_400_with_the_reason(seeded_stack: Top100Stack, attribute: str,
+                                                                     reason: str):
+    stack = seeded_stack
+    attributes = {"ce_specversion": "1.0", "ce_id": "e-1", "ce_source": "/producer", "ce_type": "job",
+                  "content-type": "application/json", attribute: "x" * 3000}
+    request = job_request(GOOD, topic=stack.topics["price"], kafka_headers=list(attributes.items()))
+
+    response = request.to(stack.price_app)
+
+    assert response.status == 400, response.body
+    answer = body_of(response)
+    assert reason in answer["error"] and answer["retryable"] is False
+    assert stack.db.value("SELECT count(*) FROM job_logs WHERE length(job_id) > 1000") == 0
+    assert stack.db.latest_prices() == {}
+
+
+def test_an_over_long_job_id_is_400_with_the_reason_and_not_stored(seeded_stack: Top100Stack):
+    stack = seeded_stack
+
+    response = stack.price(_with(job_id="j" * 3000))
+
+    assert response.status == 400, response.body
+    assert "job_id: String should have at most 128 characters" in body_of(response)["error"]
+    [row] = stack.db.rows("SELECT * FROM job_logs WHERE status = 'rejected'")
+    assert "job_id" in row["message"] and len(row["job_id"]) < 1000

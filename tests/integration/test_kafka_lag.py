@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -36,3 +37,19 @@ def test_lag_counts_from_the_log_start_then_from_the_committed_offsets(kafka_boo
 
 def test_lag_of_a_missing_topic_is_unknown(kafka_bootstrap):
     assert consumer_group_lag(kafka_bootstrap, "test-lag", f"test.missing.{uuid.uuid4().hex[:8]}", timeout=2) is None
+
+
+def test_records_written_before_since_do_not_count(kafka_bootstrap, unique_topic):
+    topic = unique_topic("lag-since", partitions=2)
+    group = f"test-lag-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc)
+    old = int((now - timedelta(minutes=5)).timestamp() * 1000)
+    for _ in range(3):  # stuck behind an uncommitted head on partition 0 for minutes
+        produce_plain(kafka_bootstrap, topic, b"{}", partition=0, timestamp_ms=old)
+    produce_plain(kafka_bootstrap, topic, b"{}", partition=0)
+    produce_plain(kafka_bootstrap, topic, b"{}", partition=1, timestamp_ms=old)  # nothing recent at all
+
+    assert consumer_group_lag(kafka_bootstrap, group, topic) == 5
+    assert consumer_group_lag(kafka_bootstrap, group, topic, since=now - timedelta(seconds=10)) == 1
+    commit(kafka_bootstrap, group, topic, {0: 4})
+    assert consumer_group_lag(kafka_bootstrap, group, topic, since=now - timedelta(seconds=10)) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +14,7 @@ from shared.crawler import store
 from shared.crawler.jobs import parse_job_message
 from shared.crawler.models import TokenProfile
 from tests.helpers.cloudevents import ping_request, request_for_message
-from tests.helpers.kafka import headers_of, read_all
+from tests.helpers.kafka import headers_of, produce_plain, read_all
 from tests.helpers.stack import Top100Stack, body_of
 
 pytestmark = pytest.mark.infra
@@ -137,6 +138,22 @@ def test_a_tick_is_skipped_while_the_consumer_group_lags_and_resumes_once_it_cau
     # The price KafkaSource's group consumes and commits: the next tick is emitted again.
     read_all(stack.bootstrap, stack.topics["price"], group=stack.settings.price_consumer_group, commit=True)
     assert body_of(tick(stack))["emitted"] == 2
+
+
+def test_records_stuck_behind_a_slow_head_record_since_their_ticks_expired_do_not_stop_the_ticks(seeded_stack):
+    stack = seeded_stack
+    stack.configure(top100_price_batch_size=50)  # two jobs per tick
+    # A slow record at the head of a partition holds the group's committed offset for
+    # minutes; the jobs behind it (delivered already, or expired: the function skips them)
+    # stay uncommitted. Ten of them, from ticks a minute old.
+    minute_ago = int((time.time() - 60) * 1000)
+    for _ in range(10):
+        produce_plain(stack.bootstrap, stack.topics["price"], b"{}", partition=0, timestamp_ms=minute_ago)
+
+    assert body_of(tick(stack))["emitted"] == 2  # was: skipped, backlog 10, tick after tick
+    assert body_of(tick(stack))["emitted"] == 2
+    skipped = body_of(tick(stack))  # live jobs still pile up: the check still works
+    assert skipped["skipped"] is True and skipped["backlog"] == 4
 
 
 def test_stablecoins_and_symbols_the_job_contract_rejects_are_never_scheduled(seeded_stack):

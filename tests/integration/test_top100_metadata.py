@@ -8,7 +8,7 @@ import pytest
 from shared.crawler.jobs import parse_job_message
 from tests.helpers.cloudevents import request_for_message
 from tests.helpers.kafka import read_all
-from tests.helpers.stack import Top100Stack, body_of
+from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
 
 pytestmark = pytest.mark.infra
 
@@ -59,3 +59,46 @@ def test_a_second_refresh_soon_after_is_coalesced(stack: Top100Stack):
     assert body_of(again)["skipped"] == "fresh"
     assert stack.market.stats.count("coingecko") == 0
     assert len(stack.db.top100_keys()) == 100
+
+
+def test_detail_jobs_whose_publish_failed_after_the_set_committed_are_published_by_the_retry(stack: Top100Stack):
+    # The metadata topic refuses every record for now (each detail job is far larger than
+    # this limit): the set commits, then the fan-out fails, as when Kafka is lost just then.
+    set_topic_config(stack.bootstrap, stack.topics["metadata"], {"max.message.bytes": "64"})
+    job = {"job_type": "metadata", "token_type": "top100", "symbols": [], "timestamp": utc_now_iso(),
+           "job_id": "metadata:top100:tick-1"}
+
+    failed = stack.deliver(stack.metadata_app, job, topic=stack.topics["metadata"], offset=0,
+                           source_name="metadata-request-source")
+
+    assert failed.status == 503, failed.body
+    assert len(stack.db.top100_keys()) == 100  # the set committed before the publish failed
+    assert read_all(stack.bootstrap, stack.topics["metadata"]) == []
+
+    set_topic_config(stack.bootstrap, stack.topics["metadata"], {"max.message.bytes": "1048588"})
+    stack.market.stats.reset()
+    retried = stack.deliver(stack.metadata_app, job, topic=stack.topics["metadata"], offset=0,
+                            source_name="metadata-request-source")  # KafkaSource's retry: same record
+
+    assert retried.status == 200, retried.body
+    jobs = [parse_job_message(m.value()) for m in read_all(stack.bootstrap, stack.topics["metadata"])]
+    assert sorted(k for j in jobs for k in j.token_keys) == sorted(stack.db.top100_keys())
+    # The same ids the first attempt would have published: consumers can deduplicate.
+    assert [j.job_id for j in jobs] == [f"metadata:top100:tick-1:detail:{i}" for i in range(10)]
+    assert stack.market.stats.count("coingecko") == 0  # the committed set is not fetched again
+
+    # Now the refresh is complete: the next request within the interval is coalesced.
+    again = stack.refresh_top100()
+    assert again.status == 200 and body_of(again)["skipped"] == "fresh"
+    assert len(read_all(stack.bootstrap, stack.topics["metadata"])) == 10
+
+
+def set_topic_config(bootstrap: str, topic: str, config: dict[str, str]) -> None:
+    """Change a topic's configuration on the broker (incremental: other settings stay)."""
+    from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
+        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in config.items()])
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    for future in admin.incremental_alter_configs([resource]).values():
+        future.result(timeout=10)

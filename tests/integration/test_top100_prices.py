@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -13,7 +15,7 @@ import pytest
 from shared.crawler import store
 from shared.crawler.domain import chains
 from shared.crawler.jobs import parse_job_message
-from shared.crawler.models import Contract, TokenProfile
+from shared.crawler.models import Contract, PriceQuote, TokenProfile
 from tests.helpers.cloudevents import ping_request, request_for_message
 from tests.helpers.kafka import headers_of, produce_plain, read_all
 from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
@@ -28,6 +30,13 @@ def freeze(stack: Top100Stack) -> float:
     """Freeze the market; every API then quotes one known price per token."""
     stack.market.clock.freeze()
     return stack.market.clock.now()
+
+
+@contextmanager
+def store_connection(stack: Top100Stack):
+    """A transaction on the stack's database, for seeding rows through the store."""
+    with stack.resources.db.transaction() as conn:
+        yield conn
 
 
 def job(*symbols: str, **extra) -> dict:
@@ -252,14 +261,14 @@ def test_when_every_source_fails_the_job_is_retried_not_acknowledged(seeded_stac
     assert retried.status == 200 and body_of(retried)["succeeded"] == 2
 
 
-def test_a_redelivered_job_leaves_the_database_correct(seeded_stack):
+def test_a_redelivered_job_repeats_its_first_observation_under_the_same_event_id(seeded_stack):
     stack = seeded_stack
     first_at = freeze(stack)
     message = job("BTC", "ETH", "HYPE")
 
     first = stack.price(message, offset=41)
-    stack.market.clock.advance(3)  # the redelivery fetches anew: a newer observation
-    second = stack.price(message, offset=41)  # same partition/offset: the same event id
+    stack.market.clock.advance(3)  # the redelivery fetches anew, and the market has moved
+    second = stack.price(message, offset=41)  # same partition/offset: the same job
 
     assert first.status == second.status == 200
     assert body_of(first)["job_id"] == body_of(second)["job_id"]
@@ -267,19 +276,22 @@ def test_a_redelivered_job_leaves_the_database_correct(seeded_stack):
     assert (log["status"], log["attempts"], log["tokens_succeeded"]) == ("succeeded", 2, 3)
     assert stack.db.job_rows(kind="token", job_type="price") == []
 
+    # One observation per token: the redelivery is the same observation, not a second one.
     history = stack.db.rows("SELECT token_key, price_usdt, observed_at FROM token_prices ORDER BY observed_at")
-    assert len(history) == 6  # two observations per token, no duplicates, nothing torn
+    assert len(history) == 3 and len({h["observed_at"] for h in history}) == 1
     latest = stack.db.latest_prices()
     assert set(latest) == {"native:bitcoin", "native:ethereum", "native:hyperliquid"}
-    for key, row in latest.items():
-        observations = [h for h in history if h["token_key"] == key]
-        assert len(observations) == 2
-        assert observations[0]["price_usdt"] == stack.market.universe.price_usdt(key, at=first_at)
-        assert (row["price_usdt"], row["observed_at"]) == (
-            observations[1]["price_usdt"],
-            observations[1]["observed_at"],
-        )
-        assert row["price_usdt"] == stack.market.universe.price_usdt(key, at=first_at + 3)
+    for row in history:
+        assert row["price_usdt"] == stack.market.universe.price_usdt(row["token_key"], at=first_at)
+        assert (latest[row["token_key"]]["price_usdt"], latest[row["token_key"]]["observed_at"]) == (
+            row["price_usdt"], row["observed_at"])
+
+    # Both attempts announce it as the same CloudEvent with the committed prices: a consumer
+    # deduplicating by id sees one update.
+    events = read_all(stack.bootstrap, stack.topics["price_updated"])
+    assert len(events) == 2
+    assert headers_of(events[0])["ce_id"] == headers_of(events[1])["ce_id"]
+    assert json.loads(events[0].value())["prices"] == json.loads(events[1].value())["prices"]
 
 
 def test_a_tick_job_delivered_after_it_expired_is_skipped(seeded_stack):
@@ -340,3 +352,33 @@ def test_namesakes_in_the_set_are_each_priced_as_themselves(seeded_stack):
         "dexscreener",
         universe.price_usdt(solana, at=at),
     )
+
+
+def test_an_implausible_price_is_held_back_and_recorded_as_suspect_not_served(seeded_stack):
+    stack = seeded_stack
+    at = freeze(stack)
+    universe = stack.market.universe
+    btc, eth, hype = "native:bitcoin", "native:ethereum", "native:hyperliquid"
+    now = datetime.now(timezone.utc)
+    # BTC's last stored price is a thousand times off what the market now quotes; ETH's came
+    # from CoinGecko seconds ago at five times the market (two sources disagreeing in one tick).
+    seeded = [PriceQuote(btc, "BTC", universe.price_usdt(btc, at=at) * 1000, "binance", now - timedelta(seconds=30)),
+              PriceQuote(eth, "ETH", universe.price_usdt(eth, at=at) * 5, "coingecko", now - timedelta(seconds=10))]
+    with store_connection(stack) as conn:
+        store.write_prices(conn, seeded, "seed")
+
+    response = stack.price(job("BTC", "ETH", "HYPE"))
+
+    assert response.status == 200, response.body
+    result = body_of(response)
+    assert (result["status"], result["succeeded"], result["suspect"]) == ("partial", 1, 2)
+    latest = stack.db.latest_prices()
+    assert {k: latest[k]["price_usdt"] for k in (btc, eth)} == {q.token_key: q.price_usdt for q in seeded}
+    assert latest[hype]["price_usdt"] == universe.price_usdt(hype, at=at)
+    assert stack.db.value("SELECT count(*) FROM token_prices WHERE job_id IS DISTINCT FROM 'seed'") == 1
+    reasons = {r["token_ref"]: r["message"] for r in stack.db.job_rows(kind="token", job_type="price")}
+    assert set(reasons) == {btc, eth}
+    assert reasons[btc].startswith("suspect price: binance says") and "1e+03x the last stored" in reasons[btc]
+    assert "coingecko said" in reasons[eth] and "across sources" in reasons[eth]
+    [event] = read_all(stack.bootstrap, stack.topics["price_updated"])
+    assert [p["token_key"] for p in json.loads(event.value())["prices"]] == [hype]

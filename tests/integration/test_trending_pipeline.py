@@ -263,3 +263,25 @@ def test_every_source_down_fails_cleanly_then_a_redelivery_succeeds(stack: Trend
     [row] = job_log(stack.db, "trending:outage", "job")
     assert (row["status"], row["attempts"]) == ("partial", 2)
     assert len(stack.audit_requests()) == 1
+
+
+def test_a_discovery_that_prices_nothing_keeps_the_current_set_and_says_why(stack: TrendingStack) -> None:
+    assert stack.run(trending_job("trending:before")).status == 200
+    before = {k for k, m in stack.trending_members().items() if m["left_at"] is None}
+    assert before
+    # Discovery still names tokens, but every source refuses their profiles and prices for good
+    # (a permanent 4xx is not retried): the job finds nothing it could show.
+    for api, path in (("dexscreener", "/tokens/v1/*"),
+                      ("geckoterminal", "/api/v2/networks/{network}/tokens/multi/{addresses}"),
+                      ("coingecko", "/api/v3/simple/token_price/{platform}")):
+        stack.market.faults.add("451", api=api, path=path, count="until_cleared")
+
+    response = stack.run(trending_job("trending:nothing-usable"))
+
+    assert response.status == 200, response.body
+    assert body(response)["succeeded"] == 0
+    members = stack.trending_members()
+    assert {k for k, m in members.items() if m["left_at"] is None} == before
+    [row] = job_log(stack.db, "trending:nothing-usable", "job")
+    assert row["status"] == "failed" and "trending set unchanged" in row["message"]
+    assert len(stack.audit_requests()) == 1  # only the first job's

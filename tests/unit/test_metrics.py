@@ -103,6 +103,7 @@ def _exercise_every_pushed_metric() -> None:
     metrics.count("crawler_jobs_dead_lettered", job_type="price", status="running")
     metrics.observe("crawler_job_duration", 0.42, **labels)
     metrics.count("crawler_db_rows_upserted", 98, table="token_prices", **labels)
+    metrics.count("crawler_prices_suspect", 2, token_set="top100")
     metrics.count("crawler_events_handled", function="price", verdict="done")
     metrics.count("crawler_candle_ticks_folded", 1000)
     metrics.count("crawler_candle_fold_failures")

@@ -127,3 +127,16 @@ def test_not_a_cloudevent_is_a_bad_message_with_the_reason(headers, body, reason
 
 def _parts(request):
     return request.headers, request.body
+
+
+@pytest.mark.parametrize("attribute", ["id", "source", "type"])
+def test_an_over_long_id_source_or_type_is_a_bad_message_naming_it(attribute):
+    headers = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t", f"ce-{attribute}": "é" * 1500}
+    with pytest.raises(BadMessage) as caught:
+        event_from_http(headers, b"{}")
+    assert caught.value.reason.startswith(f"CloudEvent {attribute} is 3000 bytes, over the")
+
+
+def test_ids_as_long_as_the_limits_are_accepted():
+    headers = {"ce-specversion": "1.0", "ce-id": "i" * 256, "ce-source": "s" * 512, "ce-type": "t" * 256}
+    assert event_from_http(headers, b"{}").id == "i" * 256

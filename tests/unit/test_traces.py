@@ -34,7 +34,7 @@ def test_a_statement_is_summarised_by_its_operations_and_tables(sql, operation, 
 def test_the_price_insert_names_every_table_it_writes_and_no_cte() -> None:
     import inspect
 
-    source = inspect.getsource(store.insert_prices)
+    source = inspect.getsource(store.write_prices)
     sql = source[source.index('"""', source.index("conn.run(")) + 3:]
     sql = sql[:sql.index('"""')]
     result = statement_summary(sql)

@@ -15,11 +15,15 @@ DexScreener (the token has a contract on a chain DexScreener covers) -> CoinGeck
 Binance pairs are matched by symbol; CoinGecko's top 100 has no duplicate symbols that
 Binance lists under another asset today, and a wrong match would show up as a price far
 from CoinGecko's, which the price function may check.
+
+Plausibility (`screen_prices`, docs/pricing.md): a price orders of magnitude from the
+token's last stored price, or far from what another source gave moments ago, is held back
+as suspect instead of served.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal
@@ -141,3 +145,78 @@ def choose_top100_sources(
         else:
             coingecko.append(profile)
     return Top100SourcePlan(binance, tuple(dexscreener), tuple(coingecko)), failures
+
+
+# --- plausibility ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlausibilityLimits:
+    """How far a new price may be from the token's last stored one before it is held back.
+
+    `max_jump_ratio`: against the last stored price from any source (10 = one order of
+    magnitude either way). `max_source_spread_ratio`: against a price *another* source gave
+    within `same_tick_seconds` (the same tick, seen from two sources). A last price older
+    than `reference_max_age_seconds` is no reference: a genuine jump is held back at most
+    that long, never forever.
+    """
+
+    max_jump_ratio: Decimal
+    max_source_spread_ratio: Decimal
+    same_tick_seconds: float
+    reference_max_age_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReferencePrice:
+    """A token's last stored price, what a new one is checked against."""
+
+    price_usdt: Decimal
+    source: str
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SuspectPrice:
+    """A quote held back, with the reason."""
+
+    quote: PriceQuote
+    reason: str
+
+
+def price_ratio(a: Decimal, b: Decimal) -> Decimal:
+    """How many times the larger of two positive prices is the smaller (1 = equal)."""
+    return max(a, b) / min(a, b)
+
+
+def implausibility(quote: PriceQuote, reference: ReferencePrice | None, limits: PlausibilityLimits) -> str | None:
+    """Why `quote` is not plausible against the token's last stored price, or None when it is."""
+    if reference is None or reference.price_usdt <= 0 or quote.price_usdt <= 0:
+        return None
+    age = (quote.observed_at - reference.observed_at).total_seconds()
+    if age > limits.reference_max_age_seconds:
+        return None
+    ratio = price_ratio(quote.price_usdt, reference.price_usdt)
+    if reference.source != quote.source and abs(age) <= limits.same_tick_seconds \
+            and ratio > limits.max_source_spread_ratio:
+        return (f"suspect price: {quote.source} says {quote.price_usdt} USDT, {reference.source} said "
+                f"{reference.price_usdt} USDT {age:.0f} s before: {float(ratio):.3g}x apart "
+                f"(limit {limits.max_source_spread_ratio}x across sources)")
+    if ratio > limits.max_jump_ratio:
+        return (f"suspect price: {quote.source} says {quote.price_usdt} USDT, {float(ratio):.3g}x the last stored "
+                f"{reference.price_usdt} USDT ({reference.source}, {age:.0f} s before; limit {limits.max_jump_ratio}x)")
+    return None
+
+
+def screen_prices(quotes: Iterable[PriceQuote], references: Mapping[str, ReferencePrice],
+                  limits: PlausibilityLimits) -> tuple[list[PriceQuote], list[SuspectPrice]]:
+    """Split quotes into the plausible ones (served) and the suspect ones (held back, with why)."""
+    plausible: list[PriceQuote] = []
+    suspect: list[SuspectPrice] = []
+    for quote in quotes:
+        reason = implausibility(quote, references.get(quote.token_key), limits)
+        if reason is None:
+            plausible.append(quote)
+        else:
+            suspect.append(SuspectPrice(quote, reason))
+    return plausible, suspect

@@ -2,10 +2,16 @@
 
 Order logic (Limit/DCA) reacts to these instead of polling. Published only after the
 prices committed; a publish failure fails the job (503) so redelivery publishes again.
+
+A redelivered job publishes the same event: its id derives from the job (source, token
+set, job id), and its prices are the observations first committed (the redelivery
+observes under the first attempt's time, `JobContext.observed_at`, so its rows are the
+same rows). Consumers deduplicate by CloudEvent id.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Sequence
 
 from shared.crawler.contracts import PRICE_UPDATED_SCHEMA
@@ -14,15 +20,19 @@ from shared.events import OutboundEvent
 from shared.crawler.job_runner import JobContext
 
 PRICE_UPDATED_TYPE = "price-crawler.price.updated"
+# Namespace of the name-based (v5) UUIDs that identify price.updated events.
+_EVENT_ID_NAMESPACE = uuid.UUID("5c0f3e1e-7a51-4d2b-9f0e-3a6b1d2c4e58")
 
 
 def publish_price_batch(ctx: JobContext, token_set: str, quotes: Sequence[PriceQuote]) -> None:
     """Announce a committed batch of prices (no event for an empty batch)."""
     if not quotes:
         return
+    source = f"/price-crawler/{ctx.resources.settings.function_name or 'price'}"
     event = OutboundEvent(
         type=PRICE_UPDATED_TYPE,
-        source=f"/price-crawler/{ctx.resources.settings.function_name or 'price'}",
+        source=source,
+        id=price_event_id(source, token_set, ctx.job_id),
         subject=token_set,
         key=token_set,
         extensions={"traceparent": ctx.traceparent, "jobid": _ext_safe(ctx.job_id)},
@@ -30,6 +40,11 @@ def publish_price_batch(ctx: JobContext, token_set: str, quotes: Sequence[PriceQ
         data=price_updated_data(ctx.job_id, token_set, quotes),
     )
     ctx.resources.producer.publish(ctx.resources.settings.price_updated_topic, [event])
+
+
+def price_event_id(source: str, token_set: str, job_id: str) -> str:
+    """The id of a job's price.updated event: the same on every redelivery, bounded, ASCII."""
+    return str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{source}\n{token_set}\n{job_id}"))
 
 
 def price_updated_data(job_id: str, token_set: str, quotes: Sequence[PriceQuote]) -> dict:

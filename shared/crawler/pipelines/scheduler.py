@@ -3,7 +3,10 @@
 A tick names its schedule in the PingSource data (`{"schedule": "top100-price"}`).
 Before emitting, it checks the backlog: when the consumers have not caught up with
 earlier ticks, the tick is skipped (and counted), so ticks never pile up behind a slow
-pipeline. Top-100 price ticks on an empty database request the metadata job at once.
+pipeline. Only records of ticks that have not expired count: one slow record at the head
+of a partition keeps every record behind it uncommitted (KafkaSource commits up to its
+first unfinished record), though those are delivered already or, expired, skipped at once;
+counting them made the scheduler skip every tick for as long as the slow record took. Top-100 price ticks on an empty database request the metadata job at once.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def run_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
 
     if schedule.batched:
         per_tick = len(batches)
-        lag = _backlog(resources, topic)
+        lag = _backlog(resources, topic, since=datetime.now(timezone.utc) - schedule.expires_after)
         if lag is not None and lag > per_tick * settings.scheduler_max_backlog_ticks:
             metrics.count("crawler_scheduler_ticks", schedule=schedule.name, outcome="skipped",
                           description="Scheduler ticks by outcome (emitted, skipped, bootstrapped)")
@@ -121,9 +124,10 @@ def _emit(resources: Resources, schedule: Schedule, tick: datetime, traceparent:
     return len(events)
 
 
-def _backlog(resources: Resources, topic: str) -> int | None:
+def _backlog(resources: Resources, topic: str, since: datetime) -> int | None:
+    """Records of `topic` written since `since` that the price KafkaSource has not committed."""
     settings = resources.settings
-    return resources.lag_reader.lag(settings.price_consumer_group, topic)
+    return resources.lag_reader.lag(settings.price_consumer_group, topic, since=since)
 
 
 def _tick_time(event: InboundEvent) -> datetime:

@@ -6,6 +6,12 @@ chain). It upserts the 100 tokens and the set membership in one transaction, the
 out detail jobs (`/coins/{id}`: links, socials, tags, decimals) of a few tokens each
 onto the metadata topic, so CoinGecko's small rate limit is met by KafkaSource's
 backoff instead of one long request.
+
+The refresh records itself (`token_set_refreshes`) in the set's transaction and marks its
+detail jobs requested once Kafka confirmed them. A refresh request that finds the set
+fresh skips only when those detail jobs went out; otherwise (the publish failed after the
+commit, or the process died in between) it publishes them, under the same job ids, for the
+committed set without asking CoinGecko again.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from shared.crawler.job_runner import JobContext, JobOutcome
 
 log = logging.getLogger(__name__)
 
+TOKEN_SET = "top100"
 DETAIL_JOB_SIZE = 10
 DETAIL_EVENT_TYPE = "price-crawler.metadata.detail.requested"
 
@@ -34,10 +41,13 @@ def refresh_top100_metadata(ctx: JobContext) -> JobOutcome:
         return enrich_details(ctx, ctx.job.token_keys)
     settings, coingecko = ctx.resources.settings, ctx.resources.upstream.coingecko
     with ctx.resources.db.connection() as conn:
-        refreshed = store.last_refreshed(conn, "top100")
-    if refreshed and ctx.received_at - refreshed < timedelta(seconds=settings.metadata_min_refresh_seconds):
+        refresh = store.last_refresh(conn, TOKEN_SET)
+    if refresh and ctx.received_at - refresh.refreshed_at < timedelta(seconds=settings.metadata_min_refresh_seconds):
+        if not refresh.details_requested:
+            return _finish_refresh(ctx, refresh)
         # Bootstrap requests from several ticks coalesce into the one refresh that ran.
-        return JobOutcome(requested=0, succeeded=0, message=f"top-100 set refreshed at {refreshed.isoformat()}; skipped",
+        return JobOutcome(requested=0, succeeded=0,
+                          message=f"top-100 set refreshed at {refresh.refreshed_at.isoformat()}; skipped",
                           details={"skipped": "fresh"})
 
     markets = coingecko.top_markets(limit=min(250, settings.top100_size + 50))
@@ -56,9 +66,10 @@ def refresh_top100_metadata(ctx: JobContext) -> JobOutcome:
     with ctx.resources.db.transaction() as conn:
         keys = store.upsert_tokens(conn, profiles)
         ranked = [keys[p.key] for p in profiles]
-        store.set_membership(conn, "top100", ranked, complete=True)
+        store.set_membership(conn, TOKEN_SET, ranked, complete=True)
+        store.record_refresh(conn, TOKEN_SET, ctx.job_id)
         store.run_maintenance(conn, settings.token_prices_retention_days, settings.job_logs_retention_days)
-    detail_jobs = _request_details(ctx, ranked)
+    detail_jobs = _request_details(ctx, ctx.job_id, ranked)
     return JobOutcome(requested=len(profiles) + len(failures), succeeded=len(profiles), failures=failures,
                       rows_upserted={"tokens": len(profiles)},
                       details={"top100": len(ranked), "detail_jobs": detail_jobs,
@@ -95,16 +106,33 @@ def enrich_details(ctx: JobContext, keys: list[str]) -> JobOutcome:
                       rows_upserted={"tokens": len(enriched)})
 
 
-def _request_details(ctx: JobContext, keys: list[str]) -> int:
+def _finish_refresh(ctx: JobContext, refresh: store.SetRefresh) -> JobOutcome:
+    """Publish the detail jobs of a committed refresh whose fan-out was never confirmed."""
+    with ctx.resources.db.connection() as conn:
+        ranked = [token.key for token in store.set_members(conn, TOKEN_SET)]
+    log.info("top-100 set refreshed by %s at %s without its detail jobs: publishing them", refresh.job_id,
+             refresh.refreshed_at.isoformat())
+    detail_jobs = _request_details(ctx, refresh.job_id, ranked)
+    return JobOutcome(requested=0, succeeded=0,
+                      message=f"top-100 set refreshed at {refresh.refreshed_at.isoformat()}; "
+                              f"published its {detail_jobs} detail jobs",
+                      details={"skipped": "fresh", "detail_jobs": detail_jobs, "refreshed_by": refresh.job_id})
+
+
+def _request_details(ctx: JobContext, refresh_job_id: str, keys: list[str]) -> int:
+    """Publish the detail jobs of `refresh_job_id`'s refresh, then mark them requested."""
     settings = ctx.resources.settings
     now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
     events = []
     for i in range(0, len(keys), DETAIL_JOB_SIZE):
-        job_id = f"{ctx.job_id}:detail:{i // DETAIL_JOB_SIZE}"
+        # Ids derive from the refresh, so a republished fan-out repeats them (consumers deduplicate).
+        job_id = f"{refresh_job_id}:detail:{i // DETAIL_JOB_SIZE}"
         job = {"job_type": "metadata", "token_type": "top100", "symbols": [], "timestamp": now,
                "token_keys": keys[i : i + DETAIL_JOB_SIZE], "job_id": job_id, "traceparent": ctx.traceparent}
         events.append(OutboundEvent(type=DETAIL_EVENT_TYPE, source="/price-crawler/metadata", data=job,
                                     key="top100-detail", id=job_id, extensions={"traceparent": ctx.traceparent},
                                     dataschema=JOB_MESSAGE_SCHEMA))
     ctx.resources.producer.publish(settings.metadata_topic, events)
+    with ctx.resources.db.connection() as conn:
+        store.details_requested(conn, TOKEN_SET, refresh_job_id)
     return len(events)

@@ -3,25 +3,29 @@
 Binance is asked once per batch (one `ticker/price?symbols=[...]` request); the tokens
 it cannot price fall back to DexScreener (one request per 30 contracts per chain), and
 what is still missing to CoinGecko `/simple/price` (one request). USD prices become USDT
-with the current rate. Every price is written in one transaction.
+with the current rate. Every price is written in one transaction, after the plausibility
+screen (docs/pricing.md): a price far from the token's last stored one is held back as
+suspect, a per-token failure of the job with the reason, and neither stored nor announced.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from functools import partial
 from typing import Callable
 
+from shared.observability import metrics
 from shared.config import Settings
 from shared.crawler import store
 from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_binance import binance_pairs, parse_binance_ticker_prices
 from shared.crawler.domain.normalize_coingecko import usd_prices_from_simple_price
 from shared.crawler.domain.normalize_dexscreener import pairs_from_payload, price_usd_from_pairs
-from shared.crawler.domain.pricing import quote_from_pool, quote_from_usd
+from shared.crawler.domain.pricing import (PlausibilityLimits, ReferencePrice, SuspectPrice, quote_from_pool, quote_from_usd,
+                                   screen_prices)
 from shared.crawler.domain.sources import Source
 from shared.errors import CrawlerError, PrerequisiteMissing
 from shared.crawler.jobs import JobMessage
@@ -61,7 +65,7 @@ def price_top100(ctx: JobContext) -> JobOutcome:
                  for s in wanted if s not in tokens]
 
     ledger = SourceLedger()
-    observed_at = datetime.now(timezone.utc)
+    observed_at = ctx.observed_at  # a redelivery repeats the first attempt's observation
     upstream = ctx.resources.upstream
     # Published so bronze keeps it with each answer: a replay stamps the prices with the same time.
     with log_context(observed_at=observed_at.isoformat()):
@@ -74,14 +78,40 @@ def price_top100(ctx: JobContext) -> JobOutcome:
         raise error
 
     with ctx.resources.db.transaction() as conn:
-        inserted = store.insert_prices(conn, quotes, ctx.job_id)
+        quotes, suspects = screen_against_stored(conn, quotes, plausibility_limits(settings))
+        written = store.write_prices(conn, quotes, ctx.job_id)
+    inserted, quotes = written.inserted, written.stored
+    failures += [TokenFailure(s.quote.token_key, s.reason) for s in suspects]
     publish_price_batch(ctx, "top100", quotes)
     by_source: dict[str, int] = defaultdict(int)
     for quote in quotes:
         by_source[quote.source] += 1
     return JobOutcome(requested=len(requested) + len(misdirected) or len(tokens), succeeded=len(quotes),
                       failures=failures, rows_upserted={"token_prices": inserted},
-                      details={"inserted": inserted, "sources": dict(by_source)})
+                      details={"inserted": inserted, "sources": dict(by_source), "suspect": len(suspects)})
+
+
+def plausibility_limits(settings: Settings) -> PlausibilityLimits:
+    """The plausibility thresholds the settings configure."""
+    return PlausibilityLimits(max_jump_ratio=settings.price_max_jump_ratio,
+                              max_source_spread_ratio=settings.price_max_source_spread_ratio,
+                              same_tick_seconds=settings.price_same_tick_seconds,
+                              reference_max_age_seconds=settings.price_reference_max_age_seconds)
+
+
+def screen_against_stored(conn: store.Conn, quotes: list[PriceQuote],
+                          limits: PlausibilityLimits) -> tuple[list[PriceQuote], list[SuspectPrice]]:
+    """Hold back the quotes implausible against each token's last stored price (one query for the batch)."""
+    if not quotes:
+        return quotes, []
+    stored = store.last_prices(conn, [q.token_key for q in quotes])
+    references = {key: ReferencePrice(p.price_usdt, p.source, p.observed_at) for key, p in stored.items()}
+    plausible, suspects = screen_prices(quotes, references, limits)
+    for suspect in suspects:
+        log.warning("%s held back: %s", suspect.quote.token_key, suspect.reason)
+    if suspects:
+        metrics.count("crawler_prices_suspect", len(suspects), token_set="top100")
+    return plausible, suspects
 
 
 def job_tokens(conn: store.Conn, job: JobMessage, settings: Settings) -> dict[str, store.KnownToken]:

@@ -15,7 +15,8 @@ One job:
    gives the USDT price directly. Every number stays a Decimal, digit for digit.
 3. **Commit**, one transaction: profiles upserted (identity resolved by contract, so a
    top-100 token that trends stays one row), prices inserted, and for a discovery job the
-   trending membership replaced: tokens that left get ``left_at``, never deleted.
+   trending membership replaced: tokens that left get ``left_at``, never deleted. A
+   discovery that priced no token at all keeps the current set (the job log says why).
 4. **After commit**: the ``price.updated`` event, then ONE completion event on the audit
    topic naming the committed tokens, in the standard job format, so the audit function
    runs only for tokens whose price and profile are in the database. A publish failure
@@ -104,7 +105,8 @@ class TrendingGathered:
 def crawl_trending(ctx: JobContext) -> JobOutcome:
     """Discover (or take the job's) trending tokens, commit profiles and prices, request their audits."""
     settings, upstream = ctx.resources.settings, ctx.resources.upstream
-    gathered = gather_trending(ctx.job, upstream, settings, usdt_usd_rate_of(ctx.resources).current)
+    gathered = gather_trending(ctx.job, upstream, settings, usdt_usd_rate_of(ctx.resources).current,
+                               clock=lambda: ctx.observed_at)  # a redelivery repeats the first observation
     if gathered.crawl is None:
         # Every source answered, none named a token: keep the current set rather than empty it.
         return JobOutcome(0, 0, message="no source named any trending token; trending set unchanged",
@@ -115,6 +117,10 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
     publish_price_batch(ctx, TOKEN_SET, committed)
     request_audits(ctx, [q.token_key for q in committed])
 
+    message = None
+    if gathered.replaces_membership and not committed:
+        message = (f"no trending token could be priced ({len(gathered.failures)} unusable, reasons per token); "
+                   "trending set unchanged")
     sources: dict[str, int] = defaultdict(int)
     for quote in committed:
         sources[quote.source] += 1
@@ -123,6 +129,7 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
         requested=gathered.requested,
         succeeded=len(committed),
         failures=gathered.failures,
+        message=message,
         rows_upserted={"tokens": len(committed), "token_prices": inserted},
         details={"discovery": discovery.source if discovery else None, "sources": dict(sources),
                  "inserted": inserted, "audit_requested": len(committed)},
@@ -357,9 +364,11 @@ def commit_trending(conn: Any, gathered: TrendingGathered, job_id: str | None) -
     """Profiles, prices and (for discovery) the membership, in the caller's transaction.
 
     Returns the quotes under their stored token keys and the number of price rows inserted.
+    A discovery that could price no token leaves the membership as it is: sources that
+    refuse every token (a permanent 4xx, no priced pair) say nothing about what trends.
     """
     crawl = gathered.crawl
-    if crawl is None:
+    if crawl is None or not gathered.ready:
         return [], 0
     stored = store.upsert_tokens(conn, [crawl.profiles[k] for k in gathered.ready])
     quotes: dict[str, PriceQuote] = {}
@@ -367,8 +376,8 @@ def commit_trending(conn: Any, gathered: TrendingGathered, job_id: str | None) -
         quotes.setdefault(stored[key], dataclasses.replace(crawl.quotes[key], token_key=stored[key]))
     if gathered.replaces_membership:
         store.set_membership(conn, TOKEN_SET, list(quotes), complete=True)
-    inserted = store.insert_prices(conn, quotes.values(), job_id)
-    return list(quotes.values()), inserted
+    written = store.write_prices(conn, quotes.values(), job_id)
+    return written.stored, written.inserted
 
 
 def audit_job_id(job_id: str) -> str:
