@@ -26,7 +26,7 @@ TokenType = Literal["top100", "trending"]
 _SYMBOL_MAX_LEN = 32
 _ADDRESS_MAX_LEN = 128
 # The same rules as JSON Schema patterns: a ticker after trimming; a printable key with a ':'.
-_SYMBOL_PATTERN = r"^\s*[A-Za-z0-9._+-]{1,%d}\s*$" % _SYMBOL_MAX_LEN
+_SYMBOL_PATTERN = rf"^\s*[A-Za-z0-9._+-]{{1,{_SYMBOL_MAX_LEN}}}\s*$"
 _TOKEN_KEY_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*:[^\x00-\x1f\x7f-\x9f]*$"
 _INT_MAX_DIGITS = 40
 

@@ -37,7 +37,7 @@ from urllib.parse import urlparse
 MASK = "***"
 CONTEXT_KEYS = ("event_id", "job_id", "trace_id")
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})
+_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})  # noqa: B039 - never mutated: log_context sets a new dict
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 # Field or parameter names that hold credentials (compared without "-"/"_" and case).

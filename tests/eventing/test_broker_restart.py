@@ -45,7 +45,9 @@ spec:
         producer.produce(topic, b'"before"')
         assert producer.flush(10) == 0
         sink.wait_for(1)
-        committed = lambda: plane.metrics.snapshot()["sources"]["kafkasources/default/ks"]["committed"]
+        def committed() -> dict:
+            return plane.metrics.snapshot()["sources"]["kafkasources/default/ks"]["committed"]
+
         wait_until(lambda: committed().get(topic) == {"0": 1}, message="first record committed")
 
         broker.stop()

@@ -82,9 +82,9 @@ import logging
 from shared.runtime.app import FunctionApp
 from shared.observability.logging import log_context
 app = FunctionApp(name="price", handler=lambda event, resources: {}, needs_database=False)
-with log_context(job_id="%s"):
+with log_context(job_id="JOB_ID"):
     logging.getLogger("shared.crawler.job_runner").warning("job failed: upstream down")
-""" % JOB
+""".replace("JOB_ID", JOB)
 
 
 def _function_output(env: dict[str, str], *, tty: bool) -> str:

@@ -19,6 +19,7 @@ from shared.crawler.freshness import PriceFreshnessProbe
 from shared.observability import metrics
 from shared.observability.catalogue import CATALOGUE
 from shared.config import Settings
+from shared.errors import RetryableUpstreamError
 from shared.upstream import UpstreamClients
 from shared.upstream.events import EventKind, UpstreamEvent
 from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply
@@ -195,7 +196,7 @@ def test_breaker_state_and_binance_weight_are_read_from_the_clients(monkeypatch)
     assert metrics.sample_value(metrics.render_prometheus(), "crawler_upstream_used_weight", api="binance") is None
 
     clients.binance.http.get_json("/api/v3/ticker/price", weight=4)
-    with pytest.raises(Exception):
+    with pytest.raises(RetryableUpstreamError):  # a 500, retried, then given up
         clients.coingecko.http.get_json("/api/v3/ping")
 
     text = metrics.render_prometheus()
