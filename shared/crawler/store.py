@@ -86,14 +86,18 @@ def upsert_tokens(conn: Conn, profiles: Sequence[TokenProfile], *, stablecoin_ke
         INSERT INTO tokens AS t (token_key, symbol, name, chain, contract, decimals, logo_url, contracts,
                                  websites, socials, tags, coingecko_id, market_cap_usd, market_cap_rank,
                                  main_pool, markets, is_stablecoin, source, last_updated_at)
-        SELECT k, s, n, ch, ct, d, l, CAST(cs AS jsonb), CAST(w AS jsonb), CAST(so AS jsonb),
-               COALESCE(CAST(tg AS text[]), '{}'), cg, mc, mr, CAST(mp AS jsonb), CAST(mk AS jsonb), st, src, now()
-        FROM unnest(CAST(:k AS text[]), CAST(:s AS text[]), CAST(:n AS text[]), CAST(:ch AS text[]),
-                    CAST(:ct AS text[]), CAST(:d AS int[]), CAST(:l AS text[]), CAST(:cs AS text[]),
-                    CAST(:w AS text[]), CAST(:so AS text[]), CAST(:tg AS text[]), CAST(:cg AS text[]),
-                    CAST(:mc AS numeric[]), CAST(:mr AS int[]), CAST(:mp AS text[]), CAST(:mk AS text[]),
-                    CAST(:st AS boolean[]), CAST(:src AS text[]))
-             AS x(k, s, n, ch, ct, d, l, cs, w, so, tg, cg, mc, mr, mp, mk, st, src)
+        SELECT token_key, symbol, name, chain, contract, decimals, logo_url, CAST(contracts AS jsonb),
+               CAST(websites AS jsonb), CAST(socials AS jsonb), COALESCE(CAST(tags AS text[]), '{}'), coingecko_id,
+               market_cap_usd, market_cap_rank, CAST(main_pool AS jsonb), CAST(markets AS jsonb), is_stablecoin,
+               source, now()
+        FROM unnest(CAST(:token_key AS text[]), CAST(:symbol AS text[]), CAST(:name AS text[]),
+                    CAST(:chain AS text[]), CAST(:contract AS text[]), CAST(:decimals AS int[]),
+                    CAST(:logo_url AS text[]), CAST(:contracts AS text[]), CAST(:websites AS text[]),
+                    CAST(:socials AS text[]), CAST(:tags AS text[]), CAST(:coingecko_id AS text[]),
+                    CAST(:market_cap_usd AS numeric[]), CAST(:market_cap_rank AS int[]), CAST(:main_pool AS text[]),
+                    CAST(:markets AS text[]), CAST(:is_stablecoin AS boolean[]), CAST(:source AS text[]))
+             AS x(token_key, symbol, name, chain, contract, decimals, logo_url, contracts, websites, socials, tags,
+                  coingecko_id, market_cap_usd, market_cap_rank, main_pool, markets, is_stablecoin, source)
         ON CONFLICT (token_key) DO UPDATE SET
             symbol = EXCLUDED.symbol,
             name = COALESCE(EXCLUDED.name, t.name),
@@ -116,24 +120,24 @@ def upsert_tokens(conn: Conn, profiles: Sequence[TokenProfile], *, stablecoin_ke
             source = EXCLUDED.source,
             last_updated_at = now()
         """,
-        k=keys,
-        s=[p.symbol for p in rows],
-        n=[p.name for p in rows],
-        ch=[p.chain for p in rows],
-        ct=[p.address for p in rows],
-        d=[p.decimals for p in rows],
-        l=[p.logo_url for p in rows],
-        cs=[json.dumps({c: a for c, a in _all_contracts(p)}) for p in rows],
-        w=[json.dumps(list(p.websites)) for p in rows],
-        so=[json.dumps([{"type": kind, "url": url} for kind, url in p.socials]) for p in rows],
-        tg=[_pg_text_array(p.tags) for p in rows],
-        cg=[p.coingecko_id for p in rows],
-        mc=[p.market_cap_usd for p in rows],
-        mr=[p.market_cap_rank for p in rows],
-        mp=[dumps(p.main_pool) if p.main_pool else None for p in rows],
-        mk=[dumps(list(p.markets)) for p in rows],
-        st=[k in stablecoin_keys for k in keys],
-        src=[p.source or "unknown" for p in rows],
+        token_key=keys,
+        symbol=[p.symbol for p in rows],
+        name=[p.name for p in rows],
+        chain=[p.chain for p in rows],
+        contract=[p.address for p in rows],
+        decimals=[p.decimals for p in rows],
+        logo_url=[p.logo_url for p in rows],
+        contracts=[json.dumps({c: a for c, a in _all_contracts(p)}) for p in rows],
+        websites=[json.dumps(list(p.websites)) for p in rows],
+        socials=[json.dumps([{"type": kind, "url": url} for kind, url in p.socials]) for p in rows],
+        tags=[_pg_text_array(p.tags) for p in rows],
+        coingecko_id=[p.coingecko_id for p in rows],
+        market_cap_usd=[p.market_cap_usd for p in rows],
+        market_cap_rank=[p.market_cap_rank for p in rows],
+        main_pool=[dumps(p.main_pool) if p.main_pool else None for p in rows],
+        markets=[dumps(list(p.markets)) for p in rows],
+        is_stablecoin=[k in stablecoin_keys for k in keys],
+        source=[p.source or "unknown" for p in rows],
     )
     contract_rows: dict[tuple[str, str], tuple[str, int | None]] = {}
     for key, profile in zip(keys, rows):
@@ -143,10 +147,11 @@ def upsert_tokens(conn: Conn, profiles: Sequence[TokenProfile], *, stablecoin_ke
     if contract_rows:
         conn.run(
             "INSERT INTO token_contracts AS tc (chain, address, token_key, decimals)"
-            " SELECT * FROM unnest(CAST(:c AS text[]), CAST(:a AS text[]), CAST(:k AS text[]), CAST(:d AS int[]))"
+            " SELECT * FROM unnest(CAST(:chain AS text[]), CAST(:address AS text[]), CAST(:token_key AS text[]),"
+            " CAST(:decimals AS int[]))"
             " ON CONFLICT (chain, address) DO UPDATE SET decimals = COALESCE(EXCLUDED.decimals, tc.decimals)",
-            c=[c for c, _ in contract_rows], a=[a for _, a in contract_rows],
-            k=[v[0] for v in contract_rows.values()], d=[v[1] for v in contract_rows.values()],
+            chain=[c for c, _ in contract_rows], address=[a for _, a in contract_rows],
+            token_key=[v[0] for v in contract_rows.values()], decimals=[v[1] for v in contract_rows.values()],
         )
     return {p.key: resolved[p.key] for p in profiles}
 
