@@ -28,9 +28,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.ticks import Distribution  # noqa: E402
-from shared.db.connection import connect  # noqa: E402
-from shared.crawler.domain.chains import dexscreener_chain_id  # noqa: E402
+from bench.ticks import Distribution
+from shared.crawler.domain.chains import dexscreener_chain_id
+from shared.db.connection import connect
 
 CADENCE = 5.0
 

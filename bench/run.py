@@ -38,12 +38,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/run.py` from anywhere
 
-from bench import baselines  # noqa: E402
-from bench.infra import BENCH_STATE_DIR, BenchInfra  # noqa: E402
-from bench.report import TARGET_P99_TOKENS, CapacitySearch, Results, machine, render_markdown, render_text, to_json  # noqa: E402
-from bench.scenarios import SystemRun, run_naive, run_system  # noqa: E402
-from bench.system import UNIVERSE_HEADROOM, SystemConfig  # noqa: E402
-from local.market.universe import MAX_SIZE  # noqa: E402
+from bench import baselines
+from bench.infra import BENCH_STATE_DIR, BenchInfra
+from bench.report import TARGET_P99_TOKENS, CapacitySearch, Results, machine, render_markdown, render_text, to_json
+from bench.scenarios import SystemRun, run_naive, run_system
+from bench.system import UNIVERSE_HEADROOM, SystemConfig
+from local.market.universe import MAX_SIZE
 
 log = logging.getLogger("bench")
 

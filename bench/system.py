@@ -38,9 +38,18 @@ import yaml
 from bench.infra import BENCH_STATE_DIR, BenchInfra
 from local import services
 from local.market.universe import MAX_SIZE
-from local.stack import (FUNCTIONS, SIMULATED_UPSTREAMS, Child, Console, Process, function_process, replica_name,
-                         replica_urls, stop_children)
 from local.services import PROJECT_ROOT
+from local.stack import (
+    FUNCTIONS,
+    SIMULATED_UPSTREAMS,
+    Child,
+    Console,
+    Process,
+    function_process,
+    replica_name,
+    replica_urls,
+    stop_children,
+)
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +275,8 @@ def describe_set(members: list[Any], binance_bases: frozenset[str], settings: An
     Mirrors the price pipeline's source order: Binance by symbol (best rank first), then
     DexScreener by the first contract on a chain it covers, then CoinGecko by id.
     """
-    from shared.crawler.pipelines.scheduler import _schedulable_members  # the scheduler's own filter
     from shared.crawler.domain.chains import dexscreener_contracts  # the pipeline's own contract choice
+    from shared.crawler.pipelines.scheduler import _schedulable_members  # the scheduler's own filter
 
     symbols = [m.symbol for m in _schedulable_members([(m, None) for m in members], settings.stablecoin_symbols)]
     by_symbol: dict[str, Any] = {}

@@ -23,9 +23,9 @@ Definitions (docs/performance.md repeats them):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterable, Sequence
 
 PRICE_JOB_PREFIX = "top100-price:"
 MIN_PRICED_SHARE = 0.99

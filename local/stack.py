@@ -287,6 +287,8 @@ class Child:
         threading.Thread(target=self._pump, args=(self.popen, self._log_path), daemon=True).start()
 
     def _pump(self, popen: subprocess.Popen, log_path: Path) -> None:
+        if popen.stdout is None:  # started without a pipe: nothing to copy
+            return
         with open(log_path, "ab") as log_file:
             for raw in iter(popen.stdout.readline, b""):
                 log_file.write(raw)
@@ -333,7 +335,7 @@ class Child:
         return self.ready
 
     def signal(self, signum: int) -> None:
-        if self.running():
+        if self.running() and self.popen is not None:
             try:
                 os.killpg(self.popen.pid, signum)  # its own session: gunicorn workers included
             except ProcessLookupError:
@@ -368,7 +370,8 @@ def stop_children(children: Iterable[Child], timeout: float = STOP_TIMEOUT) -> N
             if child.running():
                 log.warning("%s did not stop within %.0f s: killing it", child.spec.name, timeout)
                 child.signal(signal.SIGKILL)
-                child.popen.wait(5)
+                if child.popen is not None:
+                    child.popen.wait(5)
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,11 +24,12 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import yaml
@@ -151,7 +152,7 @@ def collect(settings: Settings | None = None, *, eventing_url: str | None = None
         eventing = pool.submit(_section, lambda: read_eventing(http, eventing_url))
         schedules, freshness, failures = database.result()
         return SystemStatus(
-            taken_at=_iso(datetime.now(timezone.utc)),
+            taken_at=_iso(datetime.now(timezone.utc)) or "",
             processes=processes.result(),
             kafka=kafka.result(),
             schedules=schedules,
@@ -337,7 +338,7 @@ def read_failures(conn, limit: int = FAILURES_SHOWN) -> list[JobFailure]:
         " ORDER BY executed_at DESC LIMIT :limit",
         limit=limit,
     )
-    return [JobFailure(_iso(at), job_id, job_type, token_type, status, message)
+    return [JobFailure(_iso(at) or "", job_id, job_type, token_type, status, message)
             for at, job_id, job_type, token_type, status, message in rows]
 
 

@@ -172,16 +172,18 @@ def _read_to_end(bootstrap_servers: str, topics: Sequence[str], since: datetime 
             message = consumer.poll(_POLL_SECONDS)
             if message is None:
                 continue
-            if message.error() is not None:
-                if message.error().code() == KafkaError._PARTITION_EOF:
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
                     continue
-                raise RuntimeError(f"reading {message.topic()}: {message.error()}")
+                raise RuntimeError(f"reading {message.topic()}: {error}")
             where = (message.topic(), message.partition())
-            if where not in pending:
+            offset = message.offset()
+            if where not in pending or offset is None:
                 continue
-            if message.offset() < pending[where]:
+            if offset < pending[where]:
                 messages.append(message)
-            if message.offset() >= pending[where] - 1:
+            if offset >= pending[where] - 1:
                 del pending[where]
         return sorted(messages, key=lambda m: (m.topic(), m.partition(), m.offset()))
     finally:
@@ -200,7 +202,8 @@ def _publish(bootstrap_servers: str, messages: Sequence, targets: dict[str, str]
 
     for message in messages:
         producer.produce(targets[message.topic()], value=message.value(), key=message.key(),
-                         headers=replay_headers(message.headers()), on_delivery=on_delivery)
+                         headers=list[tuple[str, str | bytes | None]](replay_headers(message.headers())),
+                         on_delivery=on_delivery)
     if producer.flush(timeout) != 0:
         raise TimeoutError(f"Kafka did not confirm every replayed record within {timeout:.0f} s")
     if errors:

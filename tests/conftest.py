@@ -28,7 +28,6 @@ import pytest
 from local import services
 from shared.config import Settings
 
-
 # The simulated market (`simulated_market`, `simulated_market_env`) and the shared stack fixtures.
 pytest_plugins = ["local.market.pytest_plugin", "tests.helpers.fixtures"]
 

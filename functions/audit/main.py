@@ -7,10 +7,10 @@ Run locally: functions-framework --source functions/audit/main.py --target audit
 
 import functions_framework
 
-from shared.crawler.pipelines.audit import audit_tokens
 from shared.crawler.freshness import watch_price_freshness
-from shared.runtime.app import FunctionApp, ff_entry
 from shared.crawler.job_runner import run_job
+from shared.crawler.pipelines.audit import audit_tokens
+from shared.runtime.app import FunctionApp, ff_entry
 
 
 def handle(event, resources):

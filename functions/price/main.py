@@ -6,11 +6,11 @@ Run locally: functions-framework --source functions/price/main.py --target price
 
 import functions_framework
 
+from shared.crawler.freshness import watch_price_freshness
+from shared.crawler.job_runner import JobContext, JobOutcome, run_job
 from shared.crawler.pipelines.top100_prices import price_top100
 from shared.crawler.pipelines.trending import crawl_trending
-from shared.crawler.freshness import watch_price_freshness
 from shared.runtime.app import FunctionApp, ff_entry
-from shared.crawler.job_runner import JobContext, JobOutcome, run_job
 
 
 def _pipeline(ctx: JobContext) -> JobOutcome:

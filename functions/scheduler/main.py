@@ -6,8 +6,8 @@ Run locally: functions-framework --source functions/scheduler/main.py --target s
 
 import functions_framework
 
-from shared.crawler.pipelines.scheduler import run_tick
 from shared.crawler.freshness import watch_price_freshness
+from shared.crawler.pipelines.scheduler import run_tick
 from shared.runtime.app import FunctionApp, ff_entry
 
 app = FunctionApp(name="scheduler", handler=run_tick, needs_kafka=True, probes=[watch_price_freshness])

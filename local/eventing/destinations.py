@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Union
 from urllib.parse import urljoin
 
 from local.eventing.manifests import (
@@ -57,7 +56,7 @@ class KafkaSinkEndpoint:
         return self.sink.address
 
 
-ResolvedDestination = Union[HttpEndpoint, KafkaSinkEndpoint]
+ResolvedDestination = HttpEndpoint | KafkaSinkEndpoint
 
 
 @dataclass(frozen=True)

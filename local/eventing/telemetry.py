@@ -12,8 +12,9 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from shared.observability.metrics import observe_at_scrape
 

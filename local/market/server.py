@@ -290,9 +290,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.market.handle(self)
 
-    do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_GET  # noqa: N815
+    do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = do_GET
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+    def log_message(self, format: str, *args: Any) -> None:
         if self.server.market.access_log:
             log.info("%s %s", self.address_string(), format % args)
 

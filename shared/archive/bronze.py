@@ -27,16 +27,16 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import quote, unquote
 
 import httpx
 
-from shared.observability import metrics
 from shared.config import Settings
+from shared.observability import metrics
 from shared.observability.logging import current_context
 
 log = logging.getLogger(__name__)

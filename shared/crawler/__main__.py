@@ -15,8 +15,8 @@ import sys
 from datetime import datetime, timezone
 
 from shared.archive.bronze import BronzeArchive
-from shared.crawler.replay import replay
 from shared.config import get_settings
+from shared.crawler.replay import replay
 from shared.db.connection import ConnectionPool
 
 

@@ -15,9 +15,9 @@ import logging
 import threading
 import time
 
-from shared.observability import metrics
 from shared.crawler import store
 from shared.db.connection import ConnectionPool
+from shared.observability import metrics
 from shared.runtime.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class DeferredCandleFold:
         try:
             with self._db.connection() as conn:
                 folded = store.fold_candle_ticks(conn)
-        except Exception:  # noqa: BLE001 - the ticks stay queued; the next price job asks again
+        except Exception:
             log.exception("folding queued ticks into candles failed; they stay queued for the next fold")
             metrics.count("crawler_candle_fold_failures")
             return

@@ -7,10 +7,10 @@ stored (numeric without a scale); only derived statistics are computed numbers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Sequence
 
 from shared.db.connection import Connection
 

@@ -12,21 +12,22 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, Collection, get_args
+from typing import Any, get_args
 
-from shared.observability import metrics
 from shared.crawler import store
 from shared.crawler.candle_fold import candle_fold
-from shared.errors import BadMessage
 from shared.crawler.jobs import JobMessage, JobType, TokenType, parse_job_message
-from shared.observability.logging import log_context
 from shared.crawler.models import TokenFailure
+from shared.errors import BadMessage
 from shared.events import InboundEvent
-from shared.runtime.resources import Resources
-from shared.observability.tracing import child_traceparent, trace_id_of
+from shared.observability import metrics
+from shared.observability.logging import log_context
 from shared.observability.traces import current_traceparent
+from shared.observability.tracing import child_traceparent, trace_id_of
+from shared.runtime.resources import Resources
 
 log = logging.getLogger(__name__)
 

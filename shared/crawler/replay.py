@@ -48,21 +48,21 @@ from shared.archive.archived_upstream import ArchivedUpstream, archived_request_
 from shared.archive.bronze import JOB_SOURCE, ArchivedResponse, BronzeArchive
 from shared.config import Settings
 from shared.crawler import store
-from shared.db.connection import ConnectionPool
 from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_coingecko import (
     TETHER_ID,
     apply_coin_detail,
     top100_profiles,
 )
-from shared.errors import BadMessage, CrawlerError
 from shared.crawler.jobs import JobMessage, parse_job_message
 from shared.crawler.models import PriceQuote, TokenProfile
 from shared.crawler.pipelines.audit import GOPLUS_SOLANA, AuditTarget, fetch_audits, requested_keys
+from shared.crawler.pipelines.source_ledger import SourceLedger
 from shared.crawler.pipelines.top100_prices import fetch_prices, job_tokens
 from shared.crawler.pipelines.trending import commit_trending, gather_trending
-from shared.crawler.pipelines.source_ledger import SourceLedger
 from shared.crawler.pipelines.usdt_rate import fetch_usdt_usd_rate
+from shared.db.connection import ConnectionPool
+from shared.errors import BadMessage, CrawlerError
 from shared.upstream import binance, coingecko, goplus
 from shared.upstream.jsonbody import decode_json
 

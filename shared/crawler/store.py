@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
-
+from shared.crawler.models import AuditReport, PriceQuote, TokenFailure, TokenProfile
 from shared.db.connection import Connection
 from shared.json_encoding import dumps
 from shared.upstream.jsonbody import clean_text
-from shared.crawler.models import AuditReport, PriceQuote, TokenFailure, TokenProfile
 
 Conn = Connection  # what the pool lends: pg8000 with cached statement translation
 

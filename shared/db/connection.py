@@ -14,10 +14,11 @@ import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pg8000.native
@@ -45,14 +46,14 @@ class Connection(pg8000.native.Connection):
     tracer: Tracer | None = None
     span_attributes: Mapping[str, Any] = MappingProxyType({})
 
-    def run(self, sql, stream=None, types=None, **params):  # noqa: ANN001, ANN003, ANN201 - pg8000's signature
+    def run(self, sql, stream=None, types=None, **params):
         """Run `sql` with named parameters, as `pg8000.native.Connection.run` does."""
         if self.tracer is None:
             return self._run(sql, stream, types, params)
         with db_span(self.tracer, sql, self.span_attributes):
             return self._run(sql, stream, types, params)
 
-    def _run(self, sql, stream, types, params):  # noqa: ANN001, ANN202
+    def _run(self, sql, stream, types, params):
         if not params and stream is None:
             return super().run(sql)
         statement, make_vals = _to_statement(sql)

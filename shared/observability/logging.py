@@ -29,9 +29,10 @@ import os
 import re
 import sys
 import threading
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 MASK = "***"

@@ -41,7 +41,6 @@ from shared.observability.logging import is_secret_name, redact
 
 if TYPE_CHECKING:
     import httpx
-
     from opentelemetry.sdk.trace import TracerProvider
 
     from shared.config import Settings
@@ -85,7 +84,8 @@ class Tracing:
         if endpoint is None:
             return cls(None)
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_NAMESPACE as NAMESPACE, Resource
+        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+        from opentelemetry.sdk.resources import SERVICE_NAMESPACE as NAMESPACE
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 

@@ -14,17 +14,18 @@ both call `handle_http`, so a function behaves the same under either runtime.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
+from shared.events import InboundEvent
 from shared.observability import metrics
 from shared.observability.logging import configure_logging, log_context, secrets_of
+from shared.observability.traces import current_traceparent, event_failed, event_span
+from shared.observability.tracing import trace_id_of
 from shared.runtime.cloudevent_http import event_from_http
-from shared.events import InboundEvent
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse, verdict_for_error
-from shared.observability.tracing import trace_id_of
-from shared.observability.traces import current_traceparent, event_failed, event_span
 
 log = logging.getLogger(__name__)
 

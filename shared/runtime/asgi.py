@@ -21,7 +21,8 @@ import importlib.util
 import logging
 import sys
 import types
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from shared.runtime.readiness import DEFAULT_MAX_AGE_SECONDS, BackgroundReadiness
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from shared.errors import BadMessage
-from shared.runtime.cloudevents_compat import from_http
 from shared.events import InboundEvent
+from shared.runtime.cloudevents_compat import from_http
 
 _REQUIRED = ("id", "source", "type")
 _CORE = {"id", "source", "type", "specversion", "subject", "time", "datacontenttype", "dataschema", "data"}

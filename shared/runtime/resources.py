@@ -8,7 +8,8 @@ start while PostgreSQL or Kafka is still down: readiness reports it meanwhile.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from shared.archive.bronze import BronzeArchive
 from shared.config import Settings, get_settings

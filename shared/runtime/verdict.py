@@ -22,7 +22,7 @@ class HttpResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, payload: object, headers: dict[str, str] | None = None) -> "HttpResponse":
+    def json(cls, status: int, payload: object, headers: dict[str, str] | None = None) -> HttpResponse:
         return cls(status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json", **(headers or {})})
 
 

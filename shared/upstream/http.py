@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+from opentelemetry.trace import Tracer
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -39,7 +40,6 @@ from tenacity import (
     wait_exponential,
     wait_random,
 )
-from opentelemetry.trace import Tracer
 
 from shared.config import UpstreamSettings
 from shared.errors import (

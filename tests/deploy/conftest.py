@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 import manifest_rules as rules
+import pytest
 
 
 @pytest.fixture(scope="session")

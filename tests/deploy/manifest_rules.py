@@ -18,10 +18,11 @@ import re
 import shutil
 import subprocess
 import zoneinfo
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import jsonschema
 import yaml
@@ -141,7 +142,7 @@ def doc_id(doc: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- CRD schemas
 
 
-@lru_cache(maxsize=None)
+@cache
 def strict_validator(schema_file: str) -> jsonschema.Draft7Validator:
     """A validator for one CRD version that, like `kubectl --validate=strict`, rejects unknown fields."""
     schema = json.loads((SCHEMAS / "openapi" / schema_file).read_text())

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from manifest_rules import ROOT
 
 CLUSTER_SCRIPT = ROOT / "scripts" / "cluster.sh"

@@ -7,11 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import manifest_rules as rules
 import pytest
 
 from shared.config import Settings
-
-import manifest_rules as rules
 
 BASE = rules.ROOT / "infra" / "knative" / "base"
 OVERLAYS = ("infra/knative/overlays/k3d", "infra/knative/overlays/production")

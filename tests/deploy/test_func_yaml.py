@@ -5,9 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
-
 import manifest_rules as rules
+import pytest
 
 FUNCTIONS = ("price", "metadata", "audit", "deadletter", "scheduler", "quotes")
 

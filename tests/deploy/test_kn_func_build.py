@@ -10,9 +10,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
-
 import kn_func_build as kfb
+import pytest
 from manifest_rules import ROOT
 
 # ce-type each function receives in the cluster (knowledge a.3/e): KafkaSource wraps plain

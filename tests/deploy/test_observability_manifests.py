@@ -14,10 +14,9 @@ import json
 import re
 from typing import Any
 
+import manifest_rules as rules
 import pytest
 import yaml
-
-import manifest_rules as rules
 
 OBSERVABILITY = "infra/observability"
 ALERTS = rules.ROOT / "infra" / "observability" / "prometheus" / "alerts.yaml"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-import pytest
-
 import kn_func_build as kfb
+import pytest
 
 prepare_function = kfb.prepare_function
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from manifest_rules import ROOT, SCHEMAS
 
 # Every shell script of the repository: make cluster, make deploy, make setup.

@@ -29,7 +29,7 @@ class _Replica:
         replica = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 replica.received += 1
                 time.sleep(hold)

@@ -21,11 +21,11 @@ from decimal import Decimal
 
 import pytest
 
-from shared.crawler.gold import RESOLUTIONS, candles, kpis, volatility
 from shared.crawler import store
-from shared.db.connection import ConnectionPool, connect
-from shared.crawler.models import PriceQuote, TokenProfile
 from shared.crawler.candle_fold import DeferredCandleFold
+from shared.crawler.gold import RESOLUTIONS, candles, kpis, volatility
+from shared.crawler.models import PriceQuote, TokenProfile
+from shared.db.connection import ConnectionPool, connect
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 KEYS = ("native:bitcoin", "solana:PicoMint1111111111111111111111111111111", "ethereum:0x" + "ab" * 20)

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def market(simulated_market):  # noqa: F811 - the imported fixture
+def market(simulated_market):
     return simulated_market
 
 

@@ -65,7 +65,7 @@ def assert_shape(ours: Any, theirs: Any, where: str = "$", optional: frozenset[s
 
 
 @pytest.fixture
-def market(simulated_market):  # noqa: F811 - the imported fixture
+def market(simulated_market):
     simulated_market.clock.freeze(FROZEN_AT)
     return simulated_market
 

@@ -21,8 +21,8 @@ from werkzeug.serving import make_server
 from local import services
 from shared.config import get_settings
 from shared.crawler import store
-from shared.db.connection import ConnectionPool
 from shared.crawler.models import AuditReport, Contract, PriceQuote, TokenProfile
+from shared.db.connection import ConnectionPool
 
 ROOT = Path(__file__).resolve().parents[2]
 LINK = "ethereum:0x514910771af9ca656af840dff83e8264ecf986ca"

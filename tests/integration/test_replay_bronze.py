@@ -17,11 +17,11 @@ from moto.server import ThreadedMotoServer
 
 from local import services
 from shared.archive.bronze import JOB_SOURCE, ArchivedResponse, BronzeArchive, hour_prefixes, object_key
-from shared.crawler.candle_fold import candle_fold
-from shared.crawler.replay import SOURCES, attempts_of, replay
 from shared.crawler.__main__ import main as archive_cli
-from shared.observability.metrics import render_prometheus, sample_value
+from shared.crawler.candle_fold import candle_fold
 from shared.crawler.pipelines.price_events import PRICE_UPDATED_TYPE
+from shared.crawler.replay import SOURCES, attempts_of, replay
+from shared.observability.metrics import render_prometheus, sample_value
 from shared.upstream import binance
 from tests.helpers.db import Database
 from tests.helpers.functions import function_app

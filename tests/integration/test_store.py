@@ -10,9 +10,9 @@ from decimal import Decimal
 import pytest
 
 from shared.crawler import store
-from shared.db.connection import connect
 from shared.crawler.domain import tokens
 from shared.crawler.models import Contract, PriceQuote, TokenFailure, TokenProfile
+from shared.db.connection import connect
 
 pytestmark = pytest.mark.infra
 

@@ -20,11 +20,11 @@ from shared.crawler.domain.pricing import usd_to_usdt
 from shared.runtime.app import FunctionApp
 from shared.runtime.resources import Resources
 from shared.upstream import UpstreamClients
-from tests.helpers.upstream_doubles import ReplayTransport, Reply
 from tests.helpers.cloudevents import job_request
 from tests.helpers.db import Database
 from tests.helpers.functions import function_app
 from tests.helpers.kafka import read_all
+from tests.helpers.upstream_doubles import ReplayTransport, Reply
 
 RATE = "1.0003"  # USD per USDT, as CoinGecko's tether price
 WBNB = "0xbb4CdB9CBd36B01bD1cBaEBF2De08d9173bc095c"

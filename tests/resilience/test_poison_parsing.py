@@ -10,8 +10,8 @@ from collections import Counter
 
 import pytest
 
-from shared.errors import BadMessage
 from shared.crawler.jobs import parse_job_message
+from shared.errors import BadMessage
 from tests.resilience.poison import poison_messages
 
 REFUSED_BY_THE_FUNCTION = {"unknown-job-type:wrong-function", "trending-by-symbol", "unknown-token:audit",

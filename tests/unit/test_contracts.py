@@ -14,13 +14,13 @@ import jsonschema
 import pytest
 
 from shared.crawler import contracts
-from shared.errors import BadMessage
+from shared.crawler.domain.schedule import SCHEDULES, tick_jobs
 from shared.crawler.jobs import parse_job_message
-from shared.kafka import binary_headers
 from shared.crawler.models import PriceQuote
 from shared.crawler.pipelines.price_events import price_updated_data
-from shared.crawler.domain.schedule import SCHEDULES, tick_jobs
+from shared.errors import BadMessage
 from shared.events import OutboundEvent
+from shared.kafka import binary_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 

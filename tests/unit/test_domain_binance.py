@@ -6,7 +6,11 @@ from decimal import Decimal
 
 import pytest
 
-from shared.crawler.domain.normalize_binance import parse_binance_ticker_prices, usdt_bases_from_exchange_info, usdt_pair
+from shared.crawler.domain.normalize_binance import (
+    parse_binance_ticker_prices,
+    usdt_bases_from_exchange_info,
+    usdt_pair,
+)
 from tests.helpers.upstream_doubles import samples_dir
 
 SAMPLES = samples_dir()

@@ -3,9 +3,9 @@
 import pytest
 
 from shared.crawler.domain.tokens import (
-    configured_stablecoin_rule,
     canonical_address,
     canonical_pool_address,
+    configured_stablecoin_rule,
     is_native_key,
     is_stablecoin,
     native_token_key,

@@ -1,7 +1,7 @@
 """Reading decoded upstream JSON: exact decimals, tolerant of strings, loud about floats."""
 
-from datetime import datetime, timezone
 import time
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared.errors import BadMessage
 from shared.crawler.jobs import parse_job_message
+from shared.errors import BadMessage
 
 ORIGINAL = b'{"job_type": "price", "token_type": "top100", "symbols": ["BTC", "ETH", "SOL"], "timestamp": "2025-06-25T21:00:00Z"}'
 

@@ -18,7 +18,14 @@ from pathlib import Path
 import pytest
 
 from local import stack
-from shared.observability.logging import ConsoleFormatter, JsonFormatter, console_wanted, log_context, make_formatter, register_secret
+from shared.observability.logging import (
+    ConsoleFormatter,
+    JsonFormatter,
+    console_wanted,
+    log_context,
+    make_formatter,
+    register_secret,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from local.eventing.telemetry import watch_eventing
+from shared.config import Settings
 from shared.crawler.freshness import PriceFreshnessProbe
+from shared.errors import RetryableUpstreamError
 from shared.observability import metrics
 from shared.observability.catalogue import CATALOGUE
-from shared.config import Settings
-from shared.errors import RetryableUpstreamError
 from shared.upstream import UpstreamClients
 from shared.upstream.events import EventKind, UpstreamEvent
 from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply

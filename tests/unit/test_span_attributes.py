@@ -85,7 +85,7 @@ class _Upstream:
         pending = list(answers)
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 status, delay = pending.pop(0) if pending else (200, 0.0)
                 time.sleep(delay)
                 body = b'{"price": "1.5"}'

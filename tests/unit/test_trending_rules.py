@@ -10,12 +10,12 @@ from decimal import Decimal
 import pytest
 
 from shared.config import Settings
-from shared.errors import PermanentUpstreamError, RateLimited, RetryableUpstreamError
 from shared.crawler.jobs import JobMessage
 from shared.crawler.models import Contract, Pool
+from shared.crawler.pipelines.source_ledger import SourceLedger, pricing_pool
 from shared.crawler.pipelines.trending import audit_job_id, refs_from_job
 from shared.crawler.pipelines.trending_discovery import discover_trending, merge_round_robin, ref_key
-from shared.crawler.pipelines.source_ledger import SourceLedger, pricing_pool
+from shared.errors import PermanentUpstreamError, RateLimited, RetryableUpstreamError
 from shared.upstream import UpstreamClients
 from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply
 

@@ -124,8 +124,8 @@ def test_goplus_tax(absurd: str) -> None:
 def test_bad_data_alone_never_makes_a_price_job_retry() -> None:
     # Every source answered with bad data: the job ends with its token failures (no retry
     # storm, no dead letter); a transport failure among them still asks for a retry.
-    from shared.errors import BadUpstreamBody, RetryableUpstreamError
     from shared.crawler.pipelines.source_ledger import SourceLedger
+    from shared.errors import BadUpstreamBody, RetryableUpstreamError
 
     ledger = SourceLedger()
     ledger.source_failed("binance", BadUpstreamBody("binance", "GET /api/v3/ticker/price: expected a JSON array"), ["k"])

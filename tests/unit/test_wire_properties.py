@@ -31,11 +31,11 @@ from shared.crawler.domain import normalize_dexscreener as dexscreener
 from shared.crawler.domain import normalize_geckoterminal as geckoterminal
 from shared.crawler.domain import normalize_goplus as goplus
 from shared.crawler.domain.wire import WireNumberOutOfBounds, number_limit_broken
-from shared.errors import BadMessage, CrawlerError
 from shared.crawler.jobs import JobMessage, parse_job_message
 from shared.crawler.models import TokenFailure, TokenProfile
-from shared.runtime.cloudevent_http import event_from_http
+from shared.errors import BadMessage, CrawlerError
 from shared.events import InboundEvent
+from shared.runtime.cloudevent_http import event_from_http
 from shared.upstream.jsonbody import decode_json
 
 PROPERTIES = settings(

@@ -99,7 +99,7 @@ class CoinGeckoApi(Api):
             items.append(item)
         return json_response(items)
 
-    def coin(self, request: Request, id: str) -> Response:  # noqa: A002 - the path parameter's name
+    def coin(self, request: Request, id: str) -> Response:
         token = self.universe.by_coingecko_id.get(id)
         if token is None:
             raise _error(404, "coin not found")

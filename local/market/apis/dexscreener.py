@@ -88,7 +88,7 @@ class DexScreenerApi(Api):
     def profiles_latest(self, request: Request) -> Response:
         return json_response([self._profile(t) for t in self.universe.trending()])
 
-    def tokens_v1(self, request: Request, chainId: str, tokenAddresses: str) -> Response:  # noqa: N803 - API's names
+    def tokens_v1(self, request: Request, chainId: str, tokenAddresses: str) -> Response:
         pairs = []
         for address in _addresses(tokenAddresses):
             token = self.universe.by_contract(chainId, address)
@@ -96,11 +96,11 @@ class DexScreenerApi(Api):
                 pairs.extend(self._pairs(token, chainId))
         return json_response(pairs)
 
-    def token_pairs_v1(self, request: Request, chainId: str, tokenAddress: str) -> Response:  # noqa: N803
+    def token_pairs_v1(self, request: Request, chainId: str, tokenAddress: str) -> Response:
         token = self.universe.by_contract(chainId, tokenAddress)
         return json_response(self._pairs(token, chainId) if token else [])
 
-    def latest_dex_tokens(self, request: Request, tokenAddresses: str) -> Response:  # noqa: N803
+    def latest_dex_tokens(self, request: Request, tokenAddresses: str) -> Response:
         pairs = []
         for address in _addresses(tokenAddresses):
             for token, contract in self.universe.by_address(address):

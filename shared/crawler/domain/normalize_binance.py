@@ -12,8 +12,8 @@ from typing import Any
 
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.wire import as_dict, as_list, require_utc, text, to_positive_decimal
-from shared.errors import BadWireValue
 from shared.crawler.models import PriceQuote, TokenFailure
+from shared.errors import BadWireValue
 
 QUOTE_ASSET = "USDT"
 

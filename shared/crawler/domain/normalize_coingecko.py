@@ -33,8 +33,8 @@ from shared.crawler.domain.wire import (
     to_int,
     to_positive_decimal,
 )
-from shared.errors import BadWireValue
 from shared.crawler.models import Contract, TokenFailure, TokenProfile
+from shared.errors import BadWireValue
 
 TETHER_ID = "tether"
 # A USDT/USD rate outside this band is a glitch, not a market: converting every USD price

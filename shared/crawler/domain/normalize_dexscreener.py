@@ -38,8 +38,8 @@ from shared.crawler.domain.wire import (
     to_decimal,
     to_positive_decimal,
 )
-from shared.errors import BadWireValue
 from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
+from shared.errors import BadWireValue
 
 __all__ = [
     "dedupe_pools",  # from shared.crawler.domain.pools, where pool choice lives for every source

@@ -27,8 +27,8 @@ from shared.crawler.domain.wire import (
     to_int,
     to_positive_decimal,
 )
-from shared.errors import BadWireValue
 from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
+from shared.errors import BadWireValue
 
 POOL_URL = "https://www.geckoterminal.com/{network}/pools/{address}"
 

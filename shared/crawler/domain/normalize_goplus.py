@@ -26,12 +26,18 @@ from datetime import datetime
 from typing import Any
 
 from shared.crawler.domain import chains
-from shared.crawler.domain.audit_score import EVM_FLAG_PENALTIES, SOLANA_AUTHORITY_PENALTIES, flag, score_evm, score_solana
+from shared.crawler.domain.audit_score import (
+    EVM_FLAG_PENALTIES,
+    SOLANA_AUTHORITY_PENALTIES,
+    flag,
+    score_evm,
+    score_solana,
+)
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import canonical_address
 from shared.crawler.domain.wire import as_dict, require_utc, text, to_fraction, to_int
-from shared.errors import BadWireValue
 from shared.crawler.models import AuditReport, TokenFailure
+from shared.errors import BadWireValue
 
 REPORT_URL = "https://gopluslabs.io/token-security/{chain_id}/{address}"
 OK_CODES = frozenset({1, 2})  # 1 success; 2 partial data (still being synced)

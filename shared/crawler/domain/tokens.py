@@ -22,7 +22,6 @@ import re
 from collections.abc import Iterable
 
 from shared.config import Settings
-
 from shared.crawler.domain import chains
 
 NATIVE_PREFIX = "native"

@@ -31,12 +31,12 @@ from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_goplus import OK_CODES, audit_from_goplus, goplus_result_entry
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import NATIVE_PREFIX, is_native_key, token_key
-from shared.errors import BadMessage, CrawlerError, UnknownToken
+from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.crawler.jobs import JobMessage
-from shared.observability.logging import log_context
 from shared.crawler.models import AuditReport, TokenFailure
 from shared.crawler.pipelines.source_ledger import SourceLedger
-from shared.crawler.job_runner import JobContext, JobOutcome
+from shared.errors import BadMessage, CrawlerError, UnknownToken
+from shared.observability.logging import log_context
 from shared.upstream import GoPlusClient
 
 log = logging.getLogger(__name__)

@@ -20,12 +20,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from shared.observability import metrics
 from shared.crawler import store
-from shared.errors import BadMessage
-from shared.crawler.jobs import parse_job_message
-from shared.events import InboundEvent
 from shared.crawler.job_runner import job_id_for
+from shared.crawler.jobs import parse_job_message
+from shared.errors import BadMessage
+from shared.events import InboundEvent
+from shared.observability import metrics
 from shared.runtime.resources import Resources
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ def dead_letter_of(event: InboundEvent, *, max_bytes: int, max_symbols: int) -> 
         job = parse_job_message(event.data, max_bytes=max_bytes, max_symbols=max_symbols)
     except BadMessage:
         job = None
+    row_ids: tuple[str, ...]
     if job is None:
         job_id, job_type, token_type, row_ids = rejected_id, _function_of(event.source), None, (rejected_id,)
     else:

@@ -12,12 +12,12 @@ same rows). Consumers deduplicate by CloudEvent id.
 from __future__ import annotations
 
 import uuid
-from typing import Sequence
+from collections.abc import Sequence
 
 from shared.crawler.contracts import PRICE_UPDATED_SCHEMA
+from shared.crawler.job_runner import JobContext
 from shared.crawler.models import PriceQuote
 from shared.events import OutboundEvent
-from shared.crawler.job_runner import JobContext
 
 PRICE_UPDATED_TYPE = "price-crawler.price.updated"
 # Namespace of the name-based (v5) UUIDs that identify price.updated events.

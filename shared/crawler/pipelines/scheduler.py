@@ -18,17 +18,17 @@ from typing import Any
 
 from opentelemetry import trace
 
-from shared.observability import metrics
-from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler import store
+from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler.domain import chains
 from shared.crawler.domain.schedule import SCHEDULES, PriceBatch, PriceMember, Schedule, price_batches, tick_jobs
-from shared.errors import BadMessage
 from shared.crawler.jobs import is_ticker
+from shared.errors import BadMessage
 from shared.events import InboundEvent, OutboundEvent
-from shared.runtime.resources import Resources
-from shared.observability.tracing import child_traceparent
+from shared.observability import metrics
 from shared.observability.traces import current_traceparent
+from shared.observability.tracing import child_traceparent
+from shared.runtime.resources import Resources
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from decimal import Decimal
 from shared.crawler.domain.pools import select_main_pool
 from shared.crawler.domain.pricing import price_usdt_direct
 from shared.crawler.domain.sources import Source
-from shared.errors import CrawlerError, RateLimited
 from shared.crawler.models import Pool, TokenFailure
+from shared.errors import CrawlerError, RateLimited
 
 log = logging.getLogger(__name__)
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta, timezone
 
-from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler import store
+from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler.domain.normalize_coingecko import apply_coin_detail, top100_profiles
-from shared.errors import CrawlerError
-from shared.crawler.models import TokenFailure, TokenProfile
-from shared.events import OutboundEvent
 from shared.crawler.domain.tokens import configured_stablecoin_rule
 from shared.crawler.job_runner import JobContext, JobOutcome
+from shared.crawler.models import TokenFailure, TokenProfile
+from shared.errors import CrawlerError
+from shared.events import OutboundEvent
 
 log = logging.getLogger(__name__)
 

@@ -12,31 +12,37 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from functools import partial
-from typing import Callable
 
-from shared.observability import metrics
 from shared.config import Settings
 from shared.crawler import store
 from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_binance import binance_pairs, parse_binance_ticker_prices
 from shared.crawler.domain.normalize_coingecko import usd_prices_from_simple_price
 from shared.crawler.domain.normalize_dexscreener import pairs_from_payload, price_usd_from_pairs
-from shared.crawler.domain.pricing import (PlausibilityLimits, ReferencePrice, SuspectPrice, quote_from_pool, quote_from_usd,
-                                   screen_prices)
+from shared.crawler.domain.pricing import (
+    PlausibilityLimits,
+    ReferencePrice,
+    SuspectPrice,
+    quote_from_pool,
+    quote_from_usd,
+    screen_prices,
+)
 from shared.crawler.domain.sources import Source
-from shared.errors import CrawlerError, PrerequisiteMissing
+from shared.crawler.domain.tokens import configured_stablecoin_rule
+from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.crawler.jobs import JobMessage
-from shared.observability.logging import log_context
 from shared.crawler.models import Pool, PriceQuote, TokenFailure
 from shared.crawler.pipelines.price_events import publish_price_batch
 from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger
 from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
+from shared.errors import CrawlerError, PrerequisiteMissing
+from shared.observability import metrics
+from shared.observability.logging import log_context
 from shared.upstream import UpstreamClients
-from shared.crawler.domain.tokens import configured_stablecoin_rule
-from shared.crawler.job_runner import JobContext, JobOutcome
 
 log = logging.getLogger(__name__)
 

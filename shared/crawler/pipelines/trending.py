@@ -44,25 +44,25 @@ from decimal import Decimal
 from typing import Any
 
 from shared.config import Settings
-from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler import store
+from shared.crawler.contracts import JOB_MESSAGE_SCHEMA
 from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_coingecko import usd_prices_from_token_price
 from shared.crawler.domain.normalize_dexscreener import profile_from_dexscreener
 from shared.crawler.domain.normalize_geckoterminal import profiles_from_tokens_multi
 from shared.crawler.domain.pricing import price_usdt_direct, quote_from_pool, quote_from_usd
 from shared.crawler.domain.sources import Source
-from shared.crawler.domain.tokens import NATIVE_PREFIX, token_key, configured_stablecoin_rule
-from shared.errors import BadMessage, CrawlerError
+from shared.crawler.domain.tokens import NATIVE_PREFIX, configured_stablecoin_rule, token_key
+from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.crawler.jobs import JobMessage
-from shared.observability.logging import log_context
 from shared.crawler.models import Contract, PriceQuote, TokenFailure, TokenProfile
 from shared.crawler.pipelines.price_events import publish_price_batch
-from shared.crawler.pipelines.trending_discovery import TrendingDiscovery, discover_trending, ref_key
 from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger, pricing_pool
+from shared.crawler.pipelines.trending_discovery import TrendingDiscovery, discover_trending, ref_key
 from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
+from shared.errors import BadMessage, CrawlerError
 from shared.events import OutboundEvent
-from shared.crawler.job_runner import JobContext, JobOutcome
+from shared.observability.logging import log_context
 from shared.upstream import UpstreamClients
 
 log = logging.getLogger(__name__)

@@ -20,15 +20,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.crawler.domain import chains
-from shared.crawler.domain.normalize_coingecko import TrendingCoin, contracts_from_platforms, primary_contract, trending_coins
+from shared.crawler.domain.normalize_coingecko import (
+    TrendingCoin,
+    contracts_from_platforms,
+    primary_contract,
+    trending_coins,
+)
 from shared.crawler.domain.normalize_dexscreener import trending_refs_from_boosts, trending_refs_from_profiles
 from shared.crawler.domain.normalize_geckoterminal import trending_refs_from_pools
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import token_key
 from shared.crawler.domain.wire import as_dict, text
-from shared.errors import CrawlerError
 from shared.crawler.models import Contract, TokenFailure, TokenProfile
 from shared.crawler.pipelines.source_ledger import SourceLedger
+from shared.errors import CrawlerError
 from shared.upstream import UpstreamClients
 
 log = logging.getLogger(__name__)

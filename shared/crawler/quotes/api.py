@@ -15,17 +15,17 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Callable, Mapping, overload, Sequence
+from typing import Any, overload
 from urllib.parse import parse_qs, unquote
 
-from shared.observability import metrics
-from shared.crawler import gold
-from shared.crawler import store
-from shared.errors import DependencyUnavailable
+from shared.crawler import gold, store
 from shared.crawler.quotes import reads
+from shared.errors import DependencyUnavailable
+from shared.observability import metrics
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse
 

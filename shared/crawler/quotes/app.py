@@ -8,14 +8,15 @@ and the kn-func adapter pass them.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
-from shared.errors import BadMessage
-from shared.crawler.quotes.api import API_PREFIX, QuotesApi
 from shared.crawler.freshness import watch_price_freshness
-from shared.runtime.app import FunctionApp, Probe
+from shared.crawler.quotes.api import API_PREFIX, QuotesApi
+from shared.errors import BadMessage
 from shared.events import InboundEvent
+from shared.runtime.app import FunctionApp, Probe
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse
 

@@ -16,14 +16,14 @@ Every lookup is by an index: tokens' primary key, token_contracts' (chain, addre
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
-
-from shared.db.connection import Connection
 from shared.crawler.domain import tokens as token_ids
+from shared.db.connection import Connection
 
 Conn = Connection  # what the pool lends: pg8000 with cached statement translation
 
