@@ -4,7 +4,7 @@
 PYTHON := .venv/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down test migrate status bench clean cluster deploy
+.PHONY: help setup up down lint test migrate status bench clean cluster deploy
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -21,7 +21,11 @@ up: | $(PYTHON) ## run the whole system in the foreground (Kafka, PostgreSQL, ma
 down: | $(PYTHON) ## stop the embedded Kafka/PostgreSQL left running from this directory
 	@$(PYTHON) -m local.services stop-all
 
-test: | $(PYTHON) ## run the test suite; it starts the Kafka and PostgreSQL it needs (PYTEST_ARGS="-k x" to narrow)
+lint: | $(PYTHON) ## ruff over the whole tree, mypy over the shipped code (shared, functions, scripts)
+	@$(PYTHON) -m ruff check .
+	@$(PYTHON) -m mypy
+
+test: lint | $(PYTHON) ## lint, then the test suite; it starts the Kafka and PostgreSQL it needs (PYTEST_ARGS="-k x" to narrow)
 	@$(PYTHON) -m pytest $(PYTEST_ARGS)
 
 migrate: | $(PYTHON) ## apply pending database migrations to DATABASE_URL (PostgreSQL must be running)
