@@ -21,8 +21,9 @@ up: | $(PYTHON) ## run the whole system in the foreground (Kafka, PostgreSQL, ma
 down: | $(PYTHON) ## stop the embedded Kafka/PostgreSQL left running from this directory
 	@$(PYTHON) -m local.services stop-all
 
-lint: | $(PYTHON) ## ruff over the whole tree, mypy over the shipped code (shared, functions, scripts)
+lint: | $(PYTHON) ## ruff (lint and format check) over the whole tree, mypy over the shipped code (shared, functions, scripts)
 	@$(PYTHON) -m ruff check .
+	@$(PYTHON) -m ruff format --check .
 	@$(PYTHON) -m mypy
 
 test: lint | $(PYTHON) ## lint, then the test suite; it starts the Kafka and PostgreSQL it needs (PYTEST_ARGS="-k x" to narrow)

@@ -54,14 +54,18 @@ def copy_ingest(infra: BenchInfra, rows_per_batch: int, batches: int) -> CopyFig
         seconds = []
         for batch in range(batches):
             observed = (base + timedelta(milliseconds=batch)).isoformat()
-            lines = [f"{key},{Decimal(1000 + i) / Decimal(7):.12f},binance,{observed},bench-copy-{run}-{batch}\n"
-                     for i, key in enumerate(keys)]
+            lines = [
+                f"{key},{Decimal(1000 + i) / Decimal(7):.12f},binance,{observed},bench-copy-{run}-{batch}\n"
+                for i, key in enumerate(keys)
+            ]
             data = "".join(lines).encode()
             chunks = [data[i : i + COPY_CHUNK_BYTES] for i in range(0, len(data), COPY_CHUNK_BYTES)]
             began = time.perf_counter()
             conn.run("BEGIN")
-            conn.run("COPY token_prices (token_key, price_usdt, source, observed_at, job_id) FROM STDIN WITH (FORMAT csv)",
-                     stream=chunks)
+            conn.run(
+                "COPY token_prices (token_key, price_usdt, source, observed_at, job_id) FROM STDIN WITH (FORMAT csv)",
+                stream=chunks,
+            )
             conn.run("COMMIT")
             seconds.append(time.perf_counter() - began)
         conn.run("DELETE FROM token_prices WHERE job_id LIKE :j", j=f"bench-copy-{run}-%")
@@ -77,12 +81,19 @@ def kafka_round_trip(infra: BenchInfra, round_trips: int, throughput_messages: i
 
     topic = f"bench.roundtrip.{uuid.uuid4().hex[:8]}"
     services.create_topics(infra.bootstrap, {topic: 1})
-    consumer = Consumer({"bootstrap.servers": infra.bootstrap, "group.id": f"bench-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 100})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": infra.bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 100,
+        }
+    )
     consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
     try:
-        quick = Producer({"bootstrap.servers": infra.bootstrap, "acks": "all", "enable.idempotence": True,
-                          "linger.ms": 0})
+        quick = Producer(
+            {"bootstrap.servers": infra.bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 0}
+        )
         _wait_until_consuming(quick, consumer, topic)
         samples = []
         for i in range(round_trips):
@@ -97,10 +108,24 @@ def kafka_round_trip(infra: BenchInfra, round_trips: int, throughput_messages: i
             samples.append((time.perf_counter() - began, 1))
         quick.flush(10)
 
-        job = json.dumps({"job_type": "price", "token_type": "top100", "symbols": [f"SYM{i:04d}" for i in range(100)],
-                          "timestamp": "2026-01-01T00:00:00.000000Z", "job_id": "top100-price:x:0"}).encode()
-        bulk = Producer({"bootstrap.servers": infra.bootstrap, "acks": "all", "enable.idempotence": True,
-                         "linger.ms": 5, "compression.type": "lz4"})
+        job = json.dumps(
+            {
+                "job_type": "price",
+                "token_type": "top100",
+                "symbols": [f"SYM{i:04d}" for i in range(100)],
+                "timestamp": "2026-01-01T00:00:00.000000Z",
+                "job_id": "top100-price:x:0",
+            }
+        ).encode()
+        bulk = Producer(
+            {
+                "bootstrap.servers": infra.bootstrap,
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": 5,
+                "compression.type": "lz4",
+            }
+        )
         began = time.perf_counter()
         for _ in range(throughput_messages):
             while True:

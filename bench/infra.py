@@ -87,8 +87,9 @@ class BenchInfra:
         sock = socket.create_connection(("127.0.0.1", self.postgres_port), timeout=10)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         user, password = BENCH_ROLE.split(":")
-        return pg8000.native.Connection(user=user, password=password, database=BENCH_DATABASE, sock=sock,
-                                        application_name="price-crawler-bench")
+        return pg8000.native.Connection(
+            user=user, password=password, database=BENCH_DATABASE, sock=sock, application_name="price-crawler-bench"
+        )
 
     def reset(self) -> None:
         """Empty every table and recreate the project's topics: each run starts from nothing."""

@@ -50,7 +50,8 @@ def _tokens(conn, size: int) -> list[tuple]:
         "SELECT t.token_key, upper(t.symbol), t.chain, t.contract, t.coingecko_id FROM tokens t"
         " JOIN token_set_members m ON m.token_key = t.token_key"
         " WHERE m.token_set = 'top100' AND m.left_at IS NULL AND NOT t.is_stablecoin"
-        " ORDER BY m.rank LIMIT :n", n=size,
+        " ORDER BY m.rank LIMIT :n",
+        n=size,
     )
 
 
@@ -64,7 +65,9 @@ def _decode(response: httpx.Response):
     return json.loads(response.content, parse_float=Decimal)
 
 
-def _price(http: httpx.Client, market: str, token: tuple, bases: set[str], usdt_usd: Decimal) -> tuple[Decimal, str] | None:
+def _price(
+    http: httpx.Client, market: str, token: tuple, bases: set[str], usdt_usd: Decimal
+) -> tuple[Decimal, str] | None:
     key, symbol, chain, contract, coingecko_id = token
     if symbol in bases:
         body = _decode(http.get(f"{market}/binance/api/v3/ticker/price", params={"symbol": f"{symbol}USDT"}))
@@ -77,8 +80,9 @@ def _price(http: httpx.Client, market: str, token: tuple, bases: set[str], usdt_
             best = max(priced, key=lambda p: Decimal(str((p.get("liquidity") or {}).get("usd") or 0)))
             return Decimal(best["priceUsd"]) / usdt_usd, "dexscreener"
     if coingecko_id:
-        body = _decode(http.get(f"{market}/coingecko/api/v3/simple/price",
-                                params={"ids": coingecko_id, "vs_currencies": "usd"}))
+        body = _decode(
+            http.get(f"{market}/coingecko/api/v3/simple/price", params={"ids": coingecko_id, "vs_currencies": "usd"})
+        )
         usd = (body.get(coingecko_id) or {}).get("usd")
         if usd is not None:
             return Decimal(str(usd)) / usdt_usd, "coingecko"
@@ -104,22 +108,30 @@ def run(market: str, database_url: str, size: int, duration: float) -> dict:
         time.sleep(max(0.0, next_tick - time.time()))
         tick = time.time()
         job = f"naive:{datetime.fromtimestamp(tick, timezone.utc):%Y%m%dT%H%M%S.%f}"
-        rate = _decode(http.get(f"{market}/coingecko/api/v3/simple/price",
-                                params={"ids": "tether", "vs_currencies": "usd"}))["tether"]["usd"]
+        rate = _decode(
+            http.get(f"{market}/coingecko/api/v3/simple/price", params={"ids": "tether", "vs_currencies": "usd"})
+        )["tether"]["usd"]
         rows = 0
         for token in tokens:
             found = _price(http, market, token, bases, Decimal(str(rate)))
             if found is None:
                 continue
             price, source = found
-            conn.run("INSERT INTO token_prices (token_key, price_usdt, source, observed_at, job_id)"
-                     " VALUES (:k, :p, :s, :t, :j)", k=token[0], p=price, s=source,
-                     t=datetime.now(timezone.utc), j=job)
+            conn.run(
+                "INSERT INTO token_prices (token_key, price_usdt, source, observed_at, job_id)"
+                " VALUES (:k, :p, :s, :t, :j)",
+                k=token[0],
+                p=price,
+                s=source,
+                t=datetime.now(timezone.utc),
+                j=job,
+            )
             latencies.append((time.time() - tick, 1))
             rows += 1
         finished = time.time()
-        ticks.append({"scheduled": next_tick, "seconds": finished - tick, "rows": rows,
-                      "late": finished > next_tick + CADENCE})
+        ticks.append(
+            {"scheduled": next_tick, "seconds": finished - tick, "rows": rows, "late": finished > next_tick + CADENCE}
+        )
         if finished - began >= duration:
             break
         following = math.ceil(finished / CADENCE) * CADENCE
@@ -127,8 +139,14 @@ def run(market: str, database_url: str, size: int, duration: float) -> dict:
         next_tick = following
     busy = sum(t["seconds"] for t in ticks)
     latency = Distribution.of(latencies)
-    peak_kb = next((int(line.split()[1]) for line in Path("/proc/self/status").read_text().splitlines()
-                    if line.startswith("VmHWM:")), 0)
+    peak_kb = next(
+        (
+            int(line.split()[1])
+            for line in Path("/proc/self/status").read_text().splitlines()
+            if line.startswith("VmHWM:")
+        ),
+        0,
+    )
     conn.close()
     return {
         "ticks": ticks,

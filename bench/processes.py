@@ -98,8 +98,9 @@ class ProcessMeter:
             for root_pid in root_pids:
                 try:
                     root = psutil.Process(root_pid)
-                    members += [(root, name)] + [(child, f"{name}/{_role(child)}")
-                                                 for child in root.children(recursive=True)]
+                    members += [(root, name)] + [
+                        (child, f"{name}/{_role(child)}") for child in root.children(recursive=True)
+                    ]
                 except psutil.Error:
                     continue
             group = self._groups[name]

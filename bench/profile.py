@@ -26,26 +26,42 @@ SAMPLE_RATE = 50  # per second: low enough not to disturb a 2-core machine much
 
 # Innermost matching frame decides the bucket (file path fragments as py-spy prints them).
 BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("waiting for our own upstream rate limiter", ("_wait_or_give_up", "_await_rate_limit",
-                                                  "shared/upstream/ratelimit.py")),
+    (
+        "waiting for our own upstream rate limiter",
+        ("_wait_or_give_up", "_await_rate_limit", "shared/upstream/ratelimit.py"),
+    ),
     ("PostgreSQL driver (pg8000)", ("pg8000/",)),
     ("upstream HTTP client (httpx/httpcore/h11)", ("httpx/", "httpcore/", "h11/", "anyio/")),
     ("Kafka client (confluent_kafka)", ("confluent_kafka/",)),
     ("JSON encode/decode", ("json/",)),
     ("logging", ("logging/", "shared/observability/logging.py")),
-    ("metrics/tracing (OpenTelemetry, prometheus)", ("opentelemetry/", "prometheus_client/", "shared/observability/metrics.py",
-                                                    "shared/observability/tracing.py")),
-    ("CloudEvent + HTTP server (gunicorn, flask, werkzeug, cloudevents)",
-     ("gunicorn/", "flask/", "werkzeug/", "cloudevents/", "functions_framework/", "shared/runtime/")),
+    (
+        "metrics/tracing (OpenTelemetry, prometheus)",
+        ("opentelemetry/", "prometheus_client/", "shared/observability/metrics.py", "shared/observability/tracing.py"),
+    ),
+    (
+        "CloudEvent + HTTP server (gunicorn, flask, werkzeug, cloudevents)",
+        ("gunicorn/", "flask/", "werkzeug/", "cloudevents/", "functions_framework/", "shared/runtime/"),
+    ),
     ("settings/validation (pydantic)", ("pydantic/", "pydantic_settings/")),
     ("our upstream clients (retries, breaker, decoding)", ("shared/upstream/",)),
-    ("price pipeline and domain code", ("shared/crawler/pipelines/", "shared/crawler/domain/", "shared/db/", "shared/crawler/jobs.py",
-                                        "shared/crawler/models.py")),
+    (
+        "price pipeline and domain code",
+        (
+            "shared/crawler/pipelines/",
+            "shared/crawler/domain/",
+            "shared/db/",
+            "shared/crawler/jobs.py",
+            "shared/crawler/models.py",
+        ),
+    ),
 )
 # Standard-library I/O is charged to the library that called it (socket.py under pg8000 is
 # database time); only when no library is on the stack does it count on its own.
-STDLIB_IO = ("socket/ssl/selectors/threading (no library above)",
-             ("threading.py", "queue.py", "socket.py", "ssl.py", "selectors.py"))
+STDLIB_IO = (
+    "socket/ssl/selectors/threading (no library above)",
+    ("threading.py", "queue.py", "socket.py", "ssl.py", "selectors.py"),
+)
 
 
 def pick_worker(pid: int) -> int:
@@ -76,9 +92,27 @@ def record_profile(pid: int, seconds: float, out_dir: Path, *, wall_clock: bool 
     worker = pick_worker(pid)
     raw = out_dir / f"profile-{'wall' if wall_clock else 'cpu'}-{worker}.txt"
     result = subprocess.run(
-        [py_spy, "record", "--pid", str(worker), "--duration", str(int(seconds)), "--rate", str(SAMPLE_RATE),
-         "--format", "raw", "--nolineno", "--nonblocking", "--output", str(raw), *(["--idle"] if wall_clock else ["--gil"])],
-        capture_output=True, text=True, timeout=seconds + 60, check=False,
+        [
+            py_spy,
+            "record",
+            "--pid",
+            str(worker),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            str(SAMPLE_RATE),
+            "--format",
+            "raw",
+            "--nolineno",
+            "--nonblocking",
+            "--output",
+            str(raw),
+            *(["--idle"] if wall_clock else ["--gil"]),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
     )
     if result.returncode != 0 or not raw.exists():
         log.warning("py-spy failed (%s): %s", result.returncode, result.stderr.strip()[-500:])

@@ -69,10 +69,15 @@ def machine() -> dict[str, Any]:
 
     import psutil
 
-    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-            "platform": platform.platform(), "python": platform.python_version(),
-            "cpu_model": _cpu_model(), "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "price_replicas": int(os.environ.get("PRICE_REPLICAS") or 1)}
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu_model": _cpu_model(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "price_replicas": int(os.environ.get("PRICE_REPLICAS") or 1),
+    }
 
 
 def _cpu_model() -> str:
@@ -133,20 +138,52 @@ def rows(results: Results) -> list[tuple[str, ...]]:
         naive_latency = naive.result["latency"] if naive else {}
         copy = results.copy_per_tick.get(size)
         target_here = size == TARGET_P99_TOKENS
-        p99_status = (missed_by(fresh.tick_to_commit.p99 or float("inf"), TARGET_P99_SECONDS, lower_is_better=True)
-                      if target_here else "")
-        out.append(("tick→commit p50 / p99 / max, ms", n, triple(fresh.tick_to_commit),
-                    _naive_triple(naive_latency), ratio(fresh.tick_to_commit.p99, naive_latency.get("p99")),
-                    f"COPY of the tick: {ms(copy.batch_seconds)}" if copy else "-",
-                    ratio(fresh.tick_to_commit.p99, copy.batch_seconds if copy else None),
-                    "p99 < 100 ms" if target_here else "", p99_status))
-        out.append(("  tick→Kafka / Kafka→function / in function, p50 ms", n,
-                    f"{ms(fresh.tick_to_produced.p50)} / {ms(fresh.produced_to_received.p50)} / "
-                    f"{ms(fresh.received_to_commit.p50)}", "", "",
-                    f"Kafka round trip: {ms(kafka_p50)}", ratio(fresh.produced_to_received.p50, kafka_p50), "", ""))
-        out.append(("  same, p99 ms", n,
-                    f"{ms(fresh.tick_to_produced.p99)} / {ms(fresh.produced_to_received.p99)} / "
-                    f"{ms(fresh.received_to_commit.p99)}", "", "", "", "", "", ""))
+        p99_status = (
+            missed_by(fresh.tick_to_commit.p99 or float("inf"), TARGET_P99_SECONDS, lower_is_better=True)
+            if target_here
+            else ""
+        )
+        out.append(
+            (
+                "tick→commit p50 / p99 / max, ms",
+                n,
+                triple(fresh.tick_to_commit),
+                _naive_triple(naive_latency),
+                ratio(fresh.tick_to_commit.p99, naive_latency.get("p99")),
+                f"COPY of the tick: {ms(copy.batch_seconds)}" if copy else "-",
+                ratio(fresh.tick_to_commit.p99, copy.batch_seconds if copy else None),
+                "p99 < 100 ms" if target_here else "",
+                p99_status,
+            )
+        )
+        out.append(
+            (
+                "  tick→Kafka / Kafka→function / in function, p50 ms",
+                n,
+                f"{ms(fresh.tick_to_produced.p50)} / {ms(fresh.produced_to_received.p50)} / "
+                f"{ms(fresh.received_to_commit.p50)}",
+                "",
+                "",
+                f"Kafka round trip: {ms(kafka_p50)}",
+                ratio(fresh.produced_to_received.p50, kafka_p50),
+                "",
+                "",
+            )
+        )
+        out.append(
+            (
+                "  same, p99 ms",
+                n,
+                f"{ms(fresh.tick_to_produced.p99)} / {ms(fresh.produced_to_received.p99)} / "
+                f"{ms(fresh.received_to_commit.p99)}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
         stale = fresh.stale
         naive_late = sum(t["late"] + t.get("skipped_after", 0) for t in naive.ticks) if naive else None
         naive_ticks = (len(naive.ticks) + sum(t.get("skipped_after", 0) for t in naive.ticks)) if naive else None
@@ -154,50 +191,130 @@ def rows(results: Results) -> list[tuple[str, ...]]:
         late_status = ("met" if stale == 0 else f"MISSED ({stale} of {run.ticks})") if target_here else ""
         if target_here and stale == 0 and run.window_seconds < 600:
             late_status = f"met over {run.window_seconds / 60:.1f} min (10 min: full mode)"
-        out.append((f"late + skipped + short ticks (window {run.window_seconds:.0f} s)", n,
-                    f"{fresh.late} + {fresh.skipped} + {fresh.short} of {run.ticks}",
-                    f"{naive_late} of {naive_ticks}" if naive else "-", "", "", "", late_target, late_status))
+        out.append(
+            (
+                f"late + skipped + short ticks (window {run.window_seconds:.0f} s)",
+                n,
+                f"{fresh.late} + {fresh.skipped} + {fresh.short} of {run.ticks}",
+                f"{naive_late} of {naive_ticks}" if naive else "-",
+                "",
+                "",
+                "",
+                late_target,
+                late_status,
+            )
+        )
         naive_rate = naive.result["rows"] / naive.result["elapsed"] if naive else None
-        out.append(("prices committed per second", n, number(run.prices_per_second),
-                    number(naive_rate), ratio(run.prices_per_second, naive_rate),
-                    f"COPY: {number(copy.rows_per_second)}" if copy else "-",
-                    _percent(run.prices_per_second, copy.rows_per_second if copy else None), "", ""))
+        out.append(
+            (
+                "prices committed per second",
+                n,
+                number(run.prices_per_second),
+                number(naive_rate),
+                ratio(run.prices_per_second, naive_rate),
+                f"COPY: {number(copy.rows_per_second)}" if copy else "-",
+                _percent(run.prices_per_second, copy.rows_per_second if copy else None),
+                "",
+                "",
+            )
+        )
         priced = fresh.prices / fresh.expected_prices if fresh.expected_prices else None
-        out.append(("  prices per tick ÷ tokens scheduled", n, _percent_value(priced),
-                    _percent_value(naive.result["rows"] / (len(naive.ticks) * size)) if naive and naive.ticks else "-",
-                    "", "", "", "", ""))
+        out.append(
+            (
+                "  prices per tick ÷ tokens scheduled",
+                n,
+                _percent_value(priced),
+                _percent_value(naive.result["rows"] / (len(naive.ticks) * size)) if naive and naive.ticks else "-",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
         minimum = minimum_per_tick(run.seeded)
         observed = observed_per_tick(run.upstream, run.window_seconds / 5)
         naive_per_tick = (naive.result["requests"] / len(naive.ticks)) if naive and naive.ticks else None
         for api in APIS:
-            status = missed_by(observed[api], minimum[api] * 1.001, lower_is_better=True) if minimum[api] else (
-                "met" if observed[api] == 0 else "MISSED (minimum is 0)")
+            status = (
+                missed_by(observed[api], minimum[api] * 1.001, lower_is_better=True)
+                if minimum[api]
+                else ("met" if observed[api] == 0 else "MISSED (minimum is 0)")
+            )
             if status == "met" and observed[api] < 0.95 * minimum[api] and (priced or 0) < 0.99:
                 status = "under the minimum: budget spent, prices missing"
-            out.append((f"upstream requests per tick: {api}", n, number(observed[api], 2),
-                        number(naive_per_tick, 0) if api == "binance" else "", "",
-                        f"minimum: {number(minimum[api], 2)}", ratio(observed[api], minimum[api]),
-                        "= minimum", status))
+            out.append(
+                (
+                    f"upstream requests per tick: {api}",
+                    n,
+                    number(observed[api], 2),
+                    number(naive_per_tick, 0) if api == "binance" else "",
+                    "",
+                    f"minimum: {number(minimum[api], 2)}",
+                    ratio(observed[api], minimum[api]),
+                    "= minimum",
+                    status,
+                )
+            )
         budget = per_minute_against_limit(run.upstream, run.window_seconds)
-        out.append(("  per minute vs documented limit", n,
-                    ", ".join(f"{api} {used:,.0f}/{limit:,} {unit}" for api, (used, limit, unit) in budget.items()),
-                    "", "", "", "", "", ""))
+        out.append(
+            (
+                "  per minute vs documented limit",
+                n,
+                ", ".join(f"{api} {used:,.0f}/{limit:,} {unit}" for api, (used, limit, unit) in budget.items()),
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
         ours_cpu = _cpu(run, FUNCTION_NAMES + ("eventing",))
         infra_cpu = _cpu(run, ("kafka", "postgres"))
         per_k = 1000 / run.prices_in_window if run.prices_in_window else None
         naive_cpu = naive.processes["naive"].cpu_seconds if naive else None
         naive_pg = naive.processes.get("postgres").cpu_seconds if naive and naive.processes.get("postgres") else None
         naive_per_k = 1000 / naive.result["rows"] if naive and naive.result["rows"] else None
-        out.append(("CPU s per 1,000 prices: functions + eventing", n, _times(ours_cpu, per_k, 3),
-                    _times(naive_cpu, naive_per_k, 3), ratio(_mul(ours_cpu, per_k), _mul(naive_cpu, naive_per_k)),
-                    "", "", "", ""))
-        out.append(("  + Kafka + PostgreSQL (naive: + PostgreSQL)", n,
-                    _times(_add(ours_cpu, infra_cpu), per_k, 3),
-                    _times(_add(naive_cpu, naive_pg), naive_per_k, 3),
-                    ratio(_mul(_add(ours_cpu, infra_cpu), per_k), _mul(_add(naive_cpu, naive_pg), naive_per_k)),
-                    "", "", "", ""))
-        out.append(("  simulated market (the outside world), CPU s per 1,000", n,
-                    _times(_cpu(run, ("market",)), per_k, 3), "", "", "", "", "", ""))
+        out.append(
+            (
+                "CPU s per 1,000 prices: functions + eventing",
+                n,
+                _times(ours_cpu, per_k, 3),
+                _times(naive_cpu, naive_per_k, 3),
+                ratio(_mul(ours_cpu, per_k), _mul(naive_cpu, naive_per_k)),
+                "",
+                "",
+                "",
+                "",
+            )
+        )
+        out.append(
+            (
+                "  + Kafka + PostgreSQL (naive: + PostgreSQL)",
+                n,
+                _times(_add(ours_cpu, infra_cpu), per_k, 3),
+                _times(_add(naive_cpu, naive_pg), naive_per_k, 3),
+                ratio(_mul(_add(ours_cpu, infra_cpu), per_k), _mul(_add(naive_cpu, naive_pg), naive_per_k)),
+                "",
+                "",
+                "",
+                "",
+            )
+        )
+        out.append(
+            (
+                "  simulated market (the outside world), CPU s per 1,000",
+                n,
+                _times(_cpu(run, ("market",)), per_k, 3),
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
         out.append(("  CPU per process in the window, % of one core", n, _shares(run), "", "", "", "", "", ""))
 
     for search in results.capacity:
@@ -207,20 +324,35 @@ def rows(results: Results) -> list[tuple[str, ...]]:
         tokens = best.seeded.symbols if best else 0
         rate = best.prices_per_second if best else 0.0
         naive_cap = _naive_capacity(results)
-        out.append((f"capacity, {search.label}: tokens per 5-s tick", "",
-                    f"{tokens:,}" + (f" (fails at {fail.seeded.symbols:,})" if fail else " (largest tried)"),
-                    number(naive_cap), ratio(tokens, naive_cap),
-                    f"COPY: {number(copy.rows_per_second * 5)}" if copy else "-",
-                    _percent(tokens, copy.rows_per_second * 5 if copy else None),
-                    f"≥ {TARGET_TOKENS_PER_TICK:,}", missed_by(tokens, TARGET_TOKENS_PER_TICK, lower_is_better=False)))
-        out.append((f"capacity, {search.label}: prices per second", "", number(rate),
-                    number(naive_cap / 5 if naive_cap else None), ratio(rate, naive_cap / 5 if naive_cap else None),
-                    f"COPY: {number(copy.rows_per_second)}" if copy else "-",
-                    _percent(rate, copy.rows_per_second if copy else None),
-                    f"≥ {TARGET_PRICES_PER_SECOND:,}/s and ≥ 25% of COPY",
-                    _both(missed_by(rate, TARGET_PRICES_PER_SECOND, lower_is_better=False),
-                          missed_by(rate, TARGET_COPY_SHARE * copy.rows_per_second, lower_is_better=False)
-                          if copy else "")))
+        out.append(
+            (
+                f"capacity, {search.label}: tokens per 5-s tick",
+                "",
+                f"{tokens:,}" + (f" (fails at {fail.seeded.symbols:,})" if fail else " (largest tried)"),
+                number(naive_cap),
+                ratio(tokens, naive_cap),
+                f"COPY: {number(copy.rows_per_second * 5)}" if copy else "-",
+                _percent(tokens, copy.rows_per_second * 5 if copy else None),
+                f"≥ {TARGET_TOKENS_PER_TICK:,}",
+                missed_by(tokens, TARGET_TOKENS_PER_TICK, lower_is_better=False),
+            )
+        )
+        out.append(
+            (
+                f"capacity, {search.label}: prices per second",
+                "",
+                number(rate),
+                number(naive_cap / 5 if naive_cap else None),
+                ratio(rate, naive_cap / 5 if naive_cap else None),
+                f"COPY: {number(copy.rows_per_second)}" if copy else "-",
+                _percent(rate, copy.rows_per_second if copy else None),
+                f"≥ {TARGET_PRICES_PER_SECOND:,}/s and ≥ 25% of COPY",
+                _both(
+                    missed_by(rate, TARGET_PRICES_PER_SECOND, lower_is_better=False),
+                    missed_by(rate, TARGET_COPY_SHARE * copy.rows_per_second, lower_is_better=False) if copy else "",
+                ),
+            )
+        )
 
     first = next((r for r in results.runs.values() if r.idle), None)
     peak_runs = list(results.runs.values()) + [p for s in results.capacity for p in s.probes]
@@ -228,26 +360,78 @@ def rows(results: Results) -> list[tuple[str, ...]]:
         peak = max((r.processes[name].peak_rss_bytes for r in peak_runs if name in r.processes), default=0)
         naive_peak = max((n.processes["naive"].peak_rss_bytes for n in results.naive.values()), default=None)
         is_function = name in FUNCTION_NAMES
-        out.append((f"peak RSS of one process: {name}", "all runs", f"{peak / MB:,.0f} MB",
-                    f"{naive_peak / MB:,.0f} MB" if naive_peak and name == "price" else "", "", "", "",
-                    "< 120 MB" if is_function else "",
-                    missed_by(peak, TARGET_RSS_BYTES, lower_is_better=True) if is_function else ""))
+        out.append(
+            (
+                f"peak RSS of one process: {name}",
+                "all runs",
+                f"{peak / MB:,.0f} MB",
+                f"{naive_peak / MB:,.0f} MB" if naive_peak and name == "price" else "",
+                "",
+                "",
+                "",
+                "< 120 MB" if is_function else "",
+                missed_by(peak, TARGET_RSS_BYTES, lower_is_better=True) if is_function else "",
+            )
+        )
     if first:
         for name in FUNCTION_NAMES:
             share = first.idle[name].cpu_seconds / first.idle_seconds if name in first.idle else None
-            out.append((f"idle CPU: {name}", f"{first.idle_seconds:.0f} s idle",
-                        _percent_value(share, 2), "", "", "", "", "< 1%",
-                        missed_by(share, TARGET_IDLE_CPU, lower_is_better=True) if share is not None else "-"))
+            out.append(
+                (
+                    f"idle CPU: {name}",
+                    f"{first.idle_seconds:.0f} s idle",
+                    _percent_value(share, 2),
+                    "",
+                    "",
+                    "",
+                    "",
+                    "< 1%",
+                    missed_by(share, TARGET_IDLE_CPU, lower_is_better=True) if share is not None else "-",
+                )
+            )
     if results.kafka:
         k = results.kafka
-        out.append(("raw Kafka produce→consume round trip p50 / p99 / max, ms", "", "", "",
-                    "", triple(k.round_trip), "", "", ""))
-        out.append(("raw Kafka throughput, job-sized messages per second", "", "", "", "",
-                    f"{k.messages_per_second:,.0f} × {k.message_bytes} B", "", "", ""))
+        out.append(
+            (
+                "raw Kafka produce→consume round trip p50 / p99 / max, ms",
+                "",
+                "",
+                "",
+                "",
+                triple(k.round_trip),
+                "",
+                "",
+                "",
+            )
+        )
+        out.append(
+            (
+                "raw Kafka throughput, job-sized messages per second",
+                "",
+                "",
+                "",
+                "",
+                f"{k.messages_per_second:,.0f} × {k.message_bytes} B",
+                "",
+                "",
+                "",
+            )
+        )
     if results.copy_ceiling:
         c = results.copy_ceiling
-        out.append(("raw COPY into token_prices, rows per second", f"{c.rows_per_batch:,}/batch", "", "", "",
-                    f"{c.rows_per_second:,.0f}", "", "", ""))
+        out.append(
+            (
+                "raw COPY into token_prices, rows per second",
+                f"{c.rows_per_batch:,}/batch",
+                "",
+                "",
+                "",
+                f"{c.rows_per_second:,.0f}",
+                "",
+                "",
+                "",
+            )
+        )
     return out
 
 
@@ -344,10 +528,12 @@ def render_markdown(results: Results) -> str:
 
 def title(results: Results) -> str:
     m = results.machine
-    return (f"price-crawler benchmark, {results.mode} mode — {results.started_at:%Y-%m-%d %H:%M} UTC — "
-            f"{m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Python {m['python']}, "
-            f"load average at start {m['load_average_at_start']}; price function: "
-            f"{m.get('price_replicas', 1)} process{'es' if m.get('price_replicas', 1) > 1 else ''}")
+    return (
+        f"price-crawler benchmark, {results.mode} mode — {results.started_at:%Y-%m-%d %H:%M} UTC — "
+        f"{m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Python {m['python']}, "
+        f"load average at start {m['load_average_at_start']}; price function: "
+        f"{m.get('price_replicas', 1)} process{'es' if m.get('price_replicas', 1) > 1 else ''}"
+    )
 
 
 def to_json(results: Results) -> str:

@@ -82,12 +82,40 @@ class Mode:
 
 
 MODES = {
-    "quick": Mode("quick", (100, 1000, 10000), 30, {}, warmup=10, idle=15, naive_seconds=15, copy_batches=5,
-                  copy_ceiling_rows=50_000, kafka_round_trips=300, kafka_messages=5_000, capacity_seconds=20,
-                  capacity_bisections=1, lifted_start=2_000, profile_seconds=15),
-    "full": Mode("full", (100, 1000, 10000), 300, {1000: 600}, warmup=15, idle=60, naive_seconds=60,
-                 copy_batches=10, copy_ceiling_rows=50_000, kafka_round_trips=2_000, kafka_messages=20_000,
-                 capacity_seconds=60, capacity_bisections=3, lifted_start=2_000, profile_seconds=30),
+    "quick": Mode(
+        "quick",
+        (100, 1000, 10000),
+        30,
+        {},
+        warmup=10,
+        idle=15,
+        naive_seconds=15,
+        copy_batches=5,
+        copy_ceiling_rows=50_000,
+        kafka_round_trips=300,
+        kafka_messages=5_000,
+        capacity_seconds=20,
+        capacity_bisections=1,
+        lifted_start=2_000,
+        profile_seconds=15,
+    ),
+    "full": Mode(
+        "full",
+        (100, 1000, 10000),
+        300,
+        {1000: 600},
+        warmup=15,
+        idle=60,
+        naive_seconds=60,
+        copy_batches=10,
+        copy_ceiling_rows=50_000,
+        kafka_round_trips=2_000,
+        kafka_messages=20_000,
+        capacity_seconds=60,
+        capacity_bisections=3,
+        lifted_start=2_000,
+        profile_seconds=30,
+    ),
 }
 
 
@@ -98,17 +126,28 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--full", action="store_const", const="full", dest="mode", help="5 min per size, 10 at 1,000")
     parser.add_argument("--sizes", help="comma-separated token counts (default 100,1000,10000)")
     parser.add_argument("--duration", type=float, help="seconds per size (overrides the mode)")
-    parser.add_argument("--price-replicas", type=int, metavar="N",
-                        help=f"price function processes (env PRICE_REPLICAS, default {DEFAULT_PRICE_REPLICAS})")
+    parser.add_argument(
+        "--price-replicas",
+        type=int,
+        metavar="N",
+        help=f"price function processes (env PRICE_REPLICAS, default {DEFAULT_PRICE_REPLICAS})",
+    )
     parser.add_argument("--skip-capacity", action="store_true", help="no capacity search")
     parser.add_argument("--skip-baselines", action="store_true", help="no naive crawler, COPY or Kafka baseline")
     parser.add_argument("--skip-profile", action="store_true", help="no py-spy profiles")
-    parser.add_argument("--all-schedules", action="store_true",
-                        help="keep the trending and metadata ticks running (default: the 5-s price tick only)")
-    parser.add_argument("--lift-budgets", action="store_true",
-                        help="freshness runs with every upstream budget lifted (the pipeline alone)")
-    parser.add_argument("--render", type=Path, metavar="RESULTS.pickle",
-                        help="print the table of an earlier run again (no measuring)")
+    parser.add_argument(
+        "--all-schedules",
+        action="store_true",
+        help="keep the trending and metadata ticks running (default: the 5-s price tick only)",
+    )
+    parser.add_argument(
+        "--lift-budgets",
+        action="store_true",
+        help="freshness runs with every upstream budget lifted (the pipeline alone)",
+    )
+    parser.add_argument(
+        "--render", type=Path, metavar="RESULTS.pickle", help="print the table of an earlier run again (no measuring)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     if args.render:
@@ -116,14 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         print(render_text(results))
         print("\n" + render_markdown(results))
         return 0
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s",
-                        datefmt="%H:%M:%S")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S"
+    )
     for noisy in ("httpx", "local.services.librdkafka"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
     # Set before `machine()` reads it for the title, and inherited by every LocalSystem.
-    os.environ["PRICE_REPLICAS"] = str(args.price_replicas or os.environ.get("PRICE_REPLICAS")
-                                       or DEFAULT_PRICE_REPLICAS)
+    os.environ["PRICE_REPLICAS"] = str(
+        args.price_replicas or os.environ.get("PRICE_REPLICAS") or DEFAULT_PRICE_REPLICAS
+    )
     mode = MODES[args.mode or ("full" if os.environ.get("BENCH_MODE", "").lower() == "full" else "quick")]
     if args.sizes:
         mode = replace(mode, sizes=tuple(int(s) for s in args.sizes.split(",")))
@@ -147,15 +188,21 @@ def main(argv: list[str] | None = None) -> int:
             seconds = mode.seconds_at.get(size, mode.seconds_per_size)
             log.info("system, %s tokens, %.0f s window", f"{size:,}", seconds)
             config = SystemConfig(size, lift_upstream_budgets=args.lift_budgets, all_schedules=args.all_schedules)
-            run = run_system(infra, config, duration=seconds, warmup=warmup_for(config, mode),
-                             log_dir=log_dir / f"system-{size}",
-                             idle_seconds=mode.idle if index == 0 else 0.0)
+            run = run_system(
+                infra,
+                config,
+                duration=seconds,
+                warmup=warmup_for(config, mode),
+                log_dir=log_dir / f"system-{size}",
+                idle_seconds=mode.idle if index == 0 else 0.0,
+            )
             results.runs[size] = run
             log.info("  %s", summary(run))
             if not args.skip_baselines:
                 log.info("naive crawler, %s tokens", f"{size:,}")
-                results.naive[size] = run_naive(infra, size, duration=mode.naive_seconds,
-                                                log_dir=log_dir / f"naive-{size}")
+                results.naive[size] = run_naive(
+                    infra, size, duration=mode.naive_seconds, log_dir=log_dir / f"naive-{size}"
+                )
                 results.copy_per_tick[size] = baselines.copy_ingest(infra, size, mode.copy_batches)
         if not args.skip_capacity:
             results.capacity.append(search_with_budgets(infra, mode, results, log_dir, args.all_schedules))
@@ -180,15 +227,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def measure_raw_limits(infra: BenchInfra, mode: Mode, results: Results) -> None:
-    log.info("raw Kafka round trip (%d messages) and throughput (%d job-sized messages)",
-             mode.kafka_round_trips, mode.kafka_messages)
+    log.info(
+        "raw Kafka round trip (%d messages) and throughput (%d job-sized messages)",
+        mode.kafka_round_trips,
+        mode.kafka_messages,
+    )
     results.kafka = baselines.kafka_round_trip(infra, mode.kafka_round_trips, mode.kafka_messages)
     log.info("raw COPY, %s rows per batch", f"{mode.copy_ceiling_rows:,}")
     results.copy_ceiling = baselines.copy_ingest(infra, mode.copy_ceiling_rows, max(3, mode.copy_batches // 2))
 
 
-def search_with_budgets(infra: BenchInfra, mode: Mode, results: Results, log_dir: Path,
-                        all_schedules: bool) -> CapacitySearch:
+def search_with_budgets(
+    infra: BenchInfra, mode: Mode, results: Results, log_dir: Path, all_schedules: bool
+) -> CapacitySearch:
     """Bisect between the largest sustained and the smallest failing size of the freshness runs."""
     search = CapacitySearch("APIs' budgets as configured", list(results.runs.values()))
     for _ in range(mode.capacity_bisections):
@@ -217,16 +268,22 @@ def search_lifted(infra: BenchInfra, mode: Mode, log_dir: Path, all_schedules: b
         if high is None or (low is not None and high - low <= max(50, low // 10)):
             break
         size = nice(math.sqrt(low * high) if low else high / 2)
-        search.probes.append(probe(infra, SystemConfig(size, lift_upstream_budgets=True, all_schedules=all_schedules),
-                                   mode, log_dir))
+        search.probes.append(
+            probe(infra, SystemConfig(size, lift_upstream_budgets=True, all_schedules=all_schedules), mode, log_dir)
+        )
     return search
 
 
 def probe(infra: BenchInfra, config: SystemConfig, mode: Mode, log_dir: Path) -> SystemRun:
     label = "lifted" if config.lift_upstream_budgets else "budgets"
     log.info("capacity probe (%s): %s tokens, %.0f s", label, f"{config.size:,}", mode.capacity_seconds)
-    run = run_system(infra, config, duration=mode.capacity_seconds, warmup=warmup_for(config, mode),
-                     log_dir=log_dir / f"capacity-{label}-{config.size}")
+    run = run_system(
+        infra,
+        config,
+        duration=mode.capacity_seconds,
+        warmup=warmup_for(config, mode),
+        log_dir=log_dir / f"capacity-{label}-{config.size}",
+    )
     log.info("  %s", summary(run))
     return run
 
@@ -235,17 +292,28 @@ def profile(infra: BenchInfra, mode: Mode, results: Results, log_dir: Path, all_
     """Wall-clock profile at the p99 target's size; CPU profile where the pipeline saturates."""
     log.info("profile (wall clock inside jobs): %s tokens", f"{TARGET_P99_TOKENS:,}")
     config = SystemConfig(TARGET_P99_TOKENS, all_schedules=all_schedules)
-    run = run_system(infra, config, duration=mode.profile_seconds + 5, warmup=warmup_for(config, mode),
-                     log_dir=log_dir / "profile-wall",
-                     profile_seconds=mode.profile_seconds, profile_wall_clock=True)
+    run = run_system(
+        infra,
+        config,
+        duration=mode.profile_seconds + 5,
+        warmup=warmup_for(config, mode),
+        log_dir=log_dir / "profile-wall",
+        profile_seconds=mode.profile_seconds,
+        profile_wall_clock=True,
+    )
     results.profile = {"wall_clock_at_target": run.profile}
     lifted = next((s for s in results.capacity if "lifted" in s.label), None)
     failing = lifted.first_failing if lifted else None
     size = failing.config.size if failing else max(mode.sizes)
     log.info("profile (CPU): %s tokens, budgets lifted", f"{size:,}")
-    run = run_system(infra, SystemConfig(size, lift_upstream_budgets=True, all_schedules=all_schedules),
-                     duration=mode.profile_seconds + 5, warmup=mode.warmup, log_dir=log_dir / "profile-cpu",
-                     profile_seconds=mode.profile_seconds)
+    run = run_system(
+        infra,
+        SystemConfig(size, lift_upstream_budgets=True, all_schedules=all_schedules),
+        duration=mode.profile_seconds + 5,
+        warmup=mode.warmup,
+        log_dir=log_dir / "profile-cpu",
+        profile_seconds=mode.profile_seconds,
+    )
     results.profile["cpu_at_saturation"] = run.profile
     results.profile["cpu_at_saturation_tokens"] = size
     results.profile_run = run
@@ -261,10 +329,11 @@ def summary(run: SystemRun) -> str:
     f = run.freshness
     p = f.tick_to_commit
     fmt = lambda s: "-" if s is None else f"{s * 1000:.0f} ms"  # noqa: E731
-    return (f"{run.seeded.symbols:,} tokens: p50 {fmt(p.p50)}, p99 {fmt(p.p99)}, max {fmt(p.max)}; "
-            f"{f.late} late + {f.skipped} skipped + {f.short} short of {run.ticks} ticks; "
-            f"{run.prices_per_second:,.0f} prices/s"
-            + (f"; CRASHED: {', '.join(run.crashed)}" if run.crashed else ""))
+    return (
+        f"{run.seeded.symbols:,} tokens: p50 {fmt(p.p50)}, p99 {fmt(p.p99)}, max {fmt(p.max)}; "
+        f"{f.late} late + {f.skipped} skipped + {f.short} short of {run.ticks} ticks; "
+        f"{run.prices_per_second:,.0f} prices/s" + (f"; CRASHED: {', '.join(run.crashed)}" if run.crashed else "")
+    )
 
 
 def busy_machine_notes(sample_seconds: float = 2.0) -> list[str]:

@@ -69,8 +69,17 @@ class SystemRun:
         return self.prices_in_window / self.window_seconds
 
 
-def run_system(infra: BenchInfra, config: SystemConfig, *, duration: float, warmup: float, log_dir: Path,
-               idle_seconds: float = 0.0, profile_seconds: float = 0.0, profile_wall_clock: bool = False) -> SystemRun:
+def run_system(
+    infra: BenchInfra,
+    config: SystemConfig,
+    *,
+    duration: float,
+    warmup: float,
+    log_dir: Path,
+    idle_seconds: float = 0.0,
+    profile_seconds: float = 0.0,
+    profile_wall_clock: bool = False,
+) -> SystemRun:
     """Run the system for one configuration and measure it (module docstring)."""
     infra.reset()
     system = LocalSystem(infra, config, log_dir)
@@ -93,8 +102,9 @@ def run_system(infra: BenchInfra, config: SystemConfig, *, duration: float, warm
             from bench.profile import record_profile
 
             # The first replica's worker: with several, each sees its share of the same work.
-            profile = record_profile(system.pids()["price"][0], min(profile_seconds, duration), log_dir,
-                                     wall_clock=profile_wall_clock)
+            profile = record_profile(
+                system.pids()["price"][0], min(profile_seconds, duration), log_dir, wall_clock=profile_wall_clock
+            )
         _sleep_until(start + timedelta(seconds=duration))
         processes = meter.stop()
         upstream = system.market_stats()
@@ -104,13 +114,33 @@ def run_system(infra: BenchInfra, config: SystemConfig, *, duration: float, warm
         outcomes = system.scheduler_tick_outcomes()
         jobs = read_price_jobs(infra, since=start - 2 * CADENCE)
         attach_produce_times(infra, jobs)
-        freshness = analyse(jobs.values(), window_start=start, window_end=start + timedelta(seconds=duration),
-                            cadence=CADENCE, jobs_per_tick=seeded.jobs_per_tick, prices_per_tick=seeded.symbols)
+        freshness = analyse(
+            jobs.values(),
+            window_start=start,
+            window_end=start + timedelta(seconds=duration),
+            cadence=CADENCE,
+            jobs_per_tick=seeded.jobs_per_tick,
+            prices_per_tick=seeded.symbols,
+        )
         committed = committed_between(infra, start, start + timedelta(seconds=duration))
     finally:
         system.stop()
-    return SystemRun(config, seeded, start, duration, freshness, committed, processes, upstream, eventing, outcomes,
-                     idle, idle_elapsed, crashed, profile)
+    return SystemRun(
+        config,
+        seeded,
+        start,
+        duration,
+        freshness,
+        committed,
+        processes,
+        upstream,
+        eventing,
+        outcomes,
+        idle,
+        idle_elapsed,
+        crashed,
+        profile,
+    )
 
 
 def read_price_jobs(infra: BenchInfra, since: datetime) -> dict[str, PriceJob]:
@@ -127,15 +157,17 @@ def read_price_jobs(infra: BenchInfra, since: datetime) -> dict[str, PriceJob]:
             parsed = parse_job_id(job_id)
             if parsed is None or parsed[0] < since:
                 continue
-            jobs[job_id] = PriceJob(job_id, parsed[0], parsed[1], status, requested, succeeded, started, finished,
-                                    attempts)
+            jobs[job_id] = PriceJob(
+                job_id, parsed[0], parsed[1], status, requested, succeeded, started, finished, attempts
+            )
         if infra.commit_timestamps_on():
             commits = conn.run(
                 "SELECT job_id, committed_at, count(*) FROM ("
                 "  SELECT job_id, token_key, min(pg_xact_commit_timestamp(xmin)) AS committed_at FROM token_prices"
                 "  WHERE observed_at >= :since AND job_id LIKE :p GROUP BY job_id, token_key) firsts"
                 " GROUP BY job_id, committed_at",
-                since=since, p=PRICE_JOB_PREFIX + "%",
+                since=since,
+                p=PRICE_JOB_PREFIX + "%",
             )
             for job_id, committed_at, count in commits:
                 if job_id in jobs:
@@ -156,8 +188,14 @@ def attach_produce_times(infra: BenchInfra, jobs: dict[str, PriceJob]) -> None:
     from shared.config import Settings
 
     topic = Settings.model_fields["price_topic"].default
-    consumer = Consumer({"bootstrap.servers": infra.bootstrap, "group.id": f"bench-read-{uuid.uuid4().hex[:8]}",
-                        "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": infra.bootstrap,
+            "group.id": f"bench-read-{uuid.uuid4().hex[:8]}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }
+    )
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
         ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
@@ -184,13 +222,25 @@ def committed_between(infra: BenchInfra, start: datetime, end: datetime) -> int:
     conn = infra.connect()
     try:
         if infra.commit_timestamps_on():
-            return int(conn.run(
-                "SELECT count(*) FROM token_prices WHERE observed_at >= :lo AND job_id LIKE :p"
-                " AND pg_xact_commit_timestamp(xmin) >= :start AND pg_xact_commit_timestamp(xmin) < :end",
-                lo=start - 2 * CADENCE, p=PRICE_JOB_PREFIX + "%", start=start, end=end)[0][0])
-        return int(conn.run(
-            "SELECT COALESCE(sum(tokens_succeeded), 0) FROM job_logs WHERE row_kind = 'job' AND job_id LIKE :p"
-            " AND finished_at >= :start AND finished_at < :end", p=PRICE_JOB_PREFIX + "%", start=start, end=end)[0][0])
+            return int(
+                conn.run(
+                    "SELECT count(*) FROM token_prices WHERE observed_at >= :lo AND job_id LIKE :p"
+                    " AND pg_xact_commit_timestamp(xmin) >= :start AND pg_xact_commit_timestamp(xmin) < :end",
+                    lo=start - 2 * CADENCE,
+                    p=PRICE_JOB_PREFIX + "%",
+                    start=start,
+                    end=end,
+                )[0][0]
+            )
+        return int(
+            conn.run(
+                "SELECT COALESCE(sum(tokens_succeeded), 0) FROM job_logs WHERE row_kind = 'job' AND job_id LIKE :p"
+                " AND finished_at >= :start AND finished_at < :end",
+                p=PRICE_JOB_PREFIX + "%",
+                start=start,
+                end=end,
+            )[0][0]
+        )
     finally:
         conn.close()
 
@@ -223,8 +273,19 @@ def run_naive(infra: BenchInfra, size: int, *, duration: float, log_dir: Path) -
     market = LocalSystem(infra, SystemConfig(size, lift_upstream_budgets=True), log_dir)
     try:
         market.start(0, only=frozenset({"market"}))
-        argv = [sys.executable, "-m", "bench.naive", "--market", market.market_url,
-                "--database-url", infra.database_url, "--size", str(size), "--duration", str(duration)]
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.naive",
+            "--market",
+            market.market_url,
+            "--database-url",
+            infra.database_url,
+            "--size",
+            str(size),
+            "--duration",
+            str(duration),
+        ]
         process = subprocess.Popen(argv, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         meter = ProcessMeter({"naive": process.pid, **infra.pids(), "market": market.pids()["market"]}).start()
         out, err = process.communicate(timeout=duration + 600)
@@ -236,7 +297,8 @@ def run_naive(infra: BenchInfra, size: int, *, duration: float, log_dir: Path) -
         market.stop()
     # Its own figures: CPU of the ticks alone (not its start-up), peak RSS read at its end.
     processes["naive"].processes = {
-        process.pid: ProcessFigures(process.pid, "naive", result["cpu_seconds"], result["peak_rss_bytes"])}
+        process.pid: ProcessFigures(process.pid, "naive", result["cpu_seconds"], result["peak_rss_bytes"])
+    }
     return NaiveRun(size, result, processes)
 
 

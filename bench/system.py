@@ -139,19 +139,39 @@ class LocalSystem:
         python = sys.executable
         weight = HUGE_BUDGET if self.config.lift_upstream_budgets else "6000"
         specs = [
-            Process("market", (python, "-m", "local.market", "--port", str(self.market_port), "--seed",
-                               str(self.config.seed), "--universe-size", str(self.universe_size()),
-                               "--binance-weight-limit", weight),
-                    requires=PROJECT_ROOT / "local" / "market" / "__main__.py", ready_port=self.market_port,
-                    # The outside world should cost the run as little CPU as it can: the tests
-                    # keep checking that no body carries a float; here that walk is skipped.
-                    env={"MARKET_WIRE_STRICT": "0"})
+            Process(
+                "market",
+                (
+                    python,
+                    "-m",
+                    "local.market",
+                    "--port",
+                    str(self.market_port),
+                    "--seed",
+                    str(self.config.seed),
+                    "--universe-size",
+                    str(self.universe_size()),
+                    "--binance-weight-limit",
+                    weight,
+                ),
+                requires=PROJECT_ROOT / "local" / "market" / "__main__.py",
+                ready_port=self.market_port,
+                # The outside world should cost the run as little CPU as it can: the tests
+                # keep checking that no body carries a float; here that walk is skipped.
+                env={"MARKET_WIRE_STRICT": "0"},
+            )
         ]
         for name, ports in self.function_ports.items():
             specs += [function_process(name, index, port) for index, port in enumerate(ports)]
-        specs.append(Process("eventing", (python, "-m", "local.eventing"),
-                             requires=PROJECT_ROOT / "local" / "eventing" / "__main__.py", stage=1,
-                             ready_url=f"http://127.0.0.1:{self.eventing_port}/health"))
+        specs.append(
+            Process(
+                "eventing",
+                (python, "-m", "local.eventing"),
+                requires=PROJECT_ROOT / "local" / "eventing" / "__main__.py",
+                stage=1,
+                ready_url=f"http://127.0.0.1:{self.eventing_port}/health",
+            )
+        )
         return specs
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -173,8 +193,10 @@ class LocalSystem:
         while pending:
             for child in list(pending):
                 if not child.running():
-                    raise RuntimeError(f"{child.spec.name} exited with {child.popen.returncode}; "
-                                       f"see {self.log_dir / (child.spec.name + '.log')}")
+                    raise RuntimeError(
+                        f"{child.spec.name} exited with {child.popen.returncode}; "
+                        f"see {self.log_dir / (child.spec.name + '.log')}"
+                    )
                 if child.probe():
                     pending.remove(child)
             if pending and time.monotonic() > deadline:
@@ -210,16 +232,22 @@ class LocalSystem:
 
         settings = Settings(database_url=self.infra.database_url)
         coingecko = CoinGeckoClient.from_settings(
-            CoinGeckoSettings(base_url=f"{self.market_url}/coingecko", rate_limit_per_minute=10**6))
+            CoinGeckoSettings(base_url=f"{self.market_url}/coingecko", rate_limit_per_minute=10**6)
+        )
         binance = BinanceClient.from_settings(
-            BinanceSettings(base_url=f"{self.market_url}/binance", rate_limit_per_minute=10**6))
+            BinanceSettings(base_url=f"{self.market_url}/binance", rate_limit_per_minute=10**6)
+        )
         pages = math.ceil(min(self.universe_size(), self.config.size + UNIVERSE_HEADROOM) / MAX_PER_PAGE)
         markets: list[Any] = []
         for page in range(1, pages + 1):
             markets += coingecko.top_markets(limit=MAX_PER_PAGE, page=page)
-        profiles, failures = top100_profiles(markets, coingecko.coins_list_with_platforms(),
-                                             settings.stablecoin_symbols, coingecko.stablecoin_ids(),
-                                             limit=self.config.size)
+        profiles, failures = top100_profiles(
+            markets,
+            coingecko.coins_list_with_platforms(),
+            settings.stablecoin_symbols,
+            coingecko.stablecoin_ids(),
+            limit=self.config.size,
+        )
         if failures:
             log.warning("seeding: %d coins left out, e.g. %s", len(failures), failures[0])
         conn = self.infra.connect()
@@ -296,9 +324,12 @@ def describe_set(members: list[Any], binance_bases: frozenset[str], settings: An
             seeded.unpriceable += 1
     # Once every token was priced, the scheduler routes a tick by source (schedule.price_batches).
     routed, dex_size = settings.top100_price_routed_job_size, settings.top100_price_dex_job_size
-    seeded.jobs_per_tick = (math.ceil(seeded.on_binance / routed) + math.ceil(seeded.coingecko_only / routed)
-                            + sum(math.ceil(n / dex_size) for n in seeded.dex_by_chain.values())
-                            + math.ceil(seeded.unpriceable / settings.top100_price_batch_size))
+    seeded.jobs_per_tick = (
+        math.ceil(seeded.on_binance / routed)
+        + math.ceil(seeded.coingecko_only / routed)
+        + sum(math.ceil(n / dex_size) for n in seeded.dex_by_chain.values())
+        + math.ceil(seeded.unpriceable / settings.top100_price_batch_size)
+    )
     return seeded
 
 
@@ -309,9 +340,15 @@ def _price_cadence_manifests() -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for path in source.glob("*.yaml"):
         documents = list(yaml.safe_load_all(path.read_text()))
-        kept = [d for d in documents
-                if not (isinstance(d, dict) and d.get("kind") == "PingSource"
-                        and d.get("metadata", {}).get("name") != PRICE_PING_SOURCE)]
+        kept = [
+            d
+            for d in documents
+            if not (
+                isinstance(d, dict)
+                and d.get("kind") == "PingSource"
+                and d.get("metadata", {}).get("name") != PRICE_PING_SOURCE
+            )
+        ]
         (target / path.name).write_text(yaml.safe_dump_all(kept, sort_keys=False))
     return target
 

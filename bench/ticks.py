@@ -59,7 +59,7 @@ def parse_job_id(job_id: str) -> tuple[datetime, int] | None:
     if not job_id.startswith(PRICE_JOB_PREFIX):
         return None
     try:
-        stamp, batch = job_id[len(PRICE_JOB_PREFIX):].rsplit(":", 1)
+        stamp, batch = job_id[len(PRICE_JOB_PREFIX) :].rsplit(":", 1)
         tick = datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
         return tick, int(batch)
     except ValueError:
@@ -100,8 +100,12 @@ class Distribution:
     def of(cls, samples: Sequence[tuple[float, int]]) -> Distribution:
         if not samples:
             return cls()
-        return cls(weighted_percentile(samples, 50), weighted_percentile(samples, 99),
-                   max(v for v, _ in samples), sum(w for _, w in samples))
+        return cls(
+            weighted_percentile(samples, 50),
+            weighted_percentile(samples, 99),
+            max(v for v, _ in samples),
+            sum(w for _, w in samples),
+        )
 
 
 @dataclass
@@ -152,8 +156,15 @@ class Freshness:
         return sum(not t.fresh for t in self.ticks)
 
 
-def analyse(jobs: Iterable[PriceJob], *, window_start: datetime, window_end: datetime, cadence: timedelta,
-            jobs_per_tick: int, prices_per_tick: int) -> Freshness:
+def analyse(
+    jobs: Iterable[PriceJob],
+    *,
+    window_start: datetime,
+    window_end: datetime,
+    cadence: timedelta,
+    jobs_per_tick: int,
+    prices_per_tick: int,
+) -> Freshness:
     """Tick outcomes and latency distributions of the ticks scheduled in [window_start, window_end)."""
     by_tick: dict[datetime, list[PriceJob]] = {}
     for job in jobs:

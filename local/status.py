@@ -128,9 +128,11 @@ class SystemStatus:
         """False when anything needs attention (a process not ready, stale prices, an overdue schedule, ...)."""
         if any(s.error for s in (self.processes, self.kafka, self.schedules, self.freshness, self.failures)):
             return False
-        return (all(p.state == "ready" for p in self.processes.rows)
-                and all(f.fresh for f in self.freshness.rows)
-                and not any(s.overdue for s in self.schedules.rows))
+        return (
+            all(p.state == "ready" for p in self.processes.rows)
+            and all(f.fresh for f in self.freshness.rows)
+            and not any(s.overdue for s in self.schedules.rows)
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "healthy": self.healthy}
@@ -139,12 +141,19 @@ class SystemStatus:
 # --- collecting --------------------------------------------------------------------------------
 
 
-def collect(settings: Settings | None = None, *, eventing_url: str | None = None, market_url: str | None = None,
-            manifests_dir: Path = MANIFESTS_DIR) -> SystemStatus:
+def collect(
+    settings: Settings | None = None,
+    *,
+    eventing_url: str | None = None,
+    market_url: str | None = None,
+    manifests_dir: Path = MANIFESTS_DIR,
+) -> SystemStatus:
     """Read every section (concurrently, each with its own timeouts); never raises."""
     settings = settings or Settings()
     eventing_url = eventing_url or f"http://127.0.0.1:{os.environ.get('EVENTING_PORT') or 8089}"
-    market_url = market_url or os.environ.get("MARKET_URL") or f"http://127.0.0.1:{os.environ.get('MARKET_PORT') or 8090}"
+    market_url = (
+        market_url or os.environ.get("MARKET_URL") or f"http://127.0.0.1:{os.environ.get('MARKET_PORT') or 8090}"
+    )
     with httpx.Client(timeout=HTTP_TIMEOUT, trust_env=False) as http, ThreadPoolExecutor(max_workers=6) as pool:
         processes = pool.submit(_section, lambda: read_processes(http, settings, eventing_url, market_url))
         kafka = pool.submit(_section, lambda: read_consumer_lag(settings.kafka_bootstrap_servers, manifests_dir))
@@ -221,15 +230,20 @@ def read_consumer_lag(bootstrap: str, manifests_dir: Path = MANIFESTS_DIR) -> li
 
     try:
         # log_level 0: librdkafka's connection errors would flood the terminal; the reason is shown below.
-        AdminClient({"bootstrap.servers": bootstrap, "socket.timeout.ms": int(KAFKA_TIMEOUT * 1000),
-                     "log_level": 0}).list_topics(timeout=KAFKA_TIMEOUT)
+        AdminClient(
+            {"bootstrap.servers": bootstrap, "socket.timeout.ms": int(KAFKA_TIMEOUT * 1000), "log_level": 0}
+        ).list_topics(timeout=KAFKA_TIMEOUT)
     except Exception as exc:
         raise ConnectionError(f"Kafka at {bootstrap} unreachable: {exc}") from None
     pairs = kafka_sources(manifests_dir)
     with ThreadPoolExecutor(max_workers=max(1, len(pairs))) as pool:
-        lags = list(pool.map(lambda pair: consumer_group_lag(bootstrap, pair[1], pair[0], timeout=KAFKA_TIMEOUT), pairs))
-    return [TopicLag(topic, group, lag, "" if lag is not None else "topic missing or unreadable")
-            for (topic, group), lag in zip(pairs, lags)]
+        lags = list(
+            pool.map(lambda pair: consumer_group_lag(bootstrap, pair[1], pair[0], timeout=KAFKA_TIMEOUT), pairs)
+        )
+    return [
+        TopicLag(topic, group, lag, "" if lag is not None else "topic missing or unreadable")
+        for (topic, group), lag in zip(pairs, lags)
+    ]
 
 
 def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section, Section, Section]:
@@ -324,8 +338,14 @@ def read_freshness(conn, stale_after_seconds: float) -> list[SetFreshness]:
         stale=stale_after_seconds,
     )
     return [
-        SetFreshness(token_set, int(members), int(priced), int(stale),
-                     round(float(age), 1) if age is not None else None, fresh=int(stale) == 0)
+        SetFreshness(
+            token_set,
+            int(members),
+            int(priced),
+            int(stale),
+            round(float(age), 1) if age is not None else None,
+            fresh=int(stale) == 0,
+        )
         for token_set, members, priced, stale, age in rows
     ]
 
@@ -338,8 +358,10 @@ def read_failures(conn, limit: int = FAILURES_SHOWN) -> list[JobFailure]:
         " ORDER BY executed_at DESC LIMIT :limit",
         limit=limit,
     )
-    return [JobFailure(_iso(at) or "", job_id, job_type, token_type, status, message)
-            for at, job_id, job_type, token_type, status, message in rows]
+    return [
+        JobFailure(_iso(at) or "", job_id, job_type, token_type, status, message)
+        for at, job_id, job_type, token_type, status, message in rows
+    ]
 
 
 def read_eventing(http: httpx.Client, eventing_url: str) -> list[SourceCounters]:
@@ -348,8 +370,14 @@ def read_eventing(http: httpx.Client, eventing_url: str) -> list[SourceCounters]
     reply.raise_for_status()
     if reply.headers.get("content-type", "").startswith("application/json"):
         return [
-            SourceCounters(key, c.get("delivered", 0), c.get("retries", 0), c.get("dead_lettered", 0),
-                           c.get("dropped", 0), _total_lag(c.get("lag")))
+            SourceCounters(
+                key,
+                c.get("delivered", 0),
+                c.get("retries", 0),
+                c.get("dead_lettered", 0),
+                c.get("dropped", 0),
+                _total_lag(c.get("lag")),
+            )
             for key, c in sorted((reply.json().get("sources") or {}).items())
         ]
     return _eventing_from_prometheus(reply.text)
@@ -422,7 +450,9 @@ def _table(paint: _Paint, header: list[str], rows: list[list[tuple[str, str]]]) 
             widths[i] = max(widths[i], len(text))
     lines = ["  " + "  ".join(paint(h.ljust(widths[i]), "dim") for i, h in enumerate(header)).rstrip()]
     for row in rows:
-        lines.append("  " + "  ".join(paint(text.ljust(widths[i]), tone) for i, (text, tone) in enumerate(row)).rstrip())
+        lines.append(
+            "  " + "  ".join(paint(text.ljust(widths[i]), tone) for i, (text, tone) in enumerate(row)).rstrip()
+        )
     return lines
 
 
@@ -441,8 +471,11 @@ def _age(seconds: float | None) -> str:
 def render(status: SystemStatus, *, color: bool = False, width: int = 120) -> str:
     """The human view of `status`."""
     paint = _Paint(color)
-    out = [paint(f"price-crawler status at {status.taken_at}", "head") + "  "
-           + (paint("all good", "ok") if status.healthy else paint("needs attention", "bad"))]
+    out = [
+        paint(f"price-crawler status at {status.taken_at}", "head")
+        + "  "
+        + (paint("all good", "ok") if status.healthy else paint("needs attention", "bad"))
+    ]
 
     def section(title: str, part: Section, build: Callable[[], list[str]], empty: str) -> None:
         out.append("")
@@ -455,36 +488,120 @@ def render(status: SystemStatus, *, color: bool = False, width: int = 120) -> st
             out.extend(build())
 
     tones = {"ready": "ok", "not ready": "warn", "down": "bad"}
-    section("Processes", status.processes, lambda: _table(paint, ["process", "state", "url", "detail"], [
-        [(p.name, ""), (p.state, tones[p.state]), (p.url, "dim"), (p.detail[:60], "")] for p in status.processes.rows
-    ]), "none configured")
-    section("Kafka consumer lag", status.kafka, lambda: _table(paint, ["topic", "consumer group", "lag"], [
-        [(k.topic, ""), (k.group, ""), (str(k.lag) if k.lag is not None else k.detail,
-                                        "warn" if k.lag is None or k.lag > 0 else "ok")] for k in status.kafka.rows
-    ]), "no KafkaSource in the manifests")
-    section("Schedules", status.schedules, lambda: _table(paint, ["schedule", "every", "last tick", "emitted", "last job", "status"], [
-        [(s.schedule, ""), (_age(s.cadence_seconds), "dim"),
-         (_age(s.age_seconds) + " ago" if s.age_seconds is not None else "never",
-          "bad" if s.overdue else "ok" if s.age_seconds is not None else "dim"),
-         (s.emitted_at or "-", ""), (s.last_job_id or "-", ""), (s.last_job_status or "-",
-                                                                 "bad" if s.last_job_status in ("failed", "rejected", "dead_lettered") else "")]
-        for s in status.schedules.rows
-    ]), "no schedules")
-    section("Price freshness", status.freshness, lambda: _table(paint, ["token set", "members", "priced", "stale", "oldest price"], [
-        [(f.token_set, ""), (str(f.members), ""), (str(f.priced), "ok" if f.priced == f.members else "warn"),
-         (str(f.stale), "ok" if f.stale == 0 else "bad"), (_age(f.oldest_age_seconds), "ok" if f.fresh else "bad")]
-        for f in status.freshness.rows
-    ]), "no token set yet (the top-100 metadata job has not run)")
-    section("Eventing plane", status.eventing, lambda: _table(paint, ["source", "delivered", "retries", "dead letters", "dropped", "lag"], [
-        [(e.source, ""), (str(e.delivered), ""), (str(e.retries), "warn" if e.retries else ""),
-         (str(e.dead_letters), "bad" if e.dead_letters else ""), (str(e.dropped), "bad" if e.dropped else ""),
-         (str(e.lag) if e.lag is not None else "-", "")] for e in status.eventing.rows
-    ]), "no sources")
-    section("Recent failures (job_logs)", status.failures, lambda: _table(paint, ["when", "status", "job", "type", "reason"], [
-        [(f.at, "dim"), (f.status, "bad" if f.status != "partial" else "warn"), (_clip(f.job_id, 44), ""),
-         (f"{f.job_type}/{f.token_type or '-'}", ""), (_clip(" ".join(f.message.split()), max(40, width - 100)), "")]
-        for f in status.failures.rows
-    ]), "none")
+    section(
+        "Processes",
+        status.processes,
+        lambda: _table(
+            paint,
+            ["process", "state", "url", "detail"],
+            [
+                [(p.name, ""), (p.state, tones[p.state]), (p.url, "dim"), (p.detail[:60], "")]
+                for p in status.processes.rows
+            ],
+        ),
+        "none configured",
+    )
+    section(
+        "Kafka consumer lag",
+        status.kafka,
+        lambda: _table(
+            paint,
+            ["topic", "consumer group", "lag"],
+            [
+                [
+                    (k.topic, ""),
+                    (k.group, ""),
+                    (str(k.lag) if k.lag is not None else k.detail, "warn" if k.lag is None or k.lag > 0 else "ok"),
+                ]
+                for k in status.kafka.rows
+            ],
+        ),
+        "no KafkaSource in the manifests",
+    )
+    section(
+        "Schedules",
+        status.schedules,
+        lambda: _table(
+            paint,
+            ["schedule", "every", "last tick", "emitted", "last job", "status"],
+            [
+                [
+                    (s.schedule, ""),
+                    (_age(s.cadence_seconds), "dim"),
+                    (
+                        _age(s.age_seconds) + " ago" if s.age_seconds is not None else "never",
+                        "bad" if s.overdue else "ok" if s.age_seconds is not None else "dim",
+                    ),
+                    (s.emitted_at or "-", ""),
+                    (s.last_job_id or "-", ""),
+                    (
+                        s.last_job_status or "-",
+                        "bad" if s.last_job_status in ("failed", "rejected", "dead_lettered") else "",
+                    ),
+                ]
+                for s in status.schedules.rows
+            ],
+        ),
+        "no schedules",
+    )
+    section(
+        "Price freshness",
+        status.freshness,
+        lambda: _table(
+            paint,
+            ["token set", "members", "priced", "stale", "oldest price"],
+            [
+                [
+                    (f.token_set, ""),
+                    (str(f.members), ""),
+                    (str(f.priced), "ok" if f.priced == f.members else "warn"),
+                    (str(f.stale), "ok" if f.stale == 0 else "bad"),
+                    (_age(f.oldest_age_seconds), "ok" if f.fresh else "bad"),
+                ]
+                for f in status.freshness.rows
+            ],
+        ),
+        "no token set yet (the top-100 metadata job has not run)",
+    )
+    section(
+        "Eventing plane",
+        status.eventing,
+        lambda: _table(
+            paint,
+            ["source", "delivered", "retries", "dead letters", "dropped", "lag"],
+            [
+                [
+                    (e.source, ""),
+                    (str(e.delivered), ""),
+                    (str(e.retries), "warn" if e.retries else ""),
+                    (str(e.dead_letters), "bad" if e.dead_letters else ""),
+                    (str(e.dropped), "bad" if e.dropped else ""),
+                    (str(e.lag) if e.lag is not None else "-", ""),
+                ]
+                for e in status.eventing.rows
+            ],
+        ),
+        "no sources",
+    )
+    section(
+        "Recent failures (job_logs)",
+        status.failures,
+        lambda: _table(
+            paint,
+            ["when", "status", "job", "type", "reason"],
+            [
+                [
+                    (f.at, "dim"),
+                    (f.status, "bad" if f.status != "partial" else "warn"),
+                    (_clip(f.job_id, 44), ""),
+                    (f"{f.job_type}/{f.token_type or '-'}", ""),
+                    (_clip(" ".join(f.message.split()), max(40, width - 100)), ""),
+                ]
+                for f in status.failures.rows
+            ],
+        ),
+        "none",
+    )
     return "\n".join(out)
 
 

@@ -36,10 +36,15 @@ DEAD_LETTER_TOPICS = (
     "price-crawler.audit.dead-letter",
 )
 # Headers only the dead-letter path adds (docs/knative-eventing.md b.5, a.6): a replay drops them.
-DEAD_LETTER_ONLY_HEADERS = frozenset({
-    "ce_knativeerrordest", "ce_knativeerrorcode", "ce_knativeerrordata",
-    "ce_knativekafkapartition", "ce_knativekafkaoffset",
-})
+DEAD_LETTER_ONLY_HEADERS = frozenset(
+    {
+        "ce_knativeerrordest",
+        "ce_knativeerrorcode",
+        "ce_knativeerrordata",
+        "ce_knativekafkapartition",
+        "ce_knativekafkaoffset",
+    }
+)
 _DEAD_LETTER_SUFFIX = ".dead-letter"
 _REQUEST_SUFFIX = ".request"
 _POLL_SECONDS = 1.0
@@ -78,8 +83,12 @@ class ReplayReport:
 
     def summary(self) -> dict:
         """The report as JSON-ready data."""
-        return {"dry_run": self.dry_run, "read": self.read, "selected": len(self.records),
-                "records": [asdict(r) for r in self.records]}
+        return {
+            "dry_run": self.dry_run,
+            "read": self.read,
+            "selected": len(self.records),
+            "records": [asdict(r) for r in self.records],
+        }
 
 
 def request_topic_for(dead_letter_topic: str) -> str:
@@ -108,8 +117,9 @@ def job_id_of(value: bytes | None, headers: Sequence[tuple[str, bytes | None]] |
     return None
 
 
-def replay_dead_letters(bootstrap_servers: str, selection: ReplaySelection, *, dry_run: bool,
-                        timeout: float = 30.0) -> ReplayReport:
+def replay_dead_letters(
+    bootstrap_servers: str, selection: ReplaySelection, *, dry_run: bool, timeout: float = 30.0
+) -> ReplayReport:
     """Re-publish the selected dead letters (none with `dry_run`); return what was selected."""
     targets = {topic: selection.to or request_topic_for(topic) for topic in selection.topics}
     report = ReplayReport(dry_run=dry_run)
@@ -123,9 +133,17 @@ def replay_dead_letters(bootstrap_servers: str, selection: ReplaySelection, *, d
             continue
         code = next((v.decode() for n, v in headers or () if n == "ce_knativeerrorcode" and v is not None), None)
         key = message.key()
-        report.records.append(ReplayedRecord(
-            message.topic(), message.partition(), message.offset(), job_id,
-            key.decode("utf-8", "replace") if key is not None else None, code, targets[message.topic()]))
+        report.records.append(
+            ReplayedRecord(
+                message.topic(),
+                message.partition(),
+                message.offset(),
+                job_id,
+                key.decode("utf-8", "replace") if key is not None else None,
+                code,
+                targets[message.topic()],
+            )
+        )
         selected.append(message)
     if not dry_run and selected:
         _publish(bootstrap_servers, selected, targets, timeout)
@@ -134,12 +152,14 @@ def replay_dead_letters(bootstrap_servers: str, selection: ReplaySelection, *, d
 
 def _read_to_end(bootstrap_servers: str, topics: Sequence[str], since: datetime | None, timeout: float) -> list:
     """Every record of `topics` (from `since`) up to the end offsets of the moment; commits nothing."""
-    consumer = Consumer({
-        "bootstrap.servers": bootstrap_servers,
-        "group.id": f"price-crawler-replay-{uuid.uuid4().hex[:8]}",  # never committed: no trace left
-        "enable.auto.commit": False,
-        "enable.partition.eof": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "group.id": f"price-crawler-replay-{uuid.uuid4().hex[:8]}",  # never committed: no trace left
+            "enable.auto.commit": False,
+            "enable.partition.eof": False,
+        }
+    )
     try:
         ends: dict[tuple[str, int], int] = {}
         starts: list[TopicPartition] = []
@@ -154,8 +174,9 @@ def _read_to_end(bootstrap_servers: str, topics: Sequence[str], since: datetime 
                     starts.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
         if since is not None and starts:
             at_ms = int(since.timestamp() * 1000)
-            starts = consumer.offsets_for_times([TopicPartition(tp.topic, tp.partition, at_ms) for tp in starts],
-                                                timeout=timeout)
+            starts = consumer.offsets_for_times(
+                [TopicPartition(tp.topic, tp.partition, at_ms) for tp in starts], timeout=timeout
+            )
             for tp in starts:
                 if tp.offset < 0:  # nothing written since then
                     ends.pop((tp.topic, tp.partition), None)
@@ -192,8 +213,14 @@ def _read_to_end(bootstrap_servers: str, topics: Sequence[str], since: datetime 
 
 def _publish(bootstrap_servers: str, messages: Sequence, targets: dict[str, str], timeout: float) -> None:
     """Write each record to its request topic in order and wait for every confirmation."""
-    producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all", "enable.idempotence": True,
-                         "client.id": "price-crawler-replay"})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap_servers,
+            "acks": "all",
+            "enable.idempotence": True,
+            "client.id": "price-crawler-replay",
+        }
+    )
     errors: list[str] = []
 
     def on_delivery(err, _msg) -> None:
@@ -201,9 +228,13 @@ def _publish(bootstrap_servers: str, messages: Sequence, targets: dict[str, str]
             errors.append(str(err))
 
     for message in messages:
-        producer.produce(targets[message.topic()], value=message.value(), key=message.key(),
-                         headers=list[tuple[str, str | bytes | None]](replay_headers(message.headers())),
-                         on_delivery=on_delivery)
+        producer.produce(
+            targets[message.topic()],
+            value=message.value(),
+            key=message.key(),
+            headers=list[tuple[str, str | bytes | None]](replay_headers(message.headers())),
+            on_delivery=on_delivery,
+        )
     if producer.flush(timeout) != 0:
         raise TimeoutError(f"Kafka did not confirm every replayed record within {timeout:.0f} s")
     if errors:
@@ -219,13 +250,27 @@ def _instant(text: str) -> datetime:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command line of a replay (shared with the `price-crawler` command)."""
-    parser.add_argument("--topic", action="append", dest="topics", metavar="TOPIC",
-                        help=f"a dead-letter topic to replay (repeatable; default: {', '.join(DEAD_LETTER_TOPICS)})")
-    parser.add_argument("--job-id", action="append", dest="job_ids", default=[], metavar="ID",
-                        help="replay only this job (repeatable): its job_id, or <ce_source>#<ce_id>")
+    parser.add_argument(
+        "--topic",
+        action="append",
+        dest="topics",
+        metavar="TOPIC",
+        help=f"a dead-letter topic to replay (repeatable; default: {', '.join(DEAD_LETTER_TOPICS)})",
+    )
+    parser.add_argument(
+        "--job-id",
+        action="append",
+        dest="job_ids",
+        default=[],
+        metavar="ID",
+        help="replay only this job (repeatable): its job_id, or <ce_source>#<ce_id>",
+    )
     parser.add_argument("--since", type=_instant, help="replay only records written at or after this instant")
-    parser.add_argument("--to", metavar="TOPIC",
-                        help="the request topic to write to (default: <name>.request of each <name>.dead-letter)")
+    parser.add_argument(
+        "--to",
+        metavar="TOPIC",
+        help="the request topic to write to (default: <name>.request of each <name>.dead-letter)",
+    )
     parser.add_argument("--dry-run", action="store_true", help="list what would be replayed, write nothing")
 
 
@@ -240,8 +285,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Run a checked replay command line; print the JSON report."""
-    selection = ReplaySelection(topics=tuple(args.topics or DEAD_LETTER_TOPICS), job_ids=frozenset(args.job_ids),
-                                since=args.since, to=args.to)
+    selection = ReplaySelection(
+        topics=tuple(args.topics or DEAD_LETTER_TOPICS), job_ids=frozenset(args.job_ids), since=args.since, to=args.to
+    )
     report = replay_dead_letters(settings.kafka_bootstrap_servers, selection, dry_run=args.dry_run)
     json.dump(report.summary(), sys.stdout, indent=2)
     print()

@@ -53,7 +53,12 @@ class RateLimited(RetryableUpstreamError):
     """HTTP 429 (or an in-body rate-limit code): wait `retry_after` seconds."""
 
     def __init__(
-        self, api: str, reason: str, retry_after: float | None = None, status: int | None = 429, code: int | str | None = None
+        self,
+        api: str,
+        reason: str,
+        retry_after: float | None = None,
+        status: int | None = 429,
+        code: int | str | None = None,
     ):
         super().__init__(api, reason, status, code)
         self.retry_after = retry_after

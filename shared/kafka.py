@@ -53,22 +53,30 @@ DELIVERY_POLL_SECONDS = 0.002
 class EventProducer:
     """A process-wide producer; thread-safe (librdkafka is)."""
 
-    def __init__(self, bootstrap_servers: str, *, client_id: str = "price-crawler", extra: dict | None = None,
-                 tracer: Tracer | None = None):
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "price-crawler",
+        extra: dict | None = None,
+        tracer: Tracer | None = None,
+    ):
         """A producer for `bootstrap_servers`; with `tracer`, each `publish` is a messaging send span."""
         self._tracer = tracer
-        self._producer = Producer({
-            "bootstrap.servers": bootstrap_servers,
-            "client.id": client_id,
-            "acks": "all",
-            "enable.idempotence": True,
-            # A tick's jobs are produced in one call, so they batch without waiting; lingering
-            # would only add its delay to every tick.
-            "linger.ms": 0,
-            "compression.type": "lz4",
-            "message.timeout.ms": 30000,
-            **(extra or {}),
-        })
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap_servers,
+                "client.id": client_id,
+                "acks": "all",
+                "enable.idempotence": True,
+                # A tick's jobs are produced in one call, so they batch without waiting; lingering
+                # would only add its delay to every tick.
+                "linger.ms": 0,
+                "compression.type": "lz4",
+                "message.timeout.ms": 30000,
+                **(extra or {}),
+            }
+        )
         self._lock = threading.Lock()
 
     def publish(self, topic: str, events: Sequence[OutboundEvent], timeout: float = 30.0) -> None:
@@ -81,8 +89,9 @@ class EventProducer:
         with send_span(self._tracer, topic, events) as trace_headers:
             self._publish(topic, events, timeout, trace_headers)
 
-    def _publish(self, topic: str, events: Sequence[OutboundEvent], timeout: float,
-                 trace_headers: dict[str, str]) -> None:
+    def _publish(
+        self, topic: str, events: Sequence[OutboundEvent], timeout: float, trace_headers: dict[str, str]
+    ) -> None:
         errors: list[str] = []
         pending = threading.Semaphore(0)
 
@@ -105,7 +114,9 @@ class EventProducer:
             while remaining and pending.acquire(blocking=False):
                 remaining -= 1
         if remaining:
-            raise DependencyUnavailable(f"Kafka did not confirm {remaining} of {len(events)} events to {topic} in {timeout:.0f} s")
+            raise DependencyUnavailable(
+                f"Kafka did not confirm {remaining} of {len(events)} events to {topic} in {timeout:.0f} s"
+            )
         if errors:
             raise DependencyUnavailable(f"Kafka refused {len(errors)} events to {topic}: {errors[0]}")
 
@@ -113,8 +124,9 @@ class EventProducer:
         headers: list[tuple[str, str | bytes | None]] = [*with_trace_headers(binary_headers(event), trace_headers)]
         while True:
             try:
-                self._producer.produce(topic, value=event.body(), key=event.key, headers=headers,
-                                       on_delivery=on_delivery)
+                self._producer.produce(
+                    topic, value=event.body(), key=event.key, headers=headers, on_delivery=on_delivery
+                )
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self._producer.poll(0.5)
@@ -171,17 +183,22 @@ class ConsumerLagReader:
             if not partitions:
                 return None
             ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in partitions}, request_timeout=timeout)
-            recent = None if since is None else admin.list_offsets(
-                {tp: OffsetSpec.for_timestamp(int(since.timestamp() * 1000)) for tp in partitions},
-                request_timeout=timeout)
+            recent = (
+                None
+                if since is None
+                else admin.list_offsets(
+                    {tp: OffsetSpec.for_timestamp(int(since.timestamp() * 1000)) for tp in partitions},
+                    request_timeout=timeout,
+                )
+            )
             committed_future = admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group, partitions)], request_timeout=timeout)[group]
+                [ConsumerGroupTopicPartitions(group, partitions)], request_timeout=timeout
+            )[group]
             end = {tp.partition: future.result().offset for tp, future in ends.items()}
             committed = {tp.partition: tp.offset for tp in committed_future.result().topic_partitions}
             uncommitted = [tp for tp in partitions if committed.get(tp.partition, -1) < 0]
             if uncommitted:  # no offset yet: count from the log start
-                starts = admin.list_offsets({tp: OffsetSpec.earliest() for tp in uncommitted},
-                                            request_timeout=timeout)
+                starts = admin.list_offsets({tp: OffsetSpec.earliest() for tp in uncommitted}, request_timeout=timeout)
                 committed.update({tp.partition: future.result().offset for tp, future in starts.items()})
             if recent is not None:
                 for tp, future in recent.items():
@@ -198,8 +215,9 @@ class ConsumerLagReader:
 
         with self._lock:
             if self._admin is None:
-                self._admin = AdminClient({"bootstrap.servers": self._bootstrap,
-                                           "socket.timeout.ms": int(self._timeout * 1000)})
+                self._admin = AdminClient(
+                    {"bootstrap.servers": self._bootstrap, "socket.timeout.ms": int(self._timeout * 1000)}
+                )
             return self._admin
 
     def _partitions_of(self, admin: Any, topic: str) -> list[int]:
@@ -214,7 +232,8 @@ class ConsumerLagReader:
         return ids
 
 
-def consumer_group_lag(bootstrap_servers: str, group: str, topic: str, timeout: float = 3.0,
-                       since: datetime | None = None) -> int | None:
+def consumer_group_lag(
+    bootstrap_servers: str, group: str, topic: str, timeout: float = 3.0, since: datetime | None = None
+) -> int | None:
     """A one-off lag read with a reader of its own (`make status`, tests); see `ConsumerLagReader.lag`."""
     return ConsumerLagReader(bootstrap_servers, timeout).lag(group, topic, since=since)

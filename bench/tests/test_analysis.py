@@ -20,13 +20,23 @@ CADENCE = timedelta(seconds=5)
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
 
-def job(tick_offset: float, batch: int, commit_after: float | None, *, status: str = "succeeded",
-        prices: int = 100) -> PriceJob:
+def job(
+    tick_offset: float, batch: int, commit_after: float | None, *, status: str = "succeeded", prices: int = 100
+) -> PriceJob:
     """A price job of the tick at T0 + tick_offset (jitter included) committed `commit_after` s later."""
     tick = T0 + timedelta(seconds=tick_offset)
     commits = [] if commit_after is None else [(tick + timedelta(seconds=commit_after), prices)]
-    return PriceJob(f"top100-price:{tick:%Y%m%dT%H%M%S.%f}Z:{batch}", tick, batch, status, prices, prices,
-                    tick + timedelta(seconds=0.05), tick + timedelta(seconds=commit_after or 0), commits=commits)
+    return PriceJob(
+        f"top100-price:{tick:%Y%m%dT%H%M%S.%f}Z:{batch}",
+        tick,
+        batch,
+        status,
+        prices,
+        prices,
+        tick + timedelta(seconds=0.05),
+        tick + timedelta(seconds=commit_after or 0),
+        commits=commits,
+    )
 
 
 def test_job_ids_give_tick_time_and_batch():
@@ -50,15 +60,24 @@ def test_weighted_percentile_counts_every_price():
 
 def test_on_time_late_incomplete_and_skipped_ticks():
     jobs = [
-        job(0.3, 0, 0.2), job(0.3, 1, 0.4),  # tick 0: both batches before the next tick
-        job(5.1, 0, 0.2), job(5.1, 1, 6.0),  # tick 1: one batch commits after tick 2 was due
+        job(0.3, 0, 0.2),
+        job(0.3, 1, 0.4),  # tick 0: both batches before the next tick
+        job(5.1, 0, 0.2),
+        job(5.1, 1, 6.0),  # tick 1: one batch commits after tick 2 was due
         job(10.2, 0, 0.2),  # tick 2: batch 1 never arrived
-        job(20.4, 0, 0.1), job(20.4, 1, None, status="failed"),  # tick 4: a batch failed; tick 3 absent
+        job(20.4, 0, 0.1),
+        job(20.4, 1, None, status="failed"),  # tick 4: a batch failed; tick 3 absent
     ]
-    result = analyse(jobs, window_start=T0, window_end=T0 + 5 * CADENCE, cadence=CADENCE,
-                     jobs_per_tick=2, prices_per_tick=200)
+    result = analyse(
+        jobs, window_start=T0, window_end=T0 + 5 * CADENCE, cadence=CADENCE, jobs_per_tick=2, prices_per_tick=200
+    )
     assert [(t.late, t.skipped) for t in result.ticks] == [
-        (False, False), (True, False), (True, False), (True, True), (True, False)]
+        (False, False),
+        (True, False),
+        (True, False),
+        (True, True),
+        (True, False),
+    ]
     assert (result.late, result.skipped) == (3, 1)
     assert result.stale == 4
     assert result.prices == 600 and result.expected_prices == 1000
@@ -70,23 +89,31 @@ def test_on_time_late_incomplete_and_skipped_ticks():
 
 def test_a_tick_that_prices_too_few_tokens_is_short_not_fresh():
     jobs = [job(0.2, 0, 0.3, status="partial", prices=90), job(5.2, 0, 0.3, prices=100)]
-    result = analyse(jobs, window_start=T0, window_end=T0 + 2 * CADENCE, cadence=CADENCE,
-                     jobs_per_tick=1, prices_per_tick=100)
+    result = analyse(
+        jobs, window_start=T0, window_end=T0 + 2 * CADENCE, cadence=CADENCE, jobs_per_tick=1, prices_per_tick=100
+    )
     assert [t.fresh for t in result.ticks] == [False, True]
     assert (result.late, result.short, result.stale) == (0, 1, 1)
 
 
 def test_ticks_outside_the_window_are_not_judged():
     jobs = [job(-5 + 0.2, 0, 30.0), job(0.2, 0, 0.3), job(10.1, 0, 30.0)]
-    result = analyse(jobs, window_start=T0, window_end=T0 + 2 * CADENCE, cadence=CADENCE,
-                     jobs_per_tick=1, prices_per_tick=100)
+    result = analyse(
+        jobs, window_start=T0, window_end=T0 + 2 * CADENCE, cadence=CADENCE, jobs_per_tick=1, prices_per_tick=100
+    )
     assert len(result.ticks) == 2
     assert result.late == 0 and result.skipped == 1
 
 
 def test_minimum_requests_follow_the_apis_batch_limits():
-    seeded = SeededSet(members=1000, symbols=1000, jobs_per_tick=10, on_binance=440,
-                       dex_by_chain={"ethereum": 206, "solana": 125, "base": 1}, coingecko_only=17)
+    seeded = SeededSet(
+        members=1000,
+        symbols=1000,
+        jobs_per_tick=10,
+        on_binance=440,
+        dex_by_chain={"ethereum": 206, "solana": 125, "base": 1},
+        coingecko_only=17,
+    )
     minimum = minimum_per_tick(seeded)
     assert minimum["binance"] == pytest.approx(1 + 5 / 3600)  # one ticker for every pair
     assert minimum["dexscreener"] == 7 + 5 + 1  # 30 addresses per request per chain
@@ -99,8 +126,12 @@ def test_binance_only_sets_need_no_other_api():
 
 
 def test_observed_requests_and_binance_weight_per_minute():
-    stats = {"apis": {"binance": {"total": 24, "routes": {"/api/v3/ticker/price": 24}},
-                      "dexscreener": {"total": 60, "routes": {"/tokens/v1/{chainId}/{tokenAddresses}": 60}}}}
+    stats = {
+        "apis": {
+            "binance": {"total": 24, "routes": {"/api/v3/ticker/price": 24}},
+            "dexscreener": {"total": 60, "routes": {"/tokens/v1/{chainId}/{tokenAddresses}": 60}},
+        }
+    }
     assert observed_per_tick(stats, ticks=12) == {"binance": 2.0, "dexscreener": 5.0, "coingecko": 0.0}
     used = per_minute_against_limit(stats, window_seconds=60)
     assert used["binance"] == (96.0, 6000, "weight")
@@ -108,12 +139,14 @@ def test_observed_requests_and_binance_weight_per_minute():
 
 
 def test_profile_buckets_charge_socket_time_to_the_library_above_it():
-    collapsed = "\n".join([
-        "run (gunicorn/workers/gthread.py);insert_prices (shared/crawler/store.py);execute (pg8000/core.py);"
-        "sendall (socket.py) 30",
-        "run (gunicorn/workers/gthread.py);get_json (shared/upstream/http.py);send (httpx/_client.py) 50",
-        "run (gunicorn/workers/gthread.py);wait (threading.py) 20",
-    ])
+    collapsed = "\n".join(
+        [
+            "run (gunicorn/workers/gthread.py);insert_prices (shared/crawler/store.py);execute (pg8000/core.py);"
+            "sendall (socket.py) 30",
+            "run (gunicorn/workers/gthread.py);get_json (shared/upstream/http.py);send (httpx/_client.py) 50",
+            "run (gunicorn/workers/gthread.py);wait (threading.py) 20",
+        ]
+    )
     summary = summarise(collapsed)
     buckets = dict(summary["buckets"])
     assert buckets["PostgreSQL driver (pg8000)"] == 30.0

@@ -22,5 +22,7 @@ def handle(event, resources):
     return run_job(event, resources, function="metadata", accepts={"metadata", "price_metadata"}, pipeline=_pipeline)
 
 
-app = FunctionApp(name="metadata", handler=handle, needs_kafka=True, probes=[watch_price_freshness], topic_setting="metadata_topic")
+app = FunctionApp(
+    name="metadata", handler=handle, needs_kafka=True, probes=[watch_price_freshness], topic_setting="metadata_topic"
+)
 metadata = functions_framework.http(ff_entry(app))

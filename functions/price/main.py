@@ -23,5 +23,7 @@ def handle(event, resources):
     return run_job(event, resources, function="price", accepts={"price", "price_metadata"}, pipeline=_pipeline)
 
 
-app = FunctionApp(name="price", handler=handle, needs_kafka=True, probes=[watch_price_freshness], topic_setting="price_topic")
+app = FunctionApp(
+    name="price", handler=handle, needs_kafka=True, probes=[watch_price_freshness], topic_setting="price_topic"
+)
 price = functions_framework.http(ff_entry(app))

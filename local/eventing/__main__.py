@@ -33,9 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--manifests", type=Path, help="manifests directory (env EVENTING_MANIFESTS_DIR)")
     parser.add_argument("--port", type=int, help="status port for /health and /metrics (env EVENTING_PORT)")
     parser.add_argument("--log-level", default=os.environ.get("LOG_LEVEL", "INFO"))
-    parser.add_argument("--log-format", choices=("auto", "console", "json"),
-                        default=(os.environ.get("LOG_FORMAT") or "auto").strip().lower(),
-                        help="console: readable lines; json: one object per line; auto (default): console on a terminal")
+    parser.add_argument(
+        "--log-format",
+        choices=("auto", "console", "json"),
+        default=(os.environ.get("LOG_FORMAT") or "auto").strip().lower(),
+        help="console: readable lines; json: one object per line; auto (default): console on a terminal",
+    )
     args = parser.parse_args(argv)
     configure_logging("local-eventing", args.log_level, log_format=args.log_format)
 

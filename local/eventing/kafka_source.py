@@ -286,7 +286,9 @@ class KafkaSourceRunner:
             try:
                 event = wrap_plain_record(
                     record, namespace=self.manifest.namespace, source_name=self.manifest.name
-                ).with_extensions({"knativekafkapartition": str(record.partition), "knativekafkaoffset": str(record.offset)})
+                ).with_extensions(
+                    {"knativekafkapartition": str(record.partition), "knativekafkaoffset": str(record.offset)}
+                )
             except Exception as wrap_exc:  # nothing left to deliver: say so loudly
                 self._metrics.dropped(self.key)
                 log_outcome(
@@ -377,7 +379,9 @@ class _ConsumerWorker(threading.Thread):
         if self._brokers_up is False:
             found.append(f"consumer {self._index}: no broker reachable (the client keeps reconnecting)")
         if self._last_restart is not None and time.monotonic() - self._last_restart[0] < _RECENT_RESTART_SECONDS:
-            found.append(f"consumer {self._index}: restarted {self._restarts} time(s), last because {self._last_restart[1]}")
+            found.append(
+                f"consumer {self._index}: restarted {self._restarts} time(s), last because {self._last_restart[1]}"
+            )
         return found
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -437,7 +441,9 @@ class _ConsumerWorker(threading.Thread):
                 paused = any(p.paused for p in self.partitions.values())
                 # Wait for the first record only; then take what is already fetched without waiting.
                 # (consume(50, timeout) would hold a lone record until 50 arrive or the timeout ends.)
-                messages = consumer.consume(num_messages=1, timeout=_BUSY_POLL_SECONDS if paused else _IDLE_POLL_SECONDS)
+                messages = consumer.consume(
+                    num_messages=1, timeout=_BUSY_POLL_SECONDS if paused else _IDLE_POLL_SECONDS
+                )
                 if messages:
                     messages += consumer.consume(num_messages=MAX_POLL_RECORDS - 1, timeout=0)
                 self._dispatch(messages)

@@ -196,7 +196,9 @@ def _decode_structured(value: bytes | None) -> CloudEvent:
     except InvalidCloudEvent:
         raise
     except Exception as exc:  # e.g. RecursionError on deep nesting: still "not a CloudEvent", never a drop
-        raise InvalidCloudEvent(f"structured CloudEvent cannot be parsed: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise InvalidCloudEvent(
+            f"structured CloudEvent cannot be parsed: {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
 
 
 def _parse_structured(value: bytes | None) -> CloudEvent:

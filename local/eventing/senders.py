@@ -75,8 +75,14 @@ class HttpEventSender:
     a timeout is not resent: those are the sink's answer, left to the retry policy.
     """
 
-    def __init__(self, client: httpx.AsyncClient, url: str | Sequence[str], *,
-                 extra_headers: Sequence[tuple[str, str]] = (), fresh_client: httpx.AsyncClient | None = None):
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str | Sequence[str],
+        *,
+        extra_headers: Sequence[tuple[str, str]] = (),
+        fresh_client: httpx.AsyncClient | None = None,
+    ):
         self._client = client
         self._fresh_client = fresh_client
         self._urls = (url,) if isinstance(url, str) else tuple(url)
@@ -108,8 +114,13 @@ class HttpEventSender:
                 except BROKEN_CONNECTION_ERRORS as exc:
                     if self._fresh_client is None:
                         raise
-                    log.info("connection to %s broke under event %s (%s: %s): sending it on a fresh connection",
-                             self._urls[replica], event.id, type(exc).__name__, exc)
+                    log.info(
+                        "connection to %s broke under event %s (%s: %s): sending it on a fresh connection",
+                        self._urls[replica],
+                        event.id,
+                        type(exc).__name__,
+                        exc,
+                    )
                     response = await self._fresh_client.post(
                         self._urls[replica], headers=headers, content=event.data, timeout=timeout_seconds
                     )

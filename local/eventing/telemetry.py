@@ -175,15 +175,23 @@ def watch_eventing(snapshot: Callable[[], Mapping[str, Any]]) -> None:
     _WATCHED_SNAPSHOT[:] = [snapshot]
     for name, field_name in _EVENTING_COUNTERS.items():
         observe_at_scrape(name, lambda f=field_name: [(float(c.get(f, 0)), {"source": key}) for key, c in _sources()])
-    observe_at_scrape("crawler_eventing_delivery_responses", lambda: [
-        (float(n), {"source": key, "status": str(status)})
-        for key, c in _sources() for status, n in sorted((c.get("responses") or {}).items())
-    ])
-    observe_at_scrape("crawler_eventing_consumer_lag", lambda: [
-        (float(lag), {"source": key, "topic": topic, "partition": str(partition)})
-        for key, c in _sources() for topic, parts in sorted((c.get("lag") or {}).items())
-        for partition, lag in sorted(parts.items())
-    ])
+    observe_at_scrape(
+        "crawler_eventing_delivery_responses",
+        lambda: [
+            (float(n), {"source": key, "status": str(status)})
+            for key, c in _sources()
+            for status, n in sorted((c.get("responses") or {}).items())
+        ],
+    )
+    observe_at_scrape(
+        "crawler_eventing_consumer_lag",
+        lambda: [
+            (float(lag), {"source": key, "topic": topic, "partition": str(partition)})
+            for key, c in _sources()
+            for topic, parts in sorted((c.get("lag") or {}).items())
+            for partition, lag in sorted(parts.items())
+        ],
+    )
 
 
 def _sources() -> list[tuple[str, Mapping[str, Any]]]:

@@ -258,8 +258,9 @@ class SimulatedMarket:
         elif kind == "malformed":
             _send(handler, Response(200, _MALFORMED_BODY, response.content_type, response.headers))
         elif kind == "hostile":
-            _send(handler, Response(response.status, hostile_body(response.body), response.content_type,
-                                    response.headers))
+            _send(
+                handler, Response(response.status, hostile_body(response.body), response.content_type, response.headers)
+            )
         else:  # truncated: promise the whole body, deliver half, hang up
             handler.close_connection = True
             _send(

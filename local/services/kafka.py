@@ -32,7 +32,6 @@ KAFKA_LOG4J_CONFIG = PROJECT_ROOT / "scripts" / "kafka" / "log4j2.xml"
 KAFKA_START_TIMEOUT = 120.0  # first start on a cold CI machine: JVM + KRaft bootstrap
 
 
-
 def _split_bootstrap(bootstrap: str) -> tuple[str, int]:
     """Host and port of the first address of a bootstrap list ("PLAINTEXT://h:p,h2:p2")."""
     first = bootstrap.split(",")[0].strip()
@@ -205,7 +204,12 @@ def ensure_kafka(
 
     def ensure() -> EmbeddedService | None:
         return _ensure_embedded(
-            files, host=host, port=port, address=address, start=start, wait_ready=wait_ready,
+            files,
+            host=host,
+            port=port,
+            address=address,
+            start=start,
+            wait_ready=wait_ready,
             check_foreign=check_foreign,
         )
 
@@ -217,9 +221,10 @@ def ensure_kafka(
         if "CorruptRecordException" not in str(exc):
             raise
         aside = broker_dir / f"data.corrupt-{time.strftime('%Y%m%d-%H%M%S')}"
-        log.warning("kafka: the log dir is corrupt (%s); moved to %s, starting with an empty one",
-                    str(exc).splitlines()[0], aside)
+        log.warning(
+            "kafka: the log dir is corrupt (%s); moved to %s, starting with an empty one",
+            str(exc).splitlines()[0],
+            aside,
+        )
         (broker_dir / "data").rename(aside)
         return ensure()
-
-

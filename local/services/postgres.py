@@ -49,7 +49,6 @@ POSTGRES_SUPERUSER = "postgres"
 POSTGRES_START_TIMEOUT = 60.0
 
 
-
 @dataclass(frozen=True)
 class _PgUrl:
     host: str
@@ -362,5 +361,3 @@ def drop_orphaned_databases(server_url: str, prefix: str) -> list[str]:
             drop_database(with_database(server_url, name))
             dropped.append(name)
     return dropped
-
-

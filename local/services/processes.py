@@ -375,5 +375,3 @@ def stop_all(state_dir: Path = LOCAL_DIR, timeout: float = STOP_TIMEOUT) -> list
                 stopped.append(files.name)
             files.forget()
     return stopped
-
-

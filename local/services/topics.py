@@ -134,5 +134,3 @@ def delete_topics(bootstrap: str, names: list[str], *, timeout: float = 30.0) ->
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                 raise ServiceError(f"deleting topic {name} failed: {exc.args[0].str()}") from exc
-
-

@@ -43,8 +43,9 @@ def request_key(source: str, path: str, params: Iterable[tuple[str, str]]) -> st
 
 def archived_request_key(record: ArchivedResponse) -> str:
     """The request key of an archived response (list parameters were sent repeated)."""
-    items = [(name, str(v)) for name, value in record.params.items()
-             for v in (value if isinstance(value, list) else [value])]
+    items = [
+        (name, str(v)) for name, value in record.params.items() for v in (value if isinstance(value, list) else [value])
+    ]
     return request_key(record.source, record.path, items)
 
 
@@ -69,27 +70,37 @@ class _VirtualTime:
 class ArchivedUpstream:
     """`UpstreamClients` (in `clients`) whose every request is answered from one job attempt's archive."""
 
-    def __init__(self, settings: Settings, responses: Sequence[ArchivedResponse],
-                 earlier: EarlierResponse = lambda key: None):
+    def __init__(
+        self, settings: Settings, responses: Sequence[ArchivedResponse], earlier: EarlierResponse = lambda key: None
+    ):
         self._answers: dict[str, deque[ArchivedResponse]] = defaultdict(deque)
         for record in responses:
             self._answers[archived_request_key(record)].append(record)
         self._earlier = earlier
         # An API is recognised by the base URL the request went to (longest first).
         bases = [(httpx.URL(getattr(settings, api).base_url), api) for api in APIS]
-        self._bases = sorted(((u.scheme, u.host, u.port, u.path.rstrip("/"), api) for u, api in bases),
-                             key=lambda base: -len(base[3]))
+        self._bases = sorted(
+            ((u.scheme, u.host, u.port, u.path.rstrip("/"), api) for u, api in bases), key=lambda base: -len(base[3])
+        )
         self.unanswered: list[str] = []
         start = min((r.fetched_at for r in responses), default=datetime.now(timezone.utc))
         time = _VirtualTime(start)
-        self.clients = UpstreamClients(settings, transport=httpx.MockTransport(self._answer), clock=time.monotonic,
-                                       wall_clock=time.wall, sleep=time.sleep)
+        self.clients = UpstreamClients(
+            settings,
+            transport=httpx.MockTransport(self._answer),
+            clock=time.monotonic,
+            wall_clock=time.wall,
+            sleep=time.sleep,
+        )
 
     def _answer(self, request: httpx.Request) -> httpx.Response:
         url = request.url
         params = list(url.params.multi_items())
-        candidates = [(api, url.path[len(path):] or "/") for scheme, host, port, path, api in self._bases
-                      if (url.scheme, url.host, url.port) == (scheme, host, port) and url.path.startswith(path + "/")]
+        candidates = [
+            (api, url.path[len(path) :] or "/")
+            for scheme, host, port, path, api in self._bases
+            if (url.scheme, url.host, url.port) == (scheme, host, port) and url.path.startswith(path + "/")
+        ]
         for api, path in candidates:  # one base URL for two APIs (a proxy): whichever has the answer
             queue = self._answers.get(request_key(api, path, params))
             if queue:

@@ -45,8 +45,17 @@ FORMAT_VERSION = 1
 NO_JOB = "_nojob"
 JOB_SOURCE = "job"  # the `source` of archived job messages
 # Headers worth keeping: what the body means and what the API said about our budget.
-KEPT_HEADERS = ("content-type", "date", "retry-after", "x-mbx-used-weight-1m", "x-ratelimit-limit",
-                "x-ratelimit-remaining", "x-ratelimit-reset", "cf-cache-status", "age")
+KEPT_HEADERS = (
+    "content-type",
+    "date",
+    "retry-after",
+    "x-mbx-used-weight-1m",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "cf-cache-status",
+    "age",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +109,26 @@ class ArchivedResponse:
         body = base64.b64decode(raw) if data.get("body_encoding") == "base64" else raw.encode("utf-8")
         if hashlib.sha256(body).hexdigest() != data.get("body_sha256"):
             raise ValueError("body does not match its sha256: the object is corrupt")
-        return cls(data["source"], data["path"], dict(data.get("params") or {}), int(data["status"]),
-                   dict(data.get("headers") or {}), datetime.fromisoformat(data["fetched_at"]), data.get("job_id"),
-                   body, dict(data.get("context") or {}))
+        return cls(
+            data["source"],
+            data["path"],
+            dict(data.get("params") or {}),
+            int(data["status"]),
+            dict(data.get("headers") or {}),
+            datetime.fromisoformat(data["fetched_at"]),
+            data.get("job_id"),
+            body,
+            dict(data.get("context") or {}),
+        )
 
     def digest(self) -> str:
         """Identity of the response: request, status and body (not the fetch time, which the key holds)."""
         h = hashlib.sha256()
-        h.update(json.dumps([self.source, self.path, self.params, self.status, self.job_id],
-                            sort_keys=True, default=str).encode())
+        h.update(
+            json.dumps(
+                [self.source, self.path, self.params, self.status, self.job_id], sort_keys=True, default=str
+            ).encode()
+        )
         h.update(self.body)
         return h.hexdigest()[:20]
 
@@ -117,8 +137,7 @@ def object_key(prefix: str, record: ArchivedResponse) -> str:
     """Where a response is stored (the layout in the module docstring)."""
     at = record.fetched_at.astimezone(timezone.utc)
     job = quote(record.job_id or NO_JOB, safe="")
-    return (f"{prefix}/{record.source}/{at:%Y-%m-%d}/{at:%H}/{job}/"
-            f"{at:%H%M%S%f}-{record.digest()}.json")
+    return f"{prefix}/{record.source}/{at:%Y-%m-%d}/{at:%H}/{job}/{at:%H%M%S%f}-{record.digest()}.json"
 
 
 def hour_prefixes(prefix: str, source: str, start: datetime, end: datetime) -> list[str]:
@@ -142,8 +161,15 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
 class BronzeArchive:
     """Writes and reads bronze objects in one bucket (boto3 S3 client, any S3-compatible store)."""
 
-    def __init__(self, s3: Any, bucket: str, prefix: str = "bronze", *, create_bucket: bool = False,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        prefix: str = "bronze",
+        *,
+        create_bucket: bool = False,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
         self.s3 = s3
         self.bucket = bucket
         self.prefix = prefix.strip("/")
@@ -158,16 +184,21 @@ class BronzeArchive:
         import boto3
         from botocore.config import Config
 
-        config = Config(connect_timeout=settings.archive_timeout_seconds, read_timeout=settings.archive_timeout_seconds,
-                        retries={"max_attempts": 2, "mode": "standard"})
-        s3 = boto3.client("s3", endpoint_url=settings.s3_endpoint_url or None, region_name=settings.s3_region,
-                          config=config)
+        config = Config(
+            connect_timeout=settings.archive_timeout_seconds,
+            read_timeout=settings.archive_timeout_seconds,
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
+        s3 = boto3.client(
+            "s3", endpoint_url=settings.s3_endpoint_url or None, region_name=settings.s3_region, config=config
+        )
         return cls(s3, settings.s3_bucket, settings.archive_prefix, create_bucket=settings.archive_create_bucket)
 
     # --- writing ---------------------------------------------------------------------------------
 
-    def record_response(self, api: str, path: str, params: Mapping[str, Any] | None,
-                        response: httpx.Response) -> str | None:
+    def record_response(
+        self, api: str, path: str, params: Mapping[str, Any] | None, response: httpx.Response
+    ) -> str | None:
         """The `UpstreamHttp` hook: archive one raw response; return its key (None if it failed).
 
         Runs in the request's thread, so the job id and the job's observation time come from
@@ -177,17 +208,37 @@ class BronzeArchive:
             context = current_context()
             headers = {k: v for k, v in response.headers.items() if k.lower() in KEPT_HEADERS}
             kept_context = {k: context[k] for k in ("observed_at", "trace_id") if context.get(k)}
-            record = ArchivedResponse(api, path, _params(params), response.status_code, headers, self._clock(),
-                                      context.get("job_id"), response.content, kept_context)
+            record = ArchivedResponse(
+                api,
+                path,
+                _params(params),
+                response.status_code,
+                headers,
+                self._clock(),
+                context.get("job_id"),
+                response.content,
+                kept_context,
+            )
             return self.write(record)
         except Exception as exc:
-            metrics.count("crawler_archive_writes", outcome="failed", source=api,
-                          description="Bronze archive writes by outcome (written, duplicate, failed)")
+            metrics.count(
+                "crawler_archive_writes",
+                outcome="failed",
+                source=api,
+                description="Bronze archive writes by outcome (written, duplicate, failed)",
+            )
             log.warning("bronze archive: could not archive %s %s: %s", api, path, exc)
             return None
 
-    def record_job(self, job_id: str, job_type: str, token_type: str, message: bytes, received_at: datetime,
-                   context: Mapping[str, str] | None = None) -> str | None:
+    def record_job(
+        self,
+        job_id: str,
+        job_type: str,
+        token_type: str,
+        message: bytes,
+        received_at: datetime,
+        context: Mapping[str, str] | None = None,
+    ) -> str | None:
         """Archive the job message of one job attempt as received; return its key (None if it failed).
 
         Stored like a response (source `job`, path `/<job_type>/<token_type>`, status 200,
@@ -195,13 +246,25 @@ class BronzeArchive:
         same attempt archived twice is one. Never raises.
         """
         try:
-            record = ArchivedResponse(JOB_SOURCE, f"/{job_type}/{token_type}", {}, 200,
-                                      {"content-type": "application/json"}, received_at, job_id, message,
-                                      {k: v for k, v in (context or {}).items() if v})
+            record = ArchivedResponse(
+                JOB_SOURCE,
+                f"/{job_type}/{token_type}",
+                {},
+                200,
+                {"content-type": "application/json"},
+                received_at,
+                job_id,
+                message,
+                {k: v for k, v in (context or {}).items() if v},
+            )
             return self.write(record)
         except Exception as exc:
-            metrics.count("crawler_archive_writes", outcome="failed", source=JOB_SOURCE,
-                          description="Bronze archive writes by outcome (written, duplicate, failed)")
+            metrics.count(
+                "crawler_archive_writes",
+                outcome="failed",
+                source=JOB_SOURCE,
+                description="Bronze archive writes by outcome (written, duplicate, failed)",
+            )
             log.warning("bronze archive: could not archive job %s: %s", job_id, exc)
             return None
 
@@ -213,16 +276,19 @@ class BronzeArchive:
         key = object_key(self.prefix, record)
         body = json.dumps(record.envelope(), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         try:
-            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json",
-                               IfNoneMatch="*")
+            self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*")
             outcome = "written"
         except ClientError as exc:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             if code not in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
                 raise
             outcome = "duplicate"
-        metrics.count("crawler_archive_writes", outcome=outcome, source=record.source,
-                      description="Bronze archive writes by outcome (written, duplicate, failed)")
+        metrics.count(
+            "crawler_archive_writes",
+            outcome=outcome,
+            source=record.source,
+            description="Bronze archive writes by outcome (written, duplicate, failed)",
+        )
         return key
 
     def _ensure_bucket(self) -> None:
@@ -239,8 +305,10 @@ class BronzeArchive:
                 try:
                     self.s3.create_bucket(Bucket=self.bucket)
                 except ClientError as exc:  # created meanwhile by another process
-                    if exc.response.get("Error", {}).get("Code") not in ("BucketAlreadyOwnedByYou",
-                                                                         "BucketAlreadyExists"):
+                    if exc.response.get("Error", {}).get("Code") not in (
+                        "BucketAlreadyOwnedByYou",
+                        "BucketAlreadyExists",
+                    ):
                         raise
             self._bucket_checked = True
 

@@ -42,12 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     pool = ConnectionPool(settings.database_url, size=1)
     try:
-        report = replay(pool, BronzeArchive.from_settings(settings), settings, args.start, args.end,
-                        dry_run=args.dry_run)
+        report = replay(
+            pool, BronzeArchive.from_settings(settings), settings, args.start, args.end, dry_run=args.dry_run
+        )
     finally:
         pool.close()
-    json.dump({"from": args.start.isoformat(), "to": args.end.isoformat(), "dry_run": args.dry_run,
-               **report.summary()}, sys.stdout, indent=2)
+    json.dump(
+        {"from": args.start.isoformat(), "to": args.end.isoformat(), "dry_run": args.dry_run, **report.summary()},
+        sys.stdout,
+        indent=2,
+    )
     print()
     return 0
 

@@ -39,8 +39,9 @@ def _replay_bronze(argv: list[str]) -> int:
 def _replay_dead_letters(argv: list[str]) -> int:
     from shared import dead_letter_replay
 
-    parser = argparse.ArgumentParser(prog=f"{PROG} replay-dead-letters",
-                                     description=COMMANDS["replay-dead-letters"].summary)
+    parser = argparse.ArgumentParser(
+        prog=f"{PROG} replay-dead-letters", description=COMMANDS["replay-dead-letters"].summary
+    )
     dead_letter_replay.add_arguments(parser)
     args = parser.parse_args(argv)
     dead_letter_replay.check_arguments(parser, args)
@@ -65,20 +66,28 @@ COMMANDS: dict[str, Command] = {
     "migrate": Command("apply the pending schema migrations of db/migrations to DATABASE_URL", _migrate),
     "replay-bronze": Command(
         "rebuild tokens, memberships, prices and audits for a time range from the bronze archive"
-        " (--from, --to, --dry-run)", _replay_bronze),
+        " (--from, --to, --dry-run)",
+        _replay_bronze,
+    ),
     "replay-dead-letters": Command(
         "re-publish dead-lettered events to their request topic with key and headers intact"
-        " (--topic, --job-id, --since, --to, --dry-run)", _replay_dead_letters),
+        " (--topic, --job-id, --since, --to, --dry-run)",
+        _replay_dead_letters,
+    ),
     "status": Command(
-        "the running system at a glance: readiness, lag, schedules, freshness, eventing, failures"
-        " (--json, --watch N)", _status),
+        "the running system at a glance: readiness, lag, schedules, freshness, eventing, failures (--json, --watch N)",
+        _status,
+    ),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser: one subcommand per operation, each with its summary."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
-                                     epilog=f"'{PROG} <command> --help' shows the options of a command.")
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=__doc__.split("\n\n")[0],
+        epilog=f"'{PROG} <command> --help' shows the options of a command.",
+    )
     commands = parser.add_subparsers(dest="command", metavar="<command>", required=True)
     for name, command in COMMANDS.items():
         commands.add_parser(name, help=command.summary, add_help=False)

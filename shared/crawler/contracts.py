@@ -42,8 +42,9 @@ class PricePoint(BaseModel):
     # An exact decimal as text: prices are never floats on the wire.
     price_usdt: str = Field(pattern=r"^(0|[1-9][0-9]*)(\.[0-9]+)?$")
     source: str = Field(min_length=1)
-    observed_at: str = Field(json_schema_extra={"format": "date-time"},
-                             pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
+    observed_at: str = Field(
+        json_schema_extra={"format": "date-time"}, pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$"
+    )
 
 
 class PriceUpdated(BaseModel):

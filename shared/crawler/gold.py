@@ -48,8 +48,16 @@ class Candle:
     ticks: int
 
 
-def candles(conn: Conn, token_key: str, resolution: str, *, start: datetime, end: datetime,
-            after: datetime | None = None, limit: int = 200) -> list[Candle]:
+def candles(
+    conn: Conn,
+    token_key: str,
+    resolution: str,
+    *,
+    start: datetime,
+    end: datetime,
+    after: datetime | None = None,
+    limit: int = 200,
+) -> list[Candle]:
     """Candles with `start <= bucket_start < end` (and `> after`, for paging), oldest first."""
     resolution_width(resolution)
     rows = conn.run(
@@ -58,7 +66,12 @@ def candles(conn: Conn, token_key: str, resolution: str, *, start: datetime, end
         " AND bucket_start >= :start AND bucket_start < :end"
         " AND (CAST(:after AS timestamptz) IS NULL OR bucket_start > CAST(:after AS timestamptz))"
         " ORDER BY bucket_start LIMIT :limit",
-        k=token_key, r=resolution, start=start, end=end, after=after, limit=limit,
+        k=token_key,
+        r=resolution,
+        start=start,
+        end=end,
+        after=after,
+        limit=limit,
     )
     return [Candle(*row) for row in rows]
 
@@ -179,12 +192,19 @@ def volatility(conn: Conn, token_key: str, resolution: str, periods: int) -> Vol
         FROM b LEFT JOIN series s ON true
         GROUP BY b.ws, b.as_of
         """,
-        k=token_key, r=resolution, n=periods,
+        k=token_key,
+        r=resolution,
+        n=periods,
     )[0]
     samples = int(row[2])
     enough = samples >= 2
     return Volatility(
-        token_key, resolution, periods, row[0], row[1], samples,
+        token_key,
+        resolution,
+        periods,
+        row[0],
+        row[1],
+        samples,
         mean=row[3] if samples else None,
         stddev=row[4] if enough else None,
         relative=row[5] if enough else None,

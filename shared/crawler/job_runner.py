@@ -79,15 +79,18 @@ def job_id_for(job: JobMessage, event: InboundEvent) -> str:
     return job.job_id or f"{event.source}#{event.id}"
 
 
-def run_job(event: InboundEvent, resources: Resources, *, function: str,
-            accepts: Collection[str], pipeline: Pipeline) -> dict[str, Any]:
+def run_job(
+    event: InboundEvent, resources: Resources, *, function: str, accepts: Collection[str], pipeline: Pipeline
+) -> dict[str, Any]:
     """Handle one job event end to end; return the response body of a done job."""
     settings = resources.settings
     try:
         job = parse_job_message(event.data, max_bytes=settings.job_max_body_bytes, max_symbols=settings.job_max_symbols)
         if job.job_type not in accepts:
-            raise BadMessage(f"job_type {job.job_type!r} is not handled by the {function} function "
-                             f"(expected one of {sorted(accepts)})")
+            raise BadMessage(
+                f"job_type {job.job_type!r} is not handled by the {function} function "
+                f"(expected one of {sorted(accepts)})"
+            )
     except BadMessage as exc:
         _record_rejection(event, resources, function, exc)
         raise
@@ -109,47 +112,81 @@ def run_job(event: InboundEvent, resources: Resources, *, function: str,
             attempt = store.begin_job(conn, record, received_at, requested)
         archive = resources.archive
         if archive is not None:  # replay reads from it which tokens this attempt asked for
-            archive.record_job(job_id, job.job_type, job.token_type, event.data, received_at,
-                               {"trace_id": trace_id_of(traceparent) or "", "event_id": event.id})
+            archive.record_job(
+                job_id,
+                job.job_type,
+                job.token_type,
+                event.data,
+                received_at,
+                {"trace_id": trace_id_of(traceparent) or "", "event_id": event.id},
+            )
         ctx = JobContext(job, job_id, event, resources, traceparent, received_at, attempt.first_started_at)
         try:
             outcome = pipeline(ctx)
         except Exception as exc:
-            metrics.count("crawler_jobs_failed", description="Jobs that failed and will be retried or dead-lettered",
-                          reason=type(exc).__name__, **labels)
+            metrics.count(
+                "crawler_jobs_failed",
+                description="Jobs that failed and will be retried or dead-lettered",
+                reason=type(exc).__name__,
+                **labels,
+            )
             _record_failure(resources, record, requested, exc)
             raise
         if outcome.rows_upserted.get("token_prices"):
             candle_fold(resources).request()  # the committed ticks reach the gold candles shortly
         with resources.db.connection() as conn:
-            store.finish_job(conn, record, status=outcome.status, message=outcome.message,
-                             tokens_requested=outcome.requested, tokens_succeeded=outcome.succeeded,
-                             failures=outcome.failures)
+            store.finish_job(
+                conn,
+                record,
+                status=outcome.status,
+                message=outcome.message,
+                tokens_requested=outcome.requested,
+                tokens_succeeded=outcome.succeeded,
+                failures=outcome.failures,
+            )
         elapsed = time.monotonic() - started
         metrics.count("crawler_jobs_completed", status=outcome.status, **labels)
         metrics.observe("crawler_job_duration", elapsed, **labels)
         for table, rows in outcome.rows_upserted.items():
             metrics.count("crawler_db_rows_upserted", rows, table=table, **labels)
-        log.info("job %s %s: %d/%d tokens in %.3f s (attempt %d)", job_id, outcome.status, outcome.succeeded,
-                 outcome.requested, elapsed, attempt.number,
-                 extra={"failed_tokens": len(outcome.failures)})
-        return {"job_id": job_id, "status": outcome.status, "requested": outcome.requested,
-                "succeeded": outcome.succeeded, "failed": len(outcome.failures),
-                "failures": [{"token": f.ref, "reason": f.reason} for f in outcome.failures[:50]],
-                **outcome.details}
+        log.info(
+            "job %s %s: %d/%d tokens in %.3f s (attempt %d)",
+            job_id,
+            outcome.status,
+            outcome.succeeded,
+            outcome.requested,
+            elapsed,
+            attempt.number,
+            extra={"failed_tokens": len(outcome.failures)},
+        )
+        return {
+            "job_id": job_id,
+            "status": outcome.status,
+            "requested": outcome.requested,
+            "succeeded": outcome.succeeded,
+            "failed": len(outcome.failures),
+            "failures": [{"token": f.ref, "reason": f.reason} for f in outcome.failures[:50]],
+            **outcome.details,
+        }
 
 
-def _skip_expired(resources: Resources, record: store.JobRecord, job: JobMessage, requested: int,
-                  labels: dict[str, str]) -> dict[str, Any]:
+def _skip_expired(
+    resources: Resources, record: store.JobRecord, job: JobMessage, requested: int, labels: dict[str, str]
+) -> dict[str, Any]:
     """A tick's job delivered after it expired: newer ticks supersede it (coalescing)."""
     expired = job.expires_at.isoformat() if job.expires_at else "an unknown time"
     reason = f"expired at {expired}: superseded by newer ticks"
-    metrics.count("crawler_jobs_skipped", description="Jobs skipped because newer ticks superseded them",
-                  reason="expired", **labels)
+    metrics.count(
+        "crawler_jobs_skipped",
+        description="Jobs skipped because newer ticks superseded them",
+        reason="expired",
+        **labels,
+    )
     log.info("job %s skipped: %s", record.job_id, reason)
     with resources.db.connection() as conn:
-        store.finish_job(conn, record, status="skipped", message=reason, tokens_requested=requested,
-                         tokens_succeeded=0, failures=[])
+        store.finish_job(
+            conn, record, status="skipped", message=reason, tokens_requested=requested, tokens_succeeded=0, failures=[]
+        )
     return {"job_id": record.job_id, "status": "skipped", "reason": reason}
 
 
@@ -158,8 +195,15 @@ def _record_rejection(event: InboundEvent, resources: Resources, function: str, 
     log.warning("rejected job message %s: %s", event.id, exc.reason)
     try:
         with resources.db.connection() as conn:
-            store.finish_job(conn, store.JobRecord(f"rejected:{event.source}#{event.id}", function, None, event.id),
-                             status="rejected", message=exc.reason, tokens_requested=0, tokens_succeeded=0, failures=[])
+            store.finish_job(
+                conn,
+                store.JobRecord(f"rejected:{event.source}#{event.id}", function, None, event.id),
+                status="rejected",
+                message=exc.reason,
+                tokens_requested=0,
+                tokens_succeeded=0,
+                failures=[],
+            )
     except Exception as db_exc:  # the dead-letter topic still carries the reason
         log.warning("could not log rejection of %s: %s", event.id, db_exc)
 
@@ -180,7 +224,14 @@ def _record_failure(resources: Resources, record: store.JobRecord, requested: in
     log.warning("job %s failed: %s", record.job_id, exc)
     try:
         with resources.db.connection() as conn:
-            store.finish_job(conn, record, status="failed", message=f"{type(exc).__name__}: {exc}",
-                             tokens_requested=requested, tokens_succeeded=0, failures=[])
+            store.finish_job(
+                conn,
+                record,
+                status="failed",
+                message=f"{type(exc).__name__}: {exc}",
+                tokens_requested=requested,
+                tokens_succeeded=0,
+                failures=[],
+            )
     except Exception as db_exc:
         log.warning("could not log failure of %s: %s", record.job_id, db_exc)

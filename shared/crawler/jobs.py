@@ -54,16 +54,26 @@ class JobMessage(BaseModel):
     token_type: TokenType
     # json_schema_extra: the published schema (schemas/, shared.crawler.contracts) states the rules the
     # validators below apply; validation itself stays theirs.
-    symbols: list[str] = Field(default_factory=list, json_schema_extra={"items": {
-        "type": "string", "pattern": _SYMBOL_PATTERN}})
+    symbols: list[str] = Field(
+        default_factory=list, json_schema_extra={"items": {"type": "string", "pattern": _SYMBOL_PATTERN}}
+    )
     timestamp: datetime
     # No control characters: PostgreSQL text cannot hold NUL, and ids end up in logs.
     job_id: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")
     batch: int | None = Field(default=None, ge=0)
     batches: int | None = Field(default=None, ge=1)
     contracts: list[ContractRef] = Field(default_factory=list)
-    token_keys: list[str] = Field(default_factory=list, json_schema_extra={"items": {
-        "type": "string", "minLength": 1, "maxLength": _ADDRESS_MAX_LEN + 40, "pattern": _TOKEN_KEY_PATTERN}})
+    token_keys: list[str] = Field(
+        default_factory=list,
+        json_schema_extra={
+            "items": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": _ADDRESS_MAX_LEN + 40,
+                "pattern": _TOKEN_KEY_PATTERN,
+            }
+        },
+    )
     traceparent: str | None = Field(default=None, max_length=128, pattern=r"^[^\x00-\x1f\x7f]*$")
     # Set by the scheduler: a tick's job is worthless after the next ticks superseded it.
     expires_at: datetime | None = None

@@ -75,8 +75,13 @@ GOPLUS_EVM_PREFIX = "/api/v1/token_security/"
 BINANCE_LISTING_TTL = timedelta(hours=1)
 # Endpoints only trending discovery and audits call: an attempt archived without its job message
 # (before job messages were archived) that touched one is not a top-100 job.
-FOREIGN_ENDPOINTS = (("dexscreener", "/token-boosts/"), ("dexscreener", "/token-profiles/"),
-                     ("geckoterminal", "/"), ("goplus", "/"), ("coingecko", coingecko.TRENDING_PATH))
+FOREIGN_ENDPOINTS = (
+    ("dexscreener", "/token-boosts/"),
+    ("dexscreener", "/token-profiles/"),
+    ("geckoterminal", "/"),
+    ("goplus", "/"),
+    ("coingecko", coingecko.TRENDING_PATH),
+)
 # Responses the live clients cache across jobs; replay looks this far back for them.
 CACHED_LOOKBACK = timedelta(seconds=coingecko.STABLECOINS_TTL_SECONDS)
 
@@ -95,10 +100,15 @@ class ReplayReport:
     diverged: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
-        return {"responses": self.responses, "jobs": self.jobs, "prices_inserted": self.prices_inserted,
-                "tokens_upserted": self.tokens_upserted, "audits_upserted": self.audits_upserted,
-                "skipped": [{"job_id": j, "reason": r} for j, r in self.skipped],
-                "diverged": [{"job_id": j, "detail": d} for j, d in self.diverged]}
+        return {
+            "responses": self.responses,
+            "jobs": self.jobs,
+            "prices_inserted": self.prices_inserted,
+            "tokens_upserted": self.tokens_upserted,
+            "audits_upserted": self.audits_upserted,
+            "skipped": [{"job_id": j, "reason": r} for j, r in self.skipped],
+            "diverged": [{"job_id": j, "detail": d} for j, d in self.diverged],
+        }
 
 
 class NotReplayable(Exception):
@@ -159,11 +169,17 @@ def _cache_ttl(record: ArchivedResponse, settings: Settings) -> timedelta | None
     """How long a live client keeps serving this response to later jobs (None: it does not)."""
     if record.source == "coingecko" and record.path == coingecko.COINS_LIST_PATH:
         return timedelta(seconds=coingecko.COINS_LIST_TTL_SECONDS)
-    if record.source == "coingecko" and record.path == coingecko.MARKETS_PATH \
-            and record.params.get("category") == "stablecoins":
+    if (
+        record.source == "coingecko"
+        and record.path == coingecko.MARKETS_PATH
+        and record.params.get("category") == "stablecoins"
+    ):
         return timedelta(seconds=coingecko.STABLECOINS_TTL_SECONDS)
-    if record.source == "coingecko" and record.path == coingecko.SIMPLE_PRICE_PATH \
-            and record.params.get("ids") == TETHER_ID:
+    if (
+        record.source == "coingecko"
+        and record.path == coingecko.SIMPLE_PRICE_PATH
+        and record.params.get("ids") == TETHER_ID
+    ):
         return timedelta(seconds=settings.usdt_usd_max_age_seconds)
     if record.source == "binance" and record.path == binance.EXCHANGE_INFO_PATH:
         return BINANCE_LISTING_TTL
@@ -203,8 +219,11 @@ class _Cache:
             for record in self._archive.responses(["binance"], self._start - BINANCE_LISTING_TTL, self._start):
                 if record.path == binance.EXCHANGE_INFO_PATH:
                     self.offer(record)
-        found = [r for r in self.cached.get(key, ()) if r.fetched_at <= at
-                 and at - r.fetched_at <= (_cache_ttl(r, self.settings) or timedelta(0))]
+        found = [
+            r
+            for r in self.cached.get(key, ())
+            if r.fetched_at <= at and at - r.fetched_at <= (_cache_ttl(r, self.settings) or timedelta(0))
+        ]
         return max(found, key=lambda r: r.fetched_at) if found else None
 
     @staticmethod
@@ -219,8 +238,15 @@ class _Cache:
         return self._latest(self.stablecoin_ids, at) or frozenset()
 
 
-def replay(pool: ConnectionPool, archive: BronzeArchive, settings: Settings, start: datetime, end: datetime,
-           *, dry_run: bool = False) -> ReplayReport:
+def replay(
+    pool: ConnectionPool,
+    archive: BronzeArchive,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    *,
+    dry_run: bool = False,
+) -> ReplayReport:
     """Rebuild silver from the jobs archived in [start, end); one transaction per job attempt."""
     if start >= end:
         raise ValueError("the start of the range must be before its end")
@@ -252,8 +278,15 @@ def replay(pool: ConnectionPool, archive: BronzeArchive, settings: Settings, sta
     return report
 
 
-def _replay_attempt(pool: ConnectionPool, job_id: str, attempt: list[ArchivedResponse], cache: _Cache,
-                    settings: Settings, report: ReplayReport, dry_run: bool) -> None:
+def _replay_attempt(
+    pool: ConnectionPool,
+    job_id: str,
+    attempt: list[ArchivedResponse],
+    cache: _Cache,
+    settings: Settings,
+    report: ReplayReport,
+    dry_run: bool,
+) -> None:
     job = _job_message(attempt, settings)
     responses = [r for r in attempt if r.source != JOB_SOURCE]
     if job is not None and job.job_type == "audit":
@@ -261,19 +294,26 @@ def _replay_attempt(pool: ConnectionPool, job_id: str, attempt: list[ArchivedRes
     if job is not None and job.token_type == "trending":
         return _replay_trending(pool, job_id, job, attempt, cache, settings, report, dry_run)
     if job is None and any(_is_foreign(r) for r in responses):
-        raise NotReplayable("trending or audit job archived without its job message (archived before job "
-                            "messages were): which tokens it asked for is unknown")
+        raise NotReplayable(
+            "trending or audit job archived without its job message (archived before job "
+            "messages were): which tokens it asked for is unknown"
+        )
     if not responses:
         return
     if job is None and any(_is_price_answer(r) for r in responses):
-        raise NotReplayable("top-100 price job archived without its job message (archived before job messages "
-                            "were): which tokens it priced is unknown")
+        raise NotReplayable(
+            "top-100 price job archived without its job message (archived before job messages "
+            "were): which tokens it priced is unknown"
+        )
     observed_at = _observed_at(attempt)
     with _silver(pool, dry_run) as conn:
         profiles, membership = _metadata(conn, responses, cache, settings)
         profiles += _details(conn, responses)
-        quotes = (_top100_prices(conn, job_id, job, responses, cache, settings, observed_at, report)
-                  if job is not None and job.job_type == "price" else [])
+        quotes = (
+            _top100_prices(conn, job_id, job, responses, cache, settings, observed_at, report)
+            if job is not None and job.job_type == "price"
+            else []
+        )
         report.jobs += 1
         if profiles:
             keys = store.upsert_tokens(conn, profiles)
@@ -284,14 +324,27 @@ def _replay_attempt(pool: ConnectionPool, job_id: str, attempt: list[ArchivedRes
 
 
 def _is_price_answer(record: ArchivedResponse) -> bool:
-    return ((record.source == "binance" and record.path == binance.TICKER_PRICE_PATH)
-            or (record.source == "dexscreener" and record.path.startswith(DEX_TOKENS_PREFIX))
-            or (record.source == "coingecko" and record.path == coingecko.SIMPLE_PRICE_PATH
-                and record.params.get("ids") != TETHER_ID))
+    return (
+        (record.source == "binance" and record.path == binance.TICKER_PRICE_PATH)
+        or (record.source == "dexscreener" and record.path.startswith(DEX_TOKENS_PREFIX))
+        or (
+            record.source == "coingecko"
+            and record.path == coingecko.SIMPLE_PRICE_PATH
+            and record.params.get("ids") != TETHER_ID
+        )
+    )
 
 
-def _top100_prices(conn: Any, job_id: str, job: JobMessage, responses: list[ArchivedResponse], cache: _Cache,
-                   settings: Settings, observed_at: datetime, report: ReplayReport) -> list[PriceQuote]:
+def _top100_prices(
+    conn: Any,
+    job_id: str,
+    job: JobMessage,
+    responses: list[ArchivedResponse],
+    cache: _Cache,
+    settings: Settings,
+    observed_at: datetime,
+    report: ReplayReport,
+) -> list[PriceQuote]:
     """A top-100 price job: the live `job_tokens` and `fetch_prices` on the archived answers."""
     tokens = job_tokens(conn, job, settings)
     if not tokens:
@@ -300,8 +353,9 @@ def _top100_prices(conn: Any, job_id: str, job: JobMessage, responses: list[Arch
     upstream = ArchivedUpstream(settings, responses, lambda key: cache.earlier(key, at))
     ledger = SourceLedger()
     try:
-        quotes, _ = fetch_prices(upstream.clients, list(tokens.values()), ledger, observed_at,
-                                 lambda: _usdt_usd_rate(settings, upstream))
+        quotes, _ = fetch_prices(
+            upstream.clients, list(tokens.values()), ledger, observed_at, lambda: _usdt_usd_rate(settings, upstream)
+        )
     finally:
         upstream.close()
     if not quotes and (error := ledger.retryable_error()):  # the live attempt raised: it committed nothing
@@ -316,8 +370,9 @@ def _job_message(attempt: list[ArchivedResponse], settings: Settings) -> JobMess
     if record is None:
         return None
     try:
-        return parse_job_message(record.body, max_bytes=settings.job_max_body_bytes,
-                                 max_symbols=settings.job_max_symbols)
+        return parse_job_message(
+            record.body, max_bytes=settings.job_max_body_bytes, max_symbols=settings.job_max_symbols
+        )
     except BadMessage as exc:  # the live path rejected it too, before any fetch
         raise NotReplayable(f"archived job message is not a valid job: {exc.reason}") from exc
 
@@ -331,16 +386,26 @@ def _observed_at(attempt: list[ArchivedResponse]) -> datetime:
     return fetched[0]
 
 
-def _replay_trending(pool: ConnectionPool, job_id: str, job: JobMessage, attempt: list[ArchivedResponse],
-                     cache: _Cache, settings: Settings, report: ReplayReport, dry_run: bool) -> None:
+def _replay_trending(
+    pool: ConnectionPool,
+    job_id: str,
+    job: JobMessage,
+    attempt: list[ArchivedResponse],
+    cache: _Cache,
+    settings: Settings,
+    report: ReplayReport,
+    dry_run: bool,
+) -> None:
     """A trending job: the live `gather_trending` on the archived answers, then `commit_trending`."""
     observed_at = _observed_at(attempt)
     at = attempt[-1].fetched_at
-    upstream = ArchivedUpstream(settings, [r for r in attempt if r.source != JOB_SOURCE],
-                                lambda key: cache.earlier(key, at))
+    upstream = ArchivedUpstream(
+        settings, [r for r in attempt if r.source != JOB_SOURCE], lambda key: cache.earlier(key, at)
+    )
     try:
-        gathered = gather_trending(job, upstream.clients, settings, lambda: _usdt_usd_rate(settings, upstream),
-                                   clock=lambda: observed_at)
+        gathered = gather_trending(
+            job, upstream.clients, settings, lambda: _usdt_usd_rate(settings, upstream), clock=lambda: observed_at
+        )
     except CrawlerError as exc:  # the live attempt raised too: it committed nothing
         raise NotReplayable(f"the live attempt committed nothing: {exc.reason}") from exc
     finally:
@@ -360,8 +425,16 @@ def _usdt_usd_rate(settings: Settings, upstream: ArchivedUpstream) -> Decimal:
     return fetch_usdt_usd_rate(upstream.clients)
 
 
-def _replay_audit(pool: ConnectionPool, job_id: str, job: JobMessage, attempt: list[ArchivedResponse],
-                  cache: _Cache, settings: Settings, report: ReplayReport, dry_run: bool) -> None:
+def _replay_audit(
+    pool: ConnectionPool,
+    job_id: str,
+    job: JobMessage,
+    attempt: list[ArchivedResponse],
+    cache: _Cache,
+    settings: Settings,
+    report: ReplayReport,
+    dry_run: bool,
+) -> None:
     """An audit job: the live `fetch_audits` on the archived GoPlus answers for the tokens it asked about.
 
     Which of the named tokens the live job sent to GoPlus depended on the database then
@@ -372,9 +445,14 @@ def _replay_audit(pool: ConnectionPool, job_id: str, job: JobMessage, attempt: l
     asked = {(chain_id, address) for r in goplus_answers for chain_id, address in _goplus_asked(r)}
     with pool.connection() as conn:
         known = store.tokens_by_key(conn, keys)
-    targets = [AuditTarget(key, token.chain, token.contract) for key in keys
-               if (token := known.get(key)) is not None and token.chain and token.contract
-               and (chains.goplus_chain_id(token.chain), token.contract) in asked]
+    targets = [
+        AuditTarget(key, token.chain, token.contract)
+        for key in keys
+        if (token := known.get(key)) is not None
+        and token.chain
+        and token.contract
+        and (chains.goplus_chain_id(token.chain), token.contract) in asked
+    ]
     upstream = ArchivedUpstream(settings, goplus_answers)
     try:
         reports = fetch_audits(upstream.clients.goplus, targets, SourceLedger(), _observed_at(attempt))
@@ -391,7 +469,7 @@ def _goplus_asked(record: ArchivedResponse) -> list[tuple[str, str]]:
     if record.path == goplus.SOLANA_PATH:
         chain_id = GOPLUS_SOLANA
     elif record.path.startswith(GOPLUS_EVM_PREFIX):
-        chain_id = record.path[len(GOPLUS_EVM_PREFIX):]
+        chain_id = record.path[len(GOPLUS_EVM_PREFIX) :]
     else:
         return []
     addresses = str(record.params.get("contract_addresses", ""))
@@ -400,18 +478,27 @@ def _goplus_asked(record: ArchivedResponse) -> list[tuple[str, str]]:
 
 def _note_divergence(report: ReplayReport, job_id: str, upstream: ArchivedUpstream) -> None:
     if upstream.unanswered:
-        report.diverged.append((job_id, f"{len(upstream.unanswered)} request(s) without an archived answer, "
-                                        f"e.g. {upstream.unanswered[0]}"))
+        report.diverged.append(
+            (job_id, f"{len(upstream.unanswered)} request(s) without an archived answer, e.g. {upstream.unanswered[0]}")
+        )
     if unused := upstream.unused():
-        report.diverged.append((job_id, f"{len(unused)} archived answer(s) not asked for, "
-                                        f"e.g. {unused[0].source} {unused[0].path}"))
+        report.diverged.append(
+            (job_id, f"{len(unused)} archived answer(s) not asked for, e.g. {unused[0].source} {unused[0].path}")
+        )
 
 
-def _metadata(conn: Any, attempt: list[ArchivedResponse], cache: _Cache,
-              settings: Settings) -> tuple[list[TokenProfile], list[TokenProfile] | None]:
+def _metadata(
+    conn: Any, attempt: list[ArchivedResponse], cache: _Cache, settings: Settings
+) -> tuple[list[TokenProfile], list[TokenProfile] | None]:
     """A top-100 refresh: the profiles and the ranked membership, as refresh_top100_metadata derives them."""
-    markets = [r for r in attempt if r.source == "coingecko" and r.path == coingecko.MARKETS_PATH
-               and "category" not in r.params and _body(r) is not None]
+    markets = [
+        r
+        for r in attempt
+        if r.source == "coingecko"
+        and r.path == coingecko.MARKETS_PATH
+        and "category" not in r.params
+        and _body(r) is not None
+    ]
     if not markets:
         return [], None
     record = markets[-1]
@@ -419,8 +506,13 @@ def _metadata(conn: Any, attempt: list[ArchivedResponse], cache: _Cache,
     if coins_list is None:
         log.warning("replay: no /coins/list archived before %s; top-100 refresh skipped", record.fetched_at)
         return [], None
-    profiles, _ = top100_profiles(_body(record), coins_list, settings.stablecoin_symbols,
-                                  cache.stablecoins(attempt[-1].fetched_at), limit=settings.top100_size)
+    profiles, _ = top100_profiles(
+        _body(record),
+        coins_list,
+        settings.stablecoin_symbols,
+        cache.stablecoins(attempt[-1].fetched_at),
+        limit=settings.top100_size,
+    )
     return list(profiles), list(profiles)
 
 
@@ -430,13 +522,21 @@ def _details(conn: Any, attempt: list[ArchivedResponse]) -> list[TokenProfile]:
     for record in attempt:
         if record.source != "coingecko" or not record.path.startswith("/api/v3/coins/"):
             continue
-        coin_id = record.path[len("/api/v3/coins/"):]
+        coin_id = record.path[len("/api/v3/coins/") :]
         body = _body(record)
         if "/" in coin_id or coin_id in ("list", "markets") or not isinstance(body, dict):
             continue
         for key, symbol, chain, contract in conn.run(
-                "SELECT token_key, symbol, chain, contract FROM tokens WHERE coingecko_id = :id", id=coin_id):
-            base = TokenProfile(key=key, symbol=symbol, name=None, chain=chain, address=contract,
-                                coingecko_id=coin_id, source="coingecko")
+            "SELECT token_key, symbol, chain, contract FROM tokens WHERE coingecko_id = :id", id=coin_id
+        ):
+            base = TokenProfile(
+                key=key,
+                symbol=symbol,
+                name=None,
+                chain=chain,
+                address=contract,
+                coingecko_id=coin_id,
+                source="coingecko",
+            )
             out.append(apply_coin_detail(base, body))
     return out

@@ -59,11 +59,16 @@ def resolve_token_keys(conn: Conn, profiles: Sequence[TokenProfile]) -> dict[str
         "SELECT c.owner, tc.token_key FROM unnest(CAST(:chains AS text[]), CAST(:addresses AS text[]),"
         " CAST(:owners AS text[])) AS c(chain, address, owner)"
         " JOIN token_contracts tc ON tc.chain = c.chain AND tc.address = c.address",
-        chains=chains, addresses=addresses, owners=owners,
+        chains=chains,
+        addresses=addresses,
+        owners=owners,
     )
-    existing = {row[0] for row in conn.run(
-        "SELECT token_key FROM tokens WHERE token_key = ANY(CAST(:keys AS text[]))", keys=list(resolved)
-    )}
+    existing = {
+        row[0]
+        for row in conn.run(
+            "SELECT token_key FROM tokens WHERE token_key = ANY(CAST(:keys AS text[]))", keys=list(resolved)
+        )
+    }
     for owner, stored_key in rows:
         # The profile's own key wins when it already exists; otherwise adopt the stored identity.
         if owner not in existing:
@@ -71,7 +76,9 @@ def resolve_token_keys(conn: Conn, profiles: Sequence[TokenProfile]) -> dict[str
     return resolved
 
 
-def upsert_tokens(conn: Conn, profiles: Sequence[TokenProfile], *, stablecoin_keys: frozenset[str] = frozenset()) -> dict[str, str]:
+def upsert_tokens(
+    conn: Conn, profiles: Sequence[TokenProfile], *, stablecoin_keys: frozenset[str] = frozenset()
+) -> dict[str, str]:
     """Insert or overwrite token rows and their contracts; return profile key → stored key."""
     if not profiles:
         return {}
@@ -143,15 +150,20 @@ def upsert_tokens(conn: Conn, profiles: Sequence[TokenProfile], *, stablecoin_ke
     for key, profile in zip(keys, rows):
         decimals = {c.chain: c.decimals for c in profile.contracts}
         for chain, address in _all_contracts(profile):
-            contract_rows[(chain, address)] = (key, decimals.get(chain, profile.decimals if chain == profile.chain else None))
+            contract_rows[(chain, address)] = (
+                key,
+                decimals.get(chain, profile.decimals if chain == profile.chain else None),
+            )
     if contract_rows:
         conn.run(
             "INSERT INTO token_contracts AS tc (chain, address, token_key, decimals)"
             " SELECT * FROM unnest(CAST(:chain AS text[]), CAST(:address AS text[]), CAST(:token_key AS text[]),"
             " CAST(:decimals AS int[]))"
             " ON CONFLICT (chain, address) DO UPDATE SET decimals = COALESCE(EXCLUDED.decimals, tc.decimals)",
-            chain=[c for c, _ in contract_rows], address=[a for _, a in contract_rows],
-            token_key=[v[0] for v in contract_rows.values()], decimals=[v[1] for v in contract_rows.values()],
+            chain=[c for c, _ in contract_rows],
+            address=[a for _, a in contract_rows],
+            token_key=[v[0] for v in contract_rows.values()],
+            decimals=[v[1] for v in contract_rows.values()],
         )
     return {p.key: resolved[p.key] for p in profiles}
 
@@ -169,27 +181,33 @@ def set_membership(conn: Conn, token_set: str, ranked_keys: Sequence[str], *, co
             " SELECT :set, k, r FROM unnest(CAST(:keys AS text[]), CAST(:ranks AS int[])) AS x(k, r)"
             " ON CONFLICT (token_set, token_key) DO UPDATE SET rank = EXCLUDED.rank, last_seen_at = now(),"
             " left_at = NULL, joined_at = CASE WHEN m.left_at IS NULL THEN m.joined_at ELSE now() END",
-            set=token_set, keys=keys, ranks=list(range(1, len(keys) + 1)),
+            set=token_set,
+            keys=keys,
+            ranks=list(range(1, len(keys) + 1)),
         )
     if complete:
         conn.run(
             "UPDATE token_set_members SET left_at = now() WHERE token_set = :set AND left_at IS NULL"
             " AND NOT (token_key = ANY(CAST(:keys AS text[])))",
-            set=token_set, keys=keys,
+            set=token_set,
+            keys=keys,
         )
 
 
 def has_members(conn: Conn, token_set: str) -> bool:
     """True when the set has at least one current member."""
-    return bool(conn.run(
-        "SELECT EXISTS (SELECT 1 FROM token_set_members WHERE token_set = :s AND left_at IS NULL)", s=token_set
-    )[0][0])
+    return bool(
+        conn.run(
+            "SELECT EXISTS (SELECT 1 FROM token_set_members WHERE token_set = :s AND left_at IS NULL)", s=token_set
+        )[0][0]
+    )
 
 
 def last_refreshed(conn: Conn, token_set: str) -> datetime | None:
     """When the set's membership was last confirmed by a full refresh."""
-    return conn.run("SELECT max(last_seen_at) FROM token_set_members WHERE token_set = :s AND left_at IS NULL",
-                    s=token_set)[0][0]
+    return conn.run(
+        "SELECT max(last_seen_at) FROM token_set_members WHERE token_set = :s AND left_at IS NULL", s=token_set
+    )[0][0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,20 +226,27 @@ def record_refresh(conn: Conn, token_set: str, job_id: str) -> None:
         "INSERT INTO token_set_refreshes AS r (token_set, job_id, refreshed_at, details_requested_at)"
         " VALUES (:s, :j, now(), NULL) ON CONFLICT (token_set) DO UPDATE SET job_id = EXCLUDED.job_id,"
         " refreshed_at = EXCLUDED.refreshed_at, details_requested_at = NULL",
-        s=token_set, j=job_id,
+        s=token_set,
+        j=job_id,
     )
 
 
 def details_requested(conn: Conn, token_set: str, job_id: str) -> None:
     """Mark the detail jobs of `job_id`'s refresh as published (a newer refresh is left alone)."""
-    conn.run("UPDATE token_set_refreshes SET details_requested_at = now() WHERE token_set = :s AND job_id = :j",
-             s=token_set, j=job_id)
+    conn.run(
+        "UPDATE token_set_refreshes SET details_requested_at = now() WHERE token_set = :s AND job_id = :j",
+        s=token_set,
+        j=job_id,
+    )
 
 
 def last_refresh(conn: Conn, token_set: str) -> SetRefresh | None:
     """The set's last recorded full refresh, if any."""
-    rows = conn.run("SELECT token_set, job_id, refreshed_at, details_requested_at IS NOT NULL"
-                    " FROM token_set_refreshes WHERE token_set = :s", s=token_set)
+    rows = conn.run(
+        "SELECT token_set, job_id, refreshed_at, details_requested_at IS NOT NULL"
+        " FROM token_set_refreshes WHERE token_set = :s",
+        s=token_set,
+    )
     return SetRefresh(*rows[0]) if rows else None
 
 
@@ -236,7 +261,8 @@ def tokens_by_symbol(conn: Conn, symbols: Sequence[str], token_set: str) -> dict
         " WHERE m.token_set = :set AND m.left_at IS NULL AND NOT t.is_stablecoin"
         " AND upper(t.symbol) = ANY(CAST(:symbols AS text[]))"
         " ORDER BY upper(t.symbol), m.rank NULLS LAST",
-        set=token_set, symbols=[s.upper() for s in symbols],
+        set=token_set,
+        symbols=[s.upper() for s in symbols],
     )
     return {r[0]: _known(r[1:]) for r in rows}
 
@@ -258,8 +284,9 @@ def set_members(conn: Conn, token_set: str, limit: int | None = None) -> list[Kn
     return [token for token, _ in set_members_with_price_source(conn, token_set, limit)]
 
 
-def set_members_with_price_source(conn: Conn, token_set: str,
-                                  limit: int | None = None) -> list[tuple[KnownToken, str | None]]:
+def set_members_with_price_source(
+    conn: Conn, token_set: str, limit: int | None = None
+) -> list[tuple[KnownToken, str | None]]:
     """Current members in rank order (stablecoins excluded), each with the source of its latest price."""
     rows = conn.run(
         "SELECT t.token_key, t.symbol, t.chain, t.contract, t.coingecko_id, t.contracts, l.source"
@@ -267,14 +294,17 @@ def set_members_with_price_source(conn: Conn, token_set: str,
         " LEFT JOIN token_latest_prices l ON l.token_key = t.token_key"
         " WHERE m.token_set = :set AND m.left_at IS NULL AND NOT t.is_stablecoin"
         " ORDER BY m.rank NULLS LAST, t.token_key LIMIT :limit",
-        set=token_set, limit=limit,
+        set=token_set,
+        limit=limit,
     )
     return [(_known(r), r[6]) for r in rows]
 
 
 def _known(row: Sequence[Any]) -> KnownToken:
     contracts = row[5] if isinstance(row[5], dict) else json.loads(row[5] or "{}")
-    return KnownToken(key=row[0], symbol=row[1], chain=row[2], contract=row[3], coingecko_id=row[4], contracts=contracts)
+    return KnownToken(
+        key=row[0], symbol=row[1], chain=row[2], contract=row[3], coingecko_id=row[4], contracts=contracts
+    )
 
 
 # --- prices -----------------------------------------------------------------------------------
@@ -351,8 +381,7 @@ def write_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) -
     stored = []
     for quote in rows:
         first = earlier.get((quote.token_key, quote.observed_at))
-        stored.append(quote if first is None else
-                      dataclasses.replace(quote, price_usdt=first[0], source=first[1]))
+        stored.append(quote if first is None else dataclasses.replace(quote, price_usdt=first[0], source=first[1]))
     return PricesWritten(int(result[0][4]), stored)
 
 
@@ -389,8 +418,7 @@ def latest_prices(conn: Conn, keys: Sequence[str], stale_after_seconds: float) -
         keys=list(keys),
     )
     return {
-        r[0]: LatestPrice(r[0], r[1], r[2], r[3], r[4], float(r[5]), float(r[5]) > stale_after_seconds)
-        for r in rows
+        r[0]: LatestPrice(r[0], r[1], r[2], r[3], r[4], float(r[5]), float(r[5]) > stale_after_seconds) for r in rows
     }
 
 
@@ -457,8 +485,12 @@ def upsert_audits(conn: Conn, reports: Sequence[AuditReport], job_id: str | None
 
 def audit_times(conn: Conn, keys: Sequence[str], provider: str) -> dict[str, datetime]:
     """When each of these tokens was last audited by `provider` (absent: never)."""
-    rows = conn.run("SELECT token_key, audited_at FROM token_audits WHERE audit_provider = :p"
-                    " AND token_key = ANY(CAST(:keys AS text[]))", p=provider, keys=list(keys))
+    rows = conn.run(
+        "SELECT token_key, audited_at FROM token_audits WHERE audit_provider = :p"
+        " AND token_key = ANY(CAST(:keys AS text[]))",
+        p=provider,
+        keys=list(keys),
+    )
     return {r[0]: r[1] for r in rows}
 
 
@@ -504,7 +536,12 @@ def begin_job(conn: Conn, job: JobRecord, started_at: datetime, tokens_requested
         " status = 'running', started_at = EXCLUDED.started_at, event_id = EXCLUDED.event_id, executed_at = now(),"
         " first_started_at = COALESCE(j.first_started_at, EXCLUDED.first_started_at)"
         " RETURNING attempts, first_started_at",
-        id=job.job_id, jt=job.job_type, tt=job.token_type, ev=job.event_id, at=started_at, n=tokens_requested,
+        id=job.job_id,
+        jt=job.job_type,
+        tt=job.token_type,
+        ev=job.event_id,
+        at=started_at,
+        n=tokens_requested,
     )
     return JobAttempt(int(rows[0][0]), rows[0][1])
 
@@ -553,9 +590,17 @@ def finish_job(
         )
         SELECT 1
         """,
-        id=job.job_id, jt=job.job_type, tt=job.token_type, st=status, msg=_clip(message),
-        req=tokens_requested, ok=tokens_succeeded, bad=len(failures), ev=job.event_id,
-        refs=list(by_ref), msgs=list(by_ref.values()),
+        id=job.job_id,
+        jt=job.job_type,
+        tt=job.token_type,
+        st=status,
+        msg=_clip(message),
+        req=tokens_requested,
+        ok=tokens_succeeded,
+        bad=len(failures),
+        ev=job.event_id,
+        refs=list(by_ref),
+        msgs=list(by_ref.values()),
     )
 
 
@@ -616,7 +661,12 @@ def dead_letter_job(conn: Conn, job: JobRecord, *, row_ids: Sequence[str], reaso
         )
         SELECT (SELECT count(*) FROM ended) + (SELECT count(*) FROM added)
         """,
-        ids=list(row_ids), ends=list(_DEAD_LETTER_ENDS), msg=_clip(reason), id=job.job_id, jt=job.job_type,
-        tt=job.token_type, ev=job.event_id,
+        ids=list(row_ids),
+        ends=list(_DEAD_LETTER_ENDS),
+        msg=_clip(reason),
+        id=job.job_id,
+        jt=job.job_type,
+        tt=job.token_type,
+        ev=job.event_id,
     )
     return int(rows[0][0])

@@ -87,8 +87,11 @@ def connect(database_url: str, *, timeout: float = 5.0, tracer: Tracer | None = 
         raise
     if tracer is not None:
         conn.tracer = tracer
-        conn.span_attributes = {"db.namespace": (url.path or "/").lstrip("/") or "postgres",
-                                "server.address": url.hostname or "localhost", "server.port": url.port or 5432}
+        conn.span_attributes = {
+            "db.namespace": (url.path or "/").lstrip("/") or "postgres",
+            "server.address": url.hostname or "localhost",
+            "server.port": url.port or 5432,
+        }
     return conn
 
 

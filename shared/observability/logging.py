@@ -43,10 +43,32 @@ _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskN
 
 # Field or parameter names that hold credentials (compared without "-"/"_" and case).
 _SECRET_NAMES = (
-    "password", "passwd", "pwd", "secret", "clientsecret", "apikey", "xapikey", "accesskey", "secretkey",
-    "privatekey", "authorization", "auth", "authtoken", "accesstoken", "refreshtoken", "bearertoken",
-    "idtoken", "sessiontoken", "cookie", "setcookie", "signature", "credential", "credentials",
-    "xcgdemoapikey", "xcgproapikey", "xmbxapikey",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "clientsecret",
+    "apikey",
+    "xapikey",
+    "accesskey",
+    "secretkey",
+    "privatekey",
+    "authorization",
+    "auth",
+    "authtoken",
+    "accesstoken",
+    "refreshtoken",
+    "bearertoken",
+    "idtoken",
+    "sessiontoken",
+    "cookie",
+    "setcookie",
+    "signature",
+    "credential",
+    "credentials",
+    "xcgdemoapikey",
+    "xcgproapikey",
+    "xmbxapikey",
 )
 _SECRET_SUFFIXES = ("password", "secret", "apikey", "accesskey", "privatekey", "authtoken", "accesstoken")
 
@@ -147,7 +169,8 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         context = _context.get()
         line: dict[str, Any] = {
-            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
+            "timestamp": datetime.fromtimestamp(record.created, timezone.utc)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
             "level": record.levelname,
             "function": self.function or record.name,
@@ -206,7 +229,9 @@ def console_wanted(log_format: str, stream: Any = None, stderr: Any = None) -> b
         raise ValueError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
     if log_format != "auto":
         return log_format == "console"
-    return _is_tty(stream if stream is not None else sys.stdout) and _is_tty(stderr if stderr is not None else sys.stderr)
+    return _is_tty(stream if stream is not None else sys.stdout) and _is_tty(
+        stderr if stderr is not None else sys.stderr
+    )
 
 
 def color_wanted(stream: Any, environ: Mapping[str, str]) -> bool:
@@ -223,8 +248,9 @@ def _is_tty(stream: Any) -> bool:
         return False
 
 
-def make_formatter(function: str, log_format: str = "auto", *, stream: Any = None,
-                   environ: Mapping[str, str] | None = None) -> logging.Formatter:
+def make_formatter(
+    function: str, log_format: str = "auto", *, stream: Any = None, environ: Mapping[str, str] | None = None
+) -> logging.Formatter:
     """The formatter `log_format` (auto, console, json) chooses for lines written to `stream` (stdout)."""
     stream = stream if stream is not None else sys.stdout
     if console_wanted(log_format, stream):
@@ -232,8 +258,9 @@ def make_formatter(function: str, log_format: str = "auto", *, stream: Any = Non
     return JsonFormatter(function)
 
 
-def configure_logging(function: str, level: str = "INFO", *, secrets: Iterable[str] = (),
-                      log_format: str = "auto") -> None:
+def configure_logging(
+    function: str, level: str = "INFO", *, secrets: Iterable[str] = (), log_format: str = "auto"
+) -> None:
     """Route every logger to stdout (once per process) in `log_format`, and register `secrets` to mask."""
     register_secret(*secrets)
     root = logging.getLogger()

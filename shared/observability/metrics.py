@@ -67,8 +67,10 @@ def _meter():
                 _provider = MeterProvider(
                     metric_readers=[_new_reader()],
                     resource=Resource.create({"service.name": "price-crawler"}),
-                    views=[View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(_DURATION_BUCKETS))
-                           for name in histograms],
+                    views=[
+                        View(instrument_name=name, aggregation=ExplicitBucketHistogramAggregation(_DURATION_BUCKETS))
+                        for name in histograms
+                    ],
                 )
     return _provider.get_meter("price_crawler")
 
@@ -135,14 +137,24 @@ def observe_at_scrape(name: str, read: Callable[[], Iterable[tuple[float, Mappin
 
 def count(name: str, amount: float = 1, /, *, description: str = "", unit: str = "", **labels: str) -> None:
     """Add `amount` to counter `name` (exported as `<name>[_<unit>]_total`)."""
-    _instrument(name, "counter", unit, description,
-                lambda m, s: m.create_counter(s.name, unit=s.unit, description=s.description)).add(amount, labels)
+    _instrument(
+        name,
+        "counter",
+        unit,
+        description,
+        lambda m, s: m.create_counter(s.name, unit=s.unit, description=s.description),
+    ).add(amount, labels)
 
 
 def observe(name: str, value: float, /, *, description: str = "", unit: str = "s", **labels: str) -> None:
     """Record one value in histogram `name` (seconds unless catalogued otherwise)."""
-    _instrument(name, "histogram", unit, description,
-                lambda m, s: m.create_histogram(s.name, unit=s.unit, description=s.description)).record(value, labels)
+    _instrument(
+        name,
+        "histogram",
+        unit,
+        description,
+        lambda m, s: m.create_histogram(s.name, unit=s.unit, description=s.description),
+    ).record(value, labels)
 
 
 def set_gauge(name: str, value: float, /, *, description: str = "", unit: str = "", **labels: str) -> None:
@@ -199,8 +211,11 @@ def _breaker_states() -> list[tuple[float, dict[str, str]]]:
     for clients in _live_clients():
         for api, state in clients.breaker_states().items():
             seen.setdefault(api, state)
-    return [(1.0 if state == current else 0.0, {"api": api, "state": state})
-            for api, current in sorted(seen.items()) for state in _BREAKER_STATES]
+    return [
+        (1.0 if state == current else 0.0, {"api": api, "state": state})
+        for api, current in sorted(seen.items())
+        for state in _BREAKER_STATES
+    ]
 
 
 def _used_weights() -> list[tuple[float, dict[str, str]]]:

@@ -89,8 +89,9 @@ class Tracing:
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        resource = Resource.create({SERVICE_NAME: settings.otel_service_name or service_name or "price-crawler",
-                                    NAMESPACE: SERVICE_NAMESPACE})
+        resource = Resource.create(
+            {SERVICE_NAME: settings.otel_service_name or service_name or "price-crawler", NAMESPACE: SERVICE_NAMESPACE}
+        )
         # shutdown_on_exit: the SDK flushes what is batched when the worker exits (SIGTERM on scale-down).
         provider = TracerProvider(resource=resource, shutdown_on_exit=True)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
@@ -157,13 +158,15 @@ def event_span(tracer: Tracer | None, event: InboundEvent, topic: str | None) ->
     if event.subject:
         attributes["cloudevents.event_subject"] = event.subject
     if topic:
-        attributes.update({
-            "messaging.system": "kafka",
-            "messaging.operation.type": "process",
-            "messaging.operation.name": "process",
-            "messaging.destination.name": topic,
-            "messaging.message.id": event.id,
-        })
+        attributes.update(
+            {
+                "messaging.system": "kafka",
+                "messaging.operation.type": "process",
+                "messaging.operation.name": "process",
+                "messaging.destination.name": topic,
+                "messaging.message.id": event.id,
+            }
+        )
         # The local plane and Knative's dispatcher stamp these extensions on every record.
         partition, offset = event.extensions.get("knativekafkapartition"), event.extensions.get("knativekafkaoffset")
         if partition is not None:
@@ -176,8 +179,9 @@ def event_span(tracer: Tracer | None, event: InboundEvent, topic: str | None) ->
         name, kind = f"process {topic}", SpanKind.CONSUMER
     else:
         name, kind = f"handle {event.type}", SpanKind.INTERNAL
-    with tracer.start_as_current_span(name, context=parent, kind=kind, attributes=attributes,
-                                      record_exception=False, set_status_on_exception=False) as span:
+    with tracer.start_as_current_span(
+        name, context=parent, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
         yield span
 
 
@@ -213,8 +217,13 @@ def send_span(tracer: Tracer | None, topic: str, events: Sequence[OutboundEvent]
             attributes["messaging.kafka.message.key"] = events[0].key
     else:
         attributes["messaging.batch.message_count"] = len(events)
-    with tracer.start_as_current_span(f"send {topic}", kind=SpanKind.PRODUCER, attributes=attributes,
-                                      record_exception=False, set_status_on_exception=False) as span:
+    with tracer.start_as_current_span(
+        f"send {topic}",
+        kind=SpanKind.PRODUCER,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
         carrier: dict[str, str] = {}
         _propagator.inject(carrier)
         try:
@@ -249,8 +258,13 @@ def http_client_span(tracer: Tracer | None, api: str, request: httpx.Request) ->
         "url.full": safe_url(url),
         "crawler.upstream.api": api,
     }
-    with tracer.start_as_current_span(request.method, kind=SpanKind.CLIENT, attributes=attributes,
-                                      record_exception=False, set_status_on_exception=False) as span:
+    with tracer.start_as_current_span(
+        request.method,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
         try:
             yield span
         except BaseException as exc:
@@ -275,7 +289,8 @@ def safe_url(url: httpx.URL) -> str:
     """The URL without user info and with every credential-named query value replaced by REDACTED."""
     # Each part through `redact` too: it masks any registered secret (an API key) wherever it appears.
     params: list[tuple[str, str | int | float | bool | None]] = [
-        (k, REDACTED if is_secret_name(k) else redact(v)) for k, v in url.params.multi_items()]
+        (k, REDACTED if is_secret_name(k) else redact(v)) for k, v in url.params.multi_items()
+    ]
     clean = url.copy_with(username=None, password=None, query=None, path=redact(url.path))
     if params:
         import httpx
@@ -306,8 +321,9 @@ def db_span(tracer: Tracer | None, sql: str, connection: Mapping[str, Any]) -> I
     if summary.text:
         attributes["db.query.summary"] = summary.text
     name = summary.text or str(connection.get("db.namespace") or "postgresql")
-    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes,
-                                      record_exception=False, set_status_on_exception=False) as span:
+    with tracer.start_as_current_span(
+        name, kind=SpanKind.CLIENT, attributes=attributes, record_exception=False, set_status_on_exception=False
+    ) as span:
         try:
             yield
         except BaseException as exc:
@@ -345,12 +361,17 @@ def statement_summary(sql: str) -> StatementSummary:
     if first in _CONTROL:
         return StatementSummary(first, None, first)
     ctes = {m.lower() for m in _CTE_NAME.findall(text)}
-    writes = [((m[1] or m[2] or m[3]).upper(), m[4]) for m in _WRITE.finditer(text)
-              if m[4].lower() not in ctes and m[4].upper() != "SET"]
+    writes = [
+        ((m[1] or m[2] or m[3]).upper(), m[4])
+        for m in _WRITE.finditer(text)
+        if m[4].lower() not in ctes and m[4].upper() != "SET"
+    ]
     if writes:
         pairs = list(dict.fromkeys(writes))
     elif first in ("SELECT", "WITH"):
-        tables = [t for t in dict.fromkeys(_READ.findall(text)) if t.lower() not in ctes and t.upper() not in _SQL_WORDS]
+        tables = [
+            t for t in dict.fromkeys(_READ.findall(text)) if t.lower() not in ctes and t.upper() not in _SQL_WORDS
+        ]
         pairs = [("SELECT", t) for t in tables] or [("SELECT", "")]
     else:
         return StatementSummary(first or None, None, first or None)

@@ -67,7 +67,9 @@ class FunctionApp:
                 return HttpResponse.json(200 if ok else 503, {"status": "alive" if ok else "dead", "detail": reason})
             if route == "/health/readiness":
                 ok, reason = self.ready()
-                return HttpResponse.json(200 if ok else 503, {"status": "ready" if ok else "not ready", "detail": reason})
+                return HttpResponse.json(
+                    200 if ok else 503, {"status": "ready" if ok else "not ready", "detail": reason}
+                )
             if route == "/metrics":
                 return HttpResponse(200, metrics.render_prometheus(), {"Content-Type": metrics.CONTENT_TYPE})
             return HttpResponse.json(404, {"error": f"no route for GET {path}"})
@@ -88,17 +90,23 @@ class FunctionApp:
             log.warning("rejected request: %s", exc)
             return verdict_for_error(exc)
         topic = getattr(self.resources.settings, self.topic_setting) if self.topic_setting else None
-        with event_span(self.resources.tracing.tracer, event, topic) as span, \
-                log_context(event_id=event.id, trace_id=trace_id_of(current_traceparent() or event.traceparent),
-                            event_type=event.type):
+        with (
+            event_span(self.resources.tracing.tracer, event, topic) as span,
+            log_context(
+                event_id=event.id,
+                trace_id=trace_id_of(current_traceparent() or event.traceparent),
+                event_type=event.type,
+            ),
+        ):
             try:
                 result = self.handler(event, self.resources)
             except Exception as exc:
                 response = verdict_for_error(exc)
                 event_failed(span, exc, response.status)
                 level = logging.ERROR if response.status >= 500 and response.status != 503 else logging.WARNING
-                log.log(level, "event %s answered %s: %s", event.id, response.status, exc,
-                        exc_info=response.status == 500)
+                log.log(
+                    level, "event %s answered %s: %s", event.id, response.status, exc, exc_info=response.status == 500
+                )
                 return response
             return HttpResponse.json(200, result)
 

@@ -57,15 +57,26 @@ class Resources:
 
     @property
     def db(self) -> ConnectionPool:
-        return self.once("db", lambda: ConnectionPool(self.settings.database_url, size=self.settings.db_pool_size,
-                                                      timeout=self.settings.db_connect_timeout_seconds,
-                                                      tracer=self.tracing.tracer))
+        return self.once(
+            "db",
+            lambda: ConnectionPool(
+                self.settings.database_url,
+                size=self.settings.db_pool_size,
+                timeout=self.settings.db_connect_timeout_seconds,
+                tracer=self.tracing.tracer,
+            ),
+        )
 
     @property
     def producer(self) -> EventProducer:
-        return self.once("producer", lambda: EventProducer(self.settings.kafka_bootstrap_servers,
-                                                           client_id=self.settings.function_name or "price-crawler",
-                                                           tracer=self.tracing.tracer))
+        return self.once(
+            "producer",
+            lambda: EventProducer(
+                self.settings.kafka_bootstrap_servers,
+                client_id=self.settings.function_name or "price-crawler",
+                tracer=self.tracing.tracer,
+            ),
+        )
 
     @property
     def lag_reader(self) -> ConsumerLagReader:
@@ -75,8 +86,9 @@ class Resources:
     @property
     def archive(self) -> BronzeArchive | None:
         """The bronze archive of raw upstream responses, or None when ARCHIVE_ENABLED is off."""
-        return self.once("archive", lambda: BronzeArchive.from_settings(self.settings)
-                          if self.settings.archive_enabled else None)
+        return self.once(
+            "archive", lambda: BronzeArchive.from_settings(self.settings) if self.settings.archive_enabled else None
+        )
 
     @property
     def upstream(self) -> UpstreamClients:
@@ -86,9 +98,12 @@ class Resources:
         from shared.observability.metrics import record_upstream_event, watch_upstream
 
         archive = self.archive
-        clients = UpstreamClients.from_settings(self.settings, on_event=record_upstream_event,
-                                                on_response=archive.record_response if archive else None,
-                                                tracer=self.tracing.tracer)
+        clients = UpstreamClients.from_settings(
+            self.settings,
+            on_event=record_upstream_event,
+            on_response=archive.record_response if archive else None,
+            tracer=self.tracing.tracer,
+        )
         watch_upstream(clients)  # breaker state and Binance used weight, read at scrape time
         return clients
 

@@ -23,7 +23,9 @@ class HttpResponse:
 
     @classmethod
     def json(cls, status: int, payload: object, headers: dict[str, str] | None = None) -> HttpResponse:
-        return cls(status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json", **(headers or {})})
+        return cls(
+            status, json.dumps(payload, default=str).encode(), {"Content-Type": "application/json", **(headers or {})}
+        )
 
 
 def verdict_for_error(exc: BaseException) -> HttpResponse:

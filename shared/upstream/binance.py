@@ -66,8 +66,11 @@ class BinanceClient:
         """Build the client and its HTTP layer (`http_options` go to `UpstreamHttp`)."""
         budget = int(settings.weight_limit_per_minute * settings.weight_safety_fraction)
         http = UpstreamHttp(API, settings, weight_budget_per_minute=budget, **http_options)
-        return cls(http, symbols_query_max_chars=settings.symbols_query_max_chars,
-                   clock=http_options.get("clock", time.monotonic))
+        return cls(
+            http,
+            symbols_query_max_chars=settings.symbols_query_max_chars,
+            clock=http_options.get("clock", time.monotonic),
+        )
 
     def exchange_info(self) -> dict[str, Any]:
         """GET /api/v3/exchangeInfo (weight 20): every symbol with its status and assets."""

@@ -57,8 +57,9 @@ class DexScreenerClient:
         answers = self.token_pairs_per_batch(chain_id, addresses, lambda pairs: pairs)
         return [pair for answer in answers for pair in answer]
 
-    def token_pairs_per_batch(self, chain_id: str, addresses: Sequence[str],
-                              handle: Callable[[list[dict[str, Any]]], T]) -> list[T]:
+    def token_pairs_per_batch(
+        self, chain_id: str, addresses: Sequence[str], handle: Callable[[list[dict[str, Any]]], T]
+    ) -> list[T]:
         """`handle` applied to each answer of `token_pairs`, in order.
 
         Each answer (~0.5 MB of decoded pairs per 30 addresses) is handled in the thread that
@@ -66,7 +67,9 @@ class DexScreenerClient:
         hold all the others: that was the price function's largest memory under rate limits.
         """
         chain = path_segment(chain_id, "chain id")
-        paths = [f"/tokens/v1/{chain}/{address_list_segment(batch)}" for batch in chunks(unique(addresses), TOKENS_BATCH)]
+        paths = [
+            f"/tokens/v1/{chain}/{address_list_segment(batch)}" for batch in chunks(unique(addresses), TOKENS_BATCH)
+        ]
         return in_parallel([partial(self._handled_answer, path, handle) for path in paths])
 
     def _handled_answer(self, path: str, handle: Callable[[list[dict[str, Any]]], T]) -> T:

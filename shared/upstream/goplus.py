@@ -62,7 +62,9 @@ class GoPlusClient:
         for batch in chunks(unique(addresses), self.batch_size):
             address_list_segment(batch)  # validates: no commas inside one address
             params = {"contract_addresses": ",".join(batch)}
-            body = self.http.get_json(path, params, expect=dict, check=lambda b: check_envelope(b, path, self.too_frequent_hold_seconds))
+            body = self.http.get_json(
+                path, params, expect=dict, check=lambda b: check_envelope(b, path, self.too_frequent_hold_seconds)
+            )
             result = body.get("result")
             if isinstance(result, dict):
                 results.update(result)

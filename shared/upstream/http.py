@@ -313,8 +313,13 @@ class UpstreamHttp:
         cap = self.settings.retry_after_max_seconds
         if retry_after is not None and retry_after > cap:
             self._emit(EventKind.RATE_LIMITED, path, seconds=retry_after, detail="retry_after_capped")
-            log.warning("%s: Retry-After of %.0fs on GET %s capped to %gs (retry_after_max_seconds)",
-                        self.api, retry_after, path, cap)
+            log.warning(
+                "%s: Retry-After of %.0fs on GET %s capped to %gs (retry_after_max_seconds)",
+                self.api,
+                retry_after,
+                path,
+                cap,
+            )
             return cap
         return retry_after
 

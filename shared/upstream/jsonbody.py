@@ -97,4 +97,4 @@ def _near(content: bytes | str, message: str) -> str:
         return ""
     raw = content.encode() if isinstance(content, str) else content
     offset = int(match.group(1))
-    return f" near {raw[offset:offset + 24]!r}"
+    return f" near {raw[offset : offset + 24]!r}"

@@ -32,7 +32,7 @@ DEFAULT_WHEELHOUSE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache
 
 # Runs inside the function's virtual environment with `python -I` (the checkout is not on
 # sys.path): everything it imports comes from what the prepared directory installed.
-DRIVER = r'''
+DRIVER = r"""
 import asyncio, json, sys
 
 import func_python.http
@@ -101,7 +101,7 @@ async def main():
 
 
 asyncio.run(main())
-'''
+"""
 
 
 @dataclass
@@ -122,8 +122,19 @@ def fill_wheelhouse(wheelhouse: Path = DEFAULT_WHEELHOUSE) -> Path:
     """
     wheelhouse.mkdir(parents=True, exist_ok=True)
     requirements = [BUILD_BACKEND, *prepare_function.kn_func_dependencies()]
-    base = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--dest", str(wheelhouse)]
-    offline = subprocess.run([*base, "--no-index", "--find-links", str(wheelhouse), *requirements], capture_output=True, text=True)
+    base = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--dest",
+        str(wheelhouse),
+    ]
+    offline = subprocess.run(
+        [*base, "--no-index", "--find-links", str(wheelhouse), *requirements], capture_output=True, text=True
+    )
     if offline.returncode != 0:
         online = subprocess.run([*base, *requirements], capture_output=True, text=True, timeout=600)
         if online.returncode != 0:
@@ -139,9 +150,23 @@ def build(name: str, workdir: Path, wheelhouse: Path) -> BuildResult:
     venv.EnvBuilder(with_pip=False, clear=True).create(env_dir)
     python = env_dir / "bin" / "python"
     install = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--disable-pip-version-check",
-         "--no-index", "--find-links", str(wheelhouse), str(directory)],
-        capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-index",
+            "--find-links",
+            str(wheelhouse),
+            str(directory),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     return BuildResult(name, directory, python, install)
 
@@ -162,7 +187,11 @@ def serve_offline(result: BuildResult, ce_type: str | None) -> dict:
     }
     proc = subprocess.run(
         [str(result.python), "-I", "-c", DRIVER, *([ce_type] if ce_type else [])],
-        capture_output=True, text=True, timeout=120, cwd=result.directory.parent, env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=result.directory.parent,
+        env=env,
     )
     if proc.returncode != 0:
         raise AssertionError(f"{result.name}: the kn func entry point failed:\n{proc.stderr[-4000:]}")

@@ -68,13 +68,23 @@ CLUSTER_SCOPED = {"Namespace"}
 
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$")
 
 SERVING_AUTOSCALING = "autoscaling.knative.dev/"
 # Current KEDA family, built into eventing-kafka-broker (knowledge d.1).
 KEDA_CURRENT = "autoscaling.eventing.knative.dev/"
-KEDA_CURRENT_KEYS = {"class", "min-scale", "max-scale", "polling-interval", "cooldown-period", "lag-threshold", "activation-lag-threshold"}
+KEDA_CURRENT_KEYS = {
+    "class",
+    "min-scale",
+    "max-scale",
+    "polling-interval",
+    "cooldown-period",
+    "lag-threshold",
+    "activation-lag-threshold",
+}
 # Legacy family of the separate eventing-autoscaler-keda controller.
 KEDA_LEGACY = ("autoscaling.knative.dev/", "keda.autoscaling.knative.dev/")
 
@@ -208,7 +218,10 @@ def _core_errors(doc: dict[str, Any]) -> list[str]:
         containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
         if not containers or any(not c.get("name") or not c.get("image") for c in containers):
             errors.append(f"{doc_id(doc)}: every container needs a name and an image")
-    if kind == "Job" and (spec.get("template") or {}).get("spec", {}).get("restartPolicy") not in ("Never", "OnFailure"):
+    if kind == "Job" and (spec.get("template") or {}).get("spec", {}).get("restartPolicy") not in (
+        "Never",
+        "OnFailure",
+    ):
         errors.append(f"{doc_id(doc)}: a Job's restartPolicy must be Never or OnFailure")
     if kind in ("ConfigMap", "Secret"):
         for section in ("data", "stringData"):
@@ -231,7 +244,9 @@ def metadata_errors(doc: dict[str, Any]) -> list[str]:
         if not DNS1035_LABEL.match(name) or len(name) > 63:
             errors.append(f"{doc_id(doc)}: name must be an RFC 1035 label (a-z, 0-9, '-', ≤63, starts with a letter)")
     elif not DNS1123_SUBDOMAIN.match(name) or len(name) > 253:
-        errors.append(f"{doc_id(doc)}: name must be a DNS-1123 subdomain (a Kafka topic name that is not goes in spec.topicName)")
+        errors.append(
+            f"{doc_id(doc)}: name must be a DNS-1123 subdomain (a Kafka topic name that is not goes in spec.topicName)"
+        )
     if kind not in CLUSTER_SCOPED and not meta.get("namespace"):
         errors.append(f"{doc_id(doc)}: namespace is not set")
     errors += _label_errors(doc_id(doc), "metadata", meta)
@@ -290,13 +305,15 @@ def _autoscaling_placement_errors(doc: dict[str, Any]) -> list[str]:
 def keda_family_errors(doc: dict[str, Any]) -> list[str]:
     """KafkaSource KEDA annotations: the current family only, never mixed with the legacy one (d.1)."""
     annotations = (doc.get("metadata") or {}).get("annotations") or {}
-    current = {k[len(KEDA_CURRENT):]: v for k, v in annotations.items() if k.startswith(KEDA_CURRENT)}
+    current = {k[len(KEDA_CURRENT) :]: v for k, v in annotations.items() if k.startswith(KEDA_CURRENT)}
     legacy = sorted(k for k in annotations if k.startswith(KEDA_LEGACY))
     errors = []
     if legacy and current:
         errors.append(f"{doc_id(doc)}: mixed KEDA annotation families: {', '.join(legacy)} beside {KEDA_CURRENT}*")
     elif legacy:
-        errors.append(f"{doc_id(doc)}: legacy eventing-autoscaler-keda annotations {', '.join(legacy)}; use {KEDA_CURRENT}*")
+        errors.append(
+            f"{doc_id(doc)}: legacy eventing-autoscaler-keda annotations {', '.join(legacy)}; use {KEDA_CURRENT}*"
+        )
     for key in sorted(set(current) - KEDA_CURRENT_KEYS):
         errors.append(f"{doc_id(doc)}: unknown annotation {KEDA_CURRENT}{key}")
     if "class" in current and current["class"] not in ("keda.autoscaling.knative.dev", "disabled"):
@@ -306,7 +323,9 @@ def keda_family_errors(doc: dict[str, Any]) -> list[str]:
         if key in current:
             value = current[key]
             if not isinstance(value, str) or not value.isdigit():
-                errors.append(f"{doc_id(doc)}: {KEDA_CURRENT}{key} must be a non-negative integer string, got {value!r}")
+                errors.append(
+                    f"{doc_id(doc)}: {KEDA_CURRENT}{key} must be a non-negative integer string, got {value!r}"
+                )
             else:
                 numbers[key] = int(value)
     if numbers.get("max-scale", 1) < 1:
@@ -394,8 +413,13 @@ def event_type_errors(doc: dict[str, Any]) -> list[str]:
     if doc.get("apiVersion") != "eventing.knative.dev/v1beta3":
         return [f"{where}: declare EventTypes as eventing.knative.dev/v1beta3 (spec.attributes)"]
     names = [a.get("name") for a in spec.get("attributes") or []]
-    errors = [f"{where}: spec.attributes: missing field(s): {', '.join(m for m in EVENT_TYPE_REQUIRED_ATTRIBUTES if m not in names)}"
-              ] if any(m not in names for m in EVENT_TYPE_REQUIRED_ATTRIBUTES) else []
+    errors = (
+        [
+            f"{where}: spec.attributes: missing field(s): {', '.join(m for m in EVENT_TYPE_REQUIRED_ATTRIBUTES if m not in names)}"
+        ]
+        if any(m not in names for m in EVENT_TYPE_REQUIRED_ATTRIBUTES)
+        else []
+    )
     errors += [f"{where}: spec.attributes: {n!r} named twice" for n in sorted({n for n in names if names.count(n) > 1})]
     return errors
 
@@ -453,9 +477,12 @@ def serving_annotation_errors(where: str, annotations: dict[str, Any]) -> list[s
     for key, value in annotations.items():
         if not key.startswith(SERVING_AUTOSCALING):
             continue
-        name = key[len(SERVING_AUTOSCALING):]
+        name = key[len(SERVING_AUTOSCALING) :]
         values[aliases.get(name, name)] = value
-    if values.get("class", "kpa.autoscaling.knative.dev") not in ("kpa.autoscaling.knative.dev", "hpa.autoscaling.knative.dev"):
+    if values.get("class", "kpa.autoscaling.knative.dev") not in (
+        "kpa.autoscaling.knative.dev",
+        "hpa.autoscaling.knative.dev",
+    ):
         errors.append(f"{where}: autoscaling class {values['class']!r} is unknown")
     kpa = values.get("class", "kpa.autoscaling.knative.dev") == "kpa.autoscaling.knative.dev"
     if kpa and values.get("metric", "concurrency") not in ("concurrency", "rps"):
@@ -517,14 +544,20 @@ def reference_errors(docs: list[dict[str, Any]], function_services: Iterable[tup
     `function_services` are (namespace, name) of the Knative Services kn func creates
     from func.yaml, which the rendered manifests do not contain.
     """
-    defined = {(d.get("apiVersion"), d.get("kind"), d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs}
+    defined = {
+        (d.get("apiVersion"), d.get("kind"), d["metadata"].get("namespace"), d["metadata"]["name"]) for d in docs
+    }
     defined |= {("serving.knative.dev/v1", "Service", ns, name) for ns, name in function_services}
-    topics = {(d.get("spec") or {}).get("topicName", d["metadata"]["name"]) for d in docs if d.get("kind") == "KafkaTopic"}
+    topics = {
+        (d.get("spec") or {}).get("topicName", d["metadata"]["name"]) for d in docs if d.get("kind") == "KafkaTopic"
+    }
     errors = []
     for doc in docs:
         namespace, spec = doc["metadata"].get("namespace"), doc.get("spec") or {}
         refs = [("spec.sink", (spec.get("sink") or {}).get("ref"))]
-        refs.append(("spec.delivery.deadLetterSink", ((spec.get("delivery") or {}).get("deadLetterSink") or {}).get("ref")))
+        refs.append(
+            ("spec.delivery.deadLetterSink", ((spec.get("delivery") or {}).get("deadLetterSink") or {}).get("ref"))
+        )
         if doc.get("kind") == "EventType":
             refs.append(("spec.reference", spec.get("reference")))
         for path, ref in refs:
@@ -564,7 +597,12 @@ def validate_documents(docs: list[dict[str, Any]], function_services: Iterable[t
     errors = []
     seen = set()
     for doc in docs:
-        key = (doc.get("apiVersion", "").split("/")[0], doc.get("kind"), (doc.get("metadata") or {}).get("namespace"), (doc.get("metadata") or {}).get("name"))
+        key = (
+            doc.get("apiVersion", "").split("/")[0],
+            doc.get("kind"),
+            (doc.get("metadata") or {}).get("namespace"),
+            (doc.get("metadata") or {}).get("name"),
+        )
         if key in seen:
             errors.append(f"{doc_id(doc)}: defined twice")
         seen.add(key)

@@ -61,7 +61,9 @@ def drive(instance: KnFuncFunction, scope: dict[str, Any], chunks: list[dict[str
     return sent
 
 
-def http_scope(method: str = "POST", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None) -> dict[str, Any]:
+def http_scope(
+    method: str = "POST", path: str = "/", headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
     return {"type": "http", "method": method, "path": path, "headers": headers or [], "query_string": b""}
 
 
@@ -70,14 +72,20 @@ def test_binary_cloudevent_reaches_the_app_and_its_verdict_is_returned() -> None
     headers = [
         (b"ce-specversion", b"1.0"),
         (b"ce-id", b"partition:0/offset:7"),
-        (b"ce-source", b"/apis/v1/namespaces/price-crawler/kafkasources/price-request-source#price-crawler.price.request"),
+        (
+            b"ce-source",
+            b"/apis/v1/namespaces/price-crawler/kafkasources/price-request-source#price-crawler.price.request",
+        ),
         (b"ce-type", b"dev.knative.kafka.event"),
         (b"content-type", b"application/json"),
     ]
     sent = drive(
         KnFuncFunction(app),
         http_scope(headers=headers),
-        [{"type": "http.request", "body": b'{"job_type":', "more_body": True}, {"type": "http.request", "body": b' "price"}'}],
+        [
+            {"type": "http.request", "body": b'{"job_type":', "more_body": True},
+            {"type": "http.request", "body": b' "price"}'},
+        ],
     )
     ((method, path, seen_headers, body, thread),) = app.calls
     assert (method, path, body) == ("POST", "/", b'{"job_type": "price"}')
@@ -89,7 +97,11 @@ def test_binary_cloudevent_reaches_the_app_and_its_verdict_is_returned() -> None
 
 def test_repeated_headers_are_joined() -> None:
     app = RecordingApp()
-    drive(KnFuncFunction(app), http_scope(headers=[(b"x-a", b"1"), (b"x-a", b"2")]), [{"type": "http.request", "body": b""}])
+    drive(
+        KnFuncFunction(app),
+        http_scope(headers=[(b"x-a", b"1"), (b"x-a", b"2")]),
+        [{"type": "http.request", "body": b""}],
+    )
     assert app.calls[0][2]["x-a"] == "1,2"
 
 
@@ -126,7 +138,9 @@ def test_health_and_lifecycle_delegate_to_the_app() -> None:
 
 
 def test_load_function_app_requires_an_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "fn_without_app.py").write_text("import functions_framework\n\n@functions_framework.http\ndef price(request):\n    return 'ok'\n")
+    (tmp_path / "fn_without_app.py").write_text(
+        "import functions_framework\n\n@functions_framework.http\ndef price(request):\n    return 'ok'\n"
+    )
     (tmp_path / "fn_with_app.py").write_text(
         "import functions_framework\n"
         "class App:\n    def handle_http(self, method, path, headers, body):\n        return None\n"

@@ -27,9 +27,7 @@ def test_every_kustomization_is_found(rendered: dict[str, list[dict[str, Any]]])
     assert {"infra/knative/base", "infra/knative/services", "infra/knative/jobs", *OVERLAYS} <= set(rendered)
 
 
-@pytest.mark.parametrize(
-    "directory", [str(d.relative_to(rules.ROOT)) for d in rules.kustomization_dirs()]
-)
+@pytest.mark.parametrize("directory", [str(d.relative_to(rules.ROOT)) for d in rules.kustomization_dirs()])
 def test_rendered_resources_are_valid(directory: str, rendered: dict[str, Any], function_services: set) -> None:
     docs = rendered[directory]
     assert docs, f"{directory} renders nothing"
@@ -60,9 +58,7 @@ def test_base_files_are_plain_yaml_for_the_local_eventing_plane() -> None:
 def test_topics_partitions_and_retention() -> None:
     # kafkatopics.yaml is the one table of topics (the local services create them from it too):
     # it declares exactly what the code produces to and the sources and sinks use.
-    topics = {
-        d["spec"]["topicName"]: d for d in rules.load_yaml_documents(BASE / "kafkatopics.yaml")
-    }
+    topics = {d["spec"]["topicName"]: d for d in rules.load_yaml_documents(BASE / "kafkatopics.yaml")}
     defaults = Settings()
     produced = {defaults.price_topic, defaults.metadata_topic, defaults.audit_topic, defaults.price_updated_topic}
     consumed = {t for d in rules.load_yaml_documents(BASE / "kafkasources.yaml") for t in d["spec"]["topics"]}
@@ -81,15 +77,23 @@ def test_topics_partitions_and_retention() -> None:
 def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
     sinks = _by_kind(rules.load_yaml_documents(BASE / "kafkasinks.yaml"), "KafkaSink")
-    assert set(sources) == {"price-request-source", "metadata-request-source", "audit-request-source",
-                            "dead-letter-source"}
+    assert set(sources) == {
+        "price-request-source",
+        "metadata-request-source",
+        "audit-request-source",
+        "dead-letter-source",
+    }
     for name in ("price", "metadata", "audit"):
         spec = sources[f"{name}-request-source"]["spec"]
         assert spec["topics"] == [f"price-crawler.{name}.request"]
         assert spec["consumerGroup"] == f"price-crawler-{name}"
         assert spec["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": name}
         dls = spec["delivery"]["deadLetterSink"]["ref"]
-        assert dls == {"apiVersion": "eventing.knative.dev/v1alpha1", "kind": "KafkaSink", "name": f"{name}-dead-letter"}
+        assert dls == {
+            "apiVersion": "eventing.knative.dev/v1alpha1",
+            "kind": "KafkaSink",
+            "name": f"{name}-dead-letter",
+        }
         assert sinks[f"{name}-dead-letter"]["spec"]["topic"] == f"price-crawler.{name}.dead-letter"
         # With spec.delivery present an unset retry means 0 retries (knowledge b.2): be explicit.
         assert {"retry", "backoffPolicy", "backoffDelay", "timeout"} <= set(spec["delivery"])
@@ -99,8 +103,14 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
         assert sources[f"{name}-request-source"]["spec"]["initialOffset"] == "earliest"
     # Every dead-letter topic goes to the deadletter function, which has no dead-letter sink itself (a loop).
     dead_letters = sources["dead-letter-source"]["spec"]
-    assert dead_letters["topics"] == [sinks[f"{n}-dead-letter"]["spec"]["topic"] for n in ("price", "metadata", "audit")]
-    assert dead_letters["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "deadletter"}
+    assert dead_letters["topics"] == [
+        sinks[f"{n}-dead-letter"]["spec"]["topic"] for n in ("price", "metadata", "audit")
+    ]
+    assert dead_letters["sink"]["ref"] == {
+        "apiVersion": "serving.knative.dev/v1",
+        "kind": "Service",
+        "name": "deadletter",
+    }
     assert dead_letters["initialOffset"] == "earliest" and "deadLetterSink" not in dead_letters["delivery"]
 
 
@@ -136,7 +146,11 @@ def test_ping_sources_tick_the_scheduler() -> None:
     for doc in pings.values():
         assert doc["spec"]["timezone"] == "UTC"
         assert doc["spec"]["contentType"] == "application/json"
-        assert doc["spec"]["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "scheduler"}
+        assert doc["spec"]["sink"]["ref"] == {
+            "apiVersion": "serving.knative.dev/v1",
+            "kind": "Service",
+            "name": "scheduler",
+        }
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -202,7 +216,9 @@ VISIBILITY = "networking.knative.dev/visibility"
 
 def test_only_the_read_api_is_reachable_from_outside(func_yamls: dict[str, dict[str, Any]]) -> None:
     """Event-driven functions are cluster-local; quotes serves the trading UI from outside the cluster."""
-    services = _by_kind(rules.load_yaml_documents(rules.ROOT / "infra" / "knative" / "services" / "services.yaml"), "Service")
+    services = _by_kind(
+        rules.load_yaml_documents(rules.ROOT / "infra" / "knative" / "services" / "services.yaml"), "Service"
+    )
     assert "quotes" in func_yamls
     for name, func in func_yamls.items():
         expected = None if name == "quotes" else "cluster-local"
@@ -215,7 +231,9 @@ def test_only_the_read_api_is_reachable_from_outside(func_yamls: dict[str, dict[
 
 
 def _base_docs() -> list[dict[str, Any]]:
-    return [d for p in sorted(BASE.glob("*.yaml")) if p.name != "kustomization.yaml" for d in rules.load_yaml_documents(p)]
+    return [
+        d for p in sorted(BASE.glob("*.yaml")) if p.name != "kustomization.yaml" for d in rules.load_yaml_documents(p)
+    ]
 
 
 def _find(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -269,17 +287,32 @@ BROKEN_BASE = [
     ("PingSource", "top100-price-tick", lambda d: d["spec"].update(timezone="Mars/Olympus"), "IANA"),
     ("PingSource", "top100-price-tick", lambda d: d["spec"].update(data="[1, 2]"), "JSON object"),
     ("PingSource", "trending-tick", lambda d: d["spec"].update(dataBase64="e30="), "mutually exclusive"),
-    ("EventType", "price-crawler.price.updated",
-     lambda d: d["spec"].update(attributes=[a for a in d["spec"]["attributes"] if a["name"] != "id"]), "missing field(s): id"),
+    (
+        "EventType",
+        "price-crawler.price.updated",
+        lambda d: d["spec"].update(attributes=[a for a in d["spec"]["attributes"] if a["name"] != "id"]),
+        "missing field(s): id",
+    ),
     ("EventType", "price-crawler.price.updated", lambda d: d["spec"]["attributes"][0].update(nme="x"), "schema"),
-    ("EventType", "price-crawler.price.updated", lambda d: d.update(apiVersion="eventing.knative.dev/v1beta2"), "v1beta3"),
-    ("EventType", "price-crawler.trending.committed", lambda d: d["spec"]["reference"].update(name="audit-source"),
-     "not defined"),
+    (
+        "EventType",
+        "price-crawler.price.updated",
+        lambda d: d.update(apiVersion="eventing.knative.dev/v1beta2"),
+        "v1beta3",
+    ),
+    (
+        "EventType",
+        "price-crawler.trending.committed",
+        lambda d: d["spec"]["reference"].update(name="audit-source"),
+        "not defined",
+    ),
 ]
 
 
 @pytest.mark.parametrize("kind,name,breakage,expected", BROKEN_BASE)
-def test_each_rule_rejects_what_the_cluster_would(kind: str, name: str, breakage, expected: str, function_services: set) -> None:
+def test_each_rule_rejects_what_the_cluster_would(
+    kind: str, name: str, breakage, expected: str, function_services: set
+) -> None:
     docs = _base_docs()
     assert rules.validate_documents(docs, function_services) == []
     breakage(_find(docs, kind, name))
@@ -288,12 +321,27 @@ def test_each_rule_rejects_what_the_cluster_would(kind: str, name: str, breakage
 
 
 BROKEN_SERVICE = [
-    (lambda d: d["metadata"].setdefault("annotations", {}).update({"autoscaling.knative.dev/min-scale": "1"}), "spec.template.metadata.annotations"),
-    (lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/max-scale": "x"}), "not a number"),
-    (lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/min-scale": "9"}), "exceeds"),
-    (lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/window": "2s"}), "window"),
+    (
+        lambda d: d["metadata"].setdefault("annotations", {}).update({"autoscaling.knative.dev/min-scale": "1"}),
+        "spec.template.metadata.annotations",
+    ),
+    (
+        lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/max-scale": "x"}),
+        "not a number",
+    ),
+    (
+        lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/min-scale": "9"}),
+        "exceeds",
+    ),
+    (
+        lambda d: d["spec"]["template"]["metadata"]["annotations"].update({"autoscaling.knative.dev/window": "2s"}),
+        "window",
+    ),
     (lambda d: d["spec"]["template"]["spec"]["containers"][0].update(bogus=True), "schema"),
-    (lambda d: d["spec"]["template"]["spec"]["containers"][0]["ports"].append({"containerPort": 9090}), "single container port"),
+    (
+        lambda d: d["spec"]["template"]["spec"]["containers"][0]["ports"].append({"containerPort": 9090}),
+        "single container port",
+    ),
     (lambda d: d["metadata"].update(name="Price"), "RFC 1035"),
 ]
 
@@ -308,7 +356,11 @@ def test_serving_rules_reject_what_the_webhook_would(breakage, expected: str) ->
 
 
 def test_unknown_api_version_is_not_served() -> None:
-    doc = {"apiVersion": "sources.knative.dev/v1alpha1", "kind": "PingSource", "metadata": {"name": "p", "namespace": "n"}}
+    doc = {
+        "apiVersion": "sources.knative.dev/v1alpha1",
+        "kind": "PingSource",
+        "metadata": {"name": "p", "namespace": "n"},
+    }
     (error,) = rules.schema_errors(doc)
     assert "not served" in error and "sources.knative.dev/v1" in error
 

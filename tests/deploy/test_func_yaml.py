@@ -23,7 +23,10 @@ def test_func_yaml_is_valid(name: str, func_yamls: dict[str, dict[str, Any]]) ->
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_func_yaml_reads_settings_from_the_documented_objects(name: str, func_yamls: dict[str, dict[str, Any]]) -> None:
     func = func_yamls[name]
-    assert rules.func_yaml_env_refs(func) == {"secret": {"price-crawler-postgres"}, "configMap": {"price-crawler-config"}}
+    assert rules.func_yaml_env_refs(func) == {
+        "secret": {"price-crawler-postgres"},
+        "configMap": {"price-crawler-config"},
+    }
     envs = {e.get("name"): e["value"] for e in func["run"]["envs"]}
     assert envs["DATABASE_URL"] == "{{ secret:price-crawler-postgres:DATABASE_URL }}"
     assert func["namespace"] == "price-crawler"
@@ -46,7 +49,9 @@ BROKEN = [
 
 
 @pytest.mark.parametrize("breakage,expected", BROKEN)
-def test_func_yaml_rules_reject_what_kn_func_would(breakage, expected: str, func_yamls: dict[str, dict[str, Any]]) -> None:
+def test_func_yaml_rules_reject_what_kn_func_would(
+    breakage, expected: str, func_yamls: dict[str, dict[str, Any]]
+) -> None:
     func = copy.deepcopy(func_yamls["price"])
     breakage(func)
     errors = rules.func_yaml_errors(func, directory_name="price")

@@ -46,7 +46,9 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, kfb.BuildResul
 
 
 @pytest.mark.parametrize("name", FUNCTIONS)
-def test_prepared_function_installs_alone_and_serves_its_requests(name: str, builds: dict[str, kfb.BuildResult]) -> None:
+def test_prepared_function_installs_alone_and_serves_its_requests(
+    name: str, builds: dict[str, kfb.BuildResult]
+) -> None:
     if not _has_entry(name):
         pytest.skip(f"functions/{name}/main.py does not exist yet: nothing to package")
     result = builds[name]

@@ -48,7 +48,9 @@ def test_the_monitoring_set_is_rendered_and_valid(monitoring: list[dict[str, Any
     assert rules.validate_documents(monitoring) == []
 
 
-def test_the_function_pod_monitor_selects_what_kn_func_labels(monitoring: list[dict[str, Any]], func_yamls: dict) -> None:
+def test_the_function_pod_monitor_selects_what_kn_func_labels(
+    monitoring: list[dict[str, Any]], func_yamls: dict
+) -> None:
     monitor = _one(monitoring, "PodMonitor", "price-crawler-functions")["spec"]
     for name, func in func_yamls.items():
         labels = {label["key"]: label["value"] for label in (func.get("deploy") or {}).get("labels") or []}
@@ -79,7 +81,9 @@ def test_the_kafka_exporter_is_enabled_and_scraped_for_our_topics_and_groups(mon
 def test_the_deployed_rules_are_the_promtool_checked_ones(monitoring: list[dict[str, Any]]) -> None:
     rule = _one(monitoring, "PrometheusRule", "price-crawler")
     assert rule["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"]
-    spec = importlib.util.spec_from_file_location("render_prometheusrule", rules.ROOT / "scripts" / "render_prometheusrule.py")
+    spec = importlib.util.spec_from_file_location(
+        "render_prometheusrule", rules.ROOT / "scripts" / "render_prometheusrule.py"
+    )
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
     spec.loader.exec_module(module)  # type: ignore[union-attr]
     committed = (rules.ROOT / "infra" / "observability" / "kubernetes" / "prometheusrule.yaml").read_text()
@@ -123,5 +127,7 @@ def test_every_helm_value_we_set_is_one_the_pinned_chart_knows() -> None:
                 break
             node = node[key]
     assert not unknown, f"keys kube-prometheus-stack 88.3.0 ignores: {unknown}"
-    pins = dict(re.findall(r'^([A-Z_]+_VERSION)="([^"]+)"', (rules.ROOT / "scripts" / "cluster.sh").read_text(), re.MULTILINE))
+    pins = dict(
+        re.findall(r'^([A-Z_]+_VERSION)="([^"]+)"', (rules.ROOT / "scripts" / "cluster.sh").read_text(), re.MULTILINE)
+    )
     assert pins["KUBE_PROMETHEUS_STACK_VERSION"] in CHART_VALUES.name

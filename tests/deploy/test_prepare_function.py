@@ -32,7 +32,9 @@ def test_dependencies_swap_functions_framework_for_func_python() -> None:
     assert names.count("cloudevents") == 1
     # Everything else the functions import at run time comes along unchanged.
     root = tomllib.loads((prepare_function.ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert {d for d in root if prepare_function._project_name(d) not in ("functions-framework", "cloudevents")} <= set(deps)
+    assert {d for d in root if prepare_function._project_name(d) not in ("functions-framework", "cloudevents")} <= set(
+        deps
+    )
 
 
 def test_pyproject_is_an_installable_project_named_function(tmp_path: Path) -> None:

@@ -53,8 +53,13 @@ async def drive_async(instance: KnFuncFunction, body: bytes) -> int:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": "POST", "path": "/", "headers": [(b"content-type", b"application/json")],
-             "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/",
+        "headers": [(b"content-type", b"application/json")],
+        "query_string": b"",
+    }
     await instance.handle(scope, receive, send)
     return sent[0]["status"]
 

@@ -35,8 +35,15 @@ def test_cluster_pins_the_versions_the_manifests_are_validated_against() -> None
     text = (ROOT / "scripts" / "cluster.sh").read_text()
     pins = dict(re.findall(r'^([A-Z_]+_VERSION)="([^"]+)"', text, re.MULTILINE))
     readme = (SCHEMAS / "README.md").read_text()
-    assert pins["KNATIVE_SERVING_VERSION"] == "knative-v1.23.0" and "knative/serving | `config/core/300-resources/service.yaml` | `knative-v1.23.0`" in readme
-    assert pins["KNATIVE_KAFKA_VERSION"] == "knative-v1.23.0" and "eventing-kafka-broker | `control-plane/config/eventing-kafka-broker/100-source/100-kafka-source.yaml`" in readme
+    assert (
+        pins["KNATIVE_SERVING_VERSION"] == "knative-v1.23.0"
+        and "knative/serving | `config/core/300-resources/service.yaml` | `knative-v1.23.0`" in readme
+    )
+    assert (
+        pins["KNATIVE_KAFKA_VERSION"] == "knative-v1.23.0"
+        and "eventing-kafka-broker | `control-plane/config/eventing-kafka-broker/100-source/100-kafka-source.yaml`"
+        in readme
+    )
     assert pins["STRIMZI_VERSION"] == "1.2.0" and "`1.2.0` (" in readme
     assert pins["KEDA_VERSION"] == "2.20.2" and "`v2.20.2` (" in readme
     # Eventing and Serving are released together; the Kafka extension needs the same minor.
@@ -45,9 +52,13 @@ def test_cluster_pins_the_versions_the_manifests_are_validated_against() -> None
 
 
 def test_deploy_script_rejects_bad_usage_before_touching_a_cluster() -> None:
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "deploy.sh"), "--env", "staging"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "deploy.sh"), "--env", "staging"], capture_output=True, text=True
+    )
     assert result.returncode == 1 and "no overlay 'staging'" in result.stderr
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "deploy.sh"), "--only", "pricer"], capture_output=True, text=True)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "deploy.sh"), "--only", "pricer"], capture_output=True, text=True
+    )
     assert result.returncode == 1 and "no function 'pricer'" in result.stderr
     result = subprocess.run(["bash", str(ROOT / "scripts" / "deploy.sh"), "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--without-func" in result.stdout
@@ -65,7 +76,11 @@ def test_dockerfile_copies_what_exists_and_what_the_context_keeps() -> None:
     text = DOCKERFILE.read_text()
     sources = [s for line in re.findall(r"^COPY (?!--from)(.+)$", text, re.MULTILINE) for s in line.split()[:-1]]
     assert sources, "no COPY found"
-    kept = [line[1:].rstrip("/") for line in (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines() if line.startswith("!")]
+    kept = [
+        line[1:].rstrip("/")
+        for line in (DOCKERFILE.parent / "Dockerfile.dockerignore").read_text().splitlines()
+        if line.startswith("!")
+    ]
     for source in sources:
         assert (ROOT / source).exists(), f"COPY {source}: missing in the repository"
         assert source.rstrip("/") in kept, f"COPY {source}: excluded by Dockerfile.dockerignore"
@@ -77,7 +92,11 @@ def test_compose_runs_every_function_on_the_dockerfile() -> None:
     services = compose["services"]
     for name in FUNCTIONS:
         build = services[name]["build"]
-        assert (build["dockerfile"], build["target"], build["args"]["FUNCTION"]) == ("infra/docker/Dockerfile", "function", name)
+        assert (build["dockerfile"], build["target"], build["args"]["FUNCTION"]) == (
+            "infra/docker/Dockerfile",
+            "function",
+            name,
+        )
         assert services[name]["environment"]["DATABASE_URL"].startswith("postgresql://")
     for name in EVENT_DRIVEN:
         assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
@@ -88,9 +107,16 @@ def test_compose_runs_every_function_on_the_dockerfile() -> None:
     assert {"kafka", "postgres", "topics", "migrate", "eventing"} <= set(services)
 
 
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose not installed (apt-get install docker-compose)")
+@pytest.mark.skipif(
+    shutil.which("docker-compose") is None, reason="docker-compose not installed (apt-get install docker-compose)"
+)
 def test_compose_file_is_valid() -> None:
-    result = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run(
+        ["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
 
 

@@ -54,11 +54,17 @@ def _with_dead_letter_source(directory: Path, topics: dict[str, str], suffix: st
     whose function is down (Service `down`, on the `down` topic, dead-lettering to the same sink)."""
     path = directory / "eventing.yaml"
     documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
-    base = {(d["kind"], d["metadata"]["name"]): d
-            for d in yaml.safe_load_all((BASE_MANIFESTS / "kafkasources.yaml").read_text()) if d}
+    base = {
+        (d["kind"], d["metadata"]["name"]): d
+        for d in yaml.safe_load_all((BASE_MANIFESTS / "kafkasources.yaml").read_text())
+        if d
+    }
     dead_letters = base[("KafkaSource", "dead-letter-source")]
-    dead_letters["spec"].update(topics=[topics["price_dead_letter"]], initialOffset="earliest",
-                                consumerGroup=f"{dead_letters['spec']['consumerGroup']}-{suffix}")
+    dead_letters["spec"].update(
+        topics=[topics["price_dead_letter"]],
+        initialOffset="earliest",
+        consumerGroup=f"{dead_letters['spec']['consumerGroup']}-{suffix}",
+    )
     price = next(d for d in documents if d["metadata"]["name"] == "price-request-source")
     down = copy.deepcopy(price)
     down["metadata"]["name"] = "down-request-source"
@@ -69,21 +75,32 @@ def _with_dead_letter_source(directory: Path, topics: dict[str, str], suffix: st
 
 
 def _job(job_id: str) -> dict:
-    return {"job_type": "price", "token_type": "top100", "symbols": ["BTC"], "job_id": job_id,
-            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+    return {
+        "job_type": "price",
+        "token_type": "top100",
+        "symbols": ["BTC"],
+        "job_id": job_id,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
 
 
 def test_poison_and_died_jobs_end_as_dead_lettered_with_their_reason(
-        clean_db: str, kafka_bootstrap: str, topics: dict[str, str], function_urls: dict[str, str],
-        tmp_path: Path) -> None:
+    clean_db: str, kafka_bootstrap: str, topics: dict[str, str], function_urls: dict[str, str], tmp_path: Path
+) -> None:
     suffix = uuid.uuid4().hex[:8]
-    manifests = load_manifests(_with_dead_letter_source(
-        isolated_manifests(tmp_path, topics, sources=("price",), group_suffix=suffix), topics, suffix))
+    manifests = load_manifests(
+        _with_dead_letter_source(
+            isolated_manifests(tmp_path, topics, sources=("price",), group_suffix=suffix), topics, suffix
+        )
+    )
     environ = {f"{n.upper()}_FUNCTION_URL": u for n, u in function_urls.items()}
     environ["DOWN_FUNCTION_URL"] = f"http://127.0.0.1:{free_port()}"  # nothing listens: the function died
     topology = resolve_topology(manifests, environ)
     assert {s.manifest.name for s in topology.kafka_sources} == {
-        "price-request-source", "down-request-source", "dead-letter-source"}
+        "price-request-source",
+        "down-request-source",
+        "dead-letter-source",
+    }
 
     # The attempt that died mid-job left its row running, as a SIGKILLed process does.
     died = f"died-{suffix}"
@@ -95,8 +112,14 @@ def test_poison_and_died_jobs_end_as_dead_lettered_with_their_reason(
     db = Database(clean_db)
     assert db.value("SELECT status FROM job_logs WHERE job_id = :id", id=died) == "running"
 
-    settings = EventingSettings(kafka_bootstrap_servers=kafka_bootstrap, commit_interval_seconds=0.5,
-                                session_timeout_ms=6000, shutdown_grace_seconds=5, ping_jitter_ms=0, port=0)
+    settings = EventingSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        commit_interval_seconds=0.5,
+        session_timeout_ms=6000,
+        shutdown_grace_seconds=5,
+        ping_jitter_ms=0,
+        port=0,
+    )
     plane = EventingPlane(topology, settings)
     plane.start()
     try:
@@ -104,16 +127,24 @@ def test_poison_and_died_jobs_end_as_dead_lettered_with_their_reason(
         produce_plain(kafka_bootstrap, topics["down"], json.dumps(_job(died)))
         never_logged = f"never-logged-{suffix}"
         produce_plain(kafka_bootstrap, topics["down"], json.dumps(_job(never_logged)))
-        rows = wait_for(lambda: (lambda r: r if len(r) == 3 else None)(db.rows(
-            "SELECT job_id, job_type, status, message FROM job_logs WHERE row_kind = 'job'"
-            " AND status = 'dead_lettered' ORDER BY job_id")), FLOW_TIMEOUT, "three dead_lettered jobs")
+        rows = wait_for(
+            lambda: (lambda r: r if len(r) == 3 else None)(
+                db.rows(
+                    "SELECT job_id, job_type, status, message FROM job_logs WHERE row_kind = 'job'"
+                    " AND status = 'dead_lettered' ORDER BY job_id"
+                )
+            ),
+            FLOW_TIMEOUT,
+            "three dead_lettered jobs",
+        )
     finally:
         plane.stop()
 
     by_id = {r["job_id"]: r for r in rows}
     poison_id = next(job_id for job_id in by_id if job_id.startswith("rejected:"))
-    assert poison_id.endswith(f"price-request-source#{topics['price']}#partition:{poison.partition()}"
-                              f"/offset:{poison.offset()}")
+    assert poison_id.endswith(
+        f"price-request-source#{topics['price']}#partition:{poison.partition()}/offset:{poison.offset()}"
+    )
     assert by_id[poison_id]["job_type"] == "price"
     assert by_id[poison_id]["message"].startswith("dead-lettered after HTTP 400: message body is not valid JSON")
     for job_id in (died, never_logged):

@@ -43,8 +43,9 @@ def topics(unique_topic) -> dict[str, str]:
 
 
 @pytest.fixture
-def function_urls(simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str,
-                  topics: dict[str, str]) -> Iterator[dict[str, str]]:
+def function_urls(
+    simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, topics: dict[str, str]
+) -> Iterator[dict[str, str]]:
     env = function_env(simulated_market.env(), clean_db, kafka_bootstrap, topics)
     # The scheduler's backlog check reads the lag of the price KafkaSource's consumer group.
     env["PRICE_CONSUMER_GROUP"] = f"price-crawler-price-{GROUP_SUFFIX}"
@@ -63,8 +64,10 @@ def committed_ticks(db: Database, bootstrap: str, topic: str) -> dict[str, int] 
         if str(job.get("job_id", "")).startswith("top100-price:"):
             emitted[job["job_id"].split(":")[1]] = job["batches"]
     done: dict[str, list[int]] = {}
-    for row in db.rows("SELECT job_id, tokens_succeeded FROM job_logs WHERE row_kind = 'job'"
-                       " AND status = 'succeeded' AND job_id LIKE 'top100-price:%'"):
+    for row in db.rows(
+        "SELECT job_id, tokens_succeeded FROM job_logs WHERE row_kind = 'job'"
+        " AND status = 'succeeded' AND job_id LIKE 'top100-price:%'"
+    ):
         done.setdefault(row["job_id"].split(":")[1], []).append(row["tokens_succeeded"])
     return {stamp: sum(counts) for stamp, counts in done.items() if len(counts) == emitted.get(stamp)}
 
@@ -77,43 +80,81 @@ def produce_plain(bootstrap: str, topic: str, value: bytes) -> None:
 
 
 def test_plain_record_and_five_second_ticks_reach_postgresql(
-        simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, topics: dict[str, str],
-        function_urls: dict[str, str], tmp_path: Path) -> None:
+    simulated_market: SimulatedMarket,
+    clean_db: str,
+    kafka_bootstrap: str,
+    topics: dict[str, str],
+    function_urls: dict[str, str],
+    tmp_path: Path,
+) -> None:
     simulated_market.clock.freeze(FROZEN_AT)
-    manifests = load_manifests(isolated_manifests(tmp_path, topics, sources=("price", "metadata"),
-                                                  group_suffix=GROUP_SUFFIX))
+    manifests = load_manifests(
+        isolated_manifests(tmp_path, topics, sources=("price", "metadata"), group_suffix=GROUP_SUFFIX)
+    )
     topology = resolve_topology(manifests, {f"{n.upper()}_FUNCTION_URL": u for n, u in function_urls.items()})
-    settings = EventingSettings(kafka_bootstrap_servers=kafka_bootstrap, commit_interval_seconds=0.5,
-                                session_timeout_ms=6000, shutdown_grace_seconds=5, ping_jitter_ms=0, port=0)
+    settings = EventingSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        commit_interval_seconds=0.5,
+        session_timeout_ms=6000,
+        shutdown_grace_seconds=5,
+        ping_jitter_ms=0,
+        port=0,
+    )
     db = Database(clean_db)
     try:
         with EventingPlane(topology, settings):
             # The top-100 set first: a metadata job written by a plain client.
-            produce_plain(kafka_bootstrap, topics["metadata"], json.dumps(
-                {"job_type": "metadata", "token_type": "top100", "timestamp": "2025-06-25T21:00:00Z"}).encode())
-            wait_for(lambda: db.value("SELECT count(*) FROM token_set_members WHERE token_set = 'top100'") == 100,
-                     30, "the top-100 set")
+            produce_plain(
+                kafka_bootstrap,
+                topics["metadata"],
+                json.dumps(
+                    {"job_type": "metadata", "token_type": "top100", "timestamp": "2025-06-25T21:00:00Z"}
+                ).encode(),
+            )
+            wait_for(
+                lambda: db.value("SELECT count(*) FROM token_set_members WHERE token_set = 'top100'") == 100,
+                30,
+                "the top-100 set",
+            )
 
             produce_plain(kafka_bootstrap, topics["price"], ORIGINAL_MESSAGE)
-            priced = wait_for(lambda: at_least(3, db.rows(
-                "SELECT t.symbol, p.price_usdt, p.source, p.job_id FROM token_prices p JOIN tokens t USING (token_key)"
-                " WHERE t.symbol IN ('BTC', 'ETH', 'SOL')")), 15, "BTC, ETH and SOL prices")
+            priced = wait_for(
+                lambda: at_least(
+                    3,
+                    db.rows(
+                        "SELECT t.symbol, p.price_usdt, p.source, p.job_id FROM token_prices p JOIN tokens t USING (token_key)"
+                        " WHERE t.symbol IN ('BTC', 'ETH', 'SOL')"
+                    ),
+                ),
+                15,
+                "BTC, ETH and SOL prices",
+            )
 
         # Delivered as a CloudEvent of KafkaSource's plain-record form (id partition:P/offset:O).
         assert {r["symbol"] for r in priced} == {"BTC", "ETH", "SOL"}
         assert all(r["job_id"].endswith("/offset:0") and "#partition:" in r["job_id"] for r in priced)
-        assert all(r["price_usdt"] == simulated_market.universe.price_usdt(r["symbol"], at=FROZEN_AT)
-                   for r in priced)
+        assert all(r["price_usdt"] == simulated_market.universe.price_usdt(r["symbol"], at=FROZEN_AT) for r in priced)
         assert all(r["source"] == "binance" for r in priced)
 
         # Now the schedule: PingSource every 5 s → scheduler → the tick's jobs, routed by the
         # source that priced each token last (BTC, ETH and SOL are already Binance's).
         simulated_market.stats.reset()
-        manifests = load_manifests(isolated_manifests(tmp_path, topics, pings={"top100-price-tick": "*/5 * * * * *"},
-                                                      sources=("price",), group_suffix=GROUP_SUFFIX))
+        manifests = load_manifests(
+            isolated_manifests(
+                tmp_path,
+                topics,
+                pings={"top100-price-tick": "*/5 * * * * *"},
+                sources=("price",),
+                group_suffix=GROUP_SUFFIX,
+            )
+        )
         topology = resolve_topology(manifests, {f"{n.upper()}_FUNCTION_URL": u for n, u in function_urls.items()})
         with EventingPlane(topology, settings):
-            ticks = wait_for(lambda: at_least(2, committed_ticks(db, kafka_bootstrap, topics["price"])), 20, "two 5-s ticks committed")
+            ticks = wait_for(
+                lambda: at_least(2, committed_ticks(db, kafka_bootstrap, topics["price"])),
+                20,
+                "two 5-s ticks committed",
+            )
         assert all(priced == 100 for priced in ticks.values())  # every token of the set, each tick
         stamps = sorted(datetime.strptime(stamp, "%Y%m%dT%H%M%S.%fZ") for stamp in ticks)
         assert all(4 <= (b - a).total_seconds() <= 6 for a, b in zip(stamps, stamps[1:]))

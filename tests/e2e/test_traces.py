@@ -54,12 +54,22 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 
 @pytest.fixture
-def function_urls(simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, topics: dict[str, str],
-                  receiver: OtlpReceiver) -> Iterator[dict[str, str]]:
+def function_urls(
+    simulated_market: SimulatedMarket,
+    clean_db: str,
+    kafka_bootstrap: str,
+    topics: dict[str, str],
+    receiver: OtlpReceiver,
+) -> Iterator[dict[str, str]]:
     env = function_env(simulated_market.env(), clean_db, kafka_bootstrap, topics)
-    env.update({"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-                "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within a tenth of a second, not every 5 s
-                "COINGECKO_API_KEY": API_KEY, "GOPLUS_API_KEY": API_KEY})
+    env.update(
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",  # export within a tenth of a second, not every 5 s
+            "COINGECKO_API_KEY": API_KEY,
+            "GOPLUS_API_KEY": API_KEY,
+        }
+    )
     env.pop("OTEL_SERVICE_NAME", None)
     yield from serve_functions(FUNCTIONS, env)
 
@@ -84,8 +94,11 @@ class Trace:
 
     def below(self, ancestor: ReceivedSpan, **match: str) -> list[ReceivedSpan]:
         """Spans under `ancestor` with the given service and kind."""
-        return [s for s in self.spans if self.descends_from(s, ancestor)
-                and all(getattr(s, k) == v for k, v in match.items())]
+        return [
+            s
+            for s in self.spans
+            if self.descends_from(s, ancestor) and all(getattr(s, k) == v for k, v in match.items())
+        ]
 
 
 def _audited_trace(receiver: OtlpReceiver, audit_topic: str) -> Trace | None:
@@ -110,14 +123,27 @@ def _audited_trace(receiver: OtlpReceiver, audit_topic: str) -> Trace | None:
 
 
 def test_one_trace_from_the_tick_through_kafka_and_the_price_function_to_the_audit(
-        simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, topics: dict[str, str],
-        function_urls: dict[str, str], receiver: OtlpReceiver, tmp_path: Path) -> None:
+    simulated_market: SimulatedMarket,
+    clean_db: str,
+    kafka_bootstrap: str,
+    topics: dict[str, str],
+    function_urls: dict[str, str],
+    receiver: OtlpReceiver,
+    tmp_path: Path,
+) -> None:
     simulated_market.clock.freeze(FROZEN_AT)
-    manifests = load_manifests(isolated_manifests(tmp_path, topics, pings={"trending-tick": "*/2 * * * * *"},
-                                                  sources=("price", "audit")))
+    manifests = load_manifests(
+        isolated_manifests(tmp_path, topics, pings={"trending-tick": "*/2 * * * * *"}, sources=("price", "audit"))
+    )
     topology = resolve_topology(manifests, {f"{n.upper()}_FUNCTION_URL": u for n, u in function_urls.items()})
-    settings = EventingSettings(kafka_bootstrap_servers=kafka_bootstrap, commit_interval_seconds=0.5,
-                                session_timeout_ms=6000, shutdown_grace_seconds=5, ping_jitter_ms=0, port=0)
+    settings = EventingSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        commit_interval_seconds=0.5,
+        session_timeout_ms=6000,
+        shutdown_grace_seconds=5,
+        ping_jitter_ms=0,
+        port=0,
+    )
     plane = EventingPlane(topology, settings)
     plane.start()
     try:
@@ -131,8 +157,15 @@ def test_one_trace_from_the_tick_through_kafka_and_the_price_function_to_the_aud
     assert root.attributes["crawler.schedule"] == "trending"
     send = next(s for s in trace.spans if s.parent_id == root.span_id and s.kind == "producer")
     assert send.name == f"send {topics['price']}"
-    assert send.attributes | {"messaging.system": "kafka", "messaging.operation.type": "send",
-                              "messaging.destination.name": topics["price"]} == send.attributes
+    assert (
+        send.attributes
+        | {
+            "messaging.system": "kafka",
+            "messaging.operation.type": "send",
+            "messaging.destination.name": topics["price"],
+        }
+        == send.attributes
+    )
 
     # The price function processed that very message: its span's parent is the send span (through Kafka headers).
     process = next(s for s in trace.spans if s.service == "price" and s.kind == "consumer")
@@ -156,8 +189,9 @@ def test_one_trace_from_the_tick_through_kafka_and_the_price_function_to_the_aud
         status = call.attributes["http.response.status_code"]
         # The market answers 404 for a token an API does not list: an error of a client span.
         assert status == 200 or (status >= 400 and call.error and call.attributes["error.type"] == str(status)), call
-    assert {s.attributes["crawler.upstream.api"] for s in http_calls if s.attributes["http.response.status_code"] == 200
-            } >= {"dexscreener"}
+    assert {
+        s.attributes["crawler.upstream.api"] for s in http_calls if s.attributes["http.response.status_code"] == 200
+    } >= {"dexscreener"}
 
     # The job's writes are database client spans: the prices inserted, and the transaction's COMMIT.
     db = [s for s in calls if s.attributes.get("db.system.name") == "postgresql"]
@@ -167,8 +201,11 @@ def test_one_trace_from_the_tick_through_kafka_and_the_price_function_to_the_aud
     assert any(s.attributes.get("db.collection.name") == "job_logs" for s in db)
 
     # The completion event was sent under the price job, and the audit it triggered is in the same trace.
-    completion = next(s for s in trace.below(process, kind="producer")
-                      if s.attributes["messaging.destination.name"] == topics["audit"])
+    completion = next(
+        s
+        for s in trace.below(process, kind="producer")
+        if s.attributes["messaging.destination.name"] == topics["audit"]
+    )
     audit = next(s for s in trace.spans if s.service == "audit" and s.kind == "consumer")
     assert audit.parent_id == completion.span_id and audit.trace_id == root.trace_id
     audit_calls = trace.below(audit, service="audit", kind="client")

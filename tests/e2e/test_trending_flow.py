@@ -49,37 +49,61 @@ def topics(unique_topic) -> dict[str, str]:
 
 
 @pytest.fixture
-def function_urls(simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str,
-                  topics: dict[str, str]) -> Iterator[dict[str, str]]:
+def function_urls(
+    simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, topics: dict[str, str]
+) -> Iterator[dict[str, str]]:
     yield from serve_functions(FUNCTIONS, function_env(simulated_market.env(), clean_db, kafka_bootstrap, topics))
 
 
 def test_one_minute_of_trending_from_the_ping_to_committed_audits(
-        simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, topics: dict[str, str],
-        function_urls: dict[str, str], tmp_path: Path) -> None:
+    simulated_market: SimulatedMarket,
+    clean_db: str,
+    kafka_bootstrap: str,
+    topics: dict[str, str],
+    function_urls: dict[str, str],
+    tmp_path: Path,
+) -> None:
     simulated_market.clock.freeze(FROZEN_AT)
-    manifests = load_manifests(isolated_manifests(tmp_path, topics, pings={"trending-tick": "*/2 * * * * *"},
-                                                  sources=("price", "audit")))
+    manifests = load_manifests(
+        isolated_manifests(tmp_path, topics, pings={"trending-tick": "*/2 * * * * *"}, sources=("price", "audit"))
+    )
     topology = resolve_topology(manifests, {f"{n.upper()}_FUNCTION_URL": u for n, u in function_urls.items()})
-    settings = EventingSettings(kafka_bootstrap_servers=kafka_bootstrap, commit_interval_seconds=0.5,
-                                session_timeout_ms=6000, shutdown_grace_seconds=5, ping_jitter_ms=0, port=0)
+    settings = EventingSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        commit_interval_seconds=0.5,
+        session_timeout_ms=6000,
+        shutdown_grace_seconds=5,
+        ping_jitter_ms=0,
+        port=0,
+    )
     db = Database(clean_db)
     plane = EventingPlane(topology, settings)
     plane.start()
     try:
         # The first trending job whose audit job committed closes the minute.
-        audited = wait_for(lambda: db.rows(
-            "SELECT a.job_id AS audit_job, t.job_id AS trending_job FROM job_logs a JOIN job_logs t"
-            " ON a.job_id = 'audit:' || t.job_id WHERE a.row_kind = 'job' AND t.row_kind = 'job'"
-            " AND a.status = 'succeeded' ORDER BY a.finished_at LIMIT 1"), FLOW_TIMEOUT, "a committed audit job")
+        audited = wait_for(
+            lambda: db.rows(
+                "SELECT a.job_id AS audit_job, t.job_id AS trending_job FROM job_logs a JOIN job_logs t"
+                " ON a.job_id = 'audit:' || t.job_id WHERE a.row_kind = 'job' AND t.row_kind = 'job'"
+                " AND a.status = 'succeeded' ORDER BY a.finished_at LIMIT 1"
+            ),
+            FLOW_TIMEOUT,
+            "a committed audit job",
+        )
     finally:
         plane.stop()
     try:
         trending_job, audit_job = audited[0]["trending_job"], audited[0]["audit_job"]
-        jobs = {r["job_id"]: r for r in db.rows(
-            "SELECT * FROM job_logs WHERE row_kind = 'job' AND job_id IN (:t, :a)", t=trending_job, a=audit_job)}
-        prices = db.rows("SELECT p.*, t.chain FROM token_prices p JOIN tokens t USING (token_key)"
-                         " WHERE p.job_id = :job", job=trending_job)
+        jobs = {
+            r["job_id"]: r
+            for r in db.rows(
+                "SELECT * FROM job_logs WHERE row_kind = 'job' AND job_id IN (:t, :a)", t=trending_job, a=audit_job
+            )
+        }
+        prices = db.rows(
+            "SELECT p.*, t.chain FROM token_prices p JOIN tokens t USING (token_key) WHERE p.job_id = :job",
+            job=trending_job,
+        )
         audits = db.rows("SELECT * FROM token_audits")  # later ticks may have overwritten them: same set
         members = db.rows("SELECT token_key FROM token_set_members WHERE token_set = 'trending' AND left_at IS NULL")
     finally:

@@ -71,8 +71,9 @@ class RecordingSink:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                request = RecordedRequest(time.monotonic(), "POST", self.path, list(self.headers.items()), body,
-                                          peer=self.client_address)
+                request = RecordedRequest(
+                    time.monotonic(), "POST", self.path, list(self.headers.items()), body, peer=self.client_address
+                )
                 reply = sink._arrive(request)
                 try:
                     if reply.delay:

@@ -45,6 +45,7 @@ spec:
         producer.produce(topic, b'"before"')
         assert producer.flush(10) == 0
         sink.wait_for(1)
+
         def committed() -> dict:
             return plane.metrics.snapshot()["sources"]["kafkasources/default/ks"]["committed"]
 

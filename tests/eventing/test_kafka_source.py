@@ -186,11 +186,23 @@ def test_records_claiming_to_be_cloudevents_but_invalid_are_wrapped(unique_topic
     assert broken_binary.ce["kafkaheadercespecversion"] == "1.0"  # its headers became kafkaheader* extensions
 
 
-@pytest.mark.parametrize("body", [
-    b'{"specversion": "1.0", "id": "deep", "source": "/s", "type": "t", "data": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-    b'{"specversion": "1.0", "id": "deep", "source": "/s", "type": "t", "data": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001,
-], ids=["nested-arrays", "nested-objects"])
-def test_a_record_too_deep_to_parse_is_delivered_raw_then_dead_lettered(unique_topic, recording_sink, run_plane, produce, body):
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"specversion": "1.0", "id": "deep", "source": "/s", "type": "t", "data": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+        b'{"specversion": "1.0", "id": "deep", "source": "/s", "type": "t", "data": '
+        + b'{"a": ' * 50_000
+        + b"1"
+        + b"}" * 50_001,
+    ],
+    ids=["nested-arrays", "nested-objects"],
+)
+def test_a_record_too_deep_to_parse_is_delivered_raw_then_dead_lettered(
+    unique_topic, recording_sink, run_plane, produce, body
+):
     """Deep nesting raises RecursionError, not ValueError: the record still reaches the function
     (as a plain record) and, refused there, the dead-letter sink with the reason: never dropped."""
     topic = unique_topic("deep", partitions=1)
@@ -340,7 +352,8 @@ def test_network_error_adds_only_the_destination(unique_topic, recording_sink, r
 
 
 def test_a_retry_whose_keep_alive_connection_is_closed_under_it_is_resent_on_a_fresh_one(
-        unique_topic, recording_sink, run_plane, produce):
+    unique_topic, recording_sink, run_plane, produce
+):
     topic = unique_topic("hangup", partitions=1)
     # 503 on a kept-alive connection; the retry reuses it and the server closes it under the
     # request (gunicorn ending the keep-alive just then); the resend goes on a new connection.
@@ -358,8 +371,9 @@ def test_a_retry_whose_keep_alive_connection_is_closed_under_it_is_resent_on_a_f
     assert plane.metrics.counter("kafkasources/default/ks", "delivered") == 1
 
 
-def test_a_sink_that_keeps_hanging_up_is_dead_lettered_with_the_reason(unique_topic, recording_sink, run_plane,
-                                                                        produce):
+def test_a_sink_that_keeps_hanging_up_is_dead_lettered_with_the_reason(
+    unique_topic, recording_sink, run_plane, produce
+):
     topic = unique_topic("hangups", partitions=1)
     sink = recording_sink([Reply(hang_up=True)])
     dead_letters = recording_sink()

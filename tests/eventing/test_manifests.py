@@ -286,7 +286,11 @@ def test_the_repository_manifests_run_on_the_local_plane():
         ),
         # Dead letters end their job (functions/deadletter); a dead letter of its own would loop.
         "dead-letter-source": (
-            ("price-crawler.price.dead-letter", "price-crawler.metadata.dead-letter", "price-crawler.audit.dead-letter"),
+            (
+                "price-crawler.price.dead-letter",
+                "price-crawler.metadata.dead-letter",
+                "price-crawler.audit.dead-letter",
+            ),
             HttpEndpoint("http://localhost:8086"),
             None,
         ),

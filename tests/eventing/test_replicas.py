@@ -58,15 +58,19 @@ def replicas():
 
 
 def _event(n: int) -> CloudEvent:
-    return CloudEvent({"specversion": "1.0", "id": f"job-{n}", "type": "t", "source": "/s",
-                       "datacontenttype": "application/json"}, b"{}")
+    return CloudEvent(
+        {"specversion": "1.0", "id": f"job-{n}", "type": "t", "source": "/s", "datacontenttype": "application/json"},
+        b"{}",
+    )
 
 
 def test_a_comma_separated_function_url_names_the_replicas():
     env = {"PRICE_FUNCTION_URL": "http://127.0.0.1:9001, http://127.0.0.1:9002"}
-    topology = resolve_topology(load_manifests(MANIFESTS), env, {"METADATA_FUNCTION_URL": "http://m",
-                                                                  "AUDIT_FUNCTION_URL": "http://a",
-                                                                  "SCHEDULER_FUNCTION_URL": "http://s"})
+    topology = resolve_topology(
+        load_manifests(MANIFESTS),
+        env,
+        {"METADATA_FUNCTION_URL": "http://m", "AUDIT_FUNCTION_URL": "http://a", "SCHEDULER_FUNCTION_URL": "http://s"},
+    )
     price = {s.manifest.name: s for s in topology.kafka_sources}["price-request-source"]
     assert price.sink == HttpEndpoint("http://127.0.0.1:9001", ("http://127.0.0.1:9001", "http://127.0.0.1:9002"))
     assert price.sink.address == "http://127.0.0.1:9001,http://127.0.0.1:9002"

@@ -26,14 +26,24 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE_MANIFESTS = ROOT / "infra" / "knative" / "base"
 
 
-def function_env(market_env: Mapping[str, str], database_url: str, kafka_bootstrap: str,
-                 topics: Mapping[str, str]) -> dict[str, str]:
+def function_env(
+    market_env: Mapping[str, str], database_url: str, kafka_bootstrap: str, topics: Mapping[str, str]
+) -> dict[str, str]:
     """The environment of the function processes: market, database, broker, this test's topics."""
-    env = {**os.environ, **market_env, "DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-           "LOG_LEVEL": "WARNING",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    for name, setting in (("price", "PRICE_TOPIC"), ("metadata", "METADATA_TOPIC"), ("audit", "AUDIT_TOPIC"),
-                          ("price_updated", "PRICE_UPDATED_TOPIC")):
+    env = {
+        **os.environ,
+        **market_env,
+        "DATABASE_URL": database_url,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    for name, setting in (
+        ("price", "PRICE_TOPIC"),
+        ("metadata", "METADATA_TOPIC"),
+        ("audit", "AUDIT_TOPIC"),
+        ("price_updated", "PRICE_UPDATED_TOPIC"),
+    ):
         if name in topics:
             env[setting] = topics[name]
     return env
@@ -48,16 +58,34 @@ def serve_functions(names: Iterable[str], env: Mapping[str, str]) -> Iterator[di
             port = free_port()
             urls[name] = f"http://127.0.0.1:{port}"
             processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / name / "main.py"),
-                 "--target", name, "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port)],
-                env={**env, "K_SERVICE": name}, cwd=ROOT, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    sys.executable,
+                    "-m",
+                    "functions_framework",
+                    "--source",
+                    str(ROOT / "functions" / name / "main.py"),
+                    "--target",
+                    name,
+                    "--signature-type",
+                    "http",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                env={**env, "K_SERVICE": name},
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
         deadline = time.monotonic() + 30
         for name, url in urls.items():
             while True:
                 if processes[name].poll() is not None:
-                    raise AssertionError(f"function {name} exited at start:\n{processes[name].stderr.read().decode()[-3000:]}")
+                    raise AssertionError(
+                        f"function {name} exited at start:\n{processes[name].stderr.read().decode()[-3000:]}"
+                    )
                 try:
                     if httpx.get(f"{url}/health/readiness", timeout=2).status_code == 200:
                         break
@@ -77,8 +105,14 @@ def serve_functions(names: Iterable[str], env: Mapping[str, str]) -> Iterator[di
                 process.kill()
 
 
-def isolated_manifests(directory: Path, topics: Mapping[str, str], *, pings: Mapping[str, str] = {},
-                       sources: Iterable[str] = (), group_suffix: str | None = None) -> Path:
+def isolated_manifests(
+    directory: Path,
+    topics: Mapping[str, str],
+    *,
+    pings: Mapping[str, str] = {},
+    sources: Iterable[str] = (),
+    group_suffix: str | None = None,
+) -> Path:
     """Chosen PingSources (name → schedule) and KafkaSources (`price`, `metadata`, `audit`, with their
     dead-letter sinks) of infra/knative/base, on this test's topics and consumer groups
     (`<the manifest's group>-<group_suffix>`)."""

@@ -15,7 +15,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, Topic
 
 
 def produce_plain(
-    bootstrap: str, topic: str, value: bytes | str, *, key: str | None = None, partition: int | None = None,
+    bootstrap: str,
+    topic: str,
+    value: bytes | str,
+    *,
+    key: str | None = None,
+    partition: int | None = None,
     timestamp_ms: int | None = None,
 ) -> Message:
     """Write one record with no headers and return it as the broker confirmed it (partition, offset).

@@ -46,8 +46,10 @@ def market_settings(
 
     `upstream={"binance": {"max_retries": 0}}` changes one API's settings.
     """
-    apis = {api: cls(**{**FAST_UPSTREAM, "base_url": market.base_url(api), **(upstream or {}).get(api, {})})
-            for api, cls in _UPSTREAMS.items()}
+    apis = {
+        api: cls(**{**FAST_UPSTREAM, "base_url": market.base_url(api), **(upstream or {}).get(api, {})})
+        for api, cls in _UPSTREAMS.items()
+    }
     return Settings(**overrides, **apis)
 
 

@@ -23,9 +23,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
 
-KINDS = {ProtoSpan.SPAN_KIND_INTERNAL: "internal", ProtoSpan.SPAN_KIND_SERVER: "server",
-         ProtoSpan.SPAN_KIND_CLIENT: "client", ProtoSpan.SPAN_KIND_PRODUCER: "producer",
-         ProtoSpan.SPAN_KIND_CONSUMER: "consumer", ProtoSpan.SPAN_KIND_UNSPECIFIED: "unspecified"}
+KINDS = {
+    ProtoSpan.SPAN_KIND_INTERNAL: "internal",
+    ProtoSpan.SPAN_KIND_SERVER: "server",
+    ProtoSpan.SPAN_KIND_CLIENT: "client",
+    ProtoSpan.SPAN_KIND_PRODUCER: "producer",
+    ProtoSpan.SPAN_KIND_CONSUMER: "consumer",
+    ProtoSpan.SPAN_KIND_UNSPECIFIED: "unspecified",
+}
 
 
 @dataclass(frozen=True)
@@ -97,16 +102,18 @@ class OtlpReceiver:
             resource = {a.key: _value(a.value) for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    received.append(ReceivedSpan(
-                        service=resource.get("service.name", ""),
-                        trace_id=span.trace_id.hex(),
-                        span_id=span.span_id.hex(),
-                        parent_id=span.parent_span_id.hex() or None,
-                        name=span.name,
-                        kind=KINDS[span.kind],
-                        attributes={a.key: _value(a.value) for a in span.attributes},
-                        error=span.status.code == span.status.STATUS_CODE_ERROR,
-                    ))
+                    received.append(
+                        ReceivedSpan(
+                            service=resource.get("service.name", ""),
+                            trace_id=span.trace_id.hex(),
+                            span_id=span.span_id.hex(),
+                            parent_id=span.parent_span_id.hex() or None,
+                            name=span.name,
+                            kind=KINDS[span.kind],
+                            attributes={a.key: _value(a.value) for a in span.attributes},
+                            error=span.status.code == span.status.STATUS_CODE_ERROR,
+                        )
+                    )
         with self._lock:
             self.requests += 1
             self._spans.extend(received)

@@ -40,8 +40,14 @@ class AuditStack:
 
     def crawl(self, **job: Any) -> list[Any]:
         """Run a trending job and return the completion events it published so far."""
-        message = {"job_type": "price", "token_type": "trending", "symbols": [], "job_id": "trending:audit-test",
-                   "timestamp": now(), **job}
+        message = {
+            "job_type": "price",
+            "token_type": "trending",
+            "symbols": [],
+            "job_id": "trending:audit-test",
+            "timestamp": now(),
+            **job,
+        }
         response = job_request(message).to(self.price)
         assert response.status == 200, response.body
         return read_all(self.bootstrap, self.resources.settings.audit_topic)
@@ -59,8 +65,15 @@ def now() -> str:
 
 
 def audit_message(*keys: str, job_id: str = "audit:manual", **fields: Any) -> dict[str, Any]:
-    return {"job_type": "audit", "token_type": "trending", "symbols": [], "token_keys": list(keys),
-            "job_id": job_id, "timestamp": now(), **fields}
+    return {
+        "job_type": "audit",
+        "token_type": "trending",
+        "symbols": [],
+        "token_keys": list(keys),
+        "job_id": job_id,
+        "timestamp": now(),
+        **fields,
+    }
 
 
 def job_log(db: Database, job_id: str, kind: str = "job") -> list[dict[str, Any]]:
@@ -74,12 +87,22 @@ def body(response: HttpResponse) -> dict[str, Any]:
 
 @pytest.fixture
 def stack(simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, unique_topic) -> Iterator[AuditStack]:
-    resources = market_resources(simulated_market, database_url=clean_db, kafka_bootstrap_servers=kafka_bootstrap,
-                                 audit_topic=unique_topic("audit", partitions=1),
-                                 price_updated_topic=unique_topic("updated", partitions=1),
-                                 upstream={"goplus": {"max_retries": 0}})
-    built = AuditStack(simulated_market, resources, function_app("price", resources),
-                       function_app("audit", resources), Database(clean_db), kafka_bootstrap)
+    resources = market_resources(
+        simulated_market,
+        database_url=clean_db,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        audit_topic=unique_topic("audit", partitions=1),
+        price_updated_topic=unique_topic("updated", partitions=1),
+        upstream={"goplus": {"max_retries": 0}},
+    )
+    built = AuditStack(
+        simulated_market,
+        resources,
+        function_app("price", resources),
+        function_app("audit", resources),
+        Database(clean_db),
+        kafka_bootstrap,
+    )
     try:
         yield built
     finally:
@@ -138,8 +161,9 @@ def test_only_committed_contract_tokens_are_audited_each_other_one_has_its_reaso
     pepe = "ethereum:0x6982508145454ce325ddbe47a25d4ec3d2311933"  # top-100 profile, never priced
     unknown = "base:0x000000000000000000000000000000000000beef"
 
-    response = stack.audit_job(audit_message(PICO, pepe, "native:bitcoin", unknown, job_id="audit:mixed",
-                                             symbols=["PEPE"]))
+    response = stack.audit_job(
+        audit_message(PICO, pepe, "native:bitcoin", unknown, job_id="audit:mixed", symbols=["PEPE"])
+    )
 
     assert response.status == 200, response.body
     result = body(response)
@@ -159,8 +183,14 @@ def test_only_committed_contract_tokens_are_audited_each_other_one_has_its_reaso
 def test_an_explicit_audit_job_may_name_a_contract(stack: AuditStack) -> None:
     stack.crawl(contracts=[{"chain": "bsc", "address": PICO.split(":")[1]}])
 
-    response = stack.audit_job({"job_type": "audit", "token_type": "trending", "timestamp": now(),
-                                "contracts": [{"chain": "bsc", "address": "0xBC6557b8Bba5B2EccC152e80899825FBA50D9Dd1"}]})
+    response = stack.audit_job(
+        {
+            "job_type": "audit",
+            "token_type": "trending",
+            "timestamp": now(),
+            "contracts": [{"chain": "bsc", "address": "0xBC6557b8Bba5B2EccC152e80899825FBA50D9Dd1"}],
+        }
+    )
 
     assert response.status == 200, response.body
     assert set(stack.audits()) == {PICO}

@@ -159,13 +159,22 @@ def test_the_metadata_function_rejects_malformed_messages_the_same_way(stack: To
     assert row["status"] == "rejected"
 
 
-@pytest.mark.parametrize(("attribute", "reason"), [("ce_id", "CloudEvent id is 3000 bytes"),
-                                                   ("ce_source", "CloudEvent source is 3000 bytes")])
-def test_an_over_long_cloudevent_id_or_source_is_400_with_the_reason(seeded_stack: Top100Stack, attribute: str,
-                                                                     reason: str):
+@pytest.mark.parametrize(
+    ("attribute", "reason"),
+    [("ce_id", "CloudEvent id is 3000 bytes"), ("ce_source", "CloudEvent source is 3000 bytes")],
+)
+def test_an_over_long_cloudevent_id_or_source_is_400_with_the_reason(
+    seeded_stack: Top100Stack, attribute: str, reason: str
+):
     stack = seeded_stack
-    attributes = {"ce_specversion": "1.0", "ce_id": "e-1", "ce_source": "/producer", "ce_type": "job",
-                  "content-type": "application/json", attribute: "x" * 3000}
+    attributes = {
+        "ce_specversion": "1.0",
+        "ce_id": "e-1",
+        "ce_source": "/producer",
+        "ce_type": "job",
+        "content-type": "application/json",
+        attribute: "x" * 3000,
+    }
     request = job_request(GOOD, topic=stack.topics["price"], kafka_headers=list(attributes.items()))
 
     response = request.to(stack.price_app)

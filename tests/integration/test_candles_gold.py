@@ -35,8 +35,13 @@ KEYS = ("native:bitcoin", "solana:PicoMint1111111111111111111111111111111", "eth
 def pool(clean_db):
     pool = ConnectionPool(clean_db, size=4)
     with pool.transaction() as conn:
-        store.upsert_tokens(conn, [TokenProfile(key=k, symbol=f"T{i}", name=None, chain=None, address=None,
-                                                source="test") for i, k in enumerate(KEYS)])
+        store.upsert_tokens(
+            conn,
+            [
+                TokenProfile(key=k, symbol=f"T{i}", name=None, chain=None, address=None, source="test")
+                for i, k in enumerate(KEYS)
+            ],
+        )
     yield pool
     pool.close()
 
@@ -57,16 +62,25 @@ def brute_force_candles(ticks: list[PriceQuote]) -> dict[tuple[str, str, datetim
     for key, members in groups.items():
         members.sort(key=lambda t: t.observed_at)
         prices = [t.price_usdt for t in members]
-        out[key] = (str(members[0].price_usdt), str(max(prices)), str(min(prices)), str(members[-1].price_usdt),
-                    members[0].observed_at, members[-1].observed_at, len(members))
+        out[key] = (
+            str(members[0].price_usdt),
+            str(max(prices)),
+            str(min(prices)),
+            str(members[-1].price_usdt),
+            members[0].observed_at,
+            members[-1].observed_at,
+            len(members),
+        )
     return out
 
 
 def stored_candles(url: str) -> dict[tuple[str, str, datetime], tuple]:
     conn = connect(url)
     try:
-        rows = conn.run("SELECT token_key, resolution, bucket_start, open, high, low, close, open_at, close_at, ticks"
-                        " FROM token_candles")
+        rows = conn.run(
+            "SELECT token_key, resolution, bucket_start, open, high, low, close, open_at, close_at, ticks"
+            " FROM token_candles"
+        )
     finally:
         conn.close()
     return {(r[0], r[1], r[2]): (str(r[3]), str(r[4]), str(r[5]), str(r[6]), r[7], r[8], r[9]) for r in rows}
@@ -81,7 +95,7 @@ def random_ticks(rng: random.Random, start: datetime, span: timedelta, count: in
         if key.startswith("solana"):
             price = Decimal(f"0.0000000000{rng.randrange(10000, 99999)}")  # ~1e-11: every digit must survive
         else:
-            price = Decimal(rng.randrange(1, 10**9)) / Decimal(10**rng.randrange(0, 9))
+            price = Decimal(rng.randrange(1, 10**9)) / Decimal(10 ** rng.randrange(0, 9))
         ticks.append(PriceQuote(key, "T", price, "test", at))
     return ticks
 
@@ -110,7 +124,7 @@ def test_candles_equal_brute_force_with_out_of_order_and_redelivered_ticks(pool,
     i = 0
     while i < len(ticks):
         size = rng.randrange(1, 60)
-        batches.append(ticks[i:i + size])
+        batches.append(ticks[i : i + size])
         i += size
     for n, batch in enumerate(batches):
         # Each batch carries a duplicate of one of its ticks, as a re-read source would;
@@ -140,7 +154,7 @@ def test_concurrent_batches_give_the_brute_force_candles(pool, clean_db):
     def writer(chunk: list[PriceQuote]) -> None:
         try:
             for j in range(0, len(chunk), 15):
-                insert(pool, chunk[j:j + 15])  # each writer folds too: folds meet folds and inserts
+                insert(pool, chunk[j : j + 15])  # each writer folds too: folds meet folds and inserts
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
@@ -220,12 +234,18 @@ def test_resolutions_mirror_the_table(pool):
 
 def test_candle_reads_page_in_order(pool):
     start = datetime(2025, 6, 25, 10, 0, tzinfo=timezone.utc)
-    insert(pool, [PriceQuote(KEYS[0], "BTC", Decimal(100 + m), "test", start + timedelta(minutes=m, seconds=5))
-                  for m in range(10)])
+    insert(
+        pool,
+        [
+            PriceQuote(KEYS[0], "BTC", Decimal(100 + m), "test", start + timedelta(minutes=m, seconds=5))
+            for m in range(10)
+        ],
+    )
     with pool.connection() as conn:
         first = candles(conn, KEYS[0], "1m", start=start, end=start + timedelta(hours=1), limit=4)
-        rest = candles(conn, KEYS[0], "1m", start=start, end=start + timedelta(hours=1),
-                       after=first[-1].bucket_start, limit=100)
+        rest = candles(
+            conn, KEYS[0], "1m", start=start, end=start + timedelta(hours=1), after=first[-1].bucket_start, limit=100
+        )
     assert [c.close for c in first + rest] == [Decimal(100 + m) for m in range(10)]
     assert [c.bucket_start for c in first + rest] == [start + timedelta(minutes=m) for m in range(10)]
 
@@ -236,11 +256,19 @@ def test_kpis_over_24_hours_equal_brute_force(pool):
         db_now = conn.run("SELECT now()")[0][0]
     key = KEYS[2]
     # 30 hours of ticks up to a little before now, so the window cuts through a partial hour.
-    ticks = [PriceQuote(key, "T2", Decimal(rng.randrange(10**6, 2 * 10**6)) / 1000, "test",
-                        db_now - timedelta(seconds=rng.randrange(5, 30 * 3600))) for _ in range(2000)]
+    ticks = [
+        PriceQuote(
+            key,
+            "T2",
+            Decimal(rng.randrange(10**6, 2 * 10**6)) / 1000,
+            "test",
+            db_now - timedelta(seconds=rng.randrange(5, 30 * 3600)),
+        )
+        for _ in range(2000)
+    ]
     rng.shuffle(ticks)
     for j in range(0, len(ticks), 100):
-        insert(pool, ticks[j:j + 100])
+        insert(pool, ticks[j : j + 100])
     with pool.connection() as conn:
         answered = kpis(conn, [key, KEYS[0]])
     assert set(answered) == {key}  # only tokens with a price are answered
@@ -272,8 +300,11 @@ def test_volatility_equals_brute_force(pool):
     this_hour = bucket(db_now, timedelta(hours=1))
     closes = [Decimal("100"), Decimal("101.5"), Decimal("99.25"), Decimal("102"), Decimal("98.125")]
     # One tick per hour for the last five hours, and one ten hours back (outside a 5-period window).
-    insert(pool, [PriceQuote(key, "BTC", c, "test", this_hour - timedelta(hours=4 - i)) for i, c in enumerate(closes)]
-           + [PriceQuote(key, "BTC", Decimal("500"), "test", this_hour - timedelta(hours=10))])
+    insert(
+        pool,
+        [PriceQuote(key, "BTC", c, "test", this_hour - timedelta(hours=4 - i)) for i, c in enumerate(closes)]
+        + [PriceQuote(key, "BTC", Decimal("500"), "test", this_hour - timedelta(hours=10))],
+    )
     with pool.connection() as conn:
         got = volatility(conn, key, "1h", periods=5)
         empty = volatility(conn, KEYS[1], "1d", periods=30)

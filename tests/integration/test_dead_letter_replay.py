@@ -46,18 +46,33 @@ def _write(bootstrap: str, topic: str, records: list[tuple[str | None, bytes, li
 
 
 def _job(job_id: str) -> bytes:
-    return json.dumps({"job_type": "price", "token_type": "top100", "symbols": ["BTC"], "job_id": job_id,
-                       "timestamp": "2026-06-25T21:00:00Z"}).encode()
+    return json.dumps(
+        {
+            "job_type": "price",
+            "token_type": "top100",
+            "symbols": ["BTC"],
+            "job_id": job_id,
+            "timestamp": "2026-06-25T21:00:00Z",
+        }
+    ).encode()
 
 
 def test_replay_keeps_key_and_headers_and_filters_by_job_and_time(kafka_bootstrap: str, unique_topic) -> None:
     dead_letters, requests = unique_topic("dlq", partitions=2), unique_topic("request", partitions=4)
-    _write(kafka_bootstrap, dead_letters, [("top100-batch-1", _job("tick-1:batch-1"), _dead_letter("tick-1:batch-1", 41)),
-                                           (None, _job("tick-1:batch-2"), _dead_letter("tick-1:batch-2", 42))])
+    _write(
+        kafka_bootstrap,
+        dead_letters,
+        [
+            ("top100-batch-1", _job("tick-1:batch-1"), _dead_letter("tick-1:batch-1", 41)),
+            (None, _job("tick-1:batch-2"), _dead_letter("tick-1:batch-2", 42)),
+        ],
+    )
     time.sleep(0.05)  # record timestamps are milliseconds: `since` falls strictly between the two writes
     since = datetime.now(UTC)
     time.sleep(0.05)
-    _write(kafka_bootstrap, dead_letters, [("top100-batch-1", _job("tick-2:batch-1"), _dead_letter("tick-2:batch-1", 43))])
+    _write(
+        kafka_bootstrap, dead_letters, [("top100-batch-1", _job("tick-2:batch-1"), _dead_letter("tick-2:batch-1", 43))]
+    )
     originals = {json.loads(m.value())["job_id"]: m for m in read_all(kafka_bootstrap, dead_letters)}
 
     dry = replay_dead_letters(kafka_bootstrap, ReplaySelection(topics=(dead_letters,), to=requests), dry_run=True)
@@ -65,8 +80,11 @@ def test_replay_keeps_key_and_headers_and_filters_by_job_and_time(kafka_bootstra
     assert {r.job_id: r.error_code for r in dry.records} == dict.fromkeys(originals, "503")
     assert read_all(kafka_bootstrap, requests) == []  # a dry run writes nothing
 
-    one = replay_dead_letters(kafka_bootstrap, ReplaySelection(
-        topics=(dead_letters,), job_ids=frozenset({"tick-1:batch-1", "tick-1:batch-2"}), to=requests), dry_run=False)
+    one = replay_dead_letters(
+        kafka_bootstrap,
+        ReplaySelection(topics=(dead_letters,), job_ids=frozenset({"tick-1:batch-1", "tick-1:batch-2"}), to=requests),
+        dry_run=False,
+    )
     assert sorted(r.job_id for r in one.records) == ["tick-1:batch-1", "tick-1:batch-2"]
     replayed = {json.loads(m.value())["job_id"]: m for m in read_all(kafka_bootstrap, requests)}
     assert set(replayed) == {"tick-1:batch-1", "tick-1:batch-2"}
@@ -75,19 +93,29 @@ def test_replay_keeps_key_and_headers_and_filters_by_job_and_time(kafka_bootstra
         assert message.key() == original.key() and message.value() == original.value()
         # Every header of the event, in order and byte for byte; none of the dead-letter path's.
         assert message.headers() == [h for h in original.headers() if h[0] not in DEAD_LETTER_ONLY_HEADERS]
-        assert {"ce_id", "ce_source", "ce_type", "ce_traceparent", "ce_partitionkey"} <= {n for n, _ in message.headers()}
+        assert {"ce_id", "ce_source", "ce_type", "ce_traceparent", "ce_partitionkey"} <= {
+            n for n, _ in message.headers()
+        }
     assert replayed["tick-1:batch-2"].key() is None
 
     # --since through the command line: only the record written after it.
-    assert main(["--topic", dead_letters, "--to", requests, "--since", since.isoformat()],
-                Settings(kafka_bootstrap_servers=kafka_bootstrap)) == 0
+    assert (
+        main(
+            ["--topic", dead_letters, "--to", requests, "--since", since.isoformat()],
+            Settings(kafka_bootstrap_servers=kafka_bootstrap),
+        )
+        == 0
+    )
     after = [json.loads(m.value())["job_id"] for m in read_all(kafka_bootstrap, requests)]
     assert sorted(after) == ["tick-1:batch-1", "tick-1:batch-2", "tick-2:batch-1"]
 
     # Reading the dead letters left no consumer group behind.
     groups = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_consumer_groups(request_timeout=10).result()
-    assert not [g.group_id for g in groups.valid if g.group_id.startswith("price-crawler-replay-")
-                and _has_offsets(kafka_bootstrap, g.group_id, dead_letters)]
+    assert not [
+        g.group_id
+        for g in groups.valid
+        if g.group_id.startswith("price-crawler-replay-") and _has_offsets(kafka_bootstrap, g.group_id, dead_letters)
+    ]
 
 
 def _has_offsets(bootstrap: str, group: str, topic: str) -> bool:
@@ -95,7 +123,8 @@ def _has_offsets(bootstrap: str, group: str, topic: str) -> bool:
 
     admin = AdminClient({"bootstrap.servers": bootstrap})
     future = admin.list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0), TopicPartition(topic, 1)])])[group]
+        [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, 0), TopicPartition(topic, 1)])]
+    )[group]
     return any(tp.offset >= 0 for tp in future.result().topic_partitions)
 
 

@@ -60,11 +60,30 @@ class FunctionProcess:
         self.port = services.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
-        argv = [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / name / "main.py"),
-                "--target", name, "--signature-type", "http", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv = [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--source",
+            str(ROOT / "functions" / name / "main.py"),
+            "--target",
+            name,
+            "--signature-type",
+            "http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+        ]
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(argv, env={**env, "K_SERVICE": name}, cwd=ROOT, stdout=log,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            self.process = subprocess.Popen(
+                argv,
+                env={**env, "K_SERVICE": name},
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     def wait_alive(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -84,11 +103,23 @@ class FunctionProcess:
         assert reply.headers["content-type"].startswith("text/plain")
         return reply.text
 
-    def post_event(self, data: Any, *, type_: str = "price-crawler.job.requested", traceparent: str | None = None,
-                   source: str = "/test/observability") -> httpx.Response:
+    def post_event(
+        self,
+        data: Any,
+        *,
+        type_: str = "price-crawler.job.requested",
+        traceparent: str | None = None,
+        source: str = "/test/observability",
+    ) -> httpx.Response:
         """A binary-mode CloudEvent, as KafkaSource delivers one."""
-        headers = {"ce-specversion": "1.0", "ce-id": uuid.uuid4().hex, "ce-source": source, "ce-type": type_,
-                   "ce-time": now_iso(), "content-type": "application/json"}
+        headers = {
+            "ce-specversion": "1.0",
+            "ce-id": uuid.uuid4().hex,
+            "ce-source": source,
+            "ce-type": type_,
+            "ce-time": now_iso(),
+            "content-type": "application/json",
+        }
         if traceparent:
             headers["ce-traceparent"] = traceparent
         return httpx.post(self.url, content=json.dumps(data).encode(), headers=headers, timeout=60)
@@ -201,10 +232,24 @@ spec:
 def seed_top100(database_url: str) -> None:
     """BTC and ETH as the top-100 set (what the metadata job would have stored)."""
     profiles = [
-        TokenProfile(key="native:bitcoin", symbol="BTC", name="Bitcoin", chain=None, address=None,
-                     coingecko_id="bitcoin", source="coingecko"),
-        TokenProfile(key="native:ethereum", symbol="ETH", name="Ethereum", chain=None, address=None,
-                     coingecko_id="ethereum", source="coingecko"),
+        TokenProfile(
+            key="native:bitcoin",
+            symbol="BTC",
+            name="Bitcoin",
+            chain=None,
+            address=None,
+            coingecko_id="bitcoin",
+            source="coingecko",
+        ),
+        TokenProfile(
+            key="native:ethereum",
+            symbol="ETH",
+            name="Ethereum",
+            chain=None,
+            address=None,
+            coingecko_id="ethereum",
+            source="coingecko",
+        ),
     ]
     conn = connect(database_url)
     try:
@@ -251,9 +296,16 @@ def system(database_url: str, kafka_bootstrap: str, unique_topic, tmp_path_facto
         manifests = tmp_path_factory.mktemp("manifests")
         (manifests / "sources.yaml").write_text(
             kafka_source("price-request-source", topics["price"], functions["price"].url, dead_letters.url)
-            + kafka_source("audit-request-source", topics["audit"], functions["audit"].url, dead_letters.url))
-        settings = EventingSettings(kafka_bootstrap_servers=kafka_bootstrap, port=0, commit_interval_seconds=0.2,
-                                    session_timeout_ms=6000, shutdown_grace_seconds=5, ping_jitter_ms=0)
+            + kafka_source("audit-request-source", topics["audit"], functions["audit"].url, dead_letters.url)
+        )
+        settings = EventingSettings(
+            kafka_bootstrap_servers=kafka_bootstrap,
+            port=0,
+            commit_interval_seconds=0.2,
+            session_timeout_ms=6000,
+            shutdown_grace_seconds=5,
+            ping_jitter_ms=0,
+        )
         topology = resolve_topology(load_manifests(manifests, default_namespace="default"), {}, defaults={})
         plane = EventingPlane(topology, settings, serve_status=True)
         plane.start()
@@ -308,21 +360,34 @@ def test_a_job_moves_the_job_upstream_and_freshness_metrics(system: System, mark
     assert reply.status_code == 200, reply.text
     assert reply.json()["status"] == "succeeded"
     after = price.scrape()
-    assert sample(after, "crawler_jobs_received_total", **JOB) == sample(before, "crawler_jobs_received_total", **JOB) + 1
+    assert (
+        sample(after, "crawler_jobs_received_total", **JOB) == sample(before, "crawler_jobs_received_total", **JOB) + 1
+    )
     done = {**JOB, "status": "succeeded"}
-    assert sample(after, "crawler_jobs_completed_total", **done) == sample(before, "crawler_jobs_completed_total", **done) + 1
-    assert (sample(after, "crawler_job_duration_seconds_count", **JOB)
-            == sample(before, "crawler_job_duration_seconds_count", **JOB) + 1)
-    assert (sample(after, "crawler_events_handled_total", function="price", verdict="done")
-            == sample(before, "crawler_events_handled_total", function="price", verdict="done") + 1)
-    assert (sample(after, "crawler_upstream_requests_total", api="binance", status="200")
-            > sample(before, "crawler_upstream_requests_total", api="binance", status="200"))
+    assert (
+        sample(after, "crawler_jobs_completed_total", **done)
+        == sample(before, "crawler_jobs_completed_total", **done) + 1
+    )
+    assert (
+        sample(after, "crawler_job_duration_seconds_count", **JOB)
+        == sample(before, "crawler_job_duration_seconds_count", **JOB) + 1
+    )
+    assert (
+        sample(after, "crawler_events_handled_total", function="price", verdict="done")
+        == sample(before, "crawler_events_handled_total", function="price", verdict="done") + 1
+    )
+    assert sample(after, "crawler_upstream_requests_total", api="binance", status="200") > sample(
+        before, "crawler_upstream_requests_total", api="binance", status="200"
+    )
     assert sample(after, "crawler_upstream_request_duration_seconds_count", api="binance") > 0
     assert sample(after, "crawler_upstream_used_weight", api="binance") > 0  # from X-MBX-USED-WEIGHT-1M
     assert sample(after, "crawler_upstream_breaker_state", api="binance", state="closed") == 1
     # Freshness is read from the database at scrape time (cached a few seconds).
-    age = wait_until(lambda: metrics.sample_value(price.scrape(), "crawler_price_oldest_age_seconds", token_set="top100"),
-                     timeout=10, message="top-100 freshness on /metrics")
+    age = wait_until(
+        lambda: metrics.sample_value(price.scrape(), "crawler_price_oldest_age_seconds", token_set="top100"),
+        timeout=10,
+        message="top-100 freshness on /metrics",
+    )
     assert 0 <= age < 30
 
 
@@ -340,12 +405,17 @@ def test_a_rate_limit_wait_moves_the_wait_metrics(system: System, market):
     assert first.status_code == 200 and second.status_code == 200, (first.text, second.text)
     assert second.json()["sources"] == {"binance": 2}
     after = price.scrape()
-    assert (sample(after, "crawler_upstream_requests_total", api="binance", status="429")
-            == sample(before, "crawler_upstream_requests_total", api="binance", status="429") + 1)
-    assert (sample(after, "crawler_upstream_rate_limit_waits_total", **wait)
-            == sample(before, "crawler_upstream_rate_limit_waits_total", **wait) + 1)
-    waited = (sample(after, "crawler_upstream_rate_limit_wait_seconds_total", **wait)
-              - sample(before, "crawler_upstream_rate_limit_wait_seconds_total", **wait))
+    assert (
+        sample(after, "crawler_upstream_requests_total", api="binance", status="429")
+        == sample(before, "crawler_upstream_requests_total", api="binance", status="429") + 1
+    )
+    assert (
+        sample(after, "crawler_upstream_rate_limit_waits_total", **wait)
+        == sample(before, "crawler_upstream_rate_limit_waits_total", **wait) + 1
+    )
+    waited = sample(after, "crawler_upstream_rate_limit_wait_seconds_total", **wait) - sample(
+        before, "crawler_upstream_rate_limit_wait_seconds_total", **wait
+    )
     assert 0 < waited <= 3
 
 
@@ -360,19 +430,27 @@ def test_a_failure_moves_the_failure_and_breaker_metrics(system: System, market)
     assert reply.status_code == 503, reply.text  # retryable: KafkaSource retries, then dead-letters
     after = price.scrape()
     assert sample(after, "crawler_jobs_failed_total", **JOB) == sample(before, "crawler_jobs_failed_total", **JOB) + 1
-    assert (sample(after, "crawler_events_handled_total", function="price", verdict="retry")
-            == sample(before, "crawler_events_handled_total", function="price", verdict="retry") + 1)
-    assert (sample(after, "crawler_upstream_requests_total", api="binance", status="500")
-            > sample(before, "crawler_upstream_requests_total", api="binance", status="500"))
+    assert (
+        sample(after, "crawler_events_handled_total", function="price", verdict="retry")
+        == sample(before, "crawler_events_handled_total", function="price", verdict="retry") + 1
+    )
+    assert sample(after, "crawler_upstream_requests_total", api="binance", status="500") > sample(
+        before, "crawler_upstream_requests_total", api="binance", status="500"
+    )
     # One failure opens Binance's breaker here (BINANCE_BREAKER_FAILURE_THRESHOLD=1).
     assert sample(after, "crawler_upstream_breaker_state", api="binance", state="open") == 1
     assert sample(after, "crawler_upstream_breaker_state", api="binance", state="closed") == 0
-    assert (sample(after, "crawler_upstream_breaker_transitions_total", api="binance", state="open")
-            == sample(before, "crawler_upstream_breaker_transitions_total", api="binance", state="open") + 1)
+    assert (
+        sample(after, "crawler_upstream_breaker_transitions_total", api="binance", state="open")
+        == sample(before, "crawler_upstream_breaker_transitions_total", api="binance", state="open") + 1
+    )
     market.faults.clear()
     # After BINANCE_BREAKER_RESET_SECONDS the breaker lets a trial call through, and closes on success.
-    wait_until(lambda: sample(price.scrape(), "crawler_upstream_breaker_state", api="binance", state="half_open") == 1,
-               timeout=5, message="half-open breaker")
+    wait_until(
+        lambda: sample(price.scrape(), "crawler_upstream_breaker_state", api="binance", state="half_open") == 1,
+        timeout=5,
+        message="half-open breaker",
+    )
     assert price.post_event(top100_job("BTC")).status_code == 200
     assert sample(price.scrape(), "crawler_upstream_breaker_state", api="binance", state="closed") == 1
 
@@ -383,45 +461,72 @@ def test_a_dead_letter_moves_the_rejection_and_eventing_metrics(system: System, 
     dead_before = len(system.dead_letters.received)
 
     # A message that can never succeed, written by a plain Kafka client.
-    produce_plain(system.bootstrap, system.topics["price"],
-                  json.dumps({"job_type": "liquidate", "token_type": "top100", "symbols": ["BTC"],
-                              "timestamp": now_iso()}))
+    produce_plain(
+        system.bootstrap,
+        system.topics["price"],
+        json.dumps({"job_type": "liquidate", "token_type": "top100", "symbols": ["BTC"], "timestamp": now_iso()}),
+    )
 
     [*_, dead] = system.dead_letters.wait_for(dead_before + 1)
     assert dead["ce-knativeerrorcode"] == "400"
     after_function = price.scrape()
     rejected = {"function": "price", "job_type": "invalid", "token_type": "top100"}
-    assert (sample(after_function, "crawler_jobs_rejected_total", **rejected)
-            == sample(before_function, "crawler_jobs_rejected_total", **rejected) + 1)
-    assert (sample(after_function, "crawler_events_handled_total", function="price", verdict="rejected")
-            == sample(before_function, "crawler_events_handled_total", function="price", verdict="rejected") + 1)
-    after_plane = wait_until(lambda: (text := metrics.render_prometheus().decode()) and sample(
-        text, "crawler_eventing_dead_letters_total", source=PRICE_SOURCE) > sample(
-        before_plane, "crawler_eventing_dead_letters_total", source=PRICE_SOURCE) and text, timeout=5,
-        message="the plane's dead-letter counter")
-    assert (sample(after_plane, "crawler_eventing_dead_letters_total", source=PRICE_SOURCE)
-            == sample(before_plane, "crawler_eventing_dead_letters_total", source=PRICE_SOURCE) + 1)
-    assert (sample(after_plane, "crawler_eventing_delivery_responses_total", source=PRICE_SOURCE, status="400")
-            == sample(before_plane, "crawler_eventing_delivery_responses_total", source=PRICE_SOURCE, status="400") + 1)
+    assert (
+        sample(after_function, "crawler_jobs_rejected_total", **rejected)
+        == sample(before_function, "crawler_jobs_rejected_total", **rejected) + 1
+    )
+    assert (
+        sample(after_function, "crawler_events_handled_total", function="price", verdict="rejected")
+        == sample(before_function, "crawler_events_handled_total", function="price", verdict="rejected") + 1
+    )
+    after_plane = wait_until(
+        lambda: (
+            (text := metrics.render_prometheus().decode())
+            and sample(text, "crawler_eventing_dead_letters_total", source=PRICE_SOURCE)
+            > sample(before_plane, "crawler_eventing_dead_letters_total", source=PRICE_SOURCE)
+            and text
+        ),
+        timeout=5,
+        message="the plane's dead-letter counter",
+    )
+    assert (
+        sample(after_plane, "crawler_eventing_dead_letters_total", source=PRICE_SOURCE)
+        == sample(before_plane, "crawler_eventing_dead_letters_total", source=PRICE_SOURCE) + 1
+    )
+    assert (
+        sample(after_plane, "crawler_eventing_delivery_responses_total", source=PRICE_SOURCE, status="400")
+        == sample(before_plane, "crawler_eventing_delivery_responses_total", source=PRICE_SOURCE, status="400") + 1
+    )
     assert sample(after_plane, "crawler_eventing_events_received_total", source=PRICE_SOURCE) >= 1
 
 
 def test_rows_a_job_writes_are_counted_per_table(database_url: str):
     """The job runner counts what a pipeline reports in JobOutcome.rows_upserted (in this process)."""
     resources = Resources(Settings(database_url=database_url))
-    event = InboundEvent(id=uuid.uuid4().hex, source="/test/observability", type="price-crawler.job.requested",
-                         data=json.dumps(top100_job("BTC", "ETH")).encode())
+    event = InboundEvent(
+        id=uuid.uuid4().hex,
+        source="/test/observability",
+        type="price-crawler.job.requested",
+        data=json.dumps(top100_job("BTC", "ETH")).encode(),
+    )
     labels = {**JOB, "table": "token_prices"}
     before = metrics.render_prometheus()
     try:
-        body = run_job(event, resources, function="price", accepts={"price"},
-                       pipeline=lambda ctx: JobOutcome(requested=2, succeeded=2, rows_upserted={"token_prices": 2}))
+        body = run_job(
+            event,
+            resources,
+            function="price",
+            accepts={"price"},
+            pipeline=lambda ctx: JobOutcome(requested=2, succeeded=2, rows_upserted={"token_prices": 2}),
+        )
     finally:
         resources.close()
     assert body["status"] == "succeeded"
     after = metrics.render_prometheus()
-    assert (sample(after, "crawler_db_rows_upserted_total", **labels)
-            == sample(before, "crawler_db_rows_upserted_total", **labels) + 2)
+    assert (
+        sample(after, "crawler_db_rows_upserted_total", **labels)
+        == sample(before, "crawler_db_rows_upserted_total", **labels) + 2
+    )
 
 
 # --- one trace from tick to audit --------------------------------------------------------------------
@@ -433,20 +538,27 @@ def test_one_trace_id_links_a_scheduler_tick_to_the_audit_it_caused(system: Syst
     trace_id = trace_id_of(tick_traceparent)
     before = scheduler.scrape()
 
-    tick = scheduler.post_event({"schedule": "trending"}, type_="dev.knative.sources.ping",
-                                source="/apis/v1/namespaces/default/pingsources/trending-tick",
-                                traceparent=tick_traceparent)
+    tick = scheduler.post_event(
+        {"schedule": "trending"},
+        type_="dev.knative.sources.ping",
+        source="/apis/v1/namespaces/default/pingsources/trending-tick",
+        traceparent=tick_traceparent,
+    )
 
     assert tick.status_code == 200, tick.text
     assert tick.json()["emitted"] == 1
     after = scheduler.scrape()
     emitted = {"schedule": "trending", "outcome": "emitted"}
-    assert sample(after, "crawler_scheduler_ticks_total", **emitted) == sample(before, "crawler_scheduler_ticks_total", **emitted) + 1
+    assert (
+        sample(after, "crawler_scheduler_ticks_total", **emitted)
+        == sample(before, "crawler_scheduler_ticks_total", **emitted) + 1
+    )
     assert time.time() - sample(after, "crawler_scheduler_last_tick_timestamp_seconds", schedule="trending") < 60
 
     # The job on Kafka carries a child span of the tick, in the tick's trace.
-    [job_record] = consume(system.bootstrap, system.topics["price"], 1, settle=0.5,
-                           group=f"reader-{uuid.uuid4().hex}")[-1:]
+    [job_record] = consume(system.bootstrap, system.topics["price"], 1, settle=0.5, group=f"reader-{uuid.uuid4().hex}")[
+        -1:
+    ]
     job_headers = headers_of(job_record)
     assert trace_id_of(job_headers["ce_traceparent"]) == trace_id
     assert span_id_of(job_headers["ce_traceparent"]) != span_id_of(tick_traceparent)
@@ -458,9 +570,17 @@ def test_one_trace_id_links_a_scheduler_tick_to_the_audit_it_caused(system: Syst
     assert trace_id_of(headers_of(completion)["ce_traceparent"]) == trace_id
 
     def audit_done() -> dict[str, Any] | None:
-        return next((line for line in audit.log_lines()
-                     if line.get("job_id", "") and line["job_id"].startswith("audit:")
-                     and line["message"].startswith("job ") and " succeeded" in line["message"]), None)
+        return next(
+            (
+                line
+                for line in audit.log_lines()
+                if line.get("job_id", "")
+                and line["job_id"].startswith("audit:")
+                and line["message"].startswith("job ")
+                and " succeeded" in line["message"]
+            ),
+            None,
+        )
 
     audit_line = wait_until(audit_done, timeout=60, message="the audit job's completion log line")
     assert audit_line["trace_id"] == trace_id
@@ -478,8 +598,10 @@ def test_status_shows_the_running_system(system: System, market):
     assert functions["price"].post_event(top100_job("BTC", "ETH")).status_code == 200
     assert functions["price"].post_event({"job_type": "price", "token_type": "top100"}).status_code == 400
     settings = Settings(
-        database_url=system.database_url, kafka_bootstrap_servers=system.bootstrap,
-        price_function_url=functions["price"].url, audit_function_url=functions["audit"].url,
+        database_url=system.database_url,
+        kafka_bootstrap_servers=system.bootstrap,
+        price_function_url=functions["price"].url,
+        audit_function_url=functions["audit"].url,
         scheduler_function_url=functions["scheduler"].url,
         metadata_function_url=f"http://127.0.0.1:{services.free_port()}",  # not running in this test
         deadletter_function_url=f"http://127.0.0.1:{services.free_port()}",  # nor this one
@@ -488,8 +610,15 @@ def test_status_shows_the_running_system(system: System, market):
     status = system_status.collect(settings, eventing_url=system.eventing_url, market_url=system.market.url)
 
     states = {p.name: p.state for p in status.processes.rows}
-    assert states == {"price": "ready", "audit": "ready", "scheduler": "ready", "metadata": "down",
-                      "deadletter": "down", "eventing": "ready", "market": "ready"}
+    assert states == {
+        "price": "ready",
+        "audit": "ready",
+        "scheduler": "ready",
+        "metadata": "down",
+        "deadletter": "down",
+        "eventing": "ready",
+        "market": "ready",
+    }
     assert status.kafka.error is None and {k.topic for k in status.kafka.rows} >= {"price-crawler.price.request"}
     schedules = {s.schedule: s for s in status.schedules.rows}
     if "trending_job_id" in system.notes:

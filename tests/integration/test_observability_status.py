@@ -19,8 +19,10 @@ def test_status_shows_what_is_down_without_crashing(monkeypatch, capsys):
     settings = Settings(
         database_url=f"postgresql://crawler:secret-pw@127.0.0.1:{dead}/price_crawler",
         kafka_bootstrap_servers=f"127.0.0.1:{services.free_port()}",
-        price_function_url=closed_url(), metadata_function_url=closed_url(),
-        audit_function_url=closed_url(), scheduler_function_url=closed_url(),
+        price_function_url=closed_url(),
+        metadata_function_url=closed_url(),
+        audit_function_url=closed_url(),
+        scheduler_function_url=closed_url(),
     )
     started = time.monotonic()
 

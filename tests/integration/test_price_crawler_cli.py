@@ -20,9 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess:
     """`price-crawler ARGS` as the entry point runs it (shared.crawler.cli:main), in a fresh process."""
-    return subprocess.run([sys.executable, "-c", "import sys; from shared.crawler.cli import main; sys.exit(main())", *args],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": str(ROOT), **env})
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from shared.crawler.cli import main; sys.exit(main())", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+    )
 
 
 def test_the_entry_point_is_declared() -> None:
@@ -56,7 +61,9 @@ def test_migrate_brings_a_new_database_up_to_date(postgres_url: str) -> None:
         assert first.stdout.strip() == f"migrations applied: {', '.join(migrations)}"
         db = Database(url)
         try:
-            assert [r["version"] for r in db.rows("SELECT version FROM schema_migrations ORDER BY version")] == migrations
+            assert [
+                r["version"] for r in db.rows("SELECT version FROM schema_migrations ORDER BY version")
+            ] == migrations
         finally:
             db.close()
         again = _run("migrate", DATABASE_URL=url)

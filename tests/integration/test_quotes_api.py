@@ -42,8 +42,9 @@ def quotes_url(database_url: str):
     patch.setenv("DATABASE_URL", database_url)
     patch.setenv("PRICE_STALE_AFTER_SECONDS", str(STALE_AFTER))
     get_settings.cache_clear()
-    app = functions_framework.create_app(target="quotes", source=str(ROOT / "functions/quotes/main.py"),
-                                         signature_type="http")
+    app = functions_framework.create_app(
+        target="quotes", source=str(ROOT / "functions/quotes/main.py"), signature_type="http"
+    )
     port = services.free_port()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -60,36 +61,86 @@ def market(clean_db: str):
     pool = ConnectionPool(clean_db, size=1)
     now = datetime.now(timezone.utc).replace(microsecond=123456)
     profiles = [
-        TokenProfile(key="native:bitcoin", symbol="BTC", name="Bitcoin", chain=None, address=None,
-                     coingecko_id="bitcoin", market_cap_usd=Decimal("1300000000000.5"), market_cap_rank=1, source="t"),
-        TokenProfile(key="native:ethereum", symbol="ETH", name="Ethereum", chain=None, address=None,
-                     coingecko_id="ethereum", market_cap_rank=2, source="t"),
-        TokenProfile(key=LINK, symbol="LINK", name="Chainlink", chain="ethereum", address=LINK.split(":")[1],
-                     contracts=(Contract("ethereum", LINK.split(":")[1]), Contract("bsc", LINK_ON_BSC.lower())),
-                     tags=("oracle",), socials=(("twitter", "https://x.com/chainlink"),), source="t"),
+        TokenProfile(
+            key="native:bitcoin",
+            symbol="BTC",
+            name="Bitcoin",
+            chain=None,
+            address=None,
+            coingecko_id="bitcoin",
+            market_cap_usd=Decimal("1300000000000.5"),
+            market_cap_rank=1,
+            source="t",
+        ),
+        TokenProfile(
+            key="native:ethereum",
+            symbol="ETH",
+            name="Ethereum",
+            chain=None,
+            address=None,
+            coingecko_id="ethereum",
+            market_cap_rank=2,
+            source="t",
+        ),
+        TokenProfile(
+            key=LINK,
+            symbol="LINK",
+            name="Chainlink",
+            chain="ethereum",
+            address=LINK.split(":")[1],
+            contracts=(Contract("ethereum", LINK.split(":")[1]), Contract("bsc", LINK_ON_BSC.lower())),
+            tags=("oracle",),
+            socials=(("twitter", "https://x.com/chainlink"),),
+            source="t",
+        ),
         TokenProfile(key=PICO, symbol="PICO", name="Pico", chain="solana", address=PICO.split(":")[1], source="t"),
-        TokenProfile(key=SOL_PEPE, symbol="PEPE", name="Pepe on Solana", chain="solana",
-                     address=SOL_PEPE.split(":")[1], source="t"),
-        TokenProfile(key=ETH_PEPE, symbol="PEPE", name="Pepe", chain="ethereum", address=ETH_PEPE.split(":")[1],
-                     source="t"),
+        TokenProfile(
+            key=SOL_PEPE,
+            symbol="PEPE",
+            name="Pepe on Solana",
+            chain="solana",
+            address=SOL_PEPE.split(":")[1],
+            source="t",
+        ),
+        TokenProfile(
+            key=ETH_PEPE, symbol="PEPE", name="Pepe", chain="ethereum", address=ETH_PEPE.split(":")[1], source="t"
+        ),
     ]
     times = {"btc": now - timedelta(seconds=2), "eth": now - timedelta(seconds=120)}
     with pool.transaction() as conn:
         store.upsert_tokens(conn, profiles)
         store.set_membership(conn, "top100", ["native:bitcoin", "native:ethereum", LINK], complete=True)
         store.set_membership(conn, "trending", [PICO, SOL_PEPE], complete=True)
-        store.insert_prices(conn, [
-            PriceQuote("native:bitcoin", "BTC", Decimal("64123.45000000"), "binance", times["btc"]),
-            PriceQuote("native:ethereum", "ETH", Decimal("3456.7"), "binance", times["eth"]),
-            PriceQuote(PICO, "PICO", Decimal("0.000000000012345"), "dexscreener", times["btc"]),
-            PriceQuote(LINK, "LINK", Decimal("14.5"), "binance", now - timedelta(minutes=90)),
-            PriceQuote(LINK, "LINK", Decimal("15.25"), "binance", now - timedelta(minutes=30)),
-            PriceQuote(LINK, "LINK", Decimal("14.75"), "binance", times["btc"]),
-        ], "job-1")
-        store.upsert_audits(conn, [
-            AuditReport(PICO, "goplus", Decimal("35.00"), False, "https://gopluslabs.io/token-security/solana/x",
-                        None, None, None, {"mintable": "1"}, now - timedelta(hours=2)),
-        ], "job-2")
+        store.insert_prices(
+            conn,
+            [
+                PriceQuote("native:bitcoin", "BTC", Decimal("64123.45000000"), "binance", times["btc"]),
+                PriceQuote("native:ethereum", "ETH", Decimal("3456.7"), "binance", times["eth"]),
+                PriceQuote(PICO, "PICO", Decimal("0.000000000012345"), "dexscreener", times["btc"]),
+                PriceQuote(LINK, "LINK", Decimal("14.5"), "binance", now - timedelta(minutes=90)),
+                PriceQuote(LINK, "LINK", Decimal("15.25"), "binance", now - timedelta(minutes=30)),
+                PriceQuote(LINK, "LINK", Decimal("14.75"), "binance", times["btc"]),
+            ],
+            "job-1",
+        )
+        store.upsert_audits(
+            conn,
+            [
+                AuditReport(
+                    PICO,
+                    "goplus",
+                    Decimal("35.00"),
+                    False,
+                    "https://gopluslabs.io/token-security/solana/x",
+                    None,
+                    None,
+                    None,
+                    {"mintable": "1"},
+                    now - timedelta(hours=2),
+                ),
+            ],
+            "job-2",
+        )
     with pool.connection() as conn:
         store.fold_candle_ticks(conn)
     pool.close()
@@ -108,9 +159,15 @@ def test_latest_price_by_symbol_key_and_contract_with_exact_decimals(quotes_url,
     btc = get(quotes_url, "/v1/prices/BTC")
     assert btc.status_code == 200, btc.text
     assert btc.json() == {
-        "token": "BTC", "token_key": "native:bitcoin", "symbol": "BTC", "price_usdt": "64123.45000000",
-        "source": "binance", "observed_at": iso(market["btc"]), "age_seconds": btc.json()["age_seconds"],
-        "stale": False, "stale_after_seconds": STALE_AFTER,
+        "token": "BTC",
+        "token_key": "native:bitcoin",
+        "symbol": "BTC",
+        "price_usdt": "64123.45000000",
+        "source": "binance",
+        "observed_at": iso(market["btc"]),
+        "age_seconds": btc.json()["age_seconds"],
+        "stale": False,
+        "stale_after_seconds": STALE_AFTER,
     }
     assert 1.5 < btc.json()["age_seconds"] < 15
     pico = get(quotes_url, f"/v1/prices/{PICO}").json()
@@ -191,15 +248,31 @@ def test_candles_kpis_and_volatility_routes(quotes_url, market):
     assert candles["candles"][-1]["ticks"] == 1 and candles["candles"][-1]["complete"] is False
     hourly = get(quotes_url, f"/v1/tokens/{LINK}/candles", resolution="1h", limit="3").json()["candles"]
     assert sum(c["ticks"] for c in hourly) == 3 and hourly[-1]["close"] == "14.75"
-    paged = get(quotes_url, f"/v1/tokens/{LINK}/candles", resolution="1m", limit="1",
-                **{"from": iso(datetime.now(timezone.utc) - timedelta(hours=3))}).json()
+    paged = get(
+        quotes_url,
+        f"/v1/tokens/{LINK}/candles",
+        resolution="1m",
+        limit="1",
+        **{"from": iso(datetime.now(timezone.utc) - timedelta(hours=3))},
+    ).json()
     assert paged["candles"][0]["close"] == "14.5" and paged["next_cursor"]
-    second = get(quotes_url, f"/v1/tokens/{LINK}/candles", resolution="1m", limit="1", cursor=paged["next_cursor"],
-                 **{"from": iso(datetime.now(timezone.utc) - timedelta(hours=3))}).json()
+    second = get(
+        quotes_url,
+        f"/v1/tokens/{LINK}/candles",
+        resolution="1m",
+        limit="1",
+        cursor=paged["next_cursor"],
+        **{"from": iso(datetime.now(timezone.utc) - timedelta(hours=3))},
+    ).json()
     assert second["candles"][0]["close"] == "15.25"
 
     kpis = get(quotes_url, "/v1/tokens/LINK/kpis").json()
-    assert (kpis["price_usdt"], kpis["open_24h"], kpis["high_24h"], kpis["low_24h"]) == ("14.75", "14.5", "15.25", "14.5")
+    assert (kpis["price_usdt"], kpis["open_24h"], kpis["high_24h"], kpis["low_24h"]) == (
+        "14.75",
+        "14.5",
+        "15.25",
+        "14.5",
+    )
     assert (kpis["change_24h"], kpis["change_pct_24h"], kpis["ticks_24h"]) == ("0.25", "1.7241", 3)
     many = get(quotes_url, "/v1/kpis", tokens=f"LINK,BTC,{ETH_PEPE}").json()
     assert [k["token_key"] for k in many["kpis"]] == [LINK, "native:bitcoin"]
@@ -212,21 +285,24 @@ def test_candles_kpis_and_volatility_routes(quotes_url, market):
     assert abs(Decimal(vol["relative"]) - statistics.stdev(closes) / statistics.mean(closes)) < Decimal("1e-15")
 
 
-@pytest.mark.parametrize("path, params, fragment", [
-    ("/v1/prices", {}, "tokens is required"),
-    ("/v1/prices", {"tokens": ",".join(f"T{i}" for i in range(101))}, "at most 100 tokens"),
-    ("/v1/prices", {"tokens": "BTC", "symbol": "ETH"}, "unknown parameter(s) symbol"),
-    ("/v1/tokens", {"limit": "0"}, "limit must be from 1 to 1000"),
-    ("/v1/tokens", {"limit": "ten"}, "limit must be a whole number"),
-    ("/v1/tokens", {"set": "all"}, "set must be one of top100, trending"),
-    ("/v1/tokens", {"cursor": "garbage!"}, "cursor"),
-    ("/v1/tokens/BTC/candles", {"resolution": "5m"}, "resolution must be one of 1m, 1h, 1d"),
-    ("/v1/tokens/BTC/candles", {"from": "2025-06-25T10:00:00"}, "must carry a UTC offset"),
-    ("/v1/tokens/BTC/candles", {"from": "2025-06-25T10:00:00Z", "to": "2025-06-25T09:00:00Z"}, "must be before"),
-    ("/v1/tokens/BTC/candles", {"from": "yesterday"}, "RFC 3339"),
-    ("/v1/tokens/BTC/volatility", {"periods": "1"}, "periods must be from 2 to 1000"),
-    ("/v1/prices/ethereum:0xnothex", {}, "neither a token key nor"),
-])
+@pytest.mark.parametrize(
+    "path, params, fragment",
+    [
+        ("/v1/prices", {}, "tokens is required"),
+        ("/v1/prices", {"tokens": ",".join(f"T{i}" for i in range(101))}, "at most 100 tokens"),
+        ("/v1/prices", {"tokens": "BTC", "symbol": "ETH"}, "unknown parameter(s) symbol"),
+        ("/v1/tokens", {"limit": "0"}, "limit must be from 1 to 1000"),
+        ("/v1/tokens", {"limit": "ten"}, "limit must be a whole number"),
+        ("/v1/tokens", {"set": "all"}, "set must be one of top100, trending"),
+        ("/v1/tokens", {"cursor": "garbage!"}, "cursor"),
+        ("/v1/tokens/BTC/candles", {"resolution": "5m"}, "resolution must be one of 1m, 1h, 1d"),
+        ("/v1/tokens/BTC/candles", {"from": "2025-06-25T10:00:00"}, "must carry a UTC offset"),
+        ("/v1/tokens/BTC/candles", {"from": "2025-06-25T10:00:00Z", "to": "2025-06-25T09:00:00Z"}, "must be before"),
+        ("/v1/tokens/BTC/candles", {"from": "yesterday"}, "RFC 3339"),
+        ("/v1/tokens/BTC/volatility", {"periods": "1"}, "periods must be from 2 to 1000"),
+        ("/v1/prices/ethereum:0xnothex", {}, "neither a token key nor"),
+    ],
+)
 def test_bad_parameters_are_400_with_a_reason(quotes_url, market, path, params, fragment):
     response = get(quotes_url, path, **params)
     assert response.status_code == 400, response.text
@@ -241,26 +317,45 @@ def raw_cursor(document: object) -> str:
     return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
 
 
-@pytest.mark.parametrize("path, params, fragment", [
-    # Times outside what datetime and PostgreSQL hold, and offsets that push them out.
-    ("/v1/tokens/BTC/candles", {"to": "999999999999"}, "must be before 9999-01-01"),
-    ("/v1/tokens/BTC/candles", {"from": "9999-12-31T23:59:59-23:59"}, "must be from 1970-01-01"),
-    ("/v1/tokens/BTC/candles", {"from": "0001-01-01T00:00:00+01:00"}, "must be from 1970-01-01"),
-    ("/v1/tokens/BTC/candles", {"to": "1969-12-31T23:59:59Z"}, "must be from 1970-01-01"),
-    # Cursors: overflowing fields, nesting, NULs, wrong types, sheer size.
-    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": 10**30, "key": "a"})}, "cursor"),
-    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": 1, "key": "a\u0000b"})}, "cursor"),
-    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": {"a": [1]}, "key": "a"})}, "cursor"),
-    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": True, "key": "a"})}, "cursor"),
-    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "nested": [[[[[[[[[[[[[[]]]]]]]]]]]]]]})}, "cursor"),
-    ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "x": "a" * 5000})}, "cursor longer than 2048"),
-    ("/v1/tokens/BTC/candles", {"cursor": raw_cursor({"k": "candles", "resolution": "1m", "after": "9999-12-31T23:59:59-23:59"})}, "cursor"),
-    ("/v1/tokens/BTC/candles", {"cursor": raw_cursor({"k": "candles", "resolution": "1m", "after": "2025-06-25T10:00:00"})}, "cursor"),
-    # Text PostgreSQL refuses, in parameters and path segments.
-    ("/v1/prices", {"tokens": "BTC\x00"}, "NUL"),
-    ("/v1/prices/BT%00C", {}, "NUL"),
-    ("/v1/kpis", {"tokens": "BTC\n"}, "control character"),
-])
+@pytest.mark.parametrize(
+    "path, params, fragment",
+    [
+        # Times outside what datetime and PostgreSQL hold, and offsets that push them out.
+        ("/v1/tokens/BTC/candles", {"to": "999999999999"}, "must be before 9999-01-01"),
+        ("/v1/tokens/BTC/candles", {"from": "9999-12-31T23:59:59-23:59"}, "must be from 1970-01-01"),
+        ("/v1/tokens/BTC/candles", {"from": "0001-01-01T00:00:00+01:00"}, "must be from 1970-01-01"),
+        ("/v1/tokens/BTC/candles", {"to": "1969-12-31T23:59:59Z"}, "must be from 1970-01-01"),
+        # Cursors: overflowing fields, nesting, NULs, wrong types, sheer size.
+        ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": 10**30, "key": "a"})}, "cursor"),
+        (
+            "/v1/tokens",
+            {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": 1, "key": "a\u0000b"})},
+            "cursor",
+        ),
+        (
+            "/v1/tokens",
+            {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": {"a": [1]}, "key": "a"})},
+            "cursor",
+        ),
+        ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "set": "top100", "rank": True, "key": "a"})}, "cursor"),
+        ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "nested": [[[[[[[[[[[[[[]]]]]]]]]]]]]]})}, "cursor"),
+        ("/v1/tokens", {"cursor": raw_cursor({"k": "tokens", "x": "a" * 5000})}, "cursor longer than 2048"),
+        (
+            "/v1/tokens/BTC/candles",
+            {"cursor": raw_cursor({"k": "candles", "resolution": "1m", "after": "9999-12-31T23:59:59-23:59"})},
+            "cursor",
+        ),
+        (
+            "/v1/tokens/BTC/candles",
+            {"cursor": raw_cursor({"k": "candles", "resolution": "1m", "after": "2025-06-25T10:00:00"})},
+            "cursor",
+        ),
+        # Text PostgreSQL refuses, in parameters and path segments.
+        ("/v1/prices", {"tokens": "BTC\x00"}, "NUL"),
+        ("/v1/prices/BT%00C", {}, "NUL"),
+        ("/v1/kpis", {"tokens": "BTC\n"}, "control character"),
+    ],
+)
 def test_hostile_parameters_are_400_never_500(quotes_url, market, path, params, fragment):
     response = get(quotes_url, path, **params)
     assert response.status_code == 400, response.text
@@ -306,14 +401,18 @@ def test_every_route_is_documented():
     from shared.crawler.quotes.api import ROUTES
 
     documented_paths = set(OPENAPI["paths"])
-    served = {"/v1" + r.pattern.pattern[len("^/v1"):-len("/?$")].replace("([^/]+)", "{token}").replace("\\", "")
-              for r in ROUTES}
+    served = {
+        "/v1" + r.pattern.pattern[len("^/v1") : -len("/?$")].replace("([^/]+)", "{token}").replace("\\", "")
+        for r in ROUTES
+    }
     assert served == documented_paths
     for route in ROUTES:
         path = next(p for p in documented_paths if route.pattern.match(p.replace("{token}", "BTC")))
-        names = {p.get("name") for p in OPENAPI["paths"][path]["get"].get("parameters", [])
-                 if "$ref" not in p} | {OPENAPI["components"]["parameters"][p["$ref"].rsplit("/", 1)[-1]]["name"]
-                                        for p in OPENAPI["paths"][path]["get"].get("parameters", []) if "$ref" in p}
+        names = {p.get("name") for p in OPENAPI["paths"][path]["get"].get("parameters", []) if "$ref" not in p} | {
+            OPENAPI["components"]["parameters"][p["$ref"].rsplit("/", 1)[-1]]["name"]
+            for p in OPENAPI["paths"][path]["get"].get("parameters", [])
+            if "$ref" in p
+        }
         assert set(route.params) == names - {"token"}, path
 
 
@@ -343,10 +442,17 @@ def test_answers_match_the_openapi_document(quotes_url, market):
 # body) is one the document describes. `positive_data_acceptance` ("no schema-valid request
 # rejected") is not among them yet: cursors are opaque, `from` must precede `to`, and a token
 # reference has a grammar per chain that the document does not spell out (docs/api.md).
-FUZZ_CHECKS = ",".join([
-    "not_a_server_error", "status_code_conformance", "response_schema_conformance",
-    "response_headers_conformance", "use_after_free", "ensure_resource_availability", "ignored_auth",
-])
+FUZZ_CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "response_schema_conformance",
+        "response_headers_conformance",
+        "use_after_free",
+        "ensure_resource_availability",
+        "ignored_auth",
+    ]
+)
 
 
 def test_no_generated_request_breaks_the_openapi_contract(quotes_url, market, tmp_path):
@@ -358,9 +464,23 @@ def test_no_generated_request_breaks_the_openapi_contract(quotes_url, market, tm
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert cli, "schemathesis is a dev dependency (pyproject.toml); run make setup"
     run = subprocess.run(
-        [cli, "run", str(ROOT / "docs" / "openapi.yaml"), "--url", quotes_url, "--checks", FUZZ_CHECKS,
-         "--max-examples", "40", "--generation-deterministic", "--no-color"],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its example cache stays out of the tree
+        [
+            cli,
+            "run",
+            str(ROOT / "docs" / "openapi.yaml"),
+            "--url",
+            quotes_url,
+            "--checks",
+            FUZZ_CHECKS,
+            "--max-examples",
+            "40",
+            "--generation-deterministic",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,  # its example cache stays out of the tree
     )
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     assert " passed" in run.stdout[-2000:], run.stdout[-2000:]

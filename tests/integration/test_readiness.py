@@ -43,8 +43,9 @@ def wait_for_status(url: str, expected: int, timeout: float = 20.0) -> dict:
 
 
 def dependency_up(url: str) -> float | None:
-    return metrics.sample_value(httpx.get(f"{url}/metrics", timeout=10).text, "crawler_dependency_up",
-                                function="audit", dependency="postgresql")
+    return metrics.sample_value(
+        httpx.get(f"{url}/metrics", timeout=10).text, "crawler_dependency_up", function="audit", dependency="postgresql"
+    )
 
 
 @pytest.fixture
@@ -81,9 +82,26 @@ def test_readiness_turns_false_when_postgresql_stops_and_true_when_it_is_back(ow
     # The audit function needs only PostgreSQL: its readiness is the database's.
     log = open(tmp_path / "audit.log", "wb")
     function = subprocess.Popen(
-        [sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / "audit" / "main.py"),
-         "--target", "audit", "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "functions_framework",
+            "--source",
+            str(ROOT / "functions" / "audit" / "main.py"),
+            "--target",
+            "audit",
+            "--signature-type",
+            "http",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     try:
         services.wait_for_port("127.0.0.1", port, timeout=60, alive=lambda: function.poll() is None)

@@ -180,8 +180,9 @@ def test_tokens_flagged_as_stablecoins_are_never_members_for_pricing(conn):
 def test_a_stablecoin_found_by_its_categories_stays_one_until_categories_say_otherwise(conn):
     # Issue #22: a detail job (categories) marks a bridged stablecoin; the top-100 refresh
     # (no categories) must not unmark it and have it priced until the next detail job.
-    bridged = dataclasses.replace(evm_profile("0x" + "ab" * 20, symbol="USDC.E", name="Bridged USDC"),
-                                  tags=("Bridged USDC",))
+    bridged = dataclasses.replace(
+        evm_profile("0x" + "ab" * 20, symbol="USDC.E", name="Bridged USDC"), tags=("Bridged USDC",)
+    )
     keys = store.upsert_tokens(conn, [bridged], stablecoin_keys=frozenset({bridged.key}))
     store.set_membership(conn, "top100", list(keys.values()), complete=True)
     assert store.set_members(conn, "top100") == []
@@ -194,8 +195,15 @@ def test_a_stablecoin_found_by_its_categories_stays_one_until_categories_say_oth
 def test_nul_in_failure_reasons_and_messages_never_fails_the_job_log(conn):
     job = store.JobRecord("job-nul", "price", "top100", None)
     store.start_job(conn, job, T0, 1)
-    store.finish_job(conn, job, status="failed", message="upstream said \x00 no", tokens_requested=1,
-                     tokens_succeeded=0, failures=[TokenFailure("bsc:0x\x00ab", "name \x00 broke \ud800")])
+    store.finish_job(
+        conn,
+        job,
+        status="failed",
+        message="upstream said \x00 no",
+        tokens_requested=1,
+        tokens_succeeded=0,
+        failures=[TokenFailure("bsc:0x\x00ab", "name \x00 broke \ud800")],
+    )
     rows = conn.run("SELECT token_ref, message FROM job_logs WHERE job_id = 'job-nul' ORDER BY row_kind")
     assert rows == [["", "upstream said  no"], ["bsc:0xab", "name  broke \ufffd"]]
 
@@ -229,11 +237,25 @@ def test_job_log_counts_attempts_and_keeps_one_row_per_failed_token(conn):
 def test_a_token_a_retry_priced_is_no_longer_listed_as_failed(conn):
     job = store.JobRecord("job-8", "price", "top100", "partition:0/offset:8")
     store.start_job(conn, job, T0, 3)
-    store.finish_job(conn, job, status="partial", message=None, tokens_requested=3, tokens_succeeded=1,
-                     failures=[TokenFailure("FOO", "dexscreener: 503"), TokenFailure("BAR", "dexscreener: 503")])
+    store.finish_job(
+        conn,
+        job,
+        status="partial",
+        message=None,
+        tokens_requested=3,
+        tokens_succeeded=1,
+        failures=[TokenFailure("FOO", "dexscreener: 503"), TokenFailure("BAR", "dexscreener: 503")],
+    )
     store.start_job(conn, job, T0, 3)  # redelivered: this attempt priced FOO
-    store.finish_job(conn, job, status="partial", message=None, tokens_requested=3, tokens_succeeded=2,
-                     failures=[TokenFailure("BAR", "dexscreener: 429")])
+    store.finish_job(
+        conn,
+        job,
+        status="partial",
+        message=None,
+        tokens_requested=3,
+        tokens_succeeded=2,
+        failures=[TokenFailure("BAR", "dexscreener: 429")],
+    )
     rows = conn.run("SELECT token_ref, message, attempts FROM job_logs WHERE job_id = 'job-8' AND row_kind = 'token'")
     assert rows == [["BAR", "dexscreener: 429", 2]]
     store.start_job(conn, job, T0, 3)

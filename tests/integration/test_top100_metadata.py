@@ -65,11 +65,17 @@ def test_detail_jobs_whose_publish_failed_after_the_set_committed_are_published_
     # The metadata topic refuses every record for now (each detail job is far larger than
     # this limit): the set commits, then the fan-out fails, as when Kafka is lost just then.
     set_topic_config(stack.bootstrap, stack.topics["metadata"], {"max.message.bytes": "64"})
-    job = {"job_type": "metadata", "token_type": "top100", "symbols": [], "timestamp": utc_now_iso(),
-           "job_id": "metadata:top100:tick-1"}
+    job = {
+        "job_type": "metadata",
+        "token_type": "top100",
+        "symbols": [],
+        "timestamp": utc_now_iso(),
+        "job_id": "metadata:top100:tick-1",
+    }
 
-    failed = stack.deliver(stack.metadata_app, job, topic=stack.topics["metadata"], offset=0,
-                           source_name="metadata-request-source")
+    failed = stack.deliver(
+        stack.metadata_app, job, topic=stack.topics["metadata"], offset=0, source_name="metadata-request-source"
+    )
 
     assert failed.status == 503, failed.body
     assert len(stack.db.top100_keys()) == 100  # the set committed before the publish failed
@@ -77,8 +83,9 @@ def test_detail_jobs_whose_publish_failed_after_the_set_committed_are_published_
 
     set_topic_config(stack.bootstrap, stack.topics["metadata"], {"max.message.bytes": "1048588"})
     stack.market.stats.reset()
-    retried = stack.deliver(stack.metadata_app, job, topic=stack.topics["metadata"], offset=0,
-                            source_name="metadata-request-source")  # KafkaSource's retry: same record
+    retried = stack.deliver(
+        stack.metadata_app, job, topic=stack.topics["metadata"], offset=0, source_name="metadata-request-source"
+    )  # KafkaSource's retry: same record
 
     assert retried.status == 200, retried.body
     jobs = [parse_job_message(m.value()) for m in read_all(stack.bootstrap, stack.topics["metadata"])]
@@ -97,8 +104,13 @@ def set_topic_config(bootstrap: str, topic: str, config: dict[str, str]) -> None
     """Change a topic's configuration on the broker (incremental: other settings stay)."""
     from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-    resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=[
-        ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in config.items()])
+    resource = ConfigResource(
+        ConfigResource.Type.TOPIC,
+        topic,
+        incremental_configs=[
+            ConfigEntry(name, value, incremental_operation=AlterConfigOpType.SET) for name, value in config.items()
+        ],
+    )
     admin = AdminClient({"bootstrap.servers": bootstrap})
     for future in admin.incremental_alter_configs([resource]).values():
         future.result(timeout=10)

@@ -138,15 +138,21 @@ def test_a_tick_prices_all_100_tokens_with_one_binance_request_per_batch(seeded_
     on_coingecko = list(sources.values()).count("coingecko")
     assert list(sources.values()).count("binance") > 0 and dex_chains  # the mix the test is about
     requests_before = {api: stack.market.stats.count(api) for api in ("binance", "dexscreener", "coingecko")}
-    routed_jobs = (1 + sum(math.ceil(n / stack.settings.top100_price_dex_job_size) for n in dex_chains.values())
-                   + (1 if on_coingecko else 0))
+    routed_jobs = (
+        1
+        + sum(math.ceil(n / stack.settings.top100_price_dex_job_size) for n in dex_chains.values())
+        + (1 if on_coingecko else 0)
+    )
 
     answers = run_tick(stack, routed_jobs)
 
     assert sum(a["succeeded"] for a in answers) == 100
     asked = {api: stack.market.stats.count(api) - n for api, n in requests_before.items()}
-    assert asked == {"binance": 1, "dexscreener": sum(math.ceil(n / 30) for n in dex_chains.values()),
-                     "coingecko": 1 if on_coingecko else 0}
+    assert asked == {
+        "binance": 1,
+        "dexscreener": sum(math.ceil(n / 30) for n in dex_chains.values()),
+        "coingecko": 1 if on_coingecko else 0,
+    }
     assert stack.db.value("SELECT count(*) FROM token_prices") == 200
     assert {k: r["source"] for k, r in stack.db.latest_prices().items()} == sources
 
@@ -284,7 +290,9 @@ def test_a_redelivered_job_repeats_its_first_observation_under_the_same_event_id
     for row in history:
         assert row["price_usdt"] == stack.market.universe.price_usdt(row["token_key"], at=first_at)
         assert (latest[row["token_key"]]["price_usdt"], latest[row["token_key"]]["observed_at"]) == (
-            row["price_usdt"], row["observed_at"])
+            row["price_usdt"],
+            row["observed_at"],
+        )
 
     # Both attempts announce it as the same CloudEvent with the committed prices: a consumer
     # deduplicating by id sees one update.
@@ -362,8 +370,10 @@ def test_an_implausible_price_is_held_back_and_recorded_as_suspect_not_served(se
     now = datetime.now(timezone.utc)
     # BTC's last stored price is a thousand times off what the market now quotes; ETH's came
     # from CoinGecko seconds ago at five times the market (two sources disagreeing in one tick).
-    seeded = [PriceQuote(btc, "BTC", universe.price_usdt(btc, at=at) * 1000, "binance", now - timedelta(seconds=30)),
-              PriceQuote(eth, "ETH", universe.price_usdt(eth, at=at) * 5, "coingecko", now - timedelta(seconds=10))]
+    seeded = [
+        PriceQuote(btc, "BTC", universe.price_usdt(btc, at=at) * 1000, "binance", now - timedelta(seconds=30)),
+        PriceQuote(eth, "ETH", universe.price_usdt(eth, at=at) * 5, "coingecko", now - timedelta(seconds=10)),
+    ]
     with store_connection(stack) as conn:
         store.write_prices(conn, seeded, "seed")
 

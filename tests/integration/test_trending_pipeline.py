@@ -51,13 +51,21 @@ class TrendingStack:
         return read_all(self.bootstrap, self.topics["audit"])
 
     def trending_members(self) -> dict[str, dict[str, Any]]:
-        return {r["token_key"]: r for r in self.db.rows(
-            "SELECT * FROM token_set_members WHERE token_set = 'trending' ORDER BY rank")}
+        return {
+            r["token_key"]: r
+            for r in self.db.rows("SELECT * FROM token_set_members WHERE token_set = 'trending' ORDER BY rank")
+        }
 
 
 def trending_job(job_id: str, **fields: Any) -> dict[str, Any]:
-    return {"job_type": "price", "token_type": "trending", "symbols": [], "job_id": job_id,
-            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"), **fields}
+    return {
+        "job_type": "price",
+        "token_type": "trending",
+        "symbols": [],
+        "job_id": job_id,
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        **fields,
+    }
 
 
 def job_log(db: Database, job_id: str, kind: str = "job") -> list[dict[str, Any]]:
@@ -71,17 +79,31 @@ def body(response: HttpResponse) -> dict[str, Any]:
 
 def make_stack(market: SimulatedMarket, db_url: str, bootstrap: str, unique_topic, **upstream: Any) -> TrendingStack:
     topics = {"audit": unique_topic("audit", partitions=1), "price_updated": unique_topic("updated", partitions=1)}
-    resources = market_resources(market, database_url=db_url, kafka_bootstrap_servers=bootstrap,
-                                 audit_topic=topics["audit"], price_updated_topic=topics["price_updated"],
-                                 upstream=upstream or None)
+    resources = market_resources(
+        market,
+        database_url=db_url,
+        kafka_bootstrap_servers=bootstrap,
+        audit_topic=topics["audit"],
+        price_updated_topic=topics["price_updated"],
+        upstream=upstream or None,
+    )
     return TrendingStack(market, resources, function_app("price", resources), Database(db_url), topics, bootstrap)
 
 
 @pytest.fixture
-def stack(simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, unique_topic) -> Iterator[TrendingStack]:
+def stack(
+    simulated_market: SimulatedMarket, clean_db: str, kafka_bootstrap: str, unique_topic
+) -> Iterator[TrendingStack]:
     # No in-process retries against a faulted API: the fallback is the point, not patience.
-    built = make_stack(simulated_market, clean_db, kafka_bootstrap, unique_topic,
-                       dexscreener={"max_retries": 0}, geckoterminal={"max_retries": 0}, coingecko={"max_retries": 0})
+    built = make_stack(
+        simulated_market,
+        clean_db,
+        kafka_bootstrap,
+        unique_topic,
+        dexscreener={"max_retries": 0},
+        geckoterminal={"max_retries": 0},
+        coingecko={"max_retries": 0},
+    )
     simulated_market.clock.freeze(FROZEN_AT)
     try:
         yield built
@@ -122,8 +144,15 @@ def test_discovery_commits_profiles_exact_prices_membership_then_requests_audits
     assert len(markets) >= 2 and len({m["pair_address"] for m in markets}) == len(markets)  # duplicates gone
     liquidity = [Decimal(m["liquidity_usd"]) for m in markets]
     assert pico["main_pool"]["pair_address"] == markets[0]["pair_address"] and liquidity[0] == max(liquidity)
-    assert {"dex", "pair_address", "quote_symbol", "liquidity_usd", "volume_24h_usd", "fdv_usd",
-            "market_cap_usd"} <= set(pico["main_pool"])
+    assert {
+        "dex",
+        "pair_address",
+        "quote_symbol",
+        "liquidity_usd",
+        "volume_24h_usd",
+        "fdv_usd",
+        "market_cap_usd",
+    } <= set(pico["main_pool"])
     solana = [k for k in expected if k.startswith("solana:")]
     assert solana and all(k in prices for k in solana)  # mints stored exactly as written (case kept)
 
@@ -169,8 +198,12 @@ def test_tokens_that_leave_the_trending_set_are_marked_not_deleted(stack: Trendi
 
 def test_a_top100_token_that_trends_stays_one_row_in_both_sets(stack: TrendingStack) -> None:
     metadata = function_app("metadata", stack.resources)
-    top100 = {"job_type": "metadata", "token_type": "top100", "symbols": [],
-              "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z")}
+    top100 = {
+        "job_type": "metadata",
+        "token_type": "top100",
+        "symbols": [],
+        "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+    }
     assert job_request(top100, topic="price-crawler.metadata.request").to(metadata).status == 200
 
     assert stack.run(trending_job("trending:both")).status == 200
@@ -182,15 +215,19 @@ def test_a_top100_token_that_trends_stays_one_row_in_both_sets(stack: TrendingSt
 
 def test_an_explicit_contract_job_crawls_those_tokens_and_leaves_the_membership_alone(stack: TrendingStack) -> None:
     wif = "solana:EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"
-    job = trending_job("trending:explicit", contracts=[{"chain": "bsc", "address": "0xBC6557b8Bba5B2EccC152e80899825FBA50D9Dd1"}],
-                       token_keys=[wif, "native:bitcoin"])
+    job = trending_job(
+        "trending:explicit",
+        contracts=[{"chain": "bsc", "address": "0xBC6557b8Bba5B2EccC152e80899825FBA50D9Dd1"}],
+        token_keys=[wif, "native:bitcoin"],
+    )
     response = stack.run(job)
 
     assert response.status == 200, response.body
     result = body(response)
     assert (result["requested"], result["succeeded"]) == (3, 2)
-    assert result["failures"] == [{"token": "native:bitcoin",
-                                   "reason": "native coin: trending tokens are DEX tokens with a contract"}]
+    assert result["failures"] == [
+        {"token": "native:bitcoin", "reason": "native coin: trending tokens are DEX tokens with a contract"}
+    ]
     assert set(stack.db.latest_prices()) == {PICO, wif}
     assert stack.trending_members() == {}
     [record] = stack.audit_requests()
@@ -242,8 +279,9 @@ def test_dexscreener_and_geckoterminal_down_falls_back_to_coingecko(stack: Trend
 
 
 @pytest.mark.parametrize(("fault", "status"), [("500", 503), ("429", 429)])
-def test_every_source_down_fails_cleanly_then_a_redelivery_succeeds(stack: TrendingStack, fault: str,
-                                                                     status: int) -> None:
+def test_every_source_down_fails_cleanly_then_a_redelivery_succeeds(
+    stack: TrendingStack, fault: str, status: int
+) -> None:
     for api in ("dexscreener", "geckoterminal", "coingecko"):
         stack.market.faults.add(fault, api=api, count="until_cleared", retry_after=1 if fault == "429" else None)
 
@@ -271,9 +309,11 @@ def test_a_discovery_that_prices_nothing_keeps_the_current_set_and_says_why(stac
     assert before
     # Discovery still names tokens, but every source refuses their profiles and prices for good
     # (a permanent 4xx is not retried): the job finds nothing it could show.
-    for api, path in (("dexscreener", "/tokens/v1/*"),
-                      ("geckoterminal", "/api/v2/networks/{network}/tokens/multi/{addresses}"),
-                      ("coingecko", "/api/v3/simple/token_price/{platform}")):
+    for api, path in (
+        ("dexscreener", "/tokens/v1/*"),
+        ("geckoterminal", "/api/v2/networks/{network}/tokens/multi/{addresses}"),
+        ("coingecko", "/api/v3/simple/token_price/{platform}"),
+    ):
         stack.market.faults.add("451", api=api, path=path, count="until_cleared")
 
     response = stack.run(trending_job("trending:nothing-usable"))

@@ -76,8 +76,16 @@ def system(private_infra: PrivateInfra, market: SimulatedMarket, ledger: Ledger)
     running.start()
     try:
         job_id = f"seed-metadata-{uuid.uuid4().hex[:8]}"
-        running.produce(METADATA_TOPIC, {"job_type": "metadata", "token_type": "top100", "symbols": [],
-                                         "timestamp": utc_now_iso(), "job_id": job_id})
+        running.produce(
+            METADATA_TOPIC,
+            {
+                "job_type": "metadata",
+                "token_type": "top100",
+                "symbols": [],
+                "timestamp": utc_now_iso(),
+                "job_id": job_id,
+            },
+        )
         row = ledger.wait_final(job_id, timeout=90)
         assert row["status"] == "succeeded", row
     except BaseException:

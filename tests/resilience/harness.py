@@ -326,6 +326,7 @@ class RunningSystem:
 
     def wait_eventing_assigned(self, timeout: float = 60.0) -> None:
         """Wait until every KafkaSource consumer has its partitions (initialOffset latest is then fixed)."""
+
         def assigned() -> bool:
             status, body = self.eventing_status()
             sources = body.get("sources", {}) if status == 200 else {}
@@ -376,14 +377,27 @@ class RunningSystem:
     def producer(self) -> Producer:
         if self._producer is None:
             # What any Kafka client (kcat) writes: plain records; long timeouts ride out a broker restart.
-            self._producer = Producer({"bootstrap.servers": self.infra.bootstrap, "acks": "all",
-                                       "enable.idempotence": True, "message.timeout.ms": 120000,
-                                       "message.max.bytes": 2_000_000},
-                                      logger=KAFKA_CLIENT_LOG)
+            self._producer = Producer(
+                {
+                    "bootstrap.servers": self.infra.bootstrap,
+                    "acks": "all",
+                    "enable.idempotence": True,
+                    "message.timeout.ms": 120000,
+                    "message.max.bytes": 2_000_000,
+                },
+                logger=KAFKA_CLIENT_LOG,
+            )
         return self._producer
 
-    def produce(self, topic: str, value: bytes | str | Mapping[str, Any] | None, *, key: str | None = None,
-                flush: bool = True, on_delivery: Callable[[Any], None] | None = None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes | str | Mapping[str, Any] | None,
+        *,
+        key: str | None = None,
+        flush: bool = True,
+        on_delivery: Callable[[Any], None] | None = None,
+    ) -> None:
         """Write one plain record (a job dict is JSON-encoded); `on_delivery(message)` once confirmed."""
         if isinstance(value, Mapping):
             value = json.dumps(value)
@@ -450,16 +464,25 @@ TRENDING = ["MORA", "GLORP", "PRXY", "TRAPX", "FEEZ"]  # Solana and EVM, clean a
 
 def top100_job() -> dict[str, Any]:
     """A top-100 price job priced by all three sources when healthy."""
-    return {"job_type": "price", "token_type": "top100", "symbols": TOP100_SYMBOLS, "timestamp": utc_now_iso(),
-            "job_id": f"faults-top100-{uuid.uuid4().hex[:10]}"}
+    return {
+        "job_type": "price",
+        "token_type": "top100",
+        "symbols": TOP100_SYMBOLS,
+        "timestamp": utc_now_iso(),
+        "job_id": f"faults-top100-{uuid.uuid4().hex[:10]}",
+    }
 
 
 def trending_job(market: SimulatedMarket) -> dict[str, Any]:
     """A trending crawl naming `TRENDING` by contract; it triggers their audit when committed."""
     tokens = [market.universe.get(k) for k in trending_keys(market)]
-    return {"job_type": "price", "token_type": "trending", "timestamp": utc_now_iso(),
-            "contracts": [{"chain": t.chain, "address": t.address} for t in tokens],
-            "job_id": f"faults-trending-{uuid.uuid4().hex[:10]}"}
+    return {
+        "job_type": "price",
+        "token_type": "trending",
+        "timestamp": utc_now_iso(),
+        "contracts": [{"chain": t.chain, "address": t.address} for t in tokens],
+        "job_id": f"faults-trending-{uuid.uuid4().hex[:10]}",
+    }
 
 
 def trending_keys(market: SimulatedMarket) -> list[str]:
@@ -504,11 +527,19 @@ def reason_of(letter: DeadLetter, limit: int = 90) -> str:
     return text[:limit]
 
 
-def read_dead_letters(bootstrap: str, topics: Iterable[str] = DEAD_LETTER_TOPICS.values(),
-                      settle: float = 1.0, timeout: float = 30.0) -> list[DeadLetter]:
+def read_dead_letters(
+    bootstrap: str, topics: Iterable[str] = DEAD_LETTER_TOPICS.values(), settle: float = 1.0, timeout: float = 30.0
+) -> list[DeadLetter]:
     """Every record of the dead-letter topics, from the beginning (read until `settle` s of silence)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"resilience-reader-{uuid.uuid4().hex}",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False}, logger=KAFKA_CLIENT_LOG)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"resilience-reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        },
+        logger=KAFKA_CLIENT_LOG,
+    )
     consumer.subscribe(list(topics))
     letters: list[DeadLetter] = []
     deadline = time.monotonic() + timeout
@@ -527,10 +558,15 @@ def read_dead_letters(bootstrap: str, topics: Iterable[str] = DEAD_LETTER_TOPICS
                 continue
             headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (message.headers() or [])}
             data = headers.get("ce_knativeerrordata")
-            letters.append(DeadLetter(
-                message.topic(), message.value() or b"", headers.get("ce_knativeerrorcode"),
-                base64.b64decode(data).decode("utf-8", "replace") if data else "", headers,
-            ))
+            letters.append(
+                DeadLetter(
+                    message.topic(),
+                    message.value() or b"",
+                    headers.get("ce_knativeerrorcode"),
+                    base64.b64decode(data).decode("utf-8", "replace") if data else "",
+                    headers,
+                )
+            )
     finally:
         consumer.close()
     return letters
@@ -567,26 +603,39 @@ class Ledger:
     def jobs(self, job_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The 'job' rows of these jobs by id."""
         ids = list(job_ids)
-        return {r["job_id"]: r for r in self.rows(
-            "SELECT * FROM job_logs WHERE row_kind = 'job' AND job_id = ANY(CAST(:ids AS text[]))", ids=ids)}
+        return {
+            r["job_id"]: r
+            for r in self.rows(
+                "SELECT * FROM job_logs WHERE row_kind = 'job' AND job_id = ANY(CAST(:ids AS text[]))", ids=ids
+            )
+        }
 
     def job(self, job_id: str) -> dict[str, Any] | None:
         return self.jobs([job_id]).get(job_id)
 
     def token_failures(self, job_id: str) -> dict[str, str]:
-        return {r["token_ref"]: r["message"] for r in self.rows(
-            "SELECT token_ref, message FROM job_logs WHERE row_kind = 'token' AND job_id = :id", id=job_id)}
+        return {
+            r["token_ref"]: r["message"]
+            for r in self.rows(
+                "SELECT token_ref, message FROM job_logs WHERE row_kind = 'token' AND job_id = :id", id=job_id
+            )
+        }
 
     def wait_final(self, job_id: str, timeout: float = 30.0, statuses: frozenset[str] = FINAL_STATUSES) -> dict:
         """The job's row once its status is final (done, partial, skipped or rejected)."""
+
         def final() -> dict | None:
             row = self.job(job_id)
             return row if row and row["status"] in statuses else None
+
         return wait_until(final, timeout, f"job {job_id} never reached {sorted(statuses)}")
 
     def prices_of(self, job_ids: Iterable[str]) -> list[dict[str, Any]]:
-        return self.rows("SELECT token_key, price_usdt, source, observed_at, job_id FROM token_prices"
-                         " WHERE job_id = ANY(CAST(:ids AS text[])) ORDER BY observed_at", ids=list(job_ids))
+        return self.rows(
+            "SELECT token_key, price_usdt, source, observed_at, job_id FROM token_prices"
+            " WHERE job_id = ANY(CAST(:ids AS text[])) ORDER BY observed_at",
+            ids=list(job_ids),
+        )
 
     def close(self) -> None:
         if self._conn is not None:
@@ -627,8 +676,13 @@ class JobBook:
         elif kind == "trending":
             job, topic, keys = {**trending_job(self.market), "job_id": job_id}, PRICE_TOPIC, self._trending
         else:
-            job = {"job_type": "metadata", "token_type": "top100", "symbols": [], "timestamp": utc_now_iso(),
-                   "job_id": job_id}
+            job = {
+                "job_type": "metadata",
+                "token_type": "top100",
+                "symbols": [],
+                "timestamp": utc_now_iso(),
+                "job_id": job_id,
+            }
             topic, keys = METADATA_TOPIC, frozenset()
         self.system.produce(topic, job, flush=False)
         self.expected[job_id] = (kind, keys)
@@ -681,11 +735,18 @@ class Settlement:
         attempts: dict[tuple[str, Any], set[str]] = {}
         for row in prices:
             attempts.setdefault((row["job_id"], row["observed_at"]), set()).add(row["token_key"])
-        partial = [(job_id, sorted(self.book.expected[job_id][1] - keys)) for (job_id, _), keys in attempts.items()
-                   if keys != self.book.expected[job_id][1]]
-        logged_without_prices = [j for j in self.committed if j in self.book.expected
-                                 and self.book.expected[j][0] != "metadata"
-                                 and not any(job == j for job, _ in attempts)]
+        partial = [
+            (job_id, sorted(self.book.expected[job_id][1] - keys))
+            for (job_id, _), keys in attempts.items()
+            if keys != self.book.expected[job_id][1]
+        ]
+        logged_without_prices = [
+            j
+            for j in self.committed
+            if j in self.book.expected
+            and self.book.expected[j][0] != "metadata"
+            and not any(job == j for job, _ in attempts)
+        ]
         return partial + [(j, "logged as done, no price") for j in logged_without_prices], prices
 
     def dead_letter_codes(self) -> dict[str, int]:
@@ -701,13 +762,17 @@ def database_invariants(ledger: Ledger) -> dict[str, int]:
     return {
         "latest_not_newest": ledger.value(
             "SELECT count(*) FROM token_latest_prices l JOIN LATERAL (SELECT max(observed_at) AS newest"
-            " FROM token_prices p WHERE p.token_key = l.token_key) p ON true WHERE l.observed_at <> p.newest"),
-        "duplicate_audits": ledger.value("SELECT count(*) FROM (SELECT 1 FROM token_audits"
-                                         " GROUP BY token_key, audit_provider HAVING count(*) > 1) d"),
-        "duplicate_job_rows": ledger.value("SELECT count(*) FROM (SELECT 1 FROM job_logs WHERE row_kind = 'job'"
-                                           " GROUP BY job_id HAVING count(*) > 1) d"),
-        "top100_members": ledger.value("SELECT count(*) FROM token_set_members WHERE token_set = 'top100'"
-                                       " AND left_at IS NULL"),
+            " FROM token_prices p WHERE p.token_key = l.token_key) p ON true WHERE l.observed_at <> p.newest"
+        ),
+        "duplicate_audits": ledger.value(
+            "SELECT count(*) FROM (SELECT 1 FROM token_audits GROUP BY token_key, audit_provider HAVING count(*) > 1) d"
+        ),
+        "duplicate_job_rows": ledger.value(
+            "SELECT count(*) FROM (SELECT 1 FROM job_logs WHERE row_kind = 'job' GROUP BY job_id HAVING count(*) > 1) d"
+        ),
+        "top100_members": ledger.value(
+            "SELECT count(*) FROM token_set_members WHERE token_set = 'top100' AND left_at IS NULL"
+        ),
     }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 SQL = [
     "'; DROP TABLE tokens; --",
-    "\" OR \"1\"=\"1",
+    '" OR "1"="1',
     "1; DELETE FROM job_logs WHERE true; --",
     "') ON CONFLICT DO NOTHING; TRUNCATE token_prices; --",
     "$$; SELECT pg_sleep(10); $$",
@@ -75,14 +75,16 @@ def _invalid_json(rng: random.Random, topic: str) -> tuple[bytes | None, str]:
     if choice == 5:
         return ("[" * 50_000 + "]" * 50_000).encode(), "invalid-json:nested-50000"
     if choice == 6:
-        return ('{"job_type": "price", "symbols": [' + "{" * 20_000 + "}" * 20_000 + "]}").encode(), \
-            "invalid-json:nested-objects"
+        return (
+            '{"job_type": "price", "symbols": [' + "{" * 20_000 + "}" * 20_000 + "]}"
+        ).encode(), "invalid-json:nested-objects"
     return text.replace('"', "'").encode(), "invalid-json:single-quotes"
 
 
 def _not_an_object(rng: random.Random, topic: str) -> tuple[bytes | None, str]:
-    return rng.choice([b"[]", b'"price"', b"42", b"null", b"true", b"1e999", b'[{"job_type": "price"}]',
-                       b"NaN", b"-Infinity"]), "not-an-object"
+    return rng.choice(
+        [b"[]", b'"price"', b"42", b"null", b"true", b"1e999", b'[{"job_type": "price"}]', b"NaN", b"-Infinity"]
+    ), "not-an-object"
 
 
 def _empty(rng: random.Random, topic: str) -> tuple[bytes | None, str]:
@@ -91,14 +93,32 @@ def _empty(rng: random.Random, topic: str) -> tuple[bytes | None, str]:
 
 def _wrong_schema(rng: random.Random, topic: str) -> tuple[bytes | None, str]:
     job = _valid(rng, topic)
-    field, value = rng.choice([
-        ("job_type", None), ("job_type", 7), ("job_type", ["price"]), ("token_type", "top1000"),
-        ("token_type", None), ("timestamp", 1750885200), ("timestamp", "yesterday"), ("timestamp", None),
-        ("symbols", "BTC,ETH"), ("symbols", [1, 2]), ("symbols", [None]), ("symbols", {"BTC": 1}),
-        ("batch", -1), ("batch", "1"), ("batches", 0), ("contracts", [{"chain": "ethereum"}]),
-        ("contracts", "0xabc"), ("token_keys", [""]), ("token_keys", ["no-colon"]), ("expires_at", 5),
-        ("job_id", 12345), ("symbols", [True]),
-    ])
+    field, value = rng.choice(
+        [
+            ("job_type", None),
+            ("job_type", 7),
+            ("job_type", ["price"]),
+            ("token_type", "top1000"),
+            ("token_type", None),
+            ("timestamp", 1750885200),
+            ("timestamp", "yesterday"),
+            ("timestamp", None),
+            ("symbols", "BTC,ETH"),
+            ("symbols", [1, 2]),
+            ("symbols", [None]),
+            ("symbols", {"BTC": 1}),
+            ("batch", -1),
+            ("batch", "1"),
+            ("batches", 0),
+            ("contracts", [{"chain": "ethereum"}]),
+            ("contracts", "0xabc"),
+            ("token_keys", [""]),
+            ("token_keys", ["no-colon"]),
+            ("expires_at", 5),
+            ("job_id", 12345),
+            ("symbols", [True]),
+        ]
+    )
     if value is None and rng.random() < 0.5:
         job.pop(field, None)
         return _dump(job), f"schema:missing-{field}"
@@ -194,8 +214,16 @@ def _nobody_knows(rng: random.Random, topic: str) -> tuple[bytes | None, str]:
 
 
 MAKERS: list[Callable[[random.Random, str], tuple[bytes | None, str]]] = [
-    _invalid_json, _not_an_object, _empty, _wrong_schema, _unknown_job_type, _sql, _huge_strings,
-    _odd_characters, _nul, _nobody_knows,
+    _invalid_json,
+    _not_an_object,
+    _empty,
+    _wrong_schema,
+    _unknown_job_type,
+    _sql,
+    _huge_strings,
+    _odd_characters,
+    _nul,
+    _nobody_knows,
 ]
 
 

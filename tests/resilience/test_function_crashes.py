@@ -36,14 +36,23 @@ KILL_EVERY_SECONDS = 4.0
 JOBS_PER_SECOND = 2.0
 METADATA_EVERY_SECONDS = 20.0
 # (function, worker only?) in turn: the price function takes most of the load and most kills.
-KILLS = [("price", True), ("price", False), ("audit", True), ("metadata", False),
-         ("price", False), ("audit", False), ("price", True), ("metadata", True)]
+KILLS = [
+    ("price", True),
+    ("price", False),
+    ("audit", True),
+    ("metadata", False),
+    ("price", False),
+    ("audit", False),
+    ("price", True),
+    ("metadata", True),
+]
 SETTLE_SECONDS = 180.0  # the audit source's last retries wait 32 and 64 s
 
 
 @pytest.mark.timeout(480)  # 2 minutes of kills, then up to 3 minutes of settling
 def test_sigkill_during_a_two_minute_run_loses_no_job_and_leaves_no_partial_row(
-        system: RunningSystem, market: SimulatedMarket, ledger: Ledger) -> None:
+    system: RunningSystem, market: SimulatedMarket, ledger: Ledger
+) -> None:
     market.faults.clear()
     system.wait_ready()
     frozen_at = market.clock.now()
@@ -73,8 +82,9 @@ def test_sigkill_during_a_two_minute_run_loses_no_job_and_leaves_no_partial_row(
 
     # Every job settles: committed (final job_logs row) or dead-lettered with a reason.
     outcome = book.settle(ledger, SETTLE_SECONDS)
-    assert outcome.pending == [], f"{len(outcome.pending)} jobs neither committed nor dead-lettered: " \
-                                  + outcome.describe_pending()
+    assert outcome.pending == [], (
+        f"{len(outcome.pending)} jobs neither committed nor dead-lettered: " + outcome.describe_pending()
+    )
     unexplained = [j for j, d in outcome.dead.items() if not d.headers.get("ce_knativeerrordest")]
     assert unexplained == [], unexplained
 
@@ -96,11 +106,22 @@ def test_sigkill_during_a_two_minute_run_loses_no_job_and_leaves_no_partial_row(
     # function read its dead letter (until then: 'running' or 'failed'); its data is all or nothing.
     dead_log_status = Counter(outcome.rows[j]["status"] if j in outcome.rows else "no row" for j in outcome.dead)
     FIGURES.add(
-        "sigkill", seconds=round(load_seconds), kills=sum(kills.values()), kills_by_target=dict(kills),
-        restarts=restarts, jobs=len(book.expected) + len(outcome.audits), committed=len(outcome.committed),
-        redelivered_then_committed=outcome.redelivered, dead_lettered=len(outcome.dead),
+        "sigkill",
+        seconds=round(load_seconds),
+        kills=sum(kills.values()),
+        kills_by_target=dict(kills),
+        restarts=restarts,
+        jobs=len(book.expected) + len(outcome.audits),
+        committed=len(outcome.committed),
+        redelivered_then_committed=outcome.redelivered,
+        dead_lettered=len(outcome.dead),
         dead_letter_codes=outcome.dead_letter_codes(),
-        dead_letter_reasons=outcome.dead_letter_reasons(), dead_lettered_log_status=dict(dead_log_status), lost=0,
-        partial_attempts=len(partial), duplicates=0, wrong_rows=len(wrong), price_rows=len(prices),
+        dead_letter_reasons=outcome.dead_letter_reasons(),
+        dead_lettered_log_status=dict(dead_log_status),
+        lost=0,
+        partial_attempts=len(partial),
+        duplicates=0,
+        wrong_rows=len(wrong),
+        price_rows=len(prices),
         ready_after_last_kill=ready_after,
     )

@@ -61,6 +61,7 @@ class Outage:
 
     def watch(self, system: RunningSystem, stop: threading.Event) -> None:
         """Probe every function's readiness (and the plane's health) until `stop` is set."""
+
         def probe(name: str) -> None:
             while not stop.is_set():
                 asked = time.monotonic()
@@ -96,9 +97,16 @@ class Outage:
         return {name: round(t[-1] - t[0], 1) for name, t in times.items()}
 
 
-def run_through_restart(system: RunningSystem, market: SimulatedMarket, ledger: Ledger, *, dependency: str,
-                        needed_by: tuple[str, ...], stop: Callable[[], None],
-                        start: Callable[[], float]) -> tuple[JobBook, Outage, int]:
+def run_through_restart(
+    system: RunningSystem,
+    market: SimulatedMarket,
+    ledger: Ledger,
+    *,
+    dependency: str,
+    needed_by: tuple[str, ...],
+    stop: Callable[[], None],
+    start: Callable[[], float],
+) -> tuple[JobBook, Outage, int]:
     """Jobs at a steady rate; the dependency stopped after BEFORE_SECONDS and started DOWN_SECONDS later."""
     book = JobBook(system, market, f"restart-{dependency}")
     outage = Outage(dependency, needed_by)
@@ -149,13 +157,22 @@ def responses_of(system: RunningSystem) -> dict[str, dict[str, int]]:
     return {source: counts.get("responses", {}) for source, counts in system.eventing_metrics().items()}
 
 
-def check_and_report(name: str, system: RunningSystem, market: SimulatedMarket, ledger: Ledger, frozen_at: float,
-                     book: JobBook, outage: Outage, committed_before: int,
-                     responses_before: dict[str, dict[str, int]]) -> None:
+def check_and_report(
+    name: str,
+    system: RunningSystem,
+    market: SimulatedMarket,
+    ledger: Ledger,
+    frozen_at: float,
+    book: JobBook,
+    outage: Outage,
+    committed_before: int,
+    responses_before: dict[str, dict[str, int]],
+) -> None:
     recovered_in = system.wait_ready(timeout=60)
     outcome = book.settle(ledger, SETTLE_SECONDS)
-    assert outcome.pending == [], f"{len(outcome.pending)} jobs neither committed nor dead-lettered: " \
-                                  + outcome.describe_pending()
+    assert outcome.pending == [], (
+        f"{len(outcome.pending)} jobs neither committed nor dead-lettered: " + outcome.describe_pending()
+    )
     assert all(d.headers.get("ce_knativeerrordest") for d in outcome.dead.values())
     partial, prices = outcome.partial_attempts(ledger)
     assert partial == []
@@ -169,21 +186,32 @@ def check_and_report(name: str, system: RunningSystem, market: SimulatedMarket, 
     assert set(while_down) == set(outage.needed_by), while_down
     assert all(set(answers) == {"503"} for answers in while_down.values()), while_down
     # Nothing took the internal-error path (500): every failure had a known type.
-    errors = {source: counts.get("500", 0) - responses_before.get(source, {}).get("500", 0)
-              for source, counts in responses_of(system).items()}
+    errors = {
+        source: counts.get("500", 0) - responses_before.get(source, {}).get("500", 0)
+        for source, counts in responses_of(system).items()
+    }
     assert not any(errors.values()), errors
     # Jobs written after it came back are all committed: the system healed by itself.
     later = [j for j in book.expected if int(j.rsplit("-", 1)[1]) > len(book.expected) - 8]
     assert all(j in outcome.committed for j in later), [(j, outcome.rows.get(j)) for j in later]
     FIGURES.add(
-        f"restart={name}", down_seconds=round(outage.back_at - outage.stopped_at, 1),
-        readiness_while_down=while_down, not_ready_seconds=outage.not_ready_seconds(),
+        f"restart={name}",
+        down_seconds=round(outage.back_at - outage.stopped_at, 1),
+        readiness_while_down=while_down,
+        not_ready_seconds=outage.not_ready_seconds(),
         readiness_reason=sorted(outage.reasons)[:2],
-        eventing_health=dict(outage.eventing_health), jobs=len(book.expected) + len(outcome.audits),
-        committed=len(outcome.committed), redelivered_then_committed=outcome.redelivered,
-        dead_lettered=len(outcome.dead), dead_letter_codes=outcome.dead_letter_codes(),
-        dead_letter_reasons=outcome.dead_letter_reasons(), lost=0,
-        partial_attempts=0, wrong_rows=0, price_rows_before=committed_before, price_rows_after=committed_after,
+        eventing_health=dict(outage.eventing_health),
+        jobs=len(book.expected) + len(outcome.audits),
+        committed=len(outcome.committed),
+        redelivered_then_committed=outcome.redelivered,
+        dead_lettered=len(outcome.dead),
+        dead_letter_codes=outcome.dead_letter_codes(),
+        dead_letter_reasons=outcome.dead_letter_reasons(),
+        lost=0,
+        partial_attempts=0,
+        wrong_rows=0,
+        price_rows_before=committed_before,
+        price_rows_after=committed_after,
         ready_again_after=round(recovered_in, 1),
     )
 
@@ -194,9 +222,15 @@ def test_kafka_restart_under_load(system: RunningSystem, market: SimulatedMarket
     system.wait_ready()
     frozen_at = market.clock.now()
     infra, responses = system.infra, responses_of(system)
-    book, outage, before = run_through_restart(system, market, ledger, dependency="kafka",
-                                               needed_by=("price", "metadata"),  # they publish events
-                                               stop=infra.stop_kafka, start=infra.start_kafka)
+    book, outage, before = run_through_restart(
+        system,
+        market,
+        ledger,
+        dependency="kafka",
+        needed_by=("price", "metadata"),  # they publish events
+        stop=infra.stop_kafka,
+        start=infra.start_kafka,
+    )
     assert "Kafka unreachable" in " ".join(outage.reasons), outage.reasons
     check_and_report("kafka", system, market, ledger, frozen_at, book, outage, before, responses)
 
@@ -207,9 +241,15 @@ def test_postgres_restart_under_load(system: RunningSystem, market: SimulatedMar
     system.wait_ready()
     frozen_at = market.clock.now()
     infra, responses = system.infra, responses_of(system)
-    book, outage, before = run_through_restart(system, market, ledger, dependency="postgres",
-                                               needed_by=system.function_names(),
-                                               stop=infra.stop_postgres, start=infra.start_postgres)
+    book, outage, before = run_through_restart(
+        system,
+        market,
+        ledger,
+        dependency="postgres",
+        needed_by=system.function_names(),
+        stop=infra.stop_postgres,
+        start=infra.start_postgres,
+    )
     assert "PostgreSQL unreachable" in " ".join(outage.reasons), outage.reasons
     # The read API's first request after the restart is served: its pool replaced what the restart killed.
     if "quotes" in system.children:
@@ -218,8 +258,9 @@ def test_postgres_restart_under_load(system: RunningSystem, market: SimulatedMar
     check_and_report("postgres", system, market, ledger, frozen_at, book, outage, before, responses)
 
 
-def test_a_session_ended_mid_use_is_unavailable_then_replaced(private_infra: PrivateInfra,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_session_ended_mid_use_is_unavailable_then_replaced(
+    private_infra: PrivateInfra, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """pg_terminate_backend (SQLSTATE 57P01, as at a shutdown) on a connection about to be used: the pool
     says the dependency is unavailable (503: retried, not a 500 bug), drops it and reconnects next time."""
     monkeypatch.setattr(connection, "CHECK_IDLE_AFTER_SECONDS", 3600.0)  # as if lent out at once

@@ -45,8 +45,9 @@ def table_counts(ledger: Ledger) -> dict[str, int]:
 
 
 @pytest.mark.timeout(400)
-def test_a_thousand_poison_messages_are_dead_lettered_with_reasons(system: RunningSystem, market: SimulatedMarket,
-                                                                    ledger: Ledger) -> None:
+def test_a_thousand_poison_messages_are_dead_lettered_with_reasons(
+    system: RunningSystem, market: SimulatedMarket, ledger: Ledger
+) -> None:
     market.faults.clear()
     system.wait_ready()
     processes = {name: (system.function_pid(name), child_pids(system.function_pid(name))) for name in FUNCTION_NAMES}
@@ -57,15 +58,20 @@ def test_a_thousand_poison_messages_are_dead_lettered_with_reasons(system: Runni
     sent: dict[tuple[str, str], str] = {}  # (topic, event id) -> damage
     started = time.monotonic()
     for poison in poison_messages(COUNT):
+
         def confirmed(message, damage=poison.damage) -> None:
             sent[(message.topic(), f"partition:{message.partition()}/offset:{message.offset()}")] = damage
+
         system.produce(poison.topic, poison.value, flush=False, on_delivery=confirmed)
     system.flush()
     assert len(sent) == COUNT
 
     def all_dead_lettered() -> dict | None:
-        letters = {d.origin: d for d in read_dead_letters(system.infra.bootstrap, settle=0.5)
-                   if d.origin in sent and d.origin not in letters_before}
+        letters = {
+            d.origin: d
+            for d in read_dead_letters(system.infra.bootstrap, settle=0.5)
+            if d.origin in sent and d.origin not in letters_before
+        }
         return letters if len(letters) == COUNT else None
 
     try:
@@ -87,14 +93,21 @@ def test_a_thousand_poison_messages_are_dead_lettered_with_reasons(system: Runni
     after = {name: (system.function_pid(name), child_pids(system.function_pid(name))) for name in FUNCTION_NAMES}
     assert after == processes
     responses = {s: dict(c.get("responses", {})) for s, c in system.eventing_metrics().items()}
-    server_errors = sum(n - responses_before.get(s, {}).get(status, 0)
-                        for s, counts in responses.items() for status, n in counts.items() if status.startswith("5"))
+    server_errors = sum(
+        n - responses_before.get(s, {}).get(status, 0)
+        for s, counts in responses.items()
+        for status, n in counts.items()
+        if status.startswith("5")
+    )
     assert server_errors == 0, responses
     # Nothing stored but the record of the rejections; the tables are all there.
     assert table_counts(ledger) == before
     tables_before = ledger.value("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
-    logged = ledger.value("SELECT count(*) FROM job_logs WHERE row_kind = 'job' AND status IN ('rejected', 'failed', 'dead_lettered')"
-                          " AND event_id = ANY(CAST(:ids AS text[]))", ids=[event for _, event in sent])
+    logged = ledger.value(
+        "SELECT count(*) FROM job_logs WHERE row_kind = 'job' AND status IN ('rejected', 'failed', 'dead_lettered')"
+        " AND event_id = ANY(CAST(:ids AS text[]))",
+        ids=[event for _, event in sent],
+    )
     # The partitions kept moving: valid jobs right behind them are done at once, and SQL
     # metacharacters in a field that allows them are stored as text, never run.
     nasty = [f"{injection} #{i}" for i, injection in enumerate(SQL)]
@@ -106,7 +119,18 @@ def test_a_thousand_poison_messages_are_dead_lettered_with_reasons(system: Runni
     assert ledger.value("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == tables_before
     by_damage = Counter(damage.split(":")[0] for damage in sent.values())
     sample = sorted({reason_of(d, 70) for d in letters.values()})[:4]
-    FIGURES.add("poison", messages=COUNT, kinds=dict(by_damage), dead_lettered=len(letters),
-                codes=dict(codes), with_reason=len(reasons), job_logs_rows=logged, server_errors=server_errors,
-                crashes=0, rows_changed=0, seconds=seconds, sql_in_job_id_stored_verbatim=len(nasty),
-                sample_reasons=sample)
+    FIGURES.add(
+        "poison",
+        messages=COUNT,
+        kinds=dict(by_damage),
+        dead_lettered=len(letters),
+        codes=dict(codes),
+        with_reason=len(reasons),
+        job_logs_rows=logged,
+        server_errors=server_errors,
+        crashes=0,
+        rows_changed=0,
+        seconds=seconds,
+        sql_in_job_id_stored_verbatim=len(nasty),
+        sample_reasons=sample,
+    )

@@ -14,8 +14,12 @@ from shared.crawler.jobs import parse_job_message
 from shared.errors import BadMessage
 from tests.resilience.poison import poison_messages
 
-REFUSED_BY_THE_FUNCTION = {"unknown-job-type:wrong-function", "trending-by-symbol", "unknown-token:audit",
-                           "sql:token_keys"}
+REFUSED_BY_THE_FUNCTION = {
+    "unknown-job-type:wrong-function",
+    "trending-by-symbol",
+    "unknown-token:audit",
+    "sql:token_keys",
+}
 
 
 def test_every_poison_message_is_a_bad_message_or_refused_by_its_function() -> None:

@@ -48,10 +48,17 @@ def read_paths(system: RunningSystem, keys: dict[str, str]) -> dict[str, list[di
         latest = store.latest_prices(conn, list(keys.values()), STALE_AFTER_SECONDS)
     finally:
         conn.close()
-    stored = [{"stale": p.stale, "observed_at": p.observed_at, "source": p.source, "price_usdt": p.price_usdt}
-              for p in latest.values()]
-    return {"api:/v1/prices": many.get("prices", []), "api:/v1/prices/{token}": one,
-            "api:/v1/tokens/{token}": tokens, "api:/v1/tokens/{token}/kpis": kpis, "store.latest_prices": stored}
+    stored = [
+        {"stale": p.stale, "observed_at": p.observed_at, "source": p.source, "price_usdt": p.price_usdt}
+        for p in latest.values()
+    ]
+    return {
+        "api:/v1/prices": many.get("prices", []),
+        "api:/v1/prices/{token}": one,
+        "api:/v1/tokens/{token}": tokens,
+        "api:/v1/tokens/{token}/kpis": kpis,
+        "store.latest_prices": stored,
+    }
 
 
 def oldest_age_gauge(system: RunningSystem) -> float | None:
@@ -61,8 +68,9 @@ def oldest_age_gauge(system: RunningSystem) -> float | None:
     return float(match.group(1)) if match else None
 
 
-def test_a_price_past_the_bound_is_stale_on_every_read_path(healthy: RunningSystem, market: SimulatedMarket,
-                                                             ledger: Ledger) -> None:
+def test_a_price_past_the_bound_is_stale_on_every_read_path(
+    healthy: RunningSystem, market: SimulatedMarket, ledger: Ledger
+) -> None:
     if "quotes" not in healthy.children:
         pytest.fail("local.stack.processes() has no quotes function to read prices through")
     keys = {s: market.universe.get(s).key for s in TOP100_SYMBOLS}
@@ -102,6 +110,13 @@ def test_a_price_past_the_bound_is_stale_on_every_read_path(healthy: RunningSyst
     assert gauge is not None and gauge > STALE_AFTER_SECONDS, gauge
     observed = [datetime.fromisoformat(p["observed_at"].replace("Z", "+00:00")) for p in stale["api:/v1/prices"]]
     assert len(set(observed)) == 1  # one job, one observation time for all its tokens
-    FIGURES.add("staleness", bound_seconds=STALE_AFTER_SECONDS, read_paths=len(stale) + 2,
-                fresh_when_read_after=round(fresh_seconds, 2), stale_everywhere_after=STALE_AFTER_SECONDS + 1,
-                status_stale=top100.stale, gauge_oldest_age=round(gauge, 1), passed_off_as_fresh=0)
+    FIGURES.add(
+        "staleness",
+        bound_seconds=STALE_AFTER_SECONDS,
+        read_paths=len(stale) + 2,
+        fresh_when_read_after=round(fresh_seconds, 2),
+        stale_everywhere_after=STALE_AFTER_SECONDS + 1,
+        status_stale=top100.stale,
+        gauge_oldest_age=round(gauge, 1),
+        passed_off_as_fresh=0,
+    )

@@ -54,26 +54,52 @@ COMMON_FAULTS = ("429", "418", "500", "timeout", "malformed")
 APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus")
 # GoPlus' rate limit (HTTP 200, code 4029, no Retry-After) holds it for a minute: that case goes
 # first, and the other GoPlus cases last, when its job has long been redelivered and done.
-CASES = [("goplus", "429")] + [(api, kind) for api in APIS[:-1] for kind in COMMON_FAULTS] + [
-    ("binance", "451"), ("coingecko", "451"), ("binance", "503"), ("binance", "truncated"),
-    # Issue #22: every number 1e999999999 and NUL in every string: each token fails alone, never retried.
-    ("binance", "hostile"), ("dexscreener", "hostile"),
-    # Binance's WAF block: held for a bounded backoff (not asked again meanwhile), then asked again.
-    ("binance", "403")] + [
-    ("goplus", kind) for kind in COMMON_FAULTS if kind != "429"]
+CASES = (
+    [("goplus", "429")]
+    + [(api, kind) for api in APIS[:-1] for kind in COMMON_FAULTS]
+    + [
+        ("binance", "451"),
+        ("coingecko", "451"),
+        ("binance", "503"),
+        ("binance", "truncated"),
+        # Issue #22: every number 1e999999999 and NUL in every string: each token fails alone, never retried.
+        ("binance", "hostile"),
+        ("dexscreener", "hostile"),
+        # Binance's WAF block: held for a bounded backoff (not asked again meanwhile), then asked again.
+        ("binance", "403"),
+    ]
+    + [("goplus", kind) for kind in COMMON_FAULTS if kind != "429"]
+)
 SENT: list[str] = []  # every job sent under a fault or right after one, and the audits they trigger
 
 
 def audit_job(market: SimulatedMarket) -> dict[str, Any]:
-    return {"job_type": "audit", "token_type": "trending", "token_keys": trending_keys(market),
-            "timestamp": utc_now_iso(), "job_id": f"faults-audit-{uuid.uuid4().hex[:10]}"}
+    return {
+        "job_type": "audit",
+        "token_type": "trending",
+        "token_keys": trending_keys(market),
+        "timestamp": utc_now_iso(),
+        "job_id": f"faults-audit-{uuid.uuid4().hex[:10]}",
+    }
 
 
 def audits(ledger: Ledger, keys: list[str]) -> dict[str, tuple]:
-    rows = ledger.rows("SELECT token_key, audit_provider, audit_score, is_verified, is_honeypot, buy_tax, sell_tax"
-                       " FROM token_audits WHERE token_key = ANY(CAST(:k AS text[]))", k=keys)
-    return {r["token_key"]: (r["audit_provider"], r["audit_score"], r["is_verified"], r["is_honeypot"],
-                             r["buy_tax"], r["sell_tax"]) for r in rows}
+    rows = ledger.rows(
+        "SELECT token_key, audit_provider, audit_score, is_verified, is_honeypot, buy_tax, sell_tax"
+        " FROM token_audits WHERE token_key = ANY(CAST(:k AS text[]))",
+        k=keys,
+    )
+    return {
+        r["token_key"]: (
+            r["audit_provider"],
+            r["audit_score"],
+            r["is_verified"],
+            r["is_honeypot"],
+            r["buy_tax"],
+            r["sell_tax"],
+        )
+        for r in rows
+    }
 
 
 @dataclass
@@ -135,8 +161,14 @@ def settle(ledger: Ledger, timeout: float = 90.0) -> None:
 
 
 @pytest.mark.parametrize("api, kind", CASES, ids=[f"{a}-{k}" for a, k in CASES])
-def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: SimulatedMarket, ledger: Ledger,
-                        audit_baseline: dict[str, tuple]) -> None:
+def test_upstream_fault(
+    api: str,
+    kind: str,
+    healthy: RunningSystem,
+    market: SimulatedMarket,
+    ledger: Ledger,
+    audit_baseline: dict[str, tuple],
+) -> None:
     scenario = SCENARIOS[api]
     if api == "goplus":
         settle(ledger)
@@ -184,8 +216,11 @@ def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: Sim
         fallback: Any = dict(Counter(r["source"] for r in ledger.prices_of([first])))
     else:
         # No other source: the attempt fails (recorded), the function answers 429/503, KafkaSource redelivers.
-        failed = wait_until(lambda: (lambda r: r if r and r["status"] == "failed" else None)(ledger.job(first)),
-                            30, f"{first} never recorded a failed attempt")
+        failed = wait_until(
+            lambda: (lambda r: r if r and r["status"] == "failed" else None)(ledger.job(first)),
+            30,
+            f"{first} never recorded a failed attempt",
+        )
         held_until = time.monotonic() + HOLD_SECONDS
         calls_during_fault = market.stats.count(api)
         market.faults.clear()
@@ -196,8 +231,13 @@ def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: Sim
             # (checked by the later GoPlus cases and the last test, which wait for every job).
             assert "Frequency over limit" in failed["message"], failed
             # A redelivery's row reads "running" until its attempt ends: wait for one that ended held.
-            row = wait_until(lambda: (lambda r: r if r and r.get("attempts", 0) >= 3 and r["status"] != "running"
-                                      else None)(ledger.job(first)), 30, "no redelivery finished")
+            row = wait_until(
+                lambda: (lambda r: r if r and r.get("attempts", 0) >= 3 and r["status"] != "running" else None)(
+                    ledger.job(first)
+                ),
+                30,
+                "no redelivery finished",
+            )
             calls_while_held = market.stats.count(api) - calls_during_fault
             assert calls_while_held == 0, market.stats.snapshot()
             assert row["status"] == "failed" and "retry later" in row["message"], row
@@ -230,9 +270,17 @@ def test_upstream_fault(api: str, kind: str, healthy: RunningSystem, market: Sim
         stored = audits(ledger, trending_keys(market))
         wrong_audits = sum(1 for k, v in audit_baseline.items() if stored.get(k) != v)
         assert stored == audit_baseline
-    FIGURES.add(f"upstream={api} fault={kind}", jobs=len(job_ids), first_job=outcome,
-                calls_during_fault=calls_during_fault, calls_while_held=calls_while_held, fallback=fallback,
-                recovered=recovered_sources, wrong_rows=len(wrong) + wrong_audits, seconds=fault_seconds)
+    FIGURES.add(
+        f"upstream={api} fault={kind}",
+        jobs=len(job_ids),
+        first_job=outcome,
+        calls_during_fault=calls_during_fault,
+        calls_while_held=calls_while_held,
+        fallback=fallback,
+        recovered=recovered_sources,
+        wrong_rows=len(wrong) + wrong_audits,
+        seconds=fault_seconds,
+    )
 
 
 def check_fallback(api: str, kind: str, row: dict[str, Any], ledger: Ledger, job_id: str) -> None:
@@ -278,8 +326,9 @@ def breaker_state(system: RunningSystem, function: str, api: str) -> str | None:
     return None
 
 
-def test_an_open_breaker_moves_the_work_to_the_fallback_at_once(healthy: RunningSystem, market: SimulatedMarket,
-                                                                 ledger: Ledger) -> None:
+def test_an_open_breaker_moves_the_work_to_the_fallback_at_once(
+    healthy: RunningSystem, market: SimulatedMarket, ledger: Ledger
+) -> None:
     frozen_at = market.clock.now()
     warm = top100_job()
     healthy.produce(PRICE_TOPIC, warm)
@@ -318,14 +367,21 @@ def test_an_open_breaker_moves_the_work_to_the_fallback_at_once(healthy: Running
     assert Counter(r["source"] for r in ledger.prices_of(job_ids[-1:]))["binance"] == 3
     assert states[-1] == "closed", states
     assert wrong_prices(ledger.prices_of(job_ids), market, frozen_at) == []
-    FIGURES.add("breaker=binance", threshold=threshold, binance_requests_per_job=calls,
-                breaker_after_job=states, job_seconds=[round(x, 2) for x in seconds],
-                fallback_while_open=dict(Counter(r["source"] for r in ledger.prices_of(job_ids[threshold:5]))),
-                probe="closed", wrong_rows=0)
+    FIGURES.add(
+        "breaker=binance",
+        threshold=threshold,
+        binance_requests_per_job=calls,
+        breaker_after_job=states,
+        job_seconds=[round(x, 2) for x in seconds],
+        fallback_while_open=dict(Counter(r["source"] for r in ledger.prices_of(job_ids[threshold:5]))),
+        probe="closed",
+        wrong_rows=0,
+    )
 
 
-def test_binance_weight_used_by_another_replica_is_respected(healthy: RunningSystem, market: SimulatedMarket,
-                                                             ledger: Ledger) -> None:
+def test_binance_weight_used_by_another_replica_is_respected(
+    healthy: RunningSystem, market: SimulatedMarket, ledger: Ledger
+) -> None:
     """Another client behind the same IP spends the minute's weight: the function reads the
     server's X-MBX-USED-WEIGHT-1M and stops calling Binance instead of running into 429/418."""
     if 60 - time.time() % 60 < 15:  # the whole scenario must fit in one weight window
@@ -354,13 +410,19 @@ def test_binance_weight_used_by_another_replica_is_respected(healthy: RunningSys
     sources = Counter(r["source"] for r in ledger.prices_of(job_ids[1:]))
     assert "binance" not in sources, sources
     market.configure(binance_reset_weight=True)
-    FIGURES.add("weight=binance", budget=budget, used_by_other_replica=spent_by_other,
-                function_requests_in_3_jobs=function_requests, market_429_or_418=0,
-                fallback=dict(sources))
+    FIGURES.add(
+        "weight=binance",
+        budget=budget,
+        used_by_other_replica=spent_by_other,
+        function_requests_in_3_jobs=function_requests,
+        market_429_or_418=0,
+        fallback=dict(sources),
+    )
 
 
 def test_every_job_sent_under_a_fault_was_done_and_none_dead_lettered(
-        system: RunningSystem, market: SimulatedMarket, ledger: Ledger, audit_baseline: dict[str, tuple]) -> None:
+    system: RunningSystem, market: SimulatedMarket, ledger: Ledger, audit_baseline: dict[str, tuple]
+) -> None:
     """Backoff, fallback and redelivery absorbed every fault above: every job done, none given up."""
     assert SENT, "run with the fault cases"
     settle(ledger)
@@ -370,7 +432,14 @@ def test_every_job_sent_under_a_fault_was_done_and_none_dead_lettered(
     dead = [d for d in read_dead_letters(system.infra.bootstrap) if d.job_id in SENT]
     assert dead == [], [(d.job_id, d.error_code, d.error_data[:200]) for d in dead]
     assert audits(ledger, trending_keys(market)) == audit_baseline
-    duplicates = ledger.value("SELECT count(*) FROM (SELECT 1 FROM token_audits GROUP BY token_key, audit_provider"
-                              " HAVING count(*) > 1) d")
-    FIGURES.add("upstream=all", jobs=len(SENT), statuses=dict(statuses), dead_lettered=len(dead),
-                max_attempts=max(r["attempts"] for r in rows.values()), duplicate_audits=duplicates)
+    duplicates = ledger.value(
+        "SELECT count(*) FROM (SELECT 1 FROM token_audits GROUP BY token_key, audit_provider HAVING count(*) > 1) d"
+    )
+    FIGURES.add(
+        "upstream=all",
+        jobs=len(SENT),
+        statuses=dict(statuses),
+        dead_lettered=len(dead),
+        max_attempts=max(r["attempts"] for r in rows.values()),
+        duplicate_audits=duplicates,
+    )

@@ -32,21 +32,29 @@ def archive(monkeypatch):
 
 
 def layer(transport: httpx.MockTransport, hook) -> UpstreamHttp:
-    settings = UpstreamSettings(base_url="https://api.example", max_retries=2, backoff_initial_seconds=0,
-                                backoff_max_seconds=0, rate_limit_per_minute=1000)
+    settings = UpstreamSettings(
+        base_url="https://api.example",
+        max_retries=2,
+        backoff_initial_seconds=0,
+        backoff_max_seconds=0,
+        rate_limit_per_minute=1000,
+    )
     return UpstreamHttp("binance", settings, transport=transport, on_response=hook, sleep=lambda s: None)
 
 
 def test_the_hook_sees_every_raw_response_retries_included():
     answers = iter([httpx.Response(503, text="busy"), httpx.Response(200, content=BODY)])
     seen = []
-    http = layer(httpx.MockTransport(lambda request: next(answers)),
-                 lambda api, path, params, response: seen.append((api, path, params, response.status_code,
-                                                                  response.content)))
+    http = layer(
+        httpx.MockTransport(lambda request: next(answers)),
+        lambda api, path, params, response: seen.append((api, path, params, response.status_code, response.content)),
+    )
     body = http.get_json("/api/v3/ticker/price", {"symbols": '["PICOUSDT"]'})
     assert body == [{"symbol": "PICOUSDT", "price": "0.000000000012345"}]
-    assert seen == [("binance", "/api/v3/ticker/price", {"symbols": '["PICOUSDT"]'}, 503, b"busy"),
-                    ("binance", "/api/v3/ticker/price", {"symbols": '["PICOUSDT"]'}, 200, BODY)]
+    assert seen == [
+        ("binance", "/api/v3/ticker/price", {"symbols": '["PICOUSDT"]'}, 503, b"busy"),
+        ("binance", "/api/v3/ticker/price", {"symbols": '["PICOUSDT"]'}, 200, BODY),
+    ]
 
 
 def test_a_failing_hook_never_fails_the_request():
@@ -58,9 +66,16 @@ def test_a_failing_hook_never_fails_the_request():
 
 
 def test_recorded_responses_carry_the_job_and_its_observation_time(archive):
-    http = layer(httpx.MockTransport(lambda request: httpx.Response(
-        200, content=BODY, headers={"content-type": "application/json", "x-mbx-used-weight-1m": "4",
-                                    "set-cookie": "secret"})), archive.record_response)
+    http = layer(
+        httpx.MockTransport(
+            lambda request: httpx.Response(
+                200,
+                content=BODY,
+                headers={"content-type": "application/json", "x-mbx-used-weight-1m": "4", "set-cookie": "secret"},
+            )
+        ),
+        archive.record_response,
+    )
     with log_context(job_id="top100-price:20250625T210005Z:0/x#1", observed_at=AT.isoformat()):
         http.get_json("/api/v3/ticker/price", {"symbols": '["PICOUSDT"]'})
     [key] = [o["Key"] for o in archive.s3.list_objects_v2(Bucket="bronze-test")["Contents"]]
@@ -93,7 +108,9 @@ def test_job_messages_are_archived_once_per_attempt_and_read_first(archive):
     found = archive.responses(["dexscreener", JOB_SOURCE], AT, AT + timedelta(seconds=1))
     # Same microsecond: the job message came first.
     assert [(r.source, r.path, r.body) for r in found] == [
-        (JOB_SOURCE, "/price/trending", message), ("dexscreener", "/token-boosts/top/v1", b"[]")]
+        (JOB_SOURCE, "/price/trending", message),
+        ("dexscreener", "/token-boosts/top/v1", b"[]"),
+    ]
     assert found[0].context == {"trace_id": "abc"}
 
 
@@ -108,29 +125,47 @@ def replayed_upstream(records, earlier=lambda key: None) -> ArchivedUpstream:
 
 
 def archived(source: str, path: str, params: dict, status: int, body: bytes, seconds: int = 0) -> ArchivedResponse:
-    return ArchivedResponse(source, path, params, status, {"content-type": "application/json"},
-                            AT + timedelta(seconds=seconds), "j", body, {})
+    return ArchivedResponse(
+        source,
+        path,
+        params,
+        status,
+        {"content-type": "application/json"},
+        AT + timedelta(seconds=seconds),
+        "j",
+        body,
+        {},
+    )
 
 
 def test_the_live_clients_replay_an_attempt_retries_included():
     symbols = '["PICOUSDT"]'
-    upstream = replayed_upstream([
-        archived("binance", "/api/v3/ticker/price", {"symbols": symbols}, 503, b"busy"),
-        archived("binance", "/api/v3/ticker/price", {"symbols": symbols}, 200, BODY, 1),
-    ])
+    upstream = replayed_upstream(
+        [
+            archived("binance", "/api/v3/ticker/price", {"symbols": symbols}, 503, b"busy"),
+            archived("binance", "/api/v3/ticker/price", {"symbols": symbols}, 200, BODY, 1),
+        ]
+    )
     http = upstream.clients.binance.http
     # The live client's request, decoded as live: the 503 is retried (no real wait), the 200 answers.
     assert http.get_json("/api/v3/ticker/price", {"symbols": symbols}) == [
-        {"symbol": "PICOUSDT", "price": "0.000000000012345"}]
+        {"symbol": "PICOUSDT", "price": "0.000000000012345"}
+    ]
     assert upstream.unused() == [] and upstream.unanswered == []
 
 
 def test_a_request_without_an_archived_answer_fails_like_no_answer_and_is_reported():
-    cached = archived("goplus", "/api/v1/token_security/56", {"contract_addresses": "0xab"}, 200,
-                      b'{"code":1,"result":{}}')
-    upstream = replayed_upstream([archived("goplus", "/api/v1/token_security/1", {"contract_addresses": "0xcd"}, 200,
-                                           b'{"code":1,"result":{}}')],
-                                 earlier=lambda key: cached if key == archived_request_key(cached) else None)
+    cached = archived(
+        "goplus", "/api/v1/token_security/56", {"contract_addresses": "0xab"}, 200, b'{"code":1,"result":{}}'
+    )
+    upstream = replayed_upstream(
+        [
+            archived(
+                "goplus", "/api/v1/token_security/1", {"contract_addresses": "0xcd"}, 200, b'{"code":1,"result":{}}'
+            )
+        ],
+        earlier=lambda key: cached if key == archived_request_key(cached) else None,
+    )
     goplus = upstream.clients.goplus
     assert goplus.token_security("56", ["0xab"]) == {}  # what a live cache would have served
     with pytest.raises(RetryableUpstreamError, match="ConnectError"):

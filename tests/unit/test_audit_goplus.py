@@ -35,8 +35,9 @@ def target(chain: str, address: str) -> AuditTarget:
 
 
 def test_evm_and_solana_reports_from_the_recorded_answers() -> None:
-    transport = ReplayTransport({EVM_PATH + "1": Reply.sample("goplus.token_security.eth_weth.json"),
-                                 SOLANA_PATH: solana_envelope(USDC_MINT)})
+    transport = ReplayTransport(
+        {EVM_PATH + "1": Reply.sample("goplus.token_security.eth_weth.json"), SOLANA_PATH: solana_envelope(USDC_MINT)}
+    )
     ledger = SourceLedger()
 
     reports = fetch_audits(goplus(transport), [target("ethereum", WETH), target("solana", USDC_MINT)], ledger)
@@ -63,8 +64,13 @@ def test_batches_follow_the_configured_size() -> None:
 
 def test_an_empty_result_or_an_entry_without_flags_is_a_failure_never_a_perfect_score() -> None:
     unknown, bare = "0x" + "1" * 40, "0x" + "2" * 40
-    transport = ReplayTransport({EVM_PATH + "56": Reply.json(
-        {"code": 1, "message": "OK", "result": {bare: {"token_name": "Bare", "holder_count": "12"}}})})
+    transport = ReplayTransport(
+        {
+            EVM_PATH + "56": Reply.json(
+                {"code": 1, "message": "OK", "result": {bare: {"token_name": "Bare", "holder_count": "12"}}}
+            )
+        }
+    )
     ledger = SourceLedger()
 
     reports = fetch_audits(goplus(transport, batch_size=2), [target("bsc", unknown), target("bsc", bare)], ledger)
@@ -76,10 +82,12 @@ def test_an_empty_result_or_an_entry_without_flags_is_a_failure_never_a_perfect_
 
 
 def test_an_unsupported_chain_code_fails_its_tokens_and_other_chains_still_get_audited() -> None:
-    transport = ReplayTransport({
-        EVM_PATH + "56": Reply.json({"code": 2018, "message": "The chain is not supported", "result": None}),
-        EVM_PATH + "1": Reply.sample("goplus.token_security.eth_weth.json"),
-    })
+    transport = ReplayTransport(
+        {
+            EVM_PATH + "56": Reply.json({"code": 2018, "message": "The chain is not supported", "result": None}),
+            EVM_PATH + "1": Reply.sample("goplus.token_security.eth_weth.json"),
+        }
+    )
     ledger = SourceLedger()
     bsc = target("bsc", "0x" + "3" * 40)
 
@@ -92,8 +100,12 @@ def test_an_unsupported_chain_code_fails_its_tokens_and_other_chains_still_get_a
 
 
 def test_a_rate_limit_code_takes_goplus_out_for_the_rest_of_the_job() -> None:
-    transport = ReplayTransport({EVM_PATH: Reply.json({"code": 4029, "message": "Frequency over limit"}),
-                                 SOLANA_PATH: solana_envelope(USDC_MINT)})
+    transport = ReplayTransport(
+        {
+            EVM_PATH: Reply.json({"code": 4029, "message": "Frequency over limit"}),
+            SOLANA_PATH: solana_envelope(USDC_MINT),
+        }
+    )
     ledger = SourceLedger()
 
     reports = fetch_audits(goplus(transport), [target("ethereum", WETH), target("solana", USDC_MINT)], ledger)
@@ -104,11 +116,16 @@ def test_a_rate_limit_code_takes_goplus_out_for_the_rest_of_the_job() -> None:
 
 
 def test_an_audit_job_names_tokens_by_canonical_key_once_each() -> None:
-    job = JobMessage.model_validate({
-        "job_type": "audit", "token_type": "trending", "timestamp": "2026-06-25T21:00:00Z", "symbols": ["PEPE"],
-        "token_keys": [f"ethereum:{WETH}", "native:bitcoin", "ethereum:0xnothex", f"solana:{USDC_MINT}"],
-        "contracts": [{"chain": "ethereum", "address": WETH.upper().replace("0X", "0x")}],
-    })
+    job = JobMessage.model_validate(
+        {
+            "job_type": "audit",
+            "token_type": "trending",
+            "timestamp": "2026-06-25T21:00:00Z",
+            "symbols": ["PEPE"],
+            "token_keys": [f"ethereum:{WETH}", "native:bitcoin", "ethereum:0xnothex", f"solana:{USDC_MINT}"],
+            "contracts": [{"chain": "ethereum", "address": WETH.upper().replace("0X", "0x")}],
+        }
+    )
 
     keys, failures = requested_keys(job)
 

@@ -49,11 +49,22 @@ ORIGINAL = {"job_type": "price", "token_type": "top100", "symbols": ["BTC", "ETH
 VALID_JOBS = [
     ORIGINAL,
     {**ORIGINAL, "symbols": [" btc ", "1000SATS", "BTC.B", "USD+"], "unknown_field": "tolerated"},
-    {**ORIGINAL, "job_id": "top100-price:20250625T210000.000000Z:0", "batch": 0, "batches": 2,
-     "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "expires_at": "2025-06-25T21:00:15Z"},
-    {"job_type": "audit", "token_type": "trending", "symbols": [], "timestamp": NOW,
-     "token_keys": ["solana:So11111111111111111111111111111111111111112"],
-     "contracts": [{"chain": "ethereum", "address": "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"}]},
+    {
+        **ORIGINAL,
+        "job_id": "top100-price:20250625T210000.000000Z:0",
+        "batch": 0,
+        "batches": 2,
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "expires_at": "2025-06-25T21:00:15Z",
+    },
+    {
+        "job_type": "audit",
+        "token_type": "trending",
+        "symbols": [],
+        "timestamp": NOW,
+        "token_keys": ["solana:So11111111111111111111111111111111111111112"],
+        "contracts": [{"chain": "ethereum", "address": "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2"}],
+    },
     {"job_type": "metadata", "token_type": "top100", "timestamp": "2025-06-25T21:00:00.123+02:00"},
 ]
 INVALID_JOBS = [
@@ -96,21 +107,38 @@ def test_what_the_scheduler_emits_follows_the_contract() -> None:
     validator = _validator(contracts.JOB_MESSAGE_SCHEMA)
     tick = datetime(2025, 6, 25, 21, 0, 5, tzinfo=UTC)
     for schedule in SCHEDULES.values():
-        for _key, job in tick_jobs(schedule, tick, symbols=["BTC", "ETH"], traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01"):
+        for _key, job in tick_jobs(
+            schedule, tick, symbols=["BTC", "ETH"], traceparent="00-" + "1" * 32 + "-" + "2" * 16 + "-01"
+        ):
             validator.validate(job)
 
 
 def test_price_updated_data_follows_the_contract() -> None:
-    quotes = [PriceQuote("native:bitcoin", "BTC", Decimal("67012.345600000001"), "binance",
-                         datetime(2025, 6, 25, 21, 0, 0, 123000, tzinfo=UTC)),
-              PriceQuote("ethereum:0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2", "WETH", Decimal("0.000000000012345"),
-                         "dexscreener", datetime(2025, 6, 25, 21, 0, 0, tzinfo=UTC))]
+    quotes = [
+        PriceQuote(
+            "native:bitcoin",
+            "BTC",
+            Decimal("67012.345600000001"),
+            "binance",
+            datetime(2025, 6, 25, 21, 0, 0, 123000, tzinfo=UTC),
+        ),
+        PriceQuote(
+            "ethereum:0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",
+            "WETH",
+            Decimal("0.000000000012345"),
+            "dexscreener",
+            datetime(2025, 6, 25, 21, 0, 0, tzinfo=UTC),
+        ),
+    ]
     data = json.loads(json.dumps(price_updated_data("job-1", "top100", quotes)))
     _validator(contracts.PRICE_UPDATED_SCHEMA).validate(data)
     contracts.PriceUpdated.model_validate(data)
-    for bad in ({**data, "prices": []}, {**data, "token_set": "top200"},
-                {**data, "prices": [{**data["prices"][0], "price_usdt": 67012.3456}]},
-                {**data, "prices": [{**data["prices"][0], "price_usdt": "6.7e4"}]}):
+    for bad in (
+        {**data, "prices": []},
+        {**data, "token_set": "top200"},
+        {**data, "prices": [{**data["prices"][0], "price_usdt": 67012.3456}]},
+        {**data, "prices": [{**data["prices"][0], "price_usdt": "6.7e4"}]},
+    ):
         assert list(_validator(contracts.PRICE_UPDATED_SCHEMA).iter_errors(bad))
         with pytest.raises(ValueError):
             contracts.PriceUpdated.model_validate(bad)
@@ -123,8 +151,12 @@ def test_every_event_we_emit_names_its_schema() -> None:
     for path in (ROOT / "shared").rglob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and len(node.targets) == 1 \
-                    and isinstance(node.targets[0], ast.Name):
+            if (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Constant)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+            ):
                 constants[node.targets[0].id] = node.value.value
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "OutboundEvent":
                 calls.append((path.relative_to(ROOT), {k.arg: k.value for k in node.keywords}))
@@ -137,7 +169,11 @@ def test_every_event_we_emit_names_its_schema() -> None:
 
 
 def test_dataschema_travels_as_a_kafka_header() -> None:
-    event = OutboundEvent(type="price-crawler.price.updated", source="/price-crawler/price", data={},
-                          dataschema=contracts.PRICE_UPDATED_SCHEMA)
+    event = OutboundEvent(
+        type="price-crawler.price.updated",
+        source="/price-crawler/price",
+        data={},
+        dataschema=contracts.PRICE_UPDATED_SCHEMA,
+    )
     assert ("ce_dataschema", contracts.PRICE_UPDATED_SCHEMA.encode()) in binary_headers(event)
     assert not [h for h in binary_headers(OutboundEvent(type="t", source="/s", data={})) if h[0] == "ce_dataschema"]

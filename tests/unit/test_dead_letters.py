@@ -13,8 +13,13 @@ JOB = {"job_type": "metadata", "token_type": "top100", "symbols": ["BTC"], "time
 
 
 def _letter(data: bytes, **extensions: str):
-    event = InboundEvent(id="partition:0/offset:7", source=PLAIN_SOURCE, type="dev.knative.kafka.event", data=data,
-                         extensions={"knativeerrordest": "http://metadata.price-crawler.svc", **extensions})
+    event = InboundEvent(
+        id="partition:0/offset:7",
+        source=PLAIN_SOURCE,
+        type="dev.knative.kafka.event",
+        data=data,
+        extensions={"knativeerrordest": "http://metadata.price-crawler.svc", **extensions},
+    )
     return dead_letter_of(event, max_bytes=256 * 1024, max_symbols=5000)
 
 
@@ -23,8 +28,11 @@ def _error_data(body: dict) -> str:
 
 
 def test_a_refused_message_names_the_rejection_row_and_the_functions_reason() -> None:
-    letter = _letter(b"not json", knativeerrorcode="400",
-                     knativeerrordata=_error_data({"error": "message body is not valid JSON: x", "kind": "BadMessage"}))
+    letter = _letter(
+        b"not json",
+        knativeerrorcode="400",
+        knativeerrordata=_error_data({"error": "message body is not valid JSON: x", "kind": "BadMessage"}),
+    )
     assert letter.job_id == f"rejected:{PLAIN_SOURCE}#partition:0/offset:7"
     assert letter.row_ids == (letter.job_id,)
     assert (letter.job_type, letter.token_type, letter.status) == ("metadata", None, 400)
@@ -32,8 +40,11 @@ def test_a_refused_message_names_the_rejection_row_and_the_functions_reason() ->
 
 
 def test_a_valid_job_is_named_as_the_job_runner_names_it() -> None:
-    letter = _letter(json.dumps({**JOB, "job_id": "daily:2026-06-25"}).encode(), knativeerrorcode="503",
-                     knativeerrordata=_error_data({"error": "PostgreSQL unreachable", "retryable": True}))
+    letter = _letter(
+        json.dumps({**JOB, "job_id": "daily:2026-06-25"}).encode(),
+        knativeerrorcode="503",
+        knativeerrordata=_error_data({"error": "PostgreSQL unreachable", "retryable": True}),
+    )
     assert letter.job_id == "daily:2026-06-25"
     assert letter.row_ids == ("daily:2026-06-25", f"rejected:{PLAIN_SOURCE}#partition:0/offset:7")
     assert (letter.job_type, letter.token_type) == ("metadata", "top100")
@@ -45,9 +56,11 @@ def test_a_valid_job_is_named_as_the_job_runner_names_it() -> None:
 def test_no_response_and_truncated_bodies_still_give_a_reason() -> None:
     died = _letter(json.dumps(JOB).encode())
     assert died.status is None
-    assert died.reason == ("dead-lettered without a response from http://metadata.price-crawler.svc"
-                           " (the function was down or timed out)")
+    assert died.reason == (
+        "dead-lettered without a response from http://metadata.price-crawler.svc (the function was down or timed out)"
+    )
     # knativeerrordata holds at most 1024 bytes of the body: cut JSON reads as text.
     cut = base64.b64encode(b'{"error": "invalid symbol \'' + b"A" * 1100).decode()
     assert _letter(b"", knativeerrorcode="400", knativeerrordata=cut).reason.startswith(
-        "dead-lettered after HTTP 400: {\"error\": \"invalid symbol 'AAA")
+        'dead-lettered after HTTP 400: {"error": "invalid symbol \'AAA'
+    )

@@ -100,6 +100,10 @@ def test_binance_pairs_keep_the_best_ranked_namesake_and_only_listed_bases():
 
     from shared.crawler.domain.normalize_binance import binance_pairs
 
-    tokens = [Token(symbol="btc", key="native:bitcoin"), Token(symbol="BTC", key="ethereum:0xfake"),
-              Token(symbol="PEPE", key="ethereum:0x6982"), Token(symbol="NOPE", key="solana:Nope")]
+    tokens = [
+        Token(symbol="btc", key="native:bitcoin"),
+        Token(symbol="BTC", key="ethereum:0xfake"),
+        Token(symbol="PEPE", key="ethereum:0x6982"),
+        Token(symbol="NOPE", key="solana:Nope"),
+    ]
     assert binance_pairs(tokens, {"BTC", "PEPE"}) == {"BTCUSDT": "native:bitcoin", "PEPEUSDT": "ethereum:0x6982"}

@@ -100,8 +100,22 @@ def test_stablecoins_by_symbol_or_id():
 # --- stablecoins in disguise (issue #22) -------------------------------------------------
 
 
-@pytest.mark.parametrize("symbol", ["USDC.e", "USDT.e", "axlUSDC", "ceUSDC", "multiUSDT", "whUSDC", "DAI.b",
-                                    "USDT_BSC", "EURC.e", "USDC.wh", "soUSDT"])
+@pytest.mark.parametrize(
+    "symbol",
+    [
+        "USDC.e",
+        "USDT.e",
+        "axlUSDC",
+        "ceUSDC",
+        "multiUSDT",
+        "whUSDC",
+        "DAI.b",
+        "USDT_BSC",
+        "EURC.e",
+        "USDC.wh",
+        "soUSDT",
+    ],
+)
 def test_bridged_and_wrapped_variants_are_stablecoins_naming_the_rule(symbol):
     from shared.config import Settings
 
@@ -134,10 +148,17 @@ def test_top100_drops_variants_and_reports_the_rule():
     from shared.crawler.domain.normalize_coingecko import top100_profiles
 
     settings = Settings()
-    markets = [{"id": "bridged-usdc", "symbol": "usdc.e", "market_cap_rank": 1},
-               {"id": "bitcoin", "symbol": "btc", "market_cap_rank": 2}]
+    markets = [
+        {"id": "bridged-usdc", "symbol": "usdc.e", "market_cap_rank": 1},
+        {"id": "bitcoin", "symbol": "btc", "market_cap_rank": 2},
+    ]
     excluded = []
-    profiles, _ = top100_profiles(markets, {"bridged-usdc": {}, "bitcoin": {}}, settings.stablecoin_symbols,
-                                  variant_pattern=settings.stablecoin_variant_regex, excluded=excluded)
+    profiles, _ = top100_profiles(
+        markets,
+        {"bridged-usdc": {}, "bitcoin": {}},
+        settings.stablecoin_symbols,
+        variant_pattern=settings.stablecoin_variant_regex,
+        excluded=excluded,
+    )
     assert [p.coingecko_id for p in profiles] == ["bitcoin"]
     assert [(e.ref, "STABLECOIN_VARIANT_PATTERN" in e.reason) for e in excluded] == [("bridged-usdc", True)]

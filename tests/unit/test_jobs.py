@@ -161,10 +161,12 @@ def test_huge_integers_nan_and_nul_are_refused_at_decoding_without_a_stall():
 
     base = '{"job_type": "price", "token_type": "top100", "timestamp": "2025-06-25T21:00:00Z", '
     started = time.monotonic()
-    for tail, reason in [('"batch": 1' + "0" * 100_000 + "}", "over the limit of 40"),
-                         ('"batch": NaN}', "NaN is not JSON"),
-                         ('"traceparent": "00-\\u0000"}', "traceparent"),
-                         ('"job_id": "a\\u0000b"}', "job_id")]:
+    for tail, reason in [
+        ('"batch": 1' + "0" * 100_000 + "}", "over the limit of 40"),
+        ('"batch": NaN}', "NaN is not JSON"),
+        ('"traceparent": "00-\\u0000"}', "traceparent"),
+        ('"job_id": "a\\u0000b"}', "job_id"),
+    ]:
         with pytest.raises(BadMessage, match=reason):
             parse_job_message(base + tail, max_bytes=1 << 20)
     assert time.monotonic() - started < 1.0

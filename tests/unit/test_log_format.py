@@ -104,8 +104,9 @@ def _function_output(env: dict[str, str], *, tty: bool) -> str:
         return done.stdout.decode()
     master, slave = os.openpty()
     try:
-        done = subprocess.run([sys.executable, "-c", _FUNCTION_LOGS], env=full_env, stdout=slave, stderr=slave,
-                              timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-c", _FUNCTION_LOGS], env=full_env, stdout=slave, stderr=slave, timeout=60
+        )
         os.close(slave)
         chunks = []
         while True:

@@ -68,14 +68,17 @@ def test_a_multi_line_message_and_a_traceback_stay_on_one_line(capture):
     assert "ValueError: bad" in line["exception"]
 
 
-@pytest.mark.parametrize("text, leaked", [
-    ("connect to postgresql://crawler:s3cr3t-pw@db:5432/price_crawler failed", "s3cr3t-pw"),
-    ("GET https://pro-api.coingecko.com/api/v3/ping?x_cg_pro_api_key=CG-abcdef123456 -> 401", "CG-abcdef123456"),
-    ('{"api_key": "k-9f8e7d6c5b4a", "symbol": "BTC"}', "k-9f8e7d6c5b4a"),
-    ("headers: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", "eyJhbGciOiJIUzI1NiJ9"),
-    ("password=hunter2hunter2 user=crawler", "hunter2hunter2"),
-    ("signature=0a1b2c3d4e5f&timestamp=1", "0a1b2c3d4e5f"),
-])
+@pytest.mark.parametrize(
+    "text, leaked",
+    [
+        ("connect to postgresql://crawler:s3cr3t-pw@db:5432/price_crawler failed", "s3cr3t-pw"),
+        ("GET https://pro-api.coingecko.com/api/v3/ping?x_cg_pro_api_key=CG-abcdef123456 -> 401", "CG-abcdef123456"),
+        ('{"api_key": "k-9f8e7d6c5b4a", "symbol": "BTC"}', "k-9f8e7d6c5b4a"),
+        ("headers: Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig", "eyJhbGciOiJIUzI1NiJ9"),
+        ("password=hunter2hunter2 user=crawler", "hunter2hunter2"),
+        ("signature=0a1b2c3d4e5f&timestamp=1", "0a1b2c3d4e5f"),
+    ],
+)
 def test_credentials_in_text_are_masked(text, leaked):
     masked = redact(text)
     assert leaked not in masked
@@ -97,8 +100,15 @@ def test_registered_secrets_are_masked_anywhere(capture):
 
 def test_fields_named_like_credentials_are_masked(capture):
     logger, lines = capture
-    logger.info("configured", extra={"api_key": "abc", "Authorization": "Basic Zm9vOmJhcg==", "client_secret": "x",
-                                     "database_url": "postgresql://crawler:pw1234@db/x"})
+    logger.info(
+        "configured",
+        extra={
+            "api_key": "abc",
+            "Authorization": "Basic Zm9vOmJhcg==",
+            "client_secret": "x",
+            "database_url": "postgresql://crawler:pw1234@db/x",
+        },
+    )
     [line] = lines()
     assert line["api_key"] == "***" and line["Authorization"] == "***" and line["client_secret"] == "***"
     assert line["database_url"] == "postgresql://crawler:***@db/x"

@@ -92,9 +92,15 @@ def test_hostile_bodies_carry_absurd_numbers_and_nul_and_every_item_fails_alone(
     from shared.crawler.domain.normalize_dexscreener import normalize_dexscreener_pairs
     from shared.upstream.jsonbody import decode_json
 
-    pair = {"chainId": "ethereum", "pairAddress": "0x" + "1" * 40, "dexId": "uniswap", "priceUsd": "2701.5",
-            "liquidity": {"usd": 1000000}, "baseToken": {"address": "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2",
-                                                         "symbol": "WETH"}, "labels": [True, None]}
+    pair = {
+        "chainId": "ethereum",
+        "pairAddress": "0x" + "1" * 40,
+        "dexId": "uniswap",
+        "priceUsd": "2701.5",
+        "liquidity": {"usd": 1000000},
+        "baseToken": {"address": "0xc02aaa39b223fe8d0a0e5c4f27ead9083c756cc2", "symbol": "WETH"},
+        "labels": [True, None],
+    }
     damaged = hostile_body(json.dumps([pair, pair]).encode())
     assert damaged.count(b"1e999999999") == 4 and b"\\u0000" in damaged and b"true, null" in damaged
     pools, failures = normalize_dexscreener_pairs(decode_json(damaged))

@@ -77,10 +77,16 @@ def _metric_names_used_in_code() -> set[str]:
     for path in [*ROOT.glob("shared/**/*.py"), *ROOT.glob("functions/**/*.py"), *ROOT.glob("local/**/*.py")]:
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr in ("count", "observe", "set_gauge")
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "metrics"
-                    and node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in ("count", "observe", "set_gauge")
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "metrics"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and isinstance(node.args[0].value, str)
+            ):
                 found.add(node.args[0].value)
     return found
 
@@ -115,15 +121,38 @@ def _exercise_every_pushed_metric() -> None:
     metrics.count("crawler_quotes_requests", route="price", status="200")
     metrics.observe("crawler_quotes_request_duration", 0.003, route="price")
     metrics.count("crawler_archive_writes", outcome="written", source="binance")
-    for kind, status, seconds in (("request", 200, 0.05), ("request", None, 10.0), ("rate_limit_wait", None, 0.5),
-                                  ("weight_wait", None, 12.0), ("cooldown_wait", None, 1.0), ("retry", 503, 0.2),
-                                  ("banned", 418, 120.0), ("breaker", None, 0.0)):
-        metrics.record_upstream_event(UpstreamEvent("binance", EventKind(kind), "/api/v3/ticker/price", status,
-                                                    seconds, "open" if kind == "breaker" else ""))
-    watch_eventing(lambda: {"sources": {"kafkasources/default/price-request-source": {
-        "events": 3, "attempts": 4, "retries": 1, "delivered": 2, "dead_lettered": 1, "dropped": 0,
-        "ticks_skipped": 0, "responses": {"200": 2, "400": 1, "network_error": 1},
-        "lag": {"price-crawler.price.request": {"0": 5, "1": 0}}}}})
+    for kind, status, seconds in (
+        ("request", 200, 0.05),
+        ("request", None, 10.0),
+        ("rate_limit_wait", None, 0.5),
+        ("weight_wait", None, 12.0),
+        ("cooldown_wait", None, 1.0),
+        ("retry", 503, 0.2),
+        ("banned", 418, 120.0),
+        ("breaker", None, 0.0),
+    ):
+        metrics.record_upstream_event(
+            UpstreamEvent(
+                "binance", EventKind(kind), "/api/v3/ticker/price", status, seconds, "open" if kind == "breaker" else ""
+            )
+        )
+    watch_eventing(
+        lambda: {
+            "sources": {
+                "kafkasources/default/price-request-source": {
+                    "events": 3,
+                    "attempts": 4,
+                    "retries": 1,
+                    "delivered": 2,
+                    "dead_lettered": 1,
+                    "dropped": 0,
+                    "ticks_skipped": 0,
+                    "responses": {"200": 2, "400": 1, "network_error": 1},
+                    "lag": {"price-crawler.price.request": {"0": 5, "1": 0}},
+                }
+            }
+        }
+    )
 
 
 @needs_promtool
@@ -132,7 +161,8 @@ def test_exposition_passes_promtool_check_metrics():
     text = metrics.render_prometheus()
     result = promtool_check(text)
     assert result.returncode == 0 and not result.stdout and not result.stderr, (
-        result.stdout.decode() + result.stderr.decode())
+        result.stdout.decode() + result.stderr.decode()
+    )
     # Every pushed family is there (scrape-time ones need a database or clients, tested below).
     for spec in CATALOGUE.values():
         if spec.kind in ("counter", "histogram", "gauge") or spec.name.startswith("crawler_eventing_"):
@@ -148,16 +178,23 @@ def test_exposition_has_no_otel_scope_labels_nor_target_info():
 
 
 def test_help_comes_from_the_catalogue_whatever_the_caller_says():
-    metrics.count("crawler_jobs_skipped", description="something else", reason="expired",
-                  function="price", job_type="price", token_type="top100")
+    metrics.count(
+        "crawler_jobs_skipped",
+        description="something else",
+        reason="expired",
+        function="price",
+        job_type="price",
+        token_type="top100",
+    )
     text = metrics.render_prometheus().decode()
     assert f"# HELP crawler_jobs_skipped_total {CATALOGUE['crawler_jobs_skipped'].description}" in text
 
 
 def test_upstream_events_move_their_metrics():
     def event(kind, status=None, seconds=0.0, detail=""):
-        metrics.record_upstream_event(UpstreamEvent("dexscreener", EventKind(kind), "/latest/dex/pairs", status,
-                                                    seconds, detail))
+        metrics.record_upstream_event(
+            UpstreamEvent("dexscreener", EventKind(kind), "/latest/dex/pairs", status, seconds, detail)
+        )
 
     before = {
         "requests": exposed("crawler_upstream_requests_total", api="dexscreener", status="429"),
@@ -173,11 +210,17 @@ def test_upstream_events_move_their_metrics():
     event("breaker", detail="open")
     assert exposed("crawler_upstream_requests_total", api="dexscreener", status="429") == before["requests"] + 1
     assert exposed("crawler_upstream_request_duration_seconds_count", api="dexscreener") == before["latency"] + 1
-    assert exposed("crawler_upstream_rate_limit_waits_total", api="dexscreener", reason="retry_after") == before["waits"] + 1
-    assert exposed("crawler_upstream_rate_limit_wait_seconds_total", api="dexscreener",
-                   reason="retry_after") == pytest.approx(before["waited"] + 1.5)
+    assert (
+        exposed("crawler_upstream_rate_limit_waits_total", api="dexscreener", reason="retry_after")
+        == before["waits"] + 1
+    )
+    assert exposed(
+        "crawler_upstream_rate_limit_wait_seconds_total", api="dexscreener", reason="retry_after"
+    ) == pytest.approx(before["waited"] + 1.5)
     assert exposed("crawler_upstream_events_total", api="dexscreener", kind="rate_limited") == before["limited"] + 1
-    assert exposed("crawler_upstream_breaker_transitions_total", api="dexscreener", state="open") == before["opened"] + 1
+    assert (
+        exposed("crawler_upstream_breaker_transitions_total", api="dexscreener", state="open") == before["opened"] + 1
+    )
 
 
 # --- scrape-time gauges ---------------------------------------------------------------------------
@@ -186,12 +229,17 @@ def test_upstream_events_move_their_metrics():
 def test_breaker_state_and_binance_weight_are_read_from_the_clients(monkeypatch):
     monkeypatch.setenv("COINGECKO_BREAKER_FAILURE_THRESHOLD", "1")
     monkeypatch.setenv("COINGECKO_MAX_RETRIES", "0")
-    transport = ReplayTransport({
-        "/api/v3/ticker/price": Reply.sample("binance.ticker_price.symbols.json", headers={"X-MBX-USED-WEIGHT-1M": "42"}),
-        "/api/v3/ping": Reply.json({"error": "down"}, status=500),
-    })
-    clients = UpstreamClients.from_settings(Settings(), transport=transport, on_event=metrics.record_upstream_event,
-                                            **FakeClock().http_options())
+    transport = ReplayTransport(
+        {
+            "/api/v3/ticker/price": Reply.sample(
+                "binance.ticker_price.symbols.json", headers={"X-MBX-USED-WEIGHT-1M": "42"}
+            ),
+            "/api/v3/ping": Reply.json({"error": "down"}, status=500),
+        }
+    )
+    clients = UpstreamClients.from_settings(
+        Settings(), transport=transport, on_event=metrics.record_upstream_event, **FakeClock().http_options()
+    )
     metrics.watch_upstream(clients)
     assert metrics.sample_value(metrics.render_prometheus(), "crawler_upstream_used_weight", api="binance") is None
 
@@ -227,7 +275,7 @@ def test_freshness_probe_reports_nothing_before_it_ever_read_the_database():
 
 
 def test_sample_value_sums_matching_series():
-    text = ('# TYPE x_total counter\nx_total{a="1",b="p"} 2\nx_total{a="1",b="q"} 3\nx_total{a="2",b="p"} 5\n')
+    text = '# TYPE x_total counter\nx_total{a="1",b="p"} 2\nx_total{a="1",b="q"} 3\nx_total{a="2",b="p"} 5\n'
     assert metrics.sample_value(text, "x_total", a="1") == 5
     assert metrics.sample_value(text, "x_total") == 10
     assert metrics.sample_value(text, "x_total", a="3") is None

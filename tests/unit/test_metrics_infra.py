@@ -80,8 +80,12 @@ def test_the_local_prometheus_configuration_passes_promtool_check_config():
 
 def test_the_issue_s_alerts_are_there():
     names = {rule["alert"] for rule in alert_rules()}
-    assert {"PriceCrawlerTop100PricesStale", "PriceCrawlerDeadLetters", "PriceCrawlerCircuitBreakerOpen",
-            "PriceCrawlerConsumerLagGrowing"} <= names
+    assert {
+        "PriceCrawlerTop100PricesStale",
+        "PriceCrawlerDeadLetters",
+        "PriceCrawlerCircuitBreakerOpen",
+        "PriceCrawlerConsumerLagGrowing",
+    } <= names
     for rule in alert_rules():
         assert rule["labels"]["severity"] in ("warning", "critical")
         assert rule["annotations"]["summary"] and rule["annotations"]["description"]
@@ -105,13 +109,26 @@ def test_dashboard_panels_use_only_exported_metrics_and_cover_the_issue():
     queries = dashboard_queries()
     used = set().union(*(names_in(q) for q in queries))
     assert not used - exported_families() - EXTERNAL, used - exported_families() - EXTERNAL
-    wanted = {"crawler_jobs_received_total", "crawler_jobs_completed_total", "crawler_jobs_failed_total",
-              "crawler_jobs_rejected_total", "crawler_job_duration_seconds", "crawler_upstream_requests_total",
-              "crawler_upstream_request_duration_seconds", "crawler_upstream_rate_limit_wait_seconds_total",
-              "crawler_upstream_breaker_state", "crawler_upstream_used_weight", "crawler_db_rows_upserted_total",
-              "crawler_price_oldest_age_seconds", "crawler_scheduler_ticks_total", "crawler_jobs_skipped_total",
-              "crawler_eventing_delivery_attempts_total", "crawler_eventing_delivery_retries_total",
-              "crawler_eventing_dead_letters_total", "crawler_eventing_consumer_lag"}
+    wanted = {
+        "crawler_jobs_received_total",
+        "crawler_jobs_completed_total",
+        "crawler_jobs_failed_total",
+        "crawler_jobs_rejected_total",
+        "crawler_job_duration_seconds",
+        "crawler_upstream_requests_total",
+        "crawler_upstream_request_duration_seconds",
+        "crawler_upstream_rate_limit_wait_seconds_total",
+        "crawler_upstream_breaker_state",
+        "crawler_upstream_used_weight",
+        "crawler_db_rows_upserted_total",
+        "crawler_price_oldest_age_seconds",
+        "crawler_scheduler_ticks_total",
+        "crawler_jobs_skipped_total",
+        "crawler_eventing_delivery_attempts_total",
+        "crawler_eventing_delivery_retries_total",
+        "crawler_eventing_dead_letters_total",
+        "crawler_eventing_consumer_lag",
+    }
     assert not wanted - used, wanted - used
 
 
@@ -129,8 +146,16 @@ def test_dashboard_is_importable_grafana_json():
 
 @needs_promtool
 def test_every_dashboard_query_is_valid_promql(tmp_path):
-    rules = {"groups": [{"name": "dashboard", "rules": [
-        {"record": f"dashboard:query_{i}", "expr": query} for i, query in enumerate(dashboard_queries())]}]}
+    rules = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:query_{i}", "expr": query} for i, query in enumerate(dashboard_queries())
+                ],
+            }
+        ]
+    }
     (tmp_path / "dashboard-queries.yaml").write_text(yaml.safe_dump(rules))
     result = promtool("check", "rules", "dashboard-queries.yaml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -143,7 +168,9 @@ NOT_ON_A_PANEL: dict[str, str] = {}
 def test_every_catalogued_metric_is_on_a_panel_or_exempted_with_a_reason():
     on_panels = set().union(*(names_in(q) for q in dashboard_queries()))
     missing = exported_families() - on_panels - set(NOT_ON_A_PANEL)
-    assert not missing, f"on no Grafana panel (add one, or exempt it in NOT_ON_A_PANEL with a reason): {sorted(missing)}"
+    assert not missing, (
+        f"on no Grafana panel (add one, or exempt it in NOT_ON_A_PANEL with a reason): {sorted(missing)}"
+    )
     assert all(reason.strip() for reason in NOT_ON_A_PANEL.values())
     assert not set(NOT_ON_A_PANEL) & on_panels, "exempted but on a panel: drop the exemption"
 

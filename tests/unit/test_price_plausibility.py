@@ -7,8 +7,9 @@ from shared.crawler.domain.pricing import PlausibilityLimits, ReferencePrice, im
 from shared.crawler.models import PriceQuote
 
 NOW = datetime(2026, 12, 3, 8, 0, 0, tzinfo=timezone.utc)
-LIMITS = PlausibilityLimits(max_jump_ratio=Decimal(10), max_source_spread_ratio=Decimal(3),
-                            same_tick_seconds=60, reference_max_age_seconds=900)
+LIMITS = PlausibilityLimits(
+    max_jump_ratio=Decimal(10), max_source_spread_ratio=Decimal(3), same_tick_seconds=60, reference_max_age_seconds=900
+)
 
 
 def quote(price: str, source: str = "binance", at: datetime = NOW, key: str = "native:bitcoin") -> PriceQuote:
@@ -37,8 +38,10 @@ def test_sources_disagreeing_wildly_within_one_tick_is_suspect_even_below_the_ju
     assert reason is not None and "coingecko said 1 USDT" in reason and "across sources" in reason
     # The same spread from the same source, or from another source long ago, is only a move.
     assert implausibility(quote("5"), last("1", seconds_before=10), LIMITS) is None
-    assert implausibility(quote("5", source="dexscreener"), last("1", source="coingecko", seconds_before=300),
-                          LIMITS) is None
+    assert (
+        implausibility(quote("5", source="dexscreener"), last("1", source="coingecko", seconds_before=300), LIMITS)
+        is None
+    )
 
 
 def test_a_reference_older_than_the_limit_lets_a_genuine_jump_through():

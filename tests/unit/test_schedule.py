@@ -103,10 +103,12 @@ def test_a_tick_is_routed_by_the_source_that_priced_each_token_last():
     by_route = [(b.route, len(b.symbols)) for b in batches]
     assert by_route == [
         ("binance", 400),  # one job: one every-pair request
-        ("dexscreener:ethereum", 90), ("dexscreener:ethereum", 10),  # jobs of 3 × 30 addresses
+        ("dexscreener:ethereum", 90),
+        ("dexscreener:ethereum", 10),  # jobs of 3 × 30 addresses
         ("dexscreener:solana", 20),
         ("coingecko", 5),
-        ("discovery", 100), ("discovery", 52),  # rank batches walk the whole source order
+        ("discovery", 100),
+        ("discovery", 52),  # rank batches walk the whole source order
     ]
     assert sorted(s for b in batches for s in b.symbols) == sorted(m.symbol for m in members)  # nothing lost
     jobs = tick_jobs(SCHEDULES["top100-price"], TICK, batches=batches)

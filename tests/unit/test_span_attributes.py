@@ -12,20 +12,44 @@ from shared.observability.logging import register_secret
 from shared.observability.traces import Tracing, safe_url, statement_summary, traces_endpoint, with_trace_headers
 
 
-@pytest.mark.parametrize(("sql", "operation", "collection", "summary"), [
-    ("BEGIN", "BEGIN", None, "BEGIN"),
-    ("COMMIT", "COMMIT", None, "COMMIT"),
-    ("SELECT token_key FROM tokens WHERE token_key = ANY(CAST(:keys AS text[]))", "SELECT", "tokens", "SELECT tokens"),
-    ("SELECT * FROM unnest(CAST(:k AS text[])) AS x(k) JOIN tokens t ON t.token_key = x.k", "SELECT", "tokens",
-     "SELECT tokens"),
-    ("INSERT INTO tokens AS t (token_key) VALUES (:k) ON CONFLICT (token_key) DO UPDATE SET symbol = EXCLUDED.symbol",
-     "INSERT", "tokens", "INSERT tokens"),
-    ("UPDATE token_set_members SET left_at = now() WHERE token_set = :set", "UPDATE", "token_set_members",
-     "UPDATE token_set_members"),
-    ("SELECT fold_candle_ticks()", "SELECT", None, "SELECT"),
-    ("WITH a AS (INSERT INTO job_logs (x) VALUES (1)), b AS (DELETE FROM job_logs WHERE false) SELECT 1",
-     None, None, "INSERT job_logs DELETE job_logs"),
-])
+@pytest.mark.parametrize(
+    ("sql", "operation", "collection", "summary"),
+    [
+        ("BEGIN", "BEGIN", None, "BEGIN"),
+        ("COMMIT", "COMMIT", None, "COMMIT"),
+        (
+            "SELECT token_key FROM tokens WHERE token_key = ANY(CAST(:keys AS text[]))",
+            "SELECT",
+            "tokens",
+            "SELECT tokens",
+        ),
+        (
+            "SELECT * FROM unnest(CAST(:k AS text[])) AS x(k) JOIN tokens t ON t.token_key = x.k",
+            "SELECT",
+            "tokens",
+            "SELECT tokens",
+        ),
+        (
+            "INSERT INTO tokens AS t (token_key) VALUES (:k) ON CONFLICT (token_key) DO UPDATE SET symbol = EXCLUDED.symbol",
+            "INSERT",
+            "tokens",
+            "INSERT tokens",
+        ),
+        (
+            "UPDATE token_set_members SET left_at = now() WHERE token_set = :set",
+            "UPDATE",
+            "token_set_members",
+            "UPDATE token_set_members",
+        ),
+        ("SELECT fold_candle_ticks()", "SELECT", None, "SELECT"),
+        (
+            "WITH a AS (INSERT INTO job_logs (x) VALUES (1)), b AS (DELETE FROM job_logs WHERE false) SELECT 1",
+            None,
+            None,
+            "INSERT job_logs DELETE job_logs",
+        ),
+    ],
+)
 def test_a_statement_is_summarised_by_its_operations_and_tables(sql, operation, collection, summary) -> None:
     result = statement_summary(sql)
     assert (result.operation, result.collection, result.text) == (operation, collection, summary)
@@ -35,8 +59,8 @@ def test_the_price_insert_names_every_table_it_writes_and_no_cte() -> None:
     import inspect
 
     source = inspect.getsource(store.write_prices)
-    sql = source[source.index('"""', source.index("conn.run(")) + 3:]
-    sql = sql[:sql.index('"""')]
+    sql = source[source.index('"""', source.index("conn.run(")) + 3 :]
+    sql = sql[: sql.index('"""')]
     result = statement_summary(sql)
     assert result.text == "INSERT token_prices INSERT token_candle_ticks INSERT token_latest_prices"
     assert (result.operation, result.collection) == ("INSERT", None)  # three tables: no single collection
@@ -44,8 +68,9 @@ def test_the_price_insert_names_every_table_it_writes_and_no_cte() -> None:
 
 def test_a_url_loses_user_info_and_credential_query_values() -> None:
     register_secret("registered-secret-42")
-    url = httpx.URL("https://user:pw@api.example.com/v1/x?symbols=BTC&api_key=k123&x_cg_pro_api_key=k456"
-                    "&note=registered-secret-42")
+    url = httpx.URL(
+        "https://user:pw@api.example.com/v1/x?symbols=BTC&api_key=k123&x_cg_pro_api_key=k456&note=registered-secret-42"
+    )
     clean = safe_url(url)
     assert clean.startswith("https://api.example.com/v1/x?symbols=BTC&")
     for secret in ("pw", "k123", "k456", "registered-secret-42"):
@@ -64,10 +89,18 @@ def test_the_send_span_context_replaces_the_job_s_traceparent_header() -> None:
 def test_tracing_is_off_without_an_otlp_endpoint() -> None:
     assert traces_endpoint(Settings(otel_exporter_otlp_endpoint="")) is None
     assert not Tracing.from_settings(Settings(otel_exporter_otlp_endpoint=""), "price").enabled
-    assert traces_endpoint(Settings(otel_exporter_otlp_endpoint="http://collector:4318/")) \
+    assert (
+        traces_endpoint(Settings(otel_exporter_otlp_endpoint="http://collector:4318/"))
         == "http://collector:4318/v1/traces"
-    assert traces_endpoint(Settings(otel_exporter_otlp_endpoint="http://c:4318",
-                                    otel_exporter_otlp_traces_endpoint="http://t:4318/custom")) == "http://t:4318/custom"
+    )
+    assert (
+        traces_endpoint(
+            Settings(
+                otel_exporter_otlp_endpoint="http://c:4318", otel_exporter_otlp_traces_endpoint="http://t:4318/custom"
+            )
+        )
+        == "http://t:4318/custom"
+    )
     assert traces_endpoint(Settings(otel_exporter_otlp_endpoint="http://c:4318", otel_sdk_disabled=True)) is None
 
 
@@ -121,10 +154,20 @@ def _traced_http(url: str, **overrides):
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    fields = {"base_url": url, "max_retries": 1, "backoff_initial_seconds": 0.0, "backoff_max_seconds": 0.0,
-              "rate_limit_per_minute": 1000, **overrides}
-    http = UpstreamHttp("binance", UpstreamSettings(**fields), headers={"x-mbx-apikey": "header-secret-5e1b"},
-                        tracer=provider.get_tracer("test"))
+    fields = {
+        "base_url": url,
+        "max_retries": 1,
+        "backoff_initial_seconds": 0.0,
+        "backoff_max_seconds": 0.0,
+        "rate_limit_per_minute": 1000,
+        **overrides,
+    }
+    http = UpstreamHttp(
+        "binance",
+        UpstreamSettings(**fields),
+        headers={"x-mbx-apikey": "header-secret-5e1b"},
+        tracer=provider.get_tracer("test"),
+    )
     return http, exporter
 
 
@@ -132,8 +175,9 @@ def test_each_attempt_is_a_client_span_with_its_status_and_no_secret() -> None:
     upstream = _Upstream([(503, 0.0), (200, 0.0)])
     http, exporter = _traced_http(upstream.url)
     try:
-        assert http.get_json("/api/v3/ticker/price", {"symbol": "BTCUSDT", "api_key": "query-secret-77"}) \
-            == {"price": "1.5"}
+        assert http.get_json("/api/v3/ticker/price", {"symbol": "BTCUSDT", "api_key": "query-secret-77"}) == {
+            "price": "1.5"
+        }
     finally:
         http.close()
         upstream.close()
@@ -185,8 +229,12 @@ def test_a_process_exports_its_batched_spans_when_it_exits_as_its_function() -> 
     root = Path(__file__).resolve().parents[2]
     with OtlpReceiver() as receiver:
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-        env.update(PYTHONPATH=str(root), K_SERVICE="scheduler", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
-                   OTEL_BSP_SCHEDULE_DELAY="60000")
+        env.update(
+            PYTHONPATH=str(root),
+            K_SERVICE="scheduler",
+            OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="60000",
+        )
         done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=60)
         assert done.returncode == 0, done.stderr.decode()
         spans = receiver.spans()

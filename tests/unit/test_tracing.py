@@ -36,14 +36,19 @@ def test_a_child_keeps_trace_and_flags_with_a_new_span():
     assert unsampled.endswith("-00")
 
 
-@pytest.mark.parametrize("value", [
-    None, "", "garbage",
-    "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # all-zero trace id
-    "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # all-zero span id
-    "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # version ff is forbidden
-    "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",  # upper-case hex
-    "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",     # flags missing
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "garbage",
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # all-zero trace id
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # all-zero span id
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # version ff is forbidden
+        "00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01",  # upper-case hex
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331",  # flags missing
+    ],
+)
 def test_an_invalid_traceparent_starts_a_new_trace(value):
     assert parse_traceparent(value) is None
     assert trace_id_of(value) is None
@@ -53,7 +58,8 @@ def test_an_invalid_traceparent_starts_a_new_trace(value):
 
 def test_a_future_version_is_read_as_version_00():
     assert trace_id_of("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra") == (
-        "0af7651916cd43dd8448eb211c80319c")
+        "0af7651916cd43dd8448eb211c80319c"
+    )
 
 
 def test_new_traces_are_distinct_and_sampled():

@@ -66,9 +66,11 @@ def clients(transport: ReplayTransport) -> UpstreamClients:
 
 
 def dexscreener_routes() -> dict[str, Reply]:
-    return {BOOSTS: Reply.sample("dexscreener.token_boosts.item.json"),
-            LATEST_BOOSTS: Reply.json([]),
-            PROFILES: Reply.sample("dexscreener.token_profiles.latest.json")}
+    return {
+        BOOSTS: Reply.sample("dexscreener.token_boosts.item.json"),
+        LATEST_BOOSTS: Reply.json([]),
+        PROFILES: Reply.sample("dexscreener.token_profiles.latest.json"),
+    }
 
 
 def test_dexscreener_names_the_set_with_its_profile_items_for_links() -> None:
@@ -90,16 +92,24 @@ def test_items_on_chains_outside_the_mapping_are_reported_and_skipped() -> None:
 
     assert found.source == "dexscreener" and all(r.chain != "mysterychain" for r in found.refs)
     assert [(f.ref, f.reason) for f in found.failures] == [
-        ("mysterychain:0xabc", "dexscreener boost on unsupported chain 'mysterychain'")]
+        ("mysterychain:0xabc", "dexscreener boost on unsupported chain 'mysterychain'")
+    ]
 
 
-@pytest.mark.parametrize("failing", [
-    Reply.json({"statusCode": 429, "error": "Too Many Requests"}, status=429, headers={"retry-after": "60"}),
-    Reply(500, b"<html>oops</html>"),
-    Reply(200, b'{"broken": '),
-])
+@pytest.mark.parametrize(
+    "failing",
+    [
+        Reply.json({"statusCode": 429, "error": "Too Many Requests"}, status=429, headers={"retry-after": "60"}),
+        Reply(500, b"<html>oops</html>"),
+        Reply(200, b'{"broken": '),
+    ],
+)
 def test_any_dexscreener_list_failing_hands_the_whole_discovery_to_geckoterminal(failing: Reply) -> None:
-    routes = {**dexscreener_routes(), PROFILES: failing, GT_TRENDING: Reply.sample("geckoterminal.trending_pools.all.json")}
+    routes = {
+        **dexscreener_routes(),
+        PROFILES: failing,
+        GT_TRENDING: Reply.sample("geckoterminal.trending_pools.all.json"),
+    }
     ledger = SourceLedger()
 
     found = discover_trending(clients(ReplayTransport(routes)), 30, ledger)
@@ -109,14 +119,39 @@ def test_any_dexscreener_list_failing_hands_the_whole_discovery_to_geckoterminal
 
 
 def test_an_empty_answer_hands_over_too_and_coingecko_comes_last() -> None:
-    routes = {BOOSTS: Reply.json([]), LATEST_BOOSTS: Reply.json([]), PROFILES: Reply.json([]),
-              GT_TRENDING: Reply.json({"data": [], "included": []}),
-              CG_TRENDING: Reply.json({"coins": [{"item": {"id": "pepe", "symbol": "pepe", "name": "Pepe",
-                                                            "market_cap_rank": 29, "large": "https://img/pepe.png"}},
-                                                 {"item": {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin"}}]}),
-              CG_LIST: Reply.json([{"id": "pepe", "symbol": "pepe", "name": "Pepe",
-                                    "platforms": {"ethereum": "0x6982508145454Ce325dDbE47a25d4ec3d2311933"}},
-                                   {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "platforms": {}}])}
+    routes = {
+        BOOSTS: Reply.json([]),
+        LATEST_BOOSTS: Reply.json([]),
+        PROFILES: Reply.json([]),
+        GT_TRENDING: Reply.json({"data": [], "included": []}),
+        CG_TRENDING: Reply.json(
+            {
+                "coins": [
+                    {
+                        "item": {
+                            "id": "pepe",
+                            "symbol": "pepe",
+                            "name": "Pepe",
+                            "market_cap_rank": 29,
+                            "large": "https://img/pepe.png",
+                        }
+                    },
+                    {"item": {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin"}},
+                ]
+            }
+        ),
+        CG_LIST: Reply.json(
+            [
+                {
+                    "id": "pepe",
+                    "symbol": "pepe",
+                    "name": "Pepe",
+                    "platforms": {"ethereum": "0x6982508145454Ce325dDbE47a25d4ec3d2311933"},
+                },
+                {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "platforms": {}},
+            ]
+        ),
+    }
     ledger = SourceLedger()
 
     found = discover_trending(clients(ReplayTransport(routes)), 30, ledger)
@@ -124,15 +159,22 @@ def test_an_empty_answer_hands_over_too_and_coingecko_comes_last() -> None:
     assert found.source == "coingecko" and not ledger.errors
     assert [ref_key(r) for r in found.refs] == ["ethereum:0x6982508145454ce325ddbe47a25d4ec3d2311933"]
     profile = found.coingecko_profiles["ethereum:0x6982508145454ce325ddbe47a25d4ec3d2311933"]
-    assert (profile.symbol, profile.coingecko_id, profile.market_cap_rank, profile.source) == ("PEPE", "pepe", 29,
-                                                                                               "coingecko")
+    assert (profile.symbol, profile.coingecko_id, profile.market_cap_rank, profile.source) == (
+        "PEPE",
+        "pepe",
+        29,
+        "coingecko",
+    )
     # A native coin cannot be priced by contract: reported, not guessed.
     assert [f.ref for f in found.failures] == ["bitcoin"]
 
 
 def test_every_source_failing_leaves_no_set_and_the_rate_limit_as_the_error_to_raise() -> None:
-    routes = {BOOSTS: Reply(503, b""), GT_TRENDING: Reply.json({"errors": []}, status=429, headers={"retry-after": "60"}),
-              CG_TRENDING: Reply(500, b"")}
+    routes = {
+        BOOSTS: Reply(503, b""),
+        GT_TRENDING: Reply.json({"errors": []}, status=429, headers={"retry-after": "60"}),
+        CG_TRENDING: Reply(500, b""),
+    }
     ledger = SourceLedger()
 
     found = discover_trending(clients(ReplayTransport(routes)), 30, ledger)
@@ -155,21 +197,38 @@ def test_only_a_retryable_error_takes_a_source_out_and_a_rate_limit_is_raised_fi
 
     assert ledger.is_down("dexscreener") and ledger.is_down("coingecko")
     assert isinstance(ledger.retryable_error(), RateLimited)
-    assert ledger.failure("bsc:0xa").reason == ("dexscreener: HTTP 500; coingecko: HTTP 429; "
-                                                "geckoterminal: token not found")
+    assert ledger.failure("bsc:0xa").reason == (
+        "dexscreener: HTTP 500; coingecko: HTTP 429; geckoterminal: token not found"
+    )
     assert ledger.failure("bsc:0xb").reason == "no source could crawl it"
 
 
 # --- which pool prices a token ----------------------------------------------------------------
 
 
-def pool(pair: str, *, liquidity: str | None, price_usd: str | None = "1", quote: str | None = None,
-         price_native: str | None = None, chain: str = "bsc") -> Pool:
-    return Pool(chain=chain, dex="pancakeswap", pair_address=pair, base_address="0xbase", quote_symbol="X",
-                quote_address=quote, price_usd=Decimal(price_usd) if price_usd else None,
-                price_native=Decimal(price_native) if price_native else None,
-                liquidity_usd=Decimal(liquidity) if liquidity is not None else None,
-                volume_24h_usd=None, fdv_usd=None, market_cap_usd=None)
+def pool(
+    pair: str,
+    *,
+    liquidity: str | None,
+    price_usd: str | None = "1",
+    quote: str | None = None,
+    price_native: str | None = None,
+    chain: str = "bsc",
+) -> Pool:
+    return Pool(
+        chain=chain,
+        dex="pancakeswap",
+        pair_address=pair,
+        base_address="0xbase",
+        quote_symbol="X",
+        quote_address=quote,
+        price_usd=Decimal(price_usd) if price_usd else None,
+        price_native=Decimal(price_native) if price_native else None,
+        liquidity_usd=Decimal(liquidity) if liquidity is not None else None,
+        volume_24h_usd=None,
+        fdv_usd=None,
+        market_cap_usd=None,
+    )
 
 
 def test_the_most_liquid_priced_pool_prices_the_token() -> None:
@@ -201,28 +260,42 @@ def test_a_usdt_quoted_pool_without_a_usd_price_still_prices_directly() -> None:
 
 def test_the_audit_job_id_is_stable_and_always_a_valid_job_id() -> None:
     assert audit_job_id("trending:20260625T210000Z") == "audit:trending:20260625T210000Z"
-    long_id = "/apis/v1/namespaces/price-crawler/kafkasources/price-request-source#price-crawler.price.request#" \
-              "partition:5/offset:123456789"
+    long_id = (
+        "/apis/v1/namespaces/price-crawler/kafkasources/price-request-source#price-crawler.price.request#"
+        "partition:5/offset:123456789"
+    )
     derived = audit_job_id(long_id)
     assert len(derived) <= 128 and derived == audit_job_id(long_id) and derived != audit_job_id(long_id + "0")
-    JobMessage.model_validate({"job_type": "audit", "token_type": "trending", "timestamp": "2026-06-25T21:00:00Z",
-                               "job_id": derived})
+    JobMessage.model_validate(
+        {"job_type": "audit", "token_type": "trending", "timestamp": "2026-06-25T21:00:00Z", "job_id": derived}
+    )
 
 
 def test_refs_from_a_job_are_canonical_once_each_and_every_rejection_says_why() -> None:
-    job = JobMessage.model_validate({
-        "job_type": "price", "token_type": "trending", "timestamp": datetime.now(UTC).isoformat(),
-        "contracts": [{"chain": "bsc", "address": "0xBC6557b8Bba5B2EccC152e80899825FBA50D9Dd1"},
-                      {"chain": "dogechain", "address": "0xabc"},
-                      {"chain": "ethereum", "address": "0x123"}],
-        "token_keys": ["bsc:0xbc6557b8bba5b2eccc152e80899825fba50d9dd1", "native:bitcoin",
-                       "solana:EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"],
-    })
+    job = JobMessage.model_validate(
+        {
+            "job_type": "price",
+            "token_type": "trending",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "contracts": [
+                {"chain": "bsc", "address": "0xBC6557b8Bba5B2EccC152e80899825FBA50D9Dd1"},
+                {"chain": "dogechain", "address": "0xabc"},
+                {"chain": "ethereum", "address": "0x123"},
+            ],
+            "token_keys": [
+                "bsc:0xbc6557b8bba5b2eccc152e80899825fba50d9dd1",
+                "native:bitcoin",
+                "solana:EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm",
+            ],
+        }
+    )
 
     refs, failures = refs_from_job(job)
 
-    assert [ref_key(r) for r in refs] == ["bsc:0xbc6557b8bba5b2eccc152e80899825fba50d9dd1",
-                                          "solana:EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"]
+    assert [ref_key(r) for r in refs] == [
+        "bsc:0xbc6557b8bba5b2eccc152e80899825fba50d9dd1",
+        "solana:EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm",
+    ]
     reasons = {f.ref: f.reason for f in failures}
     assert reasons["dogechain:0xabc"] == "unsupported chain 'dogechain': not in the chain mapping"
     assert "not an EVM address" in reasons["ethereum:0x123"]

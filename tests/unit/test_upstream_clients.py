@@ -99,8 +99,10 @@ def test_binance_one_malformed_ticker_entry_fails_that_pair_only(clock: FakeCloc
         {
             "/api/v3/exchangeInfo": exchange_info({"LTCBTC": "TRADING", "ETHBTC": "TRADING", "XRPBTC": "TRADING"}),
             "/api/v3/ticker/price": Reply(
-                200, b'[{"symbol":"LTCBTC","price":"1e999999999"},{"symbol":"ETHBTC","price":"0.07946600"},'
-                     b'{"symbol":"XRPBTC","price":{"v":1}},{"price":"1"}]'),
+                200,
+                b'[{"symbol":"LTCBTC","price":"1e999999999"},{"symbol":"ETHBTC","price":"0.07946600"},'
+                b'{"symbol":"XRPBTC","price":{"v":1}},{"price":"1"}]',
+            ),
         }
     )
     client = binance(transport, clock, breaker_failure_threshold=1)
@@ -453,8 +455,14 @@ def test_goplus_4029_is_rate_limited_and_holds_further_calls(clock: FakeClock) -
 
 
 def test_goplus_4029_hold_is_configurable(clock: FakeClock) -> None:
-    transport = ReplayTransport({"/api/v1/token_security/56": [Reply.json({"code": 4029, "message": "too frequent"}),
-                                                               Reply.json({"code": 1, "result": {}})]})
+    transport = ReplayTransport(
+        {
+            "/api/v1/token_security/56": [
+                Reply.json({"code": 4029, "message": "too frequent"}),
+                Reply.json({"code": 1, "result": {}}),
+            ]
+        }
+    )
     # A hold the job may wait out is waited in-process; the default minute is not (test above).
     client = goplus(transport, clock, too_frequent_hold_seconds=2, max_wait_seconds=3)
     assert client.token_security("56", [WETH]) == {}

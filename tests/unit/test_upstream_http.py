@@ -114,13 +114,13 @@ def test_nan_is_not_json_and_never_becomes_a_float() -> None:
 @pytest.mark.parametrize(
     "body",
     [
-        b'[1e400, 2.5]',
-        b'[1e999999999, 2.5]',
-        b'[1E-999999999, 2.5]',
-        b'[1e99999999999999999999, 2.5]',  # beyond even Decimal's exponent range
-        b'[' + b'9' * 1_000_000 + b', 2.5]',
-        b'[1.' + b'3' * 1_000_000 + b', 2.5]',
-        b'[1' + b'0' * 5000 + b', 2.5]',
+        b"[1e400, 2.5]",
+        b"[1e999999999, 2.5]",
+        b"[1E-999999999, 2.5]",
+        b"[1e99999999999999999999, 2.5]",  # beyond even Decimal's exponent range
+        b"[" + b"9" * 1_000_000 + b", 2.5]",
+        b"[1." + b"3" * 1_000_000 + b", 2.5]",
+        b"[1" + b"0" * 5000 + b", 2.5]",
     ],
 )
 def test_the_decoder_bounds_every_number_and_never_stalls(body: bytes) -> None:
@@ -325,8 +325,14 @@ def test_an_in_body_hold_is_capped_too(clock: FakeClock) -> None:
 def test_a_waf_403_is_a_bounded_doubling_hold_not_a_permanent_refusal(clock: FakeClock, caplog) -> None:
     blocked = Reply.json({"code": 0, "msg": "WAF"}, 403)
     transport = ReplayTransport({PATH: [blocked, blocked, blocked, Reply.sample(TICKERS), blocked]})
-    http = make_http(transport, clock, forbidden_is_block=True, block_backoff_initial_seconds=30.0,
-                     block_backoff_max_seconds=100.0, breaker_failure_threshold=1)
+    http = make_http(
+        transport,
+        clock,
+        forbidden_is_block=True,
+        block_backoff_initial_seconds=30.0,
+        block_backoff_max_seconds=100.0,
+        breaker_failure_threshold=1,
+    )
     holds = []
     for _ in range(3):
         with pytest.raises(UpstreamBanned, match="HTTP 403") as caught:

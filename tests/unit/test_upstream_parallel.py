@@ -20,6 +20,7 @@ def test_results_keep_the_order_of_the_calls_and_the_calls_overlap():
             started.wait()
             time.sleep(0.01 * (3 - n))  # finish in reverse order
             return n
+
         return run
 
     assert in_parallel([call(0), call(1), call(2)]) == [0, 1, 2]

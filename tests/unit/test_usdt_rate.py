@@ -23,8 +23,7 @@ def test_the_jobs_of_a_tick_that_find_the_rate_stale_share_one_fetch():
     upstream = UpstreamClients(settings, transport=transport)
     rate = usdt_rate.UsdtUsdRate(settings, upstream)
     rates: list[Decimal] = []
-    jobs = [threading.Thread(target=lambda: rates.append(rate.current()))
-            for _ in range(6)]
+    jobs = [threading.Thread(target=lambda: rates.append(rate.current())) for _ in range(6)]
     for job in jobs:
         job.start()
     answered.set()

@@ -42,8 +42,9 @@ def _timed(fn):
 def test_binance_ticker(absurd: str, quoted: bool) -> None:
     value = f'"{absurd}"' if quoted else absurd
     body = decode_json(f'[{{"symbol":"BTCUSDT","price":{value}}},{{"symbol":"ETHUSDT","price":"2701.5"}}]')
-    quotes, failures = _timed(lambda: parse_binance_ticker_prices(
-        body, {"BTCUSDT": "native:bitcoin", "ETHUSDT": "native:ethereum"}, {}, NOW))
+    quotes, failures = _timed(
+        lambda: parse_binance_ticker_prices(body, {"BTCUSDT": "native:bitcoin", "ETHUSDT": "native:ethereum"}, {}, NOW)
+    )
     assert [(q.token_key, q.price_usdt) for q in quotes] == [("native:ethereum", Decimal("2701.5"))]
     assert [f.ref for f in failures] == ["native:bitcoin"]
     assert failures[0].reason.startswith("binance BTCUSDT: price ")
@@ -51,10 +52,17 @@ def test_binance_ticker(absurd: str, quoted: bool) -> None:
 
 @pytest.mark.parametrize("absurd", ABSURD)
 def test_dexscreener_pairs(absurd: str) -> None:
-    pair = '{{"chainId":"ethereum","pairAddress":"0x{p}","dexId":"uniswap","priceUsd":{v},' \
-           '"baseToken":{{"address":"{a}","symbol":"X"}},"quoteToken":{{"address":"{q}","symbol":"USDT"}}}}'
-    body = decode_json('{"pairs":[' + pair.format(p="1" * 40, v=absurd, a=WETH, q=USDC) + ","
-                       + pair.format(p="2" * 40, v='"3000.25"', a=USDC, q=WETH) + "]}")
+    pair = (
+        '{{"chainId":"ethereum","pairAddress":"0x{p}","dexId":"uniswap","priceUsd":{v},'
+        '"baseToken":{{"address":"{a}","symbol":"X"}},"quoteToken":{{"address":"{q}","symbol":"USDT"}}}}'
+    )
+    body = decode_json(
+        '{"pairs":['
+        + pair.format(p="1" * 40, v=absurd, a=WETH, q=USDC)
+        + ","
+        + pair.format(p="2" * 40, v='"3000.25"', a=USDC, q=WETH)
+        + "]}"
+    )
     pools, failures = _timed(lambda: normalize_dexscreener_pairs(body))
     assert [p.price_usd for p in pools] == [Decimal("3000.25")]
     assert len(failures) == 1 and "priceUsd" in failures[0].reason
@@ -107,9 +115,7 @@ def test_geckoterminal(absurd: str) -> None:
     assert result.usd_prices == {f"ethereum:{USDC}": Decimal("0.9999")}
     assert [f.ref for f in result.failures] == [f"ethereum:{WETH}"] and "price_usd" in result.failures[0].reason
 
-    simple = decode_json(
-        f'{{"data":{{"attributes":{{"token_prices":{{"{WETH}":{absurd},"{USDC}":"0.9999"}}}}}}}}'
-    )
+    simple = decode_json(f'{{"data":{{"attributes":{{"token_prices":{{"{WETH}":{absurd},"{USDC}":"0.9999"}}}}}}}}')
     prices, failures = usd_prices_from_simple_token_price("eth", simple)
     assert prices == {f"ethereum:{USDC}": Decimal("0.9999")} and [f.ref for f in failures] == [f"ethereum:{WETH}"]
 
@@ -128,7 +134,9 @@ def test_bad_data_alone_never_makes_a_price_job_retry() -> None:
     from shared.errors import BadUpstreamBody, RetryableUpstreamError
 
     ledger = SourceLedger()
-    ledger.source_failed("binance", BadUpstreamBody("binance", "GET /api/v3/ticker/price: expected a JSON array"), ["k"])
+    ledger.source_failed(
+        "binance", BadUpstreamBody("binance", "GET /api/v3/ticker/price: expected a JSON array"), ["k"]
+    )
     assert ledger.retryable_error() is None and ledger.reasons["k"]
     timeout = RetryableUpstreamError("coingecko", "timed out")
     ledger.source_failed("coingecko", timeout, ["k"])

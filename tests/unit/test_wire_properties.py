@@ -66,25 +66,59 @@ class Raw:
         return f"Raw({self.text[:40]!r})"
 
 
-ABSURD_LITERALS = ["1e400", "1e999999999", "-1E-999999999", "-0", "-0.0", "0e999999999", "NaN", "Infinity",
-                   "1e99999999999999999999", "-1E-99999999999999999999999", "0e99999999999999999999",
-                   "-Infinity", "9" * 5000, "1." + "7" * 5000, "1e-41", "12345678901234567890123456789012345678901"]
+ABSURD_LITERALS = [
+    "1e400",
+    "1e999999999",
+    "-1E-999999999",
+    "-0",
+    "-0.0",
+    "0e999999999",
+    "NaN",
+    "Infinity",
+    "1e99999999999999999999",
+    "-1E-99999999999999999999999",
+    "0e99999999999999999999",
+    "-Infinity",
+    "9" * 5000,
+    "1." + "7" * 5000,
+    "1e-41",
+    "12345678901234567890123456789012345678901",
+]
 numbers = st.one_of(
     st.sampled_from(ABSURD_LITERALS).map(Raw),
     st.integers(min_value=-(10**50), max_value=10**50).map(lambda i: Raw(str(i))),
     st.decimals(allow_nan=False, allow_infinity=False, places=None).map(lambda d: Raw(str(d))),
-    st.builds(lambda m, e: Raw(f"{m}e{e}"), st.integers(-999, 999), st.integers(-10**30, 10**30)),
+    st.builds(lambda m, e: Raw(f"{m}e{e}"), st.integers(-999, 999), st.integers(-(10**30), 10**30)),
 )
 number_texts = numbers.map(lambda raw: raw.text)  # numbers sent as strings, as most of these APIs do
 texts = st.one_of(
     st.text(max_size=12),
-    st.sampled_from(["", " ", "\x00", "US\x00DT", "\ud800", "a\udfffb", "$1,000", "n/a", "1_000", "0x1f", "nan",
-                     "https://x.example/\x00.png", "BTC", "usdc.e"]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "US\x00DT",
+            "\ud800",
+            "a\udfffb",
+            "$1,000",
+            "n/a",
+            "1_000",
+            "0x1f",
+            "nan",
+            "https://x.example/\x00.png",
+            "BTC",
+            "usdc.e",
+        ]
+    ),
 )
 addresses = st.sampled_from([WETH, USDC, USDC.lower(), MINT, MINT.lower(), "0x12", "", "not an address", "\x00"])
 scalars = st.one_of(st.none(), st.booleans(), numbers, number_texts, texts)
-anything = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                         st.dictionaries(texts, inner, max_size=3)), max_leaves=12)
+anything = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(texts, inner, max_size=3)),
+    max_leaves=12,
+)
 
 
 def number_field() -> st.SearchStrategy[Any]:
@@ -195,39 +229,79 @@ def _failures(result: Any) -> list[TokenFailure]:
 # --- shapes ------------------------------------------------------------------------------------
 
 ticker = obj({"symbol": mostly(st.sampled_from(["BTCUSDT", "ETHUSDT", "X"]), anything), "price": number_field()})
-coin_market = obj({"id": mostly(st.sampled_from(["bitcoin", "ethereum", "usd-coin"]), texts),
-                   "symbol": mostly(st.sampled_from(["btc", "eth", "usdc.e", "axlusdc"]), texts),
-                   "market_cap_rank": number_field(), "market_cap": number_field()}, name=texts, image=texts)
+coin_market = obj(
+    {
+        "id": mostly(st.sampled_from(["bitcoin", "ethereum", "usd-coin"]), texts),
+        "symbol": mostly(st.sampled_from(["btc", "eth", "usdc.e", "axlusdc"]), texts),
+        "market_cap_rank": number_field(),
+        "market_cap": number_field(),
+    },
+    name=texts,
+    image=texts,
+)
 platforms = obj(ethereum=addresses, solana=addresses, **{"binance-smart-chain": addresses})
 token = obj(address=addresses, symbol=texts, name=texts)
-dex_pair = obj({"chainId": mostly(st.sampled_from(["ethereum", "solana"]), anything),
-                "pairAddress": mostly(st.sampled_from([WETH, USDC, "0x" + "2" * 40]), addresses),
-                "baseToken": obj({"address": mostly(st.sampled_from([WETH, MINT]), addresses)}, symbol=texts,
-                                 name=texts),
-                "priceUsd": number_field()},
-               dexId=texts, quoteToken=token, priceNative=number_field(),
-               liquidity=obj(usd=number_field()), volume=obj(h24=number_field()), fdv=number_field(),
-               marketCap=number_field(), pairCreatedAt=number_field(), url=texts,
-               info=obj(imageUrl=texts, websites=array(obj(url=texts)), socials=array(obj(type=texts, url=texts))))
-gt_attributes = obj({"address": mostly(st.sampled_from([WETH, MINT]), addresses), "symbol": texts,
-                     "price_usd": number_field()}, name=texts, decimals=number_field(),
-                    market_cap_usd=number_field(), base_token_price_usd=number_field(),
-                    base_token_price_quote_token=number_field(), reserve_in_usd=number_field(),
-                    volume_usd=obj(h24=number_field()), fdv_usd=number_field(), pool_created_at=texts)
+dex_pair = obj(
+    {
+        "chainId": mostly(st.sampled_from(["ethereum", "solana"]), anything),
+        "pairAddress": mostly(st.sampled_from([WETH, USDC, "0x" + "2" * 40]), addresses),
+        "baseToken": obj({"address": mostly(st.sampled_from([WETH, MINT]), addresses)}, symbol=texts, name=texts),
+        "priceUsd": number_field(),
+    },
+    dexId=texts,
+    quoteToken=token,
+    priceNative=number_field(),
+    liquidity=obj(usd=number_field()),
+    volume=obj(h24=number_field()),
+    fdv=number_field(),
+    marketCap=number_field(),
+    pairCreatedAt=number_field(),
+    url=texts,
+    info=obj(imageUrl=texts, websites=array(obj(url=texts)), socials=array(obj(type=texts, url=texts))),
+)
+gt_attributes = obj(
+    {"address": mostly(st.sampled_from([WETH, MINT]), addresses), "symbol": texts, "price_usd": number_field()},
+    name=texts,
+    decimals=number_field(),
+    market_cap_usd=number_field(),
+    base_token_price_usd=number_field(),
+    base_token_price_quote_token=number_field(),
+    reserve_in_usd=number_field(),
+    volume_usd=obj(h24=number_field()),
+    fdv_usd=number_field(),
+    pool_created_at=texts,
+)
 gt_relationship = obj(data=obj(id=st.sampled_from([f"eth_{WETH}", f"solana_{MINT}", f"eth_{USDC}"]) | texts))
-gt_resource = obj({"id": mostly(st.sampled_from([f"eth_{WETH}", f"eth_0x{'1' * 40}", f"solana_{MINT}"]), texts),
-                   "attributes": gt_attributes,
-                   "relationships": obj({"base_token": gt_relationship}, quote_token=gt_relationship,
-                                        top_pools=obj(data=array(obj(id=st.sampled_from([f"eth_{WETH}"]) | texts))))})
+gt_resource = obj(
+    {
+        "id": mostly(st.sampled_from([f"eth_{WETH}", f"eth_0x{'1' * 40}", f"solana_{MINT}"]), texts),
+        "attributes": gt_attributes,
+        "relationships": obj(
+            {"base_token": gt_relationship},
+            quote_token=gt_relationship,
+            top_pools=obj(data=array(obj(id=st.sampled_from([f"eth_{WETH}"]) | texts))),
+        ),
+    }
+)
 gt_document = obj(data=array(gt_resource), included=array(gt_resource))
-goplus_entry = obj(is_open_source=number_texts | texts, is_honeypot=number_texts | texts, buy_tax=number_field(),
-                   sell_tax=number_field(), owner_change_balance=number_field(), is_mintable=number_field(),
-                   holders=array(obj(address=addresses, percent=number_field(), is_contract=number_field())),
-                   honeypot_with_same_creator=number_field(), trusted_token=number_field(),
-                   non_transferable=number_field(), default_account_state=number_field(),
-                   metadata_mutable=obj(status=number_field()), transfer_hook=anything)
-goplus_envelope = obj(code=number_field(), message=texts, result=st.one_of(
-    st.dictionaries(addresses, goplus_entry, max_size=2), anything))
+goplus_entry = obj(
+    is_open_source=number_texts | texts,
+    is_honeypot=number_texts | texts,
+    buy_tax=number_field(),
+    sell_tax=number_field(),
+    owner_change_balance=number_field(),
+    is_mintable=number_field(),
+    holders=array(obj(address=addresses, percent=number_field(), is_contract=number_field())),
+    honeypot_with_same_creator=number_field(),
+    trusted_token=number_field(),
+    non_transferable=number_field(),
+    default_account_state=number_field(),
+    metadata_mutable=obj(status=number_field()),
+    transfer_hook=anything,
+)
+goplus_envelope = obj(
+    code=number_field(), message=texts, result=st.one_of(st.dictionaries(addresses, goplus_entry, max_size=2), anything)
+)
 
 
 # --- normalisers -------------------------------------------------------------------------------
@@ -237,8 +311,11 @@ goplus_envelope = obj(code=number_field(), message=texts, result=st.one_of(
 @given(rows=array(ticker))
 def test_binance_tickers(rows: Any) -> None:
     rows = wire(rows)
-    check(lambda: binance.parse_binance_ticker_prices(rows, {"BTCUSDT": "native:bitcoin", "ETHUSDT": "native:ethereum"},
-                                                      {}, NOW))
+    check(
+        lambda: binance.parse_binance_ticker_prices(
+            rows, {"BTCUSDT": "native:bitcoin", "ETHUSDT": "native:ethereum"}, {}, NOW
+        )
+    )
     check(lambda: binance.usdt_bases_from_exchange_info({"symbols": rows}))
 
 
@@ -247,28 +324,59 @@ def test_binance_tickers(rows: Any) -> None:
 def test_coingecko_top100(markets: Any, coins: Any) -> None:
     markets, coins = wire(markets), wire(coins)
     check(lambda: coingecko.top100_profiles(markets, coins, frozenset({"USDT", "USDC"})))
-    check(lambda: coingecko.top100_profiles(markets, {"bitcoin": {}, "ethereum": {"ethereum": WETH}},
-                                            frozenset({"USDT"})))
+    check(
+        lambda: coingecko.top100_profiles(markets, {"bitcoin": {}, "ethereum": {"ethereum": WETH}}, frozenset({"USDT"}))
+    )
 
 
 @PROPERTIES
-@given(detail=obj(id=st.just("bitcoin") | texts, name=texts, market_cap_rank=number_field(), platforms=platforms,
-                  detail_platforms=obj(ethereum=obj(decimal_place=number_field())), categories=array(texts),
-                  links=obj(homepage=array(texts), twitter_screen_name=texts, chat_url=array(texts)),
-                  image=obj(large=texts)))
+@given(
+    detail=obj(
+        id=st.just("bitcoin") | texts,
+        name=texts,
+        market_cap_rank=number_field(),
+        platforms=platforms,
+        detail_platforms=obj(ethereum=obj(decimal_place=number_field())),
+        categories=array(texts),
+        links=obj(homepage=array(texts), twitter_screen_name=texts, chat_url=array(texts)),
+        image=obj(large=texts),
+    )
+)
 def test_coingecko_coin_detail(detail: Any) -> None:
-    profile = TokenProfile(key=f"ethereum:{WETH}", symbol="WETH", name=None, chain="ethereum", address=WETH,
-                           coingecko_id="bitcoin", source="coingecko")
+    profile = TokenProfile(
+        key=f"ethereum:{WETH}",
+        symbol="WETH",
+        name=None,
+        chain="ethereum",
+        address=WETH,
+        coingecko_id="bitcoin",
+        source="coingecko",
+    )
     detail = wire(detail)
     check(lambda: coingecko.apply_coin_detail(profile, detail))
 
 
 @PROPERTIES
-@given(prices=st.one_of(st.dictionaries(st.sampled_from(["bitcoin", "tether", WETH, USDC, "x\x00"]),
-                                        obj(usd=number_field()), max_size=3), anything),
-       trending=obj(coins=array(obj(item=obj(id=texts, symbol=texts, market_cap_rank=number_field(),
-                                             data=obj(price=number_field(), market_cap=number_field(),
-                                                      total_volume=number_field()))))))
+@given(
+    prices=st.one_of(
+        st.dictionaries(
+            st.sampled_from(["bitcoin", "tether", WETH, USDC, "x\x00"]), obj(usd=number_field()), max_size=3
+        ),
+        anything,
+    ),
+    trending=obj(
+        coins=array(
+            obj(
+                item=obj(
+                    id=texts,
+                    symbol=texts,
+                    market_cap_rank=number_field(),
+                    data=obj(price=number_field(), market_cap=number_field(), total_volume=number_field()),
+                )
+            )
+        )
+    ),
+)
 def test_coingecko_prices_rate_and_trending(prices: Any, trending: Any) -> None:
     prices, trending = wire(prices), wire(trending)
     check(lambda: coingecko.usd_prices_from_simple_price(prices))
@@ -279,9 +387,15 @@ def test_coingecko_prices_rate_and_trending(prices: Any, trending: Any) -> None:
 
 
 @PROPERTIES
-@given(pairs=st.one_of(obj(pairs=array(dex_pair), pair=dex_pair), array(dex_pair)),
-       item=obj(chainId=st.just("ethereum") | texts, tokenAddress=addresses, icon=texts,
-                links=array(obj(url=texts, type=texts, label=texts))))
+@given(
+    pairs=st.one_of(obj(pairs=array(dex_pair), pair=dex_pair), array(dex_pair)),
+    item=obj(
+        chainId=st.just("ethereum") | texts,
+        tokenAddress=addresses,
+        icon=texts,
+        links=array(obj(url=texts, type=texts, label=texts)),
+    ),
+)
 def test_dexscreener(pairs: Any, item: Any) -> None:
     pairs, item = wire(pairs), wire(item)
     check(lambda: dexscreener.normalize_dexscreener_pairs(pairs))
@@ -293,8 +407,14 @@ def test_dexscreener(pairs: Any, item: Any) -> None:
 
 
 @PROPERTIES
-@given(document=gt_document, simple=obj(data=obj(attributes=obj(token_prices=st.one_of(
-    st.dictionaries(addresses, number_field(), max_size=3), anything)))))
+@given(
+    document=gt_document,
+    simple=obj(
+        data=obj(
+            attributes=obj(token_prices=st.one_of(st.dictionaries(addresses, number_field(), max_size=3), anything))
+        )
+    ),
+)
 def test_geckoterminal(document: Any, simple: Any) -> None:
     document, simple = wire(document), wire(simple)
     check(lambda: geckoterminal.trending_refs_from_pools(document))
@@ -320,13 +440,19 @@ def test_goplus(envelope: Any, entry: Any) -> None:
 
 # --- job messages and CloudEvents ---------------------------------------------------------------
 
-job = obj(job_type=st.sampled_from(["price", "metadata", "audit", "nope"]) | anything,
-          token_type=st.sampled_from(["top100", "trending"]) | anything,
-          symbols=array(st.sampled_from(["BTC", "USDC.e", "b\x00tc"]) | texts | numbers),
-          timestamp=st.sampled_from(["2025-06-25T21:00:00Z", "2025-06-25T21:00:00\x00", "9999-99-99"]) | anything,
-          job_id=texts | numbers, batch=numbers | anything, batches=numbers, traceparent=texts,
-          contracts=array(obj(chain=texts, address=addresses)), token_keys=array(texts),
-          expires_at=texts | numbers)
+job = obj(
+    job_type=st.sampled_from(["price", "metadata", "audit", "nope"]) | anything,
+    token_type=st.sampled_from(["top100", "trending"]) | anything,
+    symbols=array(st.sampled_from(["BTC", "USDC.e", "b\x00tc"]) | texts | numbers),
+    timestamp=st.sampled_from(["2025-06-25T21:00:00Z", "2025-06-25T21:00:00\x00", "9999-99-99"]) | anything,
+    job_id=texts | numbers,
+    batch=numbers | anything,
+    batches=numbers,
+    traceparent=texts,
+    contracts=array(obj(chain=texts, address=addresses)),
+    token_keys=array(texts),
+    expires_at=texts | numbers,
+)
 
 
 @PROPERTIES
@@ -339,16 +465,33 @@ def test_job_messages(message: Any) -> None:
         assert_storable([parsed.job_id, parsed.traceparent, list(parsed.symbols), list(parsed.token_keys)])
 
 
-ce_headers = st.fixed_dictionaries({}, optional={
-    "ce-specversion": st.sampled_from(["1.0", "0.3", "9"]) | texts, "ce-id": texts, "ce-source": texts,
-    "ce-type": texts, "ce-time": texts, "content-type": st.sampled_from(
-        ["application/json", "application/cloudevents+json", "text/plain"]) | texts})
+ce_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "ce-specversion": st.sampled_from(["1.0", "0.3", "9"]) | texts,
+        "ce-id": texts,
+        "ce-source": texts,
+        "ce-type": texts,
+        "ce-time": texts,
+        "content-type": st.sampled_from(["application/json", "application/cloudevents+json", "text/plain"]) | texts,
+    },
+)
 
 
 @PROPERTIES
-@given(headers=ce_headers, envelope=obj(specversion=st.just("1.0") | anything, id=texts | numbers,
-                                        source=texts, type=texts, data=job, data_base64=texts | anything,
-                                        datacontenttype=texts), structured=st.booleans())
+@given(
+    headers=ce_headers,
+    envelope=obj(
+        specversion=st.just("1.0") | anything,
+        id=texts | numbers,
+        source=texts,
+        type=texts,
+        data=job,
+        data_base64=texts | anything,
+        datacontenttype=texts,
+    ),
+    structured=st.booleans(),
+)
 def test_cloudevents_over_http(headers: dict[str, str], envelope: Any, structured: bool) -> None:
     headers = {k: v.encode("utf-8", "replace").decode("latin-1") for k, v in headers.items()}
     if structured:
@@ -359,22 +502,43 @@ def test_cloudevents_over_http(headers: dict[str, str], envelope: Any, structure
 
 
 @PROPERTIES
-@given(value=st.one_of(st.none(), st.binary(max_size=64), job.map(dump).map(lambda t: t.encode("utf-8", "surrogatepass")),
-                       obj(specversion=st.just("1.0") | anything, id=texts, source=texts, type=texts,
-                           data=anything, data_base64=texts, time=texts).map(dump).map(
-                           lambda t: t.encode("utf-8", "surrogatepass"))),
-       headers=st.lists(st.tuples(st.sampled_from(["content-type", "ce_specversion", "ce_id", "ce_source", "ce_type",
-                                                   "ce_time", "x"]) | texts,
-                                  st.one_of(st.none(), st.binary(max_size=16),
-                                            st.sampled_from([b"application/cloudevents+json", b"1.0"]))),
-                        max_size=5),
-       key=st.one_of(st.none(), st.binary(max_size=9)), key_type=st.sampled_from(["string", "int", "float", "byte-array"]),
-       timestamp=st.integers(min_value=-(2**40), max_value=2**45))
+@given(
+    value=st.one_of(
+        st.none(),
+        st.binary(max_size=64),
+        job.map(dump).map(lambda t: t.encode("utf-8", "surrogatepass")),
+        obj(
+            specversion=st.just("1.0") | anything,
+            id=texts,
+            source=texts,
+            type=texts,
+            data=anything,
+            data_base64=texts,
+            time=texts,
+        )
+        .map(dump)
+        .map(lambda t: t.encode("utf-8", "surrogatepass")),
+    ),
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(["content-type", "ce_specversion", "ce_id", "ce_source", "ce_type", "ce_time", "x"])
+            | texts,
+            st.one_of(st.none(), st.binary(max_size=16), st.sampled_from([b"application/cloudevents+json", b"1.0"])),
+        ),
+        max_size=5,
+    ),
+    key=st.one_of(st.none(), st.binary(max_size=9)),
+    key_type=st.sampled_from(["string", "int", "float", "byte-array"]),
+    timestamp=st.integers(min_value=-(2**40), max_value=2**45),
+)
 def test_kafka_records_become_cloudevents(value, headers, key, key_type, timestamp) -> None:
-    record = KafkaRecord(topic="t", partition=0, offset=1, timestamp_ms=timestamp, key=key, value=value,
-                         headers=tuple(headers))
-    event = bounded(lambda: event_from_record(record, namespace="ns", source_name="src", key_type=key_type),
-                    typed=(InvalidCloudEvent,))
+    record = KafkaRecord(
+        topic="t", partition=0, offset=1, timestamp_ms=timestamp, key=key, value=value, headers=tuple(headers)
+    )
+    event = bounded(
+        lambda: event_from_record(record, namespace="ns", source_name="src", key_type=key_type),
+        typed=(InvalidCloudEvent,),
+    )
     assert event is None or all(isinstance(v, str) for v in event.attributes.values())
 
 

@@ -51,21 +51,70 @@ class Chain:
 
 
 CHAINS: tuple[Chain, ...] = (
-    Chain("ethereum", "Ethereum", "ethereum", "ethereum", "eth", "1", True,
-          "0xdac17f958d2ee523a2206206994597c13d831ec7"),
-    Chain("bsc", "BNB Smart Chain", "bsc", "binance-smart-chain", "bsc", "56", True,
-          "0x55d398326f99059ff775485246999027b3197955"),
-    Chain("solana", "Solana", "solana", "solana", "solana", "solana", False,
-          "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB"),
+    Chain(
+        "ethereum", "Ethereum", "ethereum", "ethereum", "eth", "1", True, "0xdac17f958d2ee523a2206206994597c13d831ec7"
+    ),
+    Chain(
+        "bsc",
+        "BNB Smart Chain",
+        "bsc",
+        "binance-smart-chain",
+        "bsc",
+        "56",
+        True,
+        "0x55d398326f99059ff775485246999027b3197955",
+    ),
+    Chain(
+        "solana",
+        "Solana",
+        "solana",
+        "solana",
+        "solana",
+        "solana",
+        False,
+        "Es9vMFrzaCERmJfrF4H2FYD4KCoNkY11McCe8BenwNYB",
+    ),
     Chain("base", "Base", "base", "base", "base", "8453", True),
-    Chain("arbitrum", "Arbitrum One", "arbitrum", "arbitrum-one", "arbitrum", "42161", True,
-          "0xfd086bc7cd5c481dcc9c85ebe478a1c0b69fcbb9"),
-    Chain("polygon", "Polygon PoS", "polygon", "polygon-pos", "polygon_pos", "137", True,
-          "0xc2132d05d31c914a87c6611c10748aeb04b58e8f"),
-    Chain("avalanche", "Avalanche C-Chain", "avalanche", "avalanche", "avax", "43114", True,
-          "0x9702230a8ea53601f5cd2dc00fdbc13d4df4a8c7"),
-    Chain("optimism", "OP Mainnet", "optimism", "optimistic-ethereum", "optimism", "10", True,
-          "0x94b008aa00579c1307b0ef2c499ad98a8ce58e58"),
+    Chain(
+        "arbitrum",
+        "Arbitrum One",
+        "arbitrum",
+        "arbitrum-one",
+        "arbitrum",
+        "42161",
+        True,
+        "0xfd086bc7cd5c481dcc9c85ebe478a1c0b69fcbb9",
+    ),
+    Chain(
+        "polygon",
+        "Polygon PoS",
+        "polygon",
+        "polygon-pos",
+        "polygon_pos",
+        "137",
+        True,
+        "0xc2132d05d31c914a87c6611c10748aeb04b58e8f",
+    ),
+    Chain(
+        "avalanche",
+        "Avalanche C-Chain",
+        "avalanche",
+        "avalanche",
+        "avax",
+        "43114",
+        True,
+        "0x9702230a8ea53601f5cd2dc00fdbc13d4df4a8c7",
+    ),
+    Chain(
+        "optimism",
+        "OP Mainnet",
+        "optimism",
+        "optimistic-ethereum",
+        "optimism",
+        "10",
+        True,
+        "0x94b008aa00579c1307b0ef2c499ad98a8ce58e58",
+    ),
     Chain("tron", "Tron", "tron", "tron", "tron", "tron", False, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
     Chain("sonic", "Sonic", "sonic", "sonic", "sonic", "146", True),
     Chain("hyperevm", "HyperEVM", "hyperevm", "hyperevm", "hyperevm", "999", True),
@@ -203,11 +252,11 @@ def geckoterminal_networks() -> frozenset[str]:
     return frozenset(_BY_GECKOTERMINAL)
 
 
-def dexscreener_contracts(chain: str | None, contract: str | None,
-                          contracts: dict[str, str]) -> list[tuple[str, str]]:
+def dexscreener_contracts(chain: str | None, contract: str | None, contracts: dict[str, str]) -> list[tuple[str, str]]:
     """A token's (chain, address) pairs on chains DexScreener covers: primary contract first,
     then the others by chain preference. The price path asks DexScreener for the first."""
     pairs = [(chain, contract)] if chain and contract else []
-    pairs += [(c, a) for c, a in sorted(contracts.items(), key=lambda ca: chain_preference(ca[0]))
-              if (c, a) not in pairs]
+    pairs += [
+        (c, a) for c, a in sorted(contracts.items(), key=lambda ca: chain_preference(ca[0])) if (c, a) not in pairs
+    ]
     return [(c, a) for c, a in pairs if dexscreener_chain_id(c)]

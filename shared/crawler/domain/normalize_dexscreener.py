@@ -237,7 +237,10 @@ def icon_url(chain: str, address: str, icon: Any) -> str | None:
 def _base_is(raw: dict[str, Any], chain: str, address: str) -> bool:
     try:
         base = text(as_dict(raw.get("baseToken")).get("address")) or ""
-        return chains.chain_from_dexscreener(text(raw.get("chainId"))) == chain and canonical_address(chain, base) == address
+        return (
+            chains.chain_from_dexscreener(text(raw.get("chainId"))) == chain
+            and canonical_address(chain, base) == address
+        )
     except ValueError:
         return False
 

@@ -143,7 +143,9 @@ def pool_from_geckoterminal(resource: Any, included: dict[str, dict[str, Any]] |
             quote_symbol=quote_symbol,
             quote_address=None if isinstance(quote, str) else quote[1],
             price_usd=to_positive_decimal(attributes.get("base_token_price_usd"), "base_token_price_usd"),
-            price_native=to_positive_decimal(attributes.get("base_token_price_quote_token"), "base_token_price_quote_token"),
+            price_native=to_positive_decimal(
+                attributes.get("base_token_price_quote_token"), "base_token_price_quote_token"
+            ),
             liquidity_usd=_non_negative(attributes.get("reserve_in_usd"), "reserve_in_usd"),
             volume_24h_usd=_non_negative(as_dict(attributes.get("volume_usd")).get("h24"), "volume_usd.h24"),
             fdv_usd=to_positive_decimal(attributes.get("fdv_usd"), "fdv_usd"),

@@ -197,19 +197,27 @@ def implausibility(quote: PriceQuote, reference: ReferencePrice | None, limits: 
     if age > limits.reference_max_age_seconds:
         return None
     ratio = price_ratio(quote.price_usdt, reference.price_usdt)
-    if reference.source != quote.source and abs(age) <= limits.same_tick_seconds \
-            and ratio > limits.max_source_spread_ratio:
-        return (f"suspect price: {quote.source} says {quote.price_usdt} USDT, {reference.source} said "
-                f"{reference.price_usdt} USDT {age:.0f} s before: {float(ratio):.3g}x apart "
-                f"(limit {limits.max_source_spread_ratio}x across sources)")
+    if (
+        reference.source != quote.source
+        and abs(age) <= limits.same_tick_seconds
+        and ratio > limits.max_source_spread_ratio
+    ):
+        return (
+            f"suspect price: {quote.source} says {quote.price_usdt} USDT, {reference.source} said "
+            f"{reference.price_usdt} USDT {age:.0f} s before: {float(ratio):.3g}x apart "
+            f"(limit {limits.max_source_spread_ratio}x across sources)"
+        )
     if ratio > limits.max_jump_ratio:
-        return (f"suspect price: {quote.source} says {quote.price_usdt} USDT, {float(ratio):.3g}x the last stored "
-                f"{reference.price_usdt} USDT ({reference.source}, {age:.0f} s before; limit {limits.max_jump_ratio}x)")
+        return (
+            f"suspect price: {quote.source} says {quote.price_usdt} USDT, {float(ratio):.3g}x the last stored "
+            f"{reference.price_usdt} USDT ({reference.source}, {age:.0f} s before; limit {limits.max_jump_ratio}x)"
+        )
     return None
 
 
-def screen_prices(quotes: Iterable[PriceQuote], references: Mapping[str, ReferencePrice],
-                  limits: PlausibilityLimits) -> tuple[list[PriceQuote], list[SuspectPrice]]:
+def screen_prices(
+    quotes: Iterable[PriceQuote], references: Mapping[str, ReferencePrice], limits: PlausibilityLimits
+) -> tuple[list[PriceQuote], list[SuspectPrice]]:
     """Split quotes into the plausible ones (served) and the suspect ones (held back, with why)."""
     plausible: list[PriceQuote] = []
     suspect: list[SuspectPrice] = []

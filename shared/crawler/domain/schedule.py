@@ -70,8 +70,9 @@ class PriceBatch:
     symbols: list[str]
 
 
-def price_batches(members: Sequence[PriceMember], *, discovery_size: int = 100, dex_job_size: int = 90,
-                  routed_job_size: int = 5000) -> list[PriceBatch]:
+def price_batches(
+    members: Sequence[PriceMember], *, discovery_size: int = 100, dex_job_size: int = 90, routed_job_size: int = 5000
+) -> list[PriceBatch]:
     """Shard a tick by the source that priced each token last, so each API is asked the minimum.
 
     Sharding by rank made every job ask every source: ten 100-symbol jobs asked Binance ten
@@ -89,8 +90,13 @@ def price_batches(members: Sequence[PriceMember], *, discovery_size: int = 100, 
         groups.setdefault(_route(member), []).append(member.symbol)
     batches = []
     for route, symbols in groups.items():
-        size = (discovery_size if route == "discovery"
-                else dex_job_size if route.startswith("dexscreener:") else routed_job_size)
+        size = (
+            discovery_size
+            if route == "discovery"
+            else dex_job_size
+            if route.startswith("dexscreener:")
+            else routed_job_size
+        )
         batches += [PriceBatch(route, batch) for batch in shard(symbols, size)]
     return batches
 
@@ -103,9 +109,15 @@ def _route(member: PriceMember) -> str:
     return "discovery"
 
 
-def tick_jobs(schedule: Schedule, tick: datetime, *, symbols: Sequence[str] = (), batch_size: int = 100,
-              batches: Sequence[PriceBatch] | None = None,
-              traceparent: str | None = None) -> list[tuple[str, dict[str, Any]]]:
+def tick_jobs(
+    schedule: Schedule,
+    tick: datetime,
+    *,
+    symbols: Sequence[str] = (),
+    batch_size: int = 100,
+    batches: Sequence[PriceBatch] | None = None,
+    traceparent: str | None = None,
+) -> list[tuple[str, dict[str, Any]]]:
     """The (partition key, job message) pairs one tick emits.
 
     A batched schedule emits one job per batch: `batches` as routed by `price_batches`, else
@@ -128,8 +140,16 @@ def tick_jobs(schedule: Schedule, tick: datetime, *, symbols: Sequence[str] = ()
         batches = [PriceBatch("", batch) for batch in shard(list(symbols), batch_size)]
     return [
         # Distinct keys spread a tick's batches over the topic's partitions.
-        (f"{schedule.token_type}:{i}",
-         {**base, "symbols": batch.symbols, "job_id": f"{schedule.name}:{stamp}:{i}", "batch": i,
-          "batches": len(batches), **({"route": batch.route} if batch.route else {})})
+        (
+            f"{schedule.token_type}:{i}",
+            {
+                **base,
+                "symbols": batch.symbols,
+                "job_id": f"{schedule.name}:{stamp}:{i}",
+                "batch": i,
+                "batches": len(batches),
+                **({"route": batch.route} if batch.route else {}),
+            },
+        )
         for i, batch in enumerate(batches)
     ]

@@ -128,8 +128,18 @@ def is_stablecoin(
 ) -> bool:
     """Whether a token is excluded as a stablecoin (never priced or scheduled); see
     `stablecoin_rule` for the rules and their arguments."""
-    return stablecoin_rule(symbol, stablecoins, coingecko_id, stablecoin_ids, variant_pattern=variant_pattern,
-                           categories=categories, tags=tags) is not None
+    return (
+        stablecoin_rule(
+            symbol,
+            stablecoins,
+            coingecko_id,
+            stablecoin_ids,
+            variant_pattern=variant_pattern,
+            categories=categories,
+            tags=tags,
+        )
+        is not None
+    )
 
 
 def stablecoin_rule(
@@ -168,10 +178,16 @@ def stablecoin_rule(
     return None
 
 
-def configured_stablecoin_rule(settings: Settings, symbol: str | None, coingecko_id: str | None = None,
-                               tags: tuple[str, ...] = ()) -> str | None:
+def configured_stablecoin_rule(
+    settings: Settings, symbol: str | None, coingecko_id: str | None = None, tags: tuple[str, ...] = ()
+) -> str | None:
     """Which of the configured rules (STABLECOINS, STABLECOIN_VARIANT_PATTERN, STABLECOIN_CATEGORIES)
     excludes this token as a stablecoin, or None (`stablecoin_rule` with the settings' values)."""
-    return stablecoin_rule(symbol, settings.stablecoin_symbols, coingecko_id,
-                           variant_pattern=settings.stablecoin_variant_regex,
-                           categories=settings.stablecoin_category_names, tags=tags)
+    return stablecoin_rule(
+        symbol,
+        settings.stablecoin_symbols,
+        coingecko_id,
+        variant_pattern=settings.stablecoin_variant_regex,
+        categories=settings.stablecoin_category_names,
+        tags=tags,
+    )

@@ -150,16 +150,16 @@ def to_decimal(value: Any, field: str = "") -> Decimal | None:
         return _bounded(value, field, str(value))
     if isinstance(value, int):
         if value.bit_length() > _MAX_INT_BITS:
-            raise BadWireValue(field, f"{value.bit_length()}-bit integer", f"exponent above the limit of {MAX_ADJUSTED_EXPONENT}")
+            raise BadWireValue(
+                field, f"{value.bit_length()}-bit integer", f"exponent above the limit of {MAX_ADJUSTED_EXPONENT}"
+            )
         return _bounded(Decimal(value), field, str(value))
     if isinstance(value, WireNumberOutOfBounds):
         raise BadWireValue(field, value.shown, value.limit)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise BadWireValue(field, repr(value), "not a finite number")
-        raise TypeError(
-            f"got float {value!r}: decode upstream JSON with parse_float=Decimal so no digit is lost"
-        )
+        raise TypeError(f"got float {value!r}: decode upstream JSON with parse_float=Decimal so no digit is lost")
     if isinstance(value, str):
         return wire_decimal(value, field)
     return None

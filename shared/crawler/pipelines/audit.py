@@ -59,8 +59,10 @@ def audit_tokens(ctx: JobContext) -> JobOutcome:
     keys, failures = requested_keys(job)
     named_elsewhere = len(failures)  # symbols and malformed keys still count as requested
     if not keys:
-        raise BadMessage("audit job names no token: expected token_keys or contracts"
-                         + (f" ({len(failures)} unusable)" if failures else ""))
+        raise BadMessage(
+            "audit job names no token: expected token_keys or contracts"
+            + (f" ({len(failures)} unusable)" if failures else "")
+        )
 
     settings = ctx.resources.settings
     with ctx.resources.db.connection() as conn:
@@ -69,8 +71,9 @@ def audit_tokens(ctx: JobContext) -> JobOutcome:
         audited_at = store.audit_times(conn, list(known), Source.GOPLUS.value) if known else {}
     if not known:
         shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
-        raise UnknownToken(f"unknown token(s) {shown}: no profile was ever committed for them, "
-                           "so there is nothing to audit")
+        raise UnknownToken(
+            f"unknown token(s) {shown}: no profile was ever committed for them, so there is nothing to audit"
+        )
 
     targets: list[AuditTarget] = []
     fresh: list[str] = []
@@ -82,7 +85,9 @@ def audit_tokens(ctx: JobContext) -> JobOutcome:
             failures.append(TokenFailure(key, "native coin: no contract to audit"))
         elif key not in priced:
             failures.append(TokenFailure(key, "no committed price: audits run only after price and metadata committed"))
-        elif key in audited_at and ctx.received_at - audited_at[key] < timedelta(seconds=settings.audit_refresh_seconds):
+        elif key in audited_at and ctx.received_at - audited_at[key] < timedelta(
+            seconds=settings.audit_refresh_seconds
+        ):
             fresh.append(key)  # GoPlus' budget is small and a contract's risk flags change slowly
         else:
             targets.append(AuditTarget(key, token.chain, token.contract))
@@ -104,8 +109,11 @@ def audit_tokens(ctx: JobContext) -> JobOutcome:
         succeeded=len(reports) + len(fresh),
         failures=failures,
         rows_upserted={"token_audits": stored},
-        details={"audited": stored, "still_fresh": len(fresh),
-                 "scores": {r.token_key: str(r.score) for r in reports[:50]}},
+        details={
+            "audited": stored,
+            "still_fresh": len(fresh),
+            "scores": {r.token_key: str(r.score) for r in reports[:50]},
+        },
     )
 
 
@@ -129,8 +137,9 @@ def requested_keys(job: JobMessage) -> tuple[list[str], list[TokenFailure]]:
     return list(keys), failures
 
 
-def fetch_audits(goplus: GoPlusClient, targets: list[AuditTarget], ledger: SourceLedger,
-                 audited_at: datetime | None = None) -> list[AuditReport]:
+def fetch_audits(
+    goplus: GoPlusClient, targets: list[AuditTarget], ledger: SourceLedger, audited_at: datetime | None = None
+) -> list[AuditReport]:
     """GoPlus reports for these tokens, one request per batch per chain; failures go to `ledger`.
 
     Every report is stamped `audited_at` (default: now); the bronze replay runs this too.
@@ -164,8 +173,11 @@ def fetch_audits(goplus: GoPlusClient, targets: list[AuditTarget], ledger: Sourc
         envelope = {"code": min(OK_CODES), "result": results}
         for target in members:
             entry = goplus_result_entry(envelope, target.chain, target.address, target.key)
-            report = entry if isinstance(entry, TokenFailure) else audit_from_goplus(
-                target.key, target.chain, target.address, entry, audited_at)
+            report = (
+                entry
+                if isinstance(entry, TokenFailure)
+                else audit_from_goplus(target.key, target.chain, target.address, entry, audited_at)
+            )
             if isinstance(report, TokenFailure):
                 ledger.token_failed(target.key, report.reason)
             else:

@@ -62,8 +62,15 @@ def dead_letter_of(event: InboundEvent, *, max_bytes: int, max_symbols: int) -> 
         job_id = job_id_for(job, event)
         job_type, token_type, row_ids = job.job_type, job.token_type, (job_id, rejected_id)
     status = _status_of(event.extensions.get("knativeerrorcode"))
-    return DeadLetter(job_id=job_id, row_ids=row_ids, job_type=job_type, token_type=token_type,
-                      event_id=event.id, status=status, reason=_reason(event.extensions, status))
+    return DeadLetter(
+        job_id=job_id,
+        row_ids=row_ids,
+        job_type=job_type,
+        token_type=token_type,
+        event_id=event.id,
+        status=status,
+        reason=_reason(event.extensions, status),
+    )
 
 
 def record_dead_letter(event: InboundEvent, resources: Resources) -> dict[str, Any]:
@@ -72,10 +79,17 @@ def record_dead_letter(event: InboundEvent, resources: Resources) -> dict[str, A
     letter = dead_letter_of(event, max_bytes=settings.job_max_body_bytes, max_symbols=settings.job_max_symbols)
     with resources.db.connection() as conn:
         changed = store.dead_letter_job(
-            conn, store.JobRecord(letter.job_id, letter.job_type, letter.token_type, letter.event_id),
-            row_ids=letter.row_ids, reason=letter.reason)
-    metrics.count("crawler_jobs_dead_lettered", description="Jobs whose event reached a dead-letter topic",
-                  job_type=letter.job_type, status=str(letter.status or "none"))
+            conn,
+            store.JobRecord(letter.job_id, letter.job_type, letter.token_type, letter.event_id),
+            row_ids=letter.row_ids,
+            reason=letter.reason,
+        )
+    metrics.count(
+        "crawler_jobs_dead_lettered",
+        description="Jobs whose event reached a dead-letter topic",
+        job_type=letter.job_type,
+        status=str(letter.status or "none"),
+    )
     log.warning("job %s dead-lettered: %s", letter.job_id, letter.reason)
     return {"job_id": letter.job_id, "status": "dead_lettered", "reason": letter.reason, "rows_changed": changed}
 

@@ -53,8 +53,13 @@ def price_updated_data(job_id: str, token_set: str, quotes: Sequence[PriceQuote]
         "job_id": job_id,
         "token_set": token_set,
         "prices": [
-            {"token_key": q.token_key, "symbol": q.symbol, "price_usdt": format(q.price_usdt, "f"),
-             "source": q.source, "observed_at": q.observed_at.isoformat().replace("+00:00", "Z")}
+            {
+                "token_key": q.token_key,
+                "symbol": q.symbol,
+                "price_usdt": format(q.price_usdt, "f"),
+                "source": q.source,
+                "observed_at": q.observed_at.isoformat().replace("+00:00", "Z"),
+            }
             for q in quotes
         ],
     }

@@ -40,7 +40,7 @@ def schedule_of(event: InboundEvent) -> Schedule:
     try:
         data = json.loads(event.data or b"{}")
     except (ValueError, RecursionError):  # RecursionError: nested too deeply
-        raise BadMessage("ping data is not JSON: expected {\"schedule\": \"<name>\"}") from None
+        raise BadMessage('ping data is not JSON: expected {"schedule": "<name>"}') from None
     name = data.get("schedule") if isinstance(data, dict) else None
     if name not in SCHEDULES:
         raise BadMessage(f"unknown schedule {name!r}: expected one of {sorted(SCHEDULES)}")
@@ -53,7 +53,9 @@ def run_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
     schedule = schedule_of(event)
     tick = _tick_time(event)
     topic = getattr(settings, schedule.topic_setting)
-    tick_span = trace.get_current_span()  # the event's span (shared.observability.traces.event_span): this tick is its root
+    tick_span = (
+        trace.get_current_span()
+    )  # the event's span (shared.observability.traces.event_span): this tick is its root
     tick_span.update_name(f"tick {schedule.name}")
     tick_span.set_attribute("crawler.schedule", schedule.name)
     traceparent = current_traceparent() or child_traceparent(event.traceparent)
@@ -67,29 +69,41 @@ def run_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
             _emit(resources, SCHEDULES["top100-metadata"], tick, traceparent)
             metrics.count("crawler_scheduler_ticks", schedule=schedule.name, outcome="bootstrapped")
             return {"schedule": schedule.name, "emitted": 0, "metadata_requested": True}
-        batches = price_batches(_schedulable_members(members, settings.stablecoin_symbols),
-                                discovery_size=settings.top100_price_batch_size,
-                                dex_job_size=settings.top100_price_dex_job_size,
-                                routed_job_size=settings.top100_price_routed_job_size)
+        batches = price_batches(
+            _schedulable_members(members, settings.stablecoin_symbols),
+            discovery_size=settings.top100_price_batch_size,
+            dex_job_size=settings.top100_price_dex_job_size,
+            routed_job_size=settings.top100_price_routed_job_size,
+        )
 
     if schedule.batched:
         per_tick = len(batches)
         lag = _backlog(resources, topic, since=datetime.now(timezone.utc) - schedule.expires_after)
         if lag is not None and lag > per_tick * settings.scheduler_max_backlog_ticks:
-            metrics.count("crawler_scheduler_ticks", schedule=schedule.name, outcome="skipped",
-                          description="Scheduler ticks by outcome (emitted, skipped, bootstrapped)")
+            metrics.count(
+                "crawler_scheduler_ticks",
+                schedule=schedule.name,
+                outcome="skipped",
+                description="Scheduler ticks by outcome (emitted, skipped, bootstrapped)",
+            )
             log.warning("tick %s skipped: %d jobs still queued on %s", schedule.name, lag, topic)
             return {"schedule": schedule.name, "emitted": 0, "skipped": True, "backlog": lag}
 
     emitted = _emit(resources, schedule, tick, traceparent, batches)
     metrics.count("crawler_scheduler_ticks", schedule=schedule.name, outcome="emitted")
-    metrics.set_gauge("crawler_scheduler_last_tick_timestamp", tick.timestamp(), schedule=schedule.name,
-                      description="Unix time of the last emitted tick per schedule", unit="s")
+    metrics.set_gauge(
+        "crawler_scheduler_last_tick_timestamp",
+        tick.timestamp(),
+        schedule=schedule.name,
+        description="Unix time of the last emitted tick per schedule",
+        unit="s",
+    )
     return {"schedule": schedule.name, "emitted": emitted, "topic": topic}
 
 
-def _schedulable_members(members: list[tuple[store.KnownToken, str | None]],
-                         stablecoins: frozenset[str]) -> list[PriceMember]:
+def _schedulable_members(
+    members: list[tuple[store.KnownToken, str | None]], stablecoins: frozenset[str]
+) -> list[PriceMember]:
     """The set's tokens a job may carry: stablecoins never scheduled, each symbol once
     (the highest-ranked token of a symbol is the one a job prices).
 
@@ -105,19 +119,31 @@ def _schedulable_members(members: list[tuple[store.KnownToken, str | None]],
         seen[symbol] = PriceMember(symbol, last_source, dex[0][0] if dex else None)
     invalid = [s for s in seen if not is_ticker(s)]
     if invalid:
-        log.warning("not scheduling %d symbols the job contract rejects: %s", len(invalid),
-                    ", ".join(repr(s[:40]) for s in invalid[:10]))
+        log.warning(
+            "not scheduling %d symbols the job contract rejects: %s",
+            len(invalid),
+            ", ".join(repr(s[:40]) for s in invalid[:10]),
+        )
     return [m for s, m in seen.items() if is_ticker(s)]
 
 
-def _emit(resources: Resources, schedule: Schedule, tick: datetime, traceparent: str,
-          batches: list[PriceBatch] | None = None) -> int:
+def _emit(
+    resources: Resources, schedule: Schedule, tick: datetime, traceparent: str, batches: list[PriceBatch] | None = None
+) -> int:
     settings = resources.settings
     jobs = tick_jobs(schedule, tick, batches=batches, traceparent=traceparent)
     events = [
-        OutboundEvent(type=JOB_EVENT_TYPE, source=f"/price-crawler/scheduler/{schedule.name}", data=job, key=key,
-                      id=job["job_id"], time=tick, subject=schedule.name, extensions={"traceparent": traceparent},
-                      dataschema=JOB_MESSAGE_SCHEMA)
+        OutboundEvent(
+            type=JOB_EVENT_TYPE,
+            source=f"/price-crawler/scheduler/{schedule.name}",
+            data=job,
+            key=key,
+            id=job["job_id"],
+            time=tick,
+            subject=schedule.name,
+            extensions={"traceparent": traceparent},
+            dataschema=JOB_MESSAGE_SCHEMA,
+        )
         for key, job in jobs
     ]
     resources.producer.publish(getattr(settings, schedule.topic_setting), events)

@@ -103,7 +103,8 @@ def pricing_pool(markets: Iterable[Pool]) -> Pool | None:
     Unknown liquidity (the key is missing) is allowed, ranked below any positive liquidity.
     """
     usable = [
-        pool for pool in markets
+        pool
+        for pool in markets
         if (pool.price_usd is not None or price_usdt_direct(pool) is not None) and pool.liquidity_usd != 0
     ]
     return select_main_pool(usable)

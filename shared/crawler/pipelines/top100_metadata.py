@@ -46,9 +46,12 @@ def refresh_top100_metadata(ctx: JobContext) -> JobOutcome:
         if not refresh.details_requested:
             return _finish_refresh(ctx, refresh)
         # Bootstrap requests from several ticks coalesce into the one refresh that ran.
-        return JobOutcome(requested=0, succeeded=0,
-                          message=f"top-100 set refreshed at {refresh.refreshed_at.isoformat()}; skipped",
-                          details={"skipped": "fresh"})
+        return JobOutcome(
+            requested=0,
+            succeeded=0,
+            message=f"top-100 set refreshed at {refresh.refreshed_at.isoformat()}; skipped",
+            details={"skipped": "fresh"},
+        )
 
     markets = coingecko.top_markets(limit=min(250, settings.top100_size + 50))
     try:
@@ -58,9 +61,15 @@ def refresh_top100_metadata(ctx: JobContext) -> JobOutcome:
         stablecoin_ids = frozenset()
     coins_list = coingecko.coins_list_with_platforms()
     excluded: list[TokenFailure] = []
-    profiles, failures = top100_profiles(markets, coins_list, settings.stablecoin_symbols, stablecoin_ids,
-                                         limit=settings.top100_size, variant_pattern=settings.stablecoin_variant_regex,
-                                         excluded=excluded)
+    profiles, failures = top100_profiles(
+        markets,
+        coins_list,
+        settings.stablecoin_symbols,
+        stablecoin_ids,
+        limit=settings.top100_size,
+        variant_pattern=settings.stablecoin_variant_regex,
+        excluded=excluded,
+    )
     for coin in excluded:
         log.info("not in the top-100 set: %s (%s)", coin.ref, coin.reason)
     with ctx.resources.db.transaction() as conn:
@@ -70,10 +79,17 @@ def refresh_top100_metadata(ctx: JobContext) -> JobOutcome:
         store.record_refresh(conn, TOKEN_SET, ctx.job_id)
         store.run_maintenance(conn, settings.token_prices_retention_days, settings.job_logs_retention_days)
     detail_jobs = _request_details(ctx, ctx.job_id, ranked)
-    return JobOutcome(requested=len(profiles) + len(failures), succeeded=len(profiles), failures=failures,
-                      rows_upserted={"tokens": len(profiles)},
-                      details={"top100": len(ranked), "detail_jobs": detail_jobs,
-                               "stablecoins_excluded": {c.ref: c.reason for c in excluded}})
+    return JobOutcome(
+        requested=len(profiles) + len(failures),
+        succeeded=len(profiles),
+        failures=failures,
+        rows_upserted={"tokens": len(profiles)},
+        details={
+            "top100": len(ranked),
+            "detail_jobs": detail_jobs,
+            "stablecoins_excluded": {c.ref: c.reason for c in excluded},
+        },
+    )
 
 
 def enrich_details(ctx: JobContext, keys: list[str]) -> JobOutcome:
@@ -89,8 +105,15 @@ def enrich_details(ctx: JobContext, keys: list[str]) -> JobOutcome:
             continue
         # A rate limit here propagates (429): KafkaSource retries the whole detail job later.
         detail = coingecko.coin_detail(token.coingecko_id)
-        base = TokenProfile(key=key, symbol=token.symbol, name=None, chain=token.chain, address=token.contract,
-                            coingecko_id=token.coingecko_id, source="coingecko")
+        base = TokenProfile(
+            key=key,
+            symbol=token.symbol,
+            name=None,
+            chain=token.chain,
+            address=token.contract,
+            coingecko_id=token.coingecko_id,
+            source="coingecko",
+        )
         enriched.append(apply_coin_detail(base, detail))
     # The detail carries CoinGecko's categories: a bridged stablecoin ("Bridged USDC") is
     # marked now and leaves the priced set (store.set_members skips is_stablecoin).
@@ -102,21 +125,27 @@ def enrich_details(ctx: JobContext, keys: list[str]) -> JobOutcome:
             log.info("%s excluded as a stablecoin: %s", profile.key, rule)
     with ctx.resources.db.transaction() as conn:
         store.upsert_tokens(conn, enriched, stablecoin_keys=frozenset(stable))
-    return JobOutcome(requested=len(keys), succeeded=len(enriched), failures=failures,
-                      rows_upserted={"tokens": len(enriched)})
+    return JobOutcome(
+        requested=len(keys), succeeded=len(enriched), failures=failures, rows_upserted={"tokens": len(enriched)}
+    )
 
 
 def _finish_refresh(ctx: JobContext, refresh: store.SetRefresh) -> JobOutcome:
     """Publish the detail jobs of a committed refresh whose fan-out was never confirmed."""
     with ctx.resources.db.connection() as conn:
         ranked = [token.key for token in store.set_members(conn, TOKEN_SET)]
-    log.info("top-100 set refreshed by %s at %s without its detail jobs: publishing them", refresh.job_id,
-             refresh.refreshed_at.isoformat())
+    log.info(
+        "top-100 set refreshed by %s at %s without its detail jobs: publishing them",
+        refresh.job_id,
+        refresh.refreshed_at.isoformat(),
+    )
     detail_jobs = _request_details(ctx, refresh.job_id, ranked)
-    return JobOutcome(requested=0, succeeded=0,
-                      message=f"top-100 set refreshed at {refresh.refreshed_at.isoformat()}; "
-                              f"published its {detail_jobs} detail jobs",
-                      details={"skipped": "fresh", "detail_jobs": detail_jobs, "refreshed_by": refresh.job_id})
+    return JobOutcome(
+        requested=0,
+        succeeded=0,
+        message=f"top-100 set refreshed at {refresh.refreshed_at.isoformat()}; published its {detail_jobs} detail jobs",
+        details={"skipped": "fresh", "detail_jobs": detail_jobs, "refreshed_by": refresh.job_id},
+    )
 
 
 def _request_details(ctx: JobContext, refresh_job_id: str, keys: list[str]) -> int:
@@ -127,11 +156,26 @@ def _request_details(ctx: JobContext, refresh_job_id: str, keys: list[str]) -> i
     for i in range(0, len(keys), DETAIL_JOB_SIZE):
         # Ids derive from the refresh, so a republished fan-out repeats them (consumers deduplicate).
         job_id = f"{refresh_job_id}:detail:{i // DETAIL_JOB_SIZE}"
-        job = {"job_type": "metadata", "token_type": "top100", "symbols": [], "timestamp": now,
-               "token_keys": keys[i : i + DETAIL_JOB_SIZE], "job_id": job_id, "traceparent": ctx.traceparent}
-        events.append(OutboundEvent(type=DETAIL_EVENT_TYPE, source="/price-crawler/metadata", data=job,
-                                    key="top100-detail", id=job_id, extensions={"traceparent": ctx.traceparent},
-                                    dataschema=JOB_MESSAGE_SCHEMA))
+        job = {
+            "job_type": "metadata",
+            "token_type": "top100",
+            "symbols": [],
+            "timestamp": now,
+            "token_keys": keys[i : i + DETAIL_JOB_SIZE],
+            "job_id": job_id,
+            "traceparent": ctx.traceparent,
+        }
+        events.append(
+            OutboundEvent(
+                type=DETAIL_EVENT_TYPE,
+                source="/price-crawler/metadata",
+                data=job,
+                key="top100-detail",
+                id=job_id,
+                extensions={"traceparent": ctx.traceparent},
+                dataschema=JOB_MESSAGE_SCHEMA,
+            )
+        )
     ctx.resources.producer.publish(settings.metadata_topic, events)
     with ctx.resources.db.connection() as conn:
         store.details_requested(conn, TOKEN_SET, refresh_job_id)

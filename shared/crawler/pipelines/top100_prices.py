@@ -59,25 +59,30 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     wanted = [s for s in requested if s not in stable]
     # Top-100 jobs name tokens by symbol; a job naming only contracts or keys is not "the whole set".
     misdirected = [c.address for c in job.contracts] + list(job.token_keys)
-    failures += [TokenFailure(ref, "top-100 price jobs name tokens by symbol; use a trending job for contracts")
-                 for ref in misdirected]
+    failures += [
+        TokenFailure(ref, "top-100 price jobs name tokens by symbol; use a trending job for contracts")
+        for ref in misdirected
+    ]
 
     with ctx.resources.db.connection() as conn:
         tokens = job_tokens(conn, job, settings)
         # Asked only when nothing matched: one round trip less for every job that has tokens.
         if not tokens and not store.has_members(conn, "top100"):
             raise PrerequisiteMissing("no top-100 set yet: the metadata job has not completed")
-    failures += [TokenFailure(s, f"unknown symbol {s}: not in the current top-100 set")
-                 for s in wanted if s not in tokens]
+    failures += [
+        TokenFailure(s, f"unknown symbol {s}: not in the current top-100 set") for s in wanted if s not in tokens
+    ]
 
     ledger = SourceLedger()
     observed_at = ctx.observed_at  # a redelivery repeats the first attempt's observation
     upstream = ctx.resources.upstream
     # Published so bronze keeps it with each answer: a replay stamps the prices with the same time.
     with log_context(observed_at=observed_at.isoformat()):
-        quotes, source_failures = (fetch_prices(upstream, list(tokens.values()), ledger, observed_at,
-                                                usdt_usd_rate_of(ctx.resources).current)
-                                   if tokens else ([], []))
+        quotes, source_failures = (
+            fetch_prices(upstream, list(tokens.values()), ledger, observed_at, usdt_usd_rate_of(ctx.resources).current)
+            if tokens
+            else ([], [])
+        )
     failures += source_failures
     if tokens and not quotes and (error := ledger.retryable_error()):
         # Nothing could be priced because sources failed: let the delivery policy retry.
@@ -92,21 +97,28 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     by_source: dict[str, int] = defaultdict(int)
     for quote in quotes:
         by_source[quote.source] += 1
-    return JobOutcome(requested=len(requested) + len(misdirected) or len(tokens), succeeded=len(quotes),
-                      failures=failures, rows_upserted={"token_prices": inserted},
-                      details={"inserted": inserted, "sources": dict(by_source), "suspect": len(suspects)})
+    return JobOutcome(
+        requested=len(requested) + len(misdirected) or len(tokens),
+        succeeded=len(quotes),
+        failures=failures,
+        rows_upserted={"token_prices": inserted},
+        details={"inserted": inserted, "sources": dict(by_source), "suspect": len(suspects)},
+    )
 
 
 def plausibility_limits(settings: Settings) -> PlausibilityLimits:
     """The plausibility thresholds the settings configure."""
-    return PlausibilityLimits(max_jump_ratio=settings.price_max_jump_ratio,
-                              max_source_spread_ratio=settings.price_max_source_spread_ratio,
-                              same_tick_seconds=settings.price_same_tick_seconds,
-                              reference_max_age_seconds=settings.price_reference_max_age_seconds)
+    return PlausibilityLimits(
+        max_jump_ratio=settings.price_max_jump_ratio,
+        max_source_spread_ratio=settings.price_max_source_spread_ratio,
+        same_tick_seconds=settings.price_same_tick_seconds,
+        reference_max_age_seconds=settings.price_reference_max_age_seconds,
+    )
 
 
-def screen_against_stored(conn: store.Conn, quotes: list[PriceQuote],
-                          limits: PlausibilityLimits) -> tuple[list[PriceQuote], list[SuspectPrice]]:
+def screen_against_stored(
+    conn: store.Conn, quotes: list[PriceQuote], limits: PlausibilityLimits
+) -> tuple[list[PriceQuote], list[SuspectPrice]]:
     """Hold back the quotes implausible against each token's last stored price (one query for the batch)."""
     if not quotes:
         return quotes, []
@@ -129,8 +141,13 @@ def job_tokens(conn: store.Conn, job: JobMessage, settings: Settings) -> dict[st
     return {t.key: t for t in store.set_members(conn, "top100", settings.top100_size)}
 
 
-def fetch_prices(upstream: UpstreamClients, tokens: list[store.KnownToken], ledger: SourceLedger,
-                 observed_at: datetime, usdt_usd_rate: Callable[[], Decimal]) -> tuple[list[PriceQuote], list[TokenFailure]]:
+def fetch_prices(
+    upstream: UpstreamClients,
+    tokens: list[store.KnownToken],
+    ledger: SourceLedger,
+    observed_at: datetime,
+    usdt_usd_rate: Callable[[], Decimal],
+) -> tuple[list[PriceQuote], list[TokenFailure]]:
     """USDT quotes for these tokens along the source order, observed at `observed_at`; writes nothing.
 
     The live job and the bronze replay both run this (the replay on `ArchivedUpstream`):
@@ -176,20 +193,35 @@ def fetch_prices(upstream: UpstreamClients, tokens: list[store.KnownToken], ledg
         else:
             usd, _ = usd_prices_from_simple_price(payload)
             for token in rest:
-                result = quote_from_usd(token.key, token.symbol, usd.get(token.coingecko_id or ""), rate.get(),
-                                        Source.COINGECKO, observed_at)
+                result = quote_from_usd(
+                    token.key,
+                    token.symbol,
+                    usd.get(token.coingecko_id or ""),
+                    rate.get(),
+                    Source.COINGECKO,
+                    observed_at,
+                )
                 if isinstance(result, PriceQuote):
                     quotes[token.key] = result
                 else:
                     ledger.token_failed(token.key, result.reason)
 
-    failures = [TokenFailure(t.key, "; ".join(ledger.reasons[t.key]) or "no price source")
-                for t in tokens if t.key not in quotes]
+    failures = [
+        TokenFailure(t.key, "; ".join(ledger.reasons[t.key]) or "no price source")
+        for t in tokens
+        if t.key not in quotes
+    ]
     return list(quotes.values()), failures
 
 
-def _price_on_dexscreener(upstream: UpstreamClients, tokens: list[store.KnownToken], observed_at: datetime,
-                          quotes: dict[str, PriceQuote], ledger: SourceLedger, rate: LazyUsdtRate) -> None:
+def _price_on_dexscreener(
+    upstream: UpstreamClients,
+    tokens: list[store.KnownToken],
+    observed_at: datetime,
+    quotes: dict[str, PriceQuote],
+    ledger: SourceLedger,
+    rate: LazyUsdtRate,
+) -> None:
     by_chain: dict[str, list[tuple[store.KnownToken, str]]] = defaultdict(list)
     for token in tokens:
         for chain, address in chains.dexscreener_contracts(token.chain, token.contract, token.contracts):
@@ -203,7 +235,8 @@ def _price_on_dexscreener(upstream: UpstreamClients, tokens: list[store.KnownTok
             continue
         try:
             answers = upstream.dexscreener.token_pairs_per_batch(
-                chain_id, [a for _, a in members], partial(_main_pools, chain, members))
+                chain_id, [a for _, a in members], partial(_main_pools, chain, members)
+            )
         except CrawlerError as exc:
             ledger.source_failed(Source.DEXSCREENER.value, exc, [t.key for t, _ in members])
             continue
@@ -221,8 +254,9 @@ def _price_on_dexscreener(upstream: UpstreamClients, tokens: list[store.KnownTok
                 ledger.token_failed(token.key, result.reason)
 
 
-def _main_pools(chain: str, members: list[tuple[store.KnownToken, str]],
-                pairs: list[dict]) -> dict[str, tuple[Decimal, Pool]]:
+def _main_pools(
+    chain: str, members: list[tuple[store.KnownToken, str]], pairs: list[dict]
+) -> dict[str, tuple[Decimal, Pool]]:
     """Token key -> (USD price, main pool) for the members one DexScreener answer prices.
 
     Each token reads only its own pairs: matching every token against the whole answer

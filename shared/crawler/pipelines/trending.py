@@ -105,12 +105,14 @@ class TrendingGathered:
 def crawl_trending(ctx: JobContext) -> JobOutcome:
     """Discover (or take the job's) trending tokens, commit profiles and prices, request their audits."""
     settings, upstream = ctx.resources.settings, ctx.resources.upstream
-    gathered = gather_trending(ctx.job, upstream, settings, usdt_usd_rate_of(ctx.resources).current,
-                               clock=lambda: ctx.observed_at)  # a redelivery repeats the first observation
+    gathered = gather_trending(
+        ctx.job, upstream, settings, usdt_usd_rate_of(ctx.resources).current, clock=lambda: ctx.observed_at
+    )  # a redelivery repeats the first observation
     if gathered.crawl is None:
         # Every source answered, none named a token: keep the current set rather than empty it.
-        return JobOutcome(0, 0, message="no source named any trending token; trending set unchanged",
-                          details={"discovery": None})
+        return JobOutcome(
+            0, 0, message="no source named any trending token; trending set unchanged", details={"discovery": None}
+        )
 
     with ctx.resources.db.transaction() as conn:
         committed, inserted = commit_trending(conn, gathered, ctx.job_id)
@@ -119,8 +121,10 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
 
     message = None
     if gathered.replaces_membership and not committed:
-        message = (f"no trending token could be priced ({len(gathered.failures)} unusable, reasons per token); "
-                   "trending set unchanged")
+        message = (
+            f"no trending token could be priced ({len(gathered.failures)} unusable, reasons per token); "
+            "trending set unchanged"
+        )
     sources: dict[str, int] = defaultdict(int)
     for quote in committed:
         sources[quote.source] += 1
@@ -131,14 +135,22 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
         failures=gathered.failures,
         message=message,
         rows_upserted={"tokens": len(committed), "token_prices": inserted},
-        details={"discovery": discovery.source if discovery else None, "sources": dict(sources),
-                 "inserted": inserted, "audit_requested": len(committed)},
+        details={
+            "discovery": discovery.source if discovery else None,
+            "sources": dict(sources),
+            "inserted": inserted,
+            "audit_requested": len(committed),
+        },
     )
 
 
-def gather_trending(job: JobMessage, upstream: UpstreamClients, settings: Settings,
-                    usdt_usd_rate: Callable[[], Decimal],
-                    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> TrendingGathered:
+def gather_trending(
+    job: JobMessage,
+    upstream: UpstreamClients,
+    settings: Settings,
+    usdt_usd_rate: Callable[[], Decimal],
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+) -> TrendingGathered:
     """Which tokens, then their profiles and prices source by source; writes nothing.
 
     The live job and the bronze replay both run this: `usdt_usd_rate` gives the rate when
@@ -155,11 +167,14 @@ def gather_trending(job: JobMessage, upstream: UpstreamClients, settings: Settin
     if job.contracts or job.token_keys:
         refs, named_failures = refs_from_job(job)
         failures += named_failures
-        failures += [TokenFailure(s, "trending tokens are named by contract or token key, not by symbol")
-                     for s in job.symbols]
+        failures += [
+            TokenFailure(s, "trending tokens are named by contract or token key, not by symbol") for s in job.symbols
+        ]
     elif job.symbols:
-        raise BadMessage("trending jobs name tokens by contract or token key (a symbol is not unique on DEXes), "
-                         "or name none to crawl the trending set")
+        raise BadMessage(
+            "trending jobs name tokens by contract or token key (a symbol is not unique on DEXes), "
+            "or name none to crawl the trending set"
+        )
     else:
         discovery = discover_trending(upstream, settings.trending_set_size, ledger)
         if discovery.source is None:
@@ -179,13 +194,18 @@ def gather_trending(job: JobMessage, upstream: UpstreamClients, settings: Settin
         _crawl_geckoterminal(upstream, crawl.unpriced(refs), crawl, ledger, rate)
         for key, seed in seeds.items():  # CoinGecko discovery: its entry is the profile of last resort
             crawl.profiles[key] = _with_coingecko_identity(crawl.profiles[key], seed) if key in crawl.profiles else seed
-        _crawl_coingecko(upstream, [r for r in crawl.unpriced(refs) if ref_key(r) in crawl.profiles], crawl, ledger,
-                         rate)
+        _crawl_coingecko(
+            upstream, [r for r in crawl.unpriced(refs) if ref_key(r) in crawl.profiles], crawl, ledger, rate
+        )
 
     ready: list[str] = []
     for key in (ref_key(r) for r in refs):
         profile = crawl.profiles.get(key)
-        rule = configured_stablecoin_rule(settings, profile.symbol, profile.coingecko_id, profile.tags) if profile else None
+        rule = (
+            configured_stablecoin_rule(settings, profile.symbol, profile.coingecko_id, profile.tags)
+            if profile
+            else None
+        )
         if rule is not None:
             failures.append(TokenFailure(key, f"{rule}: never priced"))
         elif profile is not None and key in crawl.quotes:
@@ -236,9 +256,13 @@ def _reason(source: Source, reason: str) -> str:
     return reason if reason.startswith(source.value) else f"{source.value}: {reason}"
 
 
-def _fetch_per_chain(refs: Sequence[Contract], source: Source, ledger: SourceLedger,
-                     upstream_chain: Callable[[str], str | None],
-                     fetch: Callable[[str, list[str]], Any]) -> Iterator[tuple[str, list[Contract], list[str], Any]]:
+def _fetch_per_chain(
+    refs: Sequence[Contract],
+    source: Source,
+    ledger: SourceLedger,
+    upstream_chain: Callable[[str], str | None],
+    fetch: Callable[[str, list[str]], Any],
+) -> Iterator[tuple[str, list[Contract], list[str], Any]]:
     """Ask `source` once per chain (the client batches by its address limit); yield
     (chain, refs, keys, payload) for each chain it answered. Chains the source does not cover,
     a source already down in this job, and failed requests are recorded in `ledger`."""
@@ -263,12 +287,19 @@ def _fetch_per_chain(refs: Sequence[Contract], source: Source, ledger: SourceLed
 # --- sources ---------------------------------------------------------------------------------
 
 
-def _crawl_dexscreener(upstream: UpstreamClients, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger,
-                       items: dict[str, dict[str, Any]], rate: LazyUsdtRate) -> None:
+def _crawl_dexscreener(
+    upstream: UpstreamClients,
+    refs: Sequence[Contract],
+    crawl: TrendingCrawl,
+    ledger: SourceLedger,
+    items: dict[str, dict[str, Any]],
+    rate: LazyUsdtRate,
+) -> None:
     """Profiles and prices from DexScreener /tokens/v1, one request per 30 tokens of a chain."""
     source = Source.DEXSCREENER
-    for chain, members, keys, pairs in _fetch_per_chain(refs, source, ledger, chains.dexscreener_chain_id,
-                                                        upstream.dexscreener.token_pairs):
+    for chain, members, keys, pairs in _fetch_per_chain(
+        refs, source, ledger, chains.dexscreener_chain_id, upstream.dexscreener.token_pairs
+    ):
         for ref, key in zip(members, keys):
             profile = profile_from_dexscreener(chain, ref.address, pairs, items.get(key))
             if isinstance(profile, TokenFailure):
@@ -287,12 +318,14 @@ def _crawl_dexscreener(upstream: UpstreamClients, refs: Sequence[Contract], craw
                 crawl.quotes[key] = quote
 
 
-def _crawl_geckoterminal(upstream: UpstreamClients, refs: Sequence[Contract], crawl: TrendingCrawl,
-                         ledger: SourceLedger, rate: LazyUsdtRate) -> None:
+def _crawl_geckoterminal(
+    upstream: UpstreamClients, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger, rate: LazyUsdtRate
+) -> None:
     """Profiles (where still missing) and USD prices from GeckoTerminal tokens/multi."""
     source = Source.GECKOTERMINAL
-    for chain, _, keys, payload in _fetch_per_chain(refs, source, ledger, chains.geckoterminal_network,
-                                                    upstream.geckoterminal.tokens_multi):
+    for chain, _, keys, payload in _fetch_per_chain(
+        refs, source, ledger, chains.geckoterminal_network, upstream.geckoterminal.tokens_multi
+    ):
         network = chains.geckoterminal_network(chain)
         if network is None:  # never: _fetch_per_chain yields only chains the API knows
             continue
@@ -320,12 +353,14 @@ def _crawl_geckoterminal(upstream: UpstreamClients, refs: Sequence[Contract], cr
                 crawl.quotes[key] = quote
 
 
-def _crawl_coingecko(upstream: UpstreamClients, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger,
-                     rate: LazyUsdtRate) -> None:
+def _crawl_coingecko(
+    upstream: UpstreamClients, refs: Sequence[Contract], crawl: TrendingCrawl, ledger: SourceLedger, rate: LazyUsdtRate
+) -> None:
     """USD prices by contract from CoinGecko /simple/token_price, for tokens that have a profile."""
     source = Source.COINGECKO
-    for chain, _, keys, payload in _fetch_per_chain(refs, source, ledger, chains.coingecko_platform,
-                                                    upstream.coingecko.token_prices):
+    for chain, _, keys, payload in _fetch_per_chain(
+        refs, source, ledger, chains.coingecko_platform, upstream.coingecko.token_prices
+    ):
         platform = chains.coingecko_platform(chain)
         if platform is None:  # never: _fetch_per_chain yields only chains the API knows
             continue

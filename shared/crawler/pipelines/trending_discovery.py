@@ -127,16 +127,22 @@ def _from_coingecko(upstream: UpstreamClients, limit: int) -> TrendingDiscovery:
     if not coins:
         return TrendingDiscovery(Source.COINGECKO.value, [], failures)
     # /search/trending names coins by id only; their contracts come from the (cached) coin list.
-    platforms = {text(as_dict(c).get("id")): as_dict(c).get("platforms")
-                 for c in upstream.coingecko.coins_list_with_platforms()}
+    platforms = {
+        text(as_dict(c).get("id")): as_dict(c).get("platforms") for c in upstream.coingecko.coins_list_with_platforms()
+    }
     refs: list[Contract] = []
     profiles: dict[str, TokenProfile] = {}
     for coin in coins:
         contracts = contracts_from_platforms(platforms.get(coin.coingecko_id))
         primary = primary_contract(contracts)
         if primary is None:
-            failures.append(TokenFailure(coin.coingecko_id, "coingecko trending coin has no contract on a supported "
-                                                             "chain: trending tokens are priced by contract"))
+            failures.append(
+                TokenFailure(
+                    coin.coingecko_id,
+                    "coingecko trending coin has no contract on a supported "
+                    "chain: trending tokens are priced by contract",
+                )
+            )
             continue
         key = token_key(primary.chain, primary.address)
         if key in profiles:
@@ -145,8 +151,9 @@ def _from_coingecko(upstream: UpstreamClients, limit: int) -> TrendingDiscovery:
         profiles[key] = profile_from_trending_coin(key, coin, contracts)
     refs = refs[: max(limit, 0)]
     wanted = {ref_key(r) for r in refs}
-    return TrendingDiscovery(Source.COINGECKO.value, refs, failures,
-                             coingecko_profiles={k: p for k, p in profiles.items() if k in wanted})
+    return TrendingDiscovery(
+        Source.COINGECKO.value, refs, failures, coingecko_profiles={k: p for k, p in profiles.items() if k in wanted}
+    )
 
 
 def profile_from_trending_coin(key: str, coin: TrendingCoin, contracts: Sequence[Contract]) -> TokenProfile:

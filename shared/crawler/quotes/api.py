@@ -153,8 +153,9 @@ class Query:
         try:
             value = datetime.fromisoformat(text.replace(" ", "+"))  # a '+' in a query decodes to a space
         except ValueError:
-            raise ApiError(400, f"{name} must be an RFC 3339 time with a UTC offset or unix seconds, "
-                                f"got {text[:40]!r}") from None
+            raise ApiError(
+                400, f"{name} must be an RFC 3339 time with a UTC offset or unix seconds, got {text[:40]!r}"
+            ) from None
         if value.tzinfo is None:
             raise ApiError(400, f"{name} must carry a UTC offset (e.g. 2025-06-25T21:00:00Z), got {text[:40]!r}")
         return bounded_time(value, name)
@@ -189,8 +190,11 @@ def bounded_time(value: datetime, what: str) -> datetime:
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         utc = None
     if utc is None or not EARLIEST_TIME <= utc < LATEST_TIME:
-        raise ApiError(400, f"{what} must be from {time_text(EARLIEST_TIME)} to before {time_text(LATEST_TIME)}, "
-                            f"got {value.isoformat()[:40]!r}")
+        raise ApiError(
+            400,
+            f"{what} must be from {time_text(EARLIEST_TIME)} to before {time_text(LATEST_TIME)}, "
+            f"got {value.isoformat()[:40]!r}",
+        )
     return utc
 
 
@@ -298,8 +302,12 @@ class QuotesApi:
             response = HttpResponse.json(500, {"error": f"internal error: {type(exc).__name__}"})
         labels = {"route": name, "status": str(response.status)}
         metrics.count("crawler_quotes_requests", description="Quotes API requests by route and status", **labels)
-        metrics.observe("crawler_quotes_request_duration", time.monotonic() - started,
-                        description="Quotes API request duration", route=name)
+        metrics.observe(
+            "crawler_quotes_request_duration",
+            time.monotonic() - started,
+            description="Quotes API request duration",
+            route=name,
+        )
         return response
 
     # --- helpers ---------------------------------------------------------------------------------
@@ -320,8 +328,10 @@ class QuotesApi:
         """(reference, token key) pairs in request order, and an error object per unresolved one."""
         refs = list(dict.fromkeys(params.listed("tokens")))
         if not refs:
-            raise ApiError(400, "tokens is required: token keys, <chain>:<address> contracts or symbols, "
-                                "comma-separated or repeated")
+            raise ApiError(
+                400,
+                "tokens is required: token keys, <chain>:<address> contracts or symbols, comma-separated or repeated",
+            )
         if len(refs) > MAX_TOKENS_PER_REQUEST:
             raise ApiError(400, f"at most {MAX_TOKENS_PER_REQUEST} tokens per request, got {len(refs)}")
         parsed, errors = [], []
@@ -398,12 +408,23 @@ def _tokens(api: QuotesApi, conn: Any, params: Query, _: list[str]) -> tuple[int
     after = (_cursor_field(cursor, "rank", _cursor_int), _cursor_field(cursor, "key", str)) if cursor else None
     rows = reads.list_tokens(conn, token_set, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
-    items = [{
-        "token_key": t.token_key, "symbol": t.symbol, "name": t.name, "chain": t.chain, "contract": t.contract,
-        "rank": t.rank, "market_cap_usd": decimal_text(t.market_cap_usd),
-        "price_usdt": decimal_text(t.price_usdt), "observed_at": time_text(t.observed_at),
-    } for t in page]
-    next_cursor = encode_cursor("tokens", set=token_set, rank=page[-1].sort_rank, key=page[-1].token_key) if more else None
+    items = [
+        {
+            "token_key": t.token_key,
+            "symbol": t.symbol,
+            "name": t.name,
+            "chain": t.chain,
+            "contract": t.contract,
+            "rank": t.rank,
+            "market_cap_usd": decimal_text(t.market_cap_usd),
+            "price_usdt": decimal_text(t.price_usdt),
+            "observed_at": time_text(t.observed_at),
+        }
+        for t in page
+    ]
+    next_cursor = (
+        encode_cursor("tokens", set=token_set, rank=page[-1].sort_rank, key=page[-1].token_key) if more else None
+    )
     return 200, {"set": token_set, "tokens": items, "next_cursor": next_cursor}
 
 
@@ -415,20 +436,41 @@ def _token(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -> tup
     if found is None:  # deleted between the two reads
         raise ApiError(404, f"unknown token {key}", token=ref)
     latest = store.latest_prices(conn, [key], api.stale_after).get(key)
-    audits = [{
-        "provider": a.provider, "score": decimal_text(a.score), "is_verified": a.is_verified,
-        "is_honeypot": a.is_honeypot, "buy_tax": decimal_text(a.buy_tax), "sell_tax": decimal_text(a.sell_tax),
-        "report_url": a.report_url, "audited_at": time_text(a.audited_at), "flags": a.flags,
-    } for a in found.audits]
+    audits = [
+        {
+            "provider": a.provider,
+            "score": decimal_text(a.score),
+            "is_verified": a.is_verified,
+            "is_honeypot": a.is_honeypot,
+            "buy_tax": decimal_text(a.buy_tax),
+            "sell_tax": decimal_text(a.sell_tax),
+            "report_url": a.report_url,
+            "audited_at": time_text(a.audited_at),
+            "flags": a.flags,
+        }
+        for a in found.audits
+    ]
     return 200, {
         "token": ref,
-        "token_key": found.token_key, "symbol": found.symbol, "name": found.name, "chain": found.chain,
-        "contract": found.contract, "decimals": found.decimals, "logo_url": found.logo_url,
-        "contracts": found.contracts, "websites": found.websites, "socials": found.socials, "tags": found.tags,
-        "coingecko_id": found.coingecko_id, "market_cap_usd": decimal_text(found.market_cap_usd),
-        "market_cap_rank": found.market_cap_rank, "main_pool": found.main_pool,
-        "is_stablecoin": found.is_stablecoin, "source": found.source,
-        "first_seen_at": time_text(found.first_seen_at), "last_updated_at": time_text(found.last_updated_at),
+        "token_key": found.token_key,
+        "symbol": found.symbol,
+        "name": found.name,
+        "chain": found.chain,
+        "contract": found.contract,
+        "decimals": found.decimals,
+        "logo_url": found.logo_url,
+        "contracts": found.contracts,
+        "websites": found.websites,
+        "socials": found.socials,
+        "tags": found.tags,
+        "coingecko_id": found.coingecko_id,
+        "market_cap_usd": decimal_text(found.market_cap_usd),
+        "market_cap_rank": found.market_cap_rank,
+        "main_pool": found.main_pool,
+        "is_stablecoin": found.is_stablecoin,
+        "source": found.source,
+        "first_seen_at": time_text(found.first_seen_at),
+        "last_updated_at": time_text(found.last_updated_at),
         "sets": found.sets,
         "price": price_json(latest, api.stale_after) if latest else None,
         "audit": audits[0] if audits else None,
@@ -454,14 +496,27 @@ def _candles(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -> t
     rows = gold.candles(conn, key, resolution, start=start, end=end, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return 200, {
-        "token_key": key, "resolution": resolution, "from": time_text(start), "to": time_text(end),
-        "candles": [{
-            "bucket_start": time_text(c.bucket_start), "open": decimal_text(c.open), "high": decimal_text(c.high),
-            "low": decimal_text(c.low), "close": decimal_text(c.close), "open_at": time_text(c.open_at),
-            "close_at": time_text(c.close_at), "ticks": c.ticks, "complete": c.bucket_start + width <= now,
-        } for c in page],
-        "next_cursor": encode_cursor("candles", resolution=resolution,
-                                     after=page[-1].bucket_start.isoformat()) if more else None,
+        "token_key": key,
+        "resolution": resolution,
+        "from": time_text(start),
+        "to": time_text(end),
+        "candles": [
+            {
+                "bucket_start": time_text(c.bucket_start),
+                "open": decimal_text(c.open),
+                "high": decimal_text(c.high),
+                "low": decimal_text(c.low),
+                "close": decimal_text(c.close),
+                "open_at": time_text(c.open_at),
+                "close_at": time_text(c.close_at),
+                "ticks": c.ticks,
+                "complete": c.bucket_start + width <= now,
+            }
+            for c in page
+        ],
+        "next_cursor": encode_cursor("candles", resolution=resolution, after=page[-1].bucket_start.isoformat())
+        if more
+        else None,
     }
 
 
@@ -509,8 +564,15 @@ def _volatility(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -
     key = api.resolve(conn, ref)
     v = gold.volatility(conn, key, resolution, periods)
     return 200, {
-        "token": ref, "token_key": key, "resolution": resolution, "periods": periods,
-        "window_start": time_text(v.window_start), "as_of": time_text(v.as_of), "samples": v.samples,
-        "mean": stat_text(v.mean), "stddev": stat_text(v.stddev), "relative": stat_text(v.relative),
+        "token": ref,
+        "token_key": key,
+        "resolution": resolution,
+        "periods": periods,
+        "window_start": time_text(v.window_start),
+        "as_of": time_text(v.as_of),
+        "samples": v.samples,
+        "mean": stat_text(v.mean),
+        "stddev": stat_text(v.stddev),
+        "relative": stat_text(v.relative),
         "returns_stddev": stat_text(v.returns_stddev),
     }

@@ -44,8 +44,9 @@ class QuotesApp(FunctionApp):
         """GET /v1/... → the API; other GETs → health/metrics; other methods → 405."""
         bare, _, query = path.partition("?")
         if method.upper() != "GET":
-            return HttpResponse.json(405, {"error": f"method {method.upper()} not allowed: the quotes API is "
-                                                    "read-only"}, {"Allow": "GET"})
+            return HttpResponse.json(
+                405, {"error": f"method {method.upper()} not allowed: the quotes API is read-only"}, {"Allow": "GET"}
+            )
         if bare == API_PREFIX or bare.startswith(API_PREFIX + "/"):
             return self.api.handle(bare, query)
         return super().handle_http(method, bare, headers, body)

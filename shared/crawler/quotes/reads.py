@@ -82,8 +82,11 @@ class Resolution:
 def resolve_refs(conn: Conn, refs: Sequence[ParsedRef]) -> dict[str, Resolution]:
     """Resolve parsed references (three indexed queries at most, whatever their number)."""
     keys = [r.key for r in refs if r.key]
-    found_keys = {row[0] for row in conn.run(
-        "SELECT token_key FROM tokens WHERE token_key = ANY(CAST(:k AS text[]))", k=keys)} if keys else set()
+    found_keys = (
+        {row[0] for row in conn.run("SELECT token_key FROM tokens WHERE token_key = ANY(CAST(:k AS text[]))", k=keys)}
+        if keys
+        else set()
+    )
 
     contracts = [r.contract for r in refs if r.contract and r.key not in found_keys]
     by_contract: dict[tuple[str, str], str] = {}
@@ -91,7 +94,8 @@ def resolve_refs(conn: Conn, refs: Sequence[ParsedRef]) -> dict[str, Resolution]
         rows = conn.run(
             "SELECT tc.chain, tc.address, tc.token_key FROM unnest(CAST(:c AS text[]), CAST(:a AS text[])) AS x(c, a)"
             " JOIN token_contracts tc ON tc.chain = x.c AND tc.address = x.a",
-            c=[c for c, _ in contracts], a=[a for _, a in contracts],
+            c=[c for c, _ in contracts],
+            a=[a for _, a in contracts],
         )
         by_contract = {(r[0], r[1]): r[2] for r in rows}
 
@@ -130,9 +134,14 @@ def _by_symbol(ref: ParsedRef, candidates: list[tuple[str, int | None]]) -> Reso
     if rank is not None or len(candidates) == 1:
         return Resolution(ref.ref, key)
     keys = tuple(k for k, _ in candidates[:AMBIGUOUS_CANDIDATES])
-    return Resolution(ref.ref, None, 409,
-                      f"ambiguous symbol {ref.symbol!r}: {len(candidates)} tokens carry it and none is in the "
-                      "top 100; name one by token key or contract", keys)
+    return Resolution(
+        ref.ref,
+        None,
+        409,
+        f"ambiguous symbol {ref.symbol!r}: {len(candidates)} tokens carry it and none is in the "
+        "top 100; name one by token key or contract",
+        keys,
+    )
 
 
 # --- profiles -----------------------------------------------------------------------------------
@@ -195,16 +204,44 @@ def profile(conn: Conn, token_key: str) -> Profile | None:
     if not rows:
         return None
     r = rows[0]
-    sets = {s: rank for s, rank in conn.run(
-        "SELECT token_set, rank FROM token_set_members WHERE token_key = :k AND left_at IS NULL ORDER BY token_set",
-        k=token_key)}
-    audits = [Audit(a[0], a[1], a[2], a[3], a[4], a[5], a[6], _json(a[7]) or {}, a[8]) for a in conn.run(
-        "SELECT audit_provider, audit_score, is_verified, is_honeypot, buy_tax, sell_tax, report_url, flags,"
-        " audited_at FROM token_audits WHERE token_key = :k ORDER BY audited_at DESC, audit_provider",
-        k=token_key)]
-    return Profile(r[0], r[1], r[2], r[3], r[4], r[5], r[6], _json(r[7]) or {}, _json(r[8]) or [],
-                   _json(r[9]) or [], list(r[10] or []), r[11], r[12], r[13], _json(r[14]), r[15], r[16], r[17],
-                   r[18], sets, audits)
+    sets = {
+        s: rank
+        for s, rank in conn.run(
+            "SELECT token_set, rank FROM token_set_members WHERE token_key = :k AND left_at IS NULL ORDER BY token_set",
+            k=token_key,
+        )
+    }
+    audits = [
+        Audit(a[0], a[1], a[2], a[3], a[4], a[5], a[6], _json(a[7]) or {}, a[8])
+        for a in conn.run(
+            "SELECT audit_provider, audit_score, is_verified, is_honeypot, buy_tax, sell_tax, report_url, flags,"
+            " audited_at FROM token_audits WHERE token_key = :k ORDER BY audited_at DESC, audit_provider",
+            k=token_key,
+        )
+    ]
+    return Profile(
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        _json(r[7]) or {},
+        _json(r[8]) or [],
+        _json(r[9]) or [],
+        list(r[10] or []),
+        r[11],
+        r[12],
+        r[13],
+        _json(r[14]),
+        r[15],
+        r[16],
+        r[17],
+        r[18],
+        sets,
+        audits,
+    )
 
 
 # --- lists --------------------------------------------------------------------------------------
@@ -241,13 +278,18 @@ def list_tokens(conn: Conn, token_set: str | None, *, after: tuple[int, str] | N
             " WHERE m.token_set = :set AND m.left_at IS NULL"
             " AND (COALESCE(m.rank, :unranked), t.token_key) > (:ar, :ak)"
             " ORDER BY pos, t.token_key LIMIT :n",
-            set=token_set, unranked=UNRANKED, ar=after_rank, ak=after_key, n=limit,
+            set=token_set,
+            unranked=UNRANKED,
+            ar=after_rank,
+            ak=after_key,
+            n=limit,
         )
     else:
         rows = conn.run(
             "SELECT t.token_key, t.symbol, t.name, t.chain, t.contract, NULL, t.market_cap_usd, l.price_usdt,"
             " l.observed_at, 0 FROM tokens t LEFT JOIN token_latest_prices l ON l.token_key = t.token_key"
             " WHERE t.token_key > :ak ORDER BY t.token_key LIMIT :n",
-            ak=after_key, n=limit,
+            ak=after_key,
+            n=limit,
         )
     return [ListedToken(*row) for row in rows]
