@@ -274,7 +274,7 @@ def rows(results: Results) -> list[tuple[str, ...]]:
         infra_cpu = _cpu(run, ("kafka", "postgres"))
         per_k = 1000 / run.prices_in_window if run.prices_in_window else None
         naive_cpu = naive.processes["naive"].cpu_seconds if naive else None
-        naive_pg = naive.processes.get("postgres").cpu_seconds if naive and naive.processes.get("postgres") else None
+        naive_pg = pg.cpu_seconds if naive and (pg := naive.processes.get("postgres")) else None
         naive_per_k = 1000 / naive.result["rows"] if naive and naive.result["rows"] else None
         out.append(
             (
@@ -540,7 +540,7 @@ def to_json(results: Results) -> str:
     """Every figure of the run, for docs and for comparing runs."""
 
     def default(value: Any) -> Any:
-        if dataclasses.is_dataclass(value):
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
             return dataclasses.asdict(value)
         if isinstance(value, datetime):
             return value.isoformat()

@@ -20,7 +20,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from bench.infra import BenchInfra
 from bench.processes import GroupFigures, ProcessFigures, ProcessMeter
@@ -206,10 +206,13 @@ def attach_produce_times(infra: BenchInfra, jobs: dict[str, PriceJob]) -> None:
             for message in consumer.consume(1000, timeout=1.0):
                 if message.error() is not None:
                     continue
-                if message.offset() >= ends[message.partition()] - 1:
-                    remaining.discard(message.partition())
-                headers = dict(message.headers() or [])
-                job_id = (headers.get("ce_id") or b"").decode() or json.loads(message.value()).get("job_id")
+                partition, offset = message.partition(), message.offset()
+                if partition is not None and offset is not None and offset >= ends[partition] - 1:
+                    remaining.discard(partition)
+                # The stub types headers() as anything produce() accepts; a consumed message's are bytes.
+                headers = dict(cast(list[tuple[str, bytes | None]], message.headers() or []))
+                value = message.value()
+                job_id = (headers.get("ce_id") or b"").decode() or (json.loads(value).get("job_id") if value else None)
                 if job_id in jobs:
                     _, millis = message.timestamp()
                     jobs[job_id].produced_at = datetime.fromtimestamp(millis / 1000, timezone.utc)

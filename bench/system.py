@@ -193,9 +193,9 @@ class LocalSystem:
         while pending:
             for child in list(pending):
                 if not child.running():
+                    code = child.popen.returncode if child.popen is not None else None
                     raise RuntimeError(
-                        f"{child.spec.name} exited with {child.popen.returncode}; "
-                        f"see {self.log_dir / (child.spec.name + '.log')}"
+                        f"{child.spec.name} exited with {code}; see {self.log_dir / (child.spec.name + '.log')}"
                     )
                 if child.probe():
                     pending.remove(child)

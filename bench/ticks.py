@@ -174,7 +174,11 @@ def analyse(
         return None if later is None or earlier is None else (later - earlier).total_seconds()
 
     ticks: list[TickOutcome] = []
-    per_price, per_tick, to_produced, to_received, in_function = [], [], [], [], []
+    per_price: list[tuple[float, int]] = []
+    per_tick: list[tuple[float, int]] = []
+    to_produced: list[tuple[float, int]] = []
+    to_received: list[tuple[float, int]] = []
+    in_function: list[tuple[float, int]] = []
     prices = retried = failed = 0
     boundary = scheduled_time(window_start, cadence)
     if boundary < window_start:
@@ -183,14 +187,15 @@ def analyse(
         tick_jobs = by_tick.get(boundary, [])
         committed = [j for j in tick_jobs if j.status in DONE_STATUSES and j.commits]
         complete = len({j.batch for j in committed}) >= jobs_per_tick
-        completed_at = max((j.committed_at for j in committed), default=None) if complete else None
-        late = not complete or completed_at > boundary + cadence
+        # the last commit of the committed jobs (each has at least one)
+        completed_at = max((at for j in committed for at, _ in j.commits), default=None) if complete else None
+        late = completed_at is None or completed_at > boundary + cadence
         tick_prices = 0
         for job in tick_jobs:
             retried += job.attempts > 1
             failed += job.status not in DONE_STATUSES
             for at, n in job.commits:
-                per_price.append((seconds(at, job.tick_at), n))
+                per_price.append(((at - job.tick_at).total_seconds(), n))
                 tick_prices += n
             if (v := seconds(job.produced_at, job.tick_at)) is not None:
                 to_produced.append((v, 1))
@@ -199,7 +204,7 @@ def analyse(
             if (v := seconds(job.committed_at, job.received_at)) is not None:
                 in_function.append((v, 1))
         if completed_at is not None:
-            per_tick.append((seconds(completed_at, min(j.tick_at for j in tick_jobs)), 1))
+            per_tick.append(((completed_at - min(j.tick_at for j in tick_jobs)).total_seconds(), 1))
         prices += tick_prices
         short = tick_prices < MIN_PRICED_SHARE * prices_per_tick
         ticks.append(TickOutcome(boundary, len(tick_jobs), tick_prices, completed_at, late, not tick_jobs, short))

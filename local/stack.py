@@ -31,6 +31,7 @@ import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from local import services
 from local.services import LOCAL_DIR, PROJECT_ROOT
@@ -218,7 +219,7 @@ class Console:
 
     COLORS = ("36", "35", "32", "33", "34", "96", "95", "92", "93", "94")
 
-    def __init__(self, stream=sys.stdout):
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
         self._stream = stream
         self._lock = threading.Lock()
         self._color = stream.isatty() and not os.environ.get("NO_COLOR")

@@ -165,18 +165,18 @@ def resolve_topology(
             return None
 
     kafka_sources = []
-    for source in manifests.kafka_sources:
-        label = f"{source.origin}: KafkaSource {source.namespace}/{source.name}"
-        sink = resolve(source.sink, f"{label} spec.sink")
-        dead_letter = resolve(source.dead_letter_sink, f"{label} spec.delivery.deadLetterSink")
+    for kafka_source in manifests.kafka_sources:
+        label = f"{kafka_source.origin}: KafkaSource {kafka_source.namespace}/{kafka_source.name}"
+        sink = resolve(kafka_source.sink, f"{label} spec.sink")
+        dead_letter = resolve(kafka_source.dead_letter_sink, f"{label} spec.delivery.deadLetterSink")
         if sink is not None:
-            kafka_sources.append(ResolvedKafkaSource(source, sink, dead_letter))
+            kafka_sources.append(ResolvedKafkaSource(kafka_source, sink, dead_letter))
     ping_sources = []
-    for source in manifests.ping_sources:
-        label = f"{source.origin}: PingSource {source.namespace}/{source.name}"
-        sink = resolve(source.sink, f"{label} spec.sink")
+    for ping_source in manifests.ping_sources:
+        label = f"{ping_source.origin}: PingSource {ping_source.namespace}/{ping_source.name}"
+        sink = resolve(ping_source.sink, f"{label} spec.sink")
         if sink is not None:
-            ping_sources.append(ResolvedPingSource(source, sink))
+            ping_sources.append(ResolvedPingSource(ping_source, sink))
     if problems:
         raise SinkResolutionError(problems)
     return EventingTopology(tuple(kafka_sources), tuple(ping_sources))

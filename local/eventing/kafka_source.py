@@ -27,8 +27,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from confluent_kafka import (
     TIMESTAMP_NOT_AVAILABLE,
@@ -63,17 +64,20 @@ _STATS_INTERVAL_MS = 2000
 _RECENT_RESTART_SECONDS = 60.0
 
 
-def record_from_message(message: Message) -> KafkaRecord:
-    """Copy what the dispatcher needs out of a confluent-kafka message."""
+def record_from_message(message: Message, topic: str, partition: int, offset: int) -> KafkaRecord:
+    """Copy what the dispatcher needs out of a consumed confluent-kafka message (of that topic, partition, offset)."""
     timestamp_type, timestamp = message.timestamp()
+    # The stub types headers() as anything produce() accepts (a dict, str values); a consumed
+    # message's are always (name, bytes or None) pairs.
+    headers = cast(list[tuple[str, bytes | None]], message.headers() or [])
     return KafkaRecord(
-        topic=message.topic(),
-        partition=message.partition(),
-        offset=message.offset(),
+        topic=topic,
+        partition=partition,
+        offset=offset,
         timestamp_ms=timestamp if timestamp_type != TIMESTAMP_NOT_AVAILABLE else -1,
         key=message.key(),
         value=message.value(),
-        headers=tuple(message.headers() or ()),
+        headers=tuple(headers),
     )
 
 
@@ -143,7 +147,7 @@ class RecordDispatcher:
             lane.clear()
         self._queue.clear()
 
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -446,7 +450,7 @@ class _ConsumerWorker(threading.Thread):
                 )
                 if messages:
                     messages += consumer.consume(num_messages=MAX_POLL_RECORDS - 1, timeout=0)
-                self._dispatch(messages)
+                self._dispatch(messages, dispatcher)
                 self._flow_control(consumer)
                 if time.monotonic() >= next_commit:
                     self._commit(consumer, list(self.partitions.values()), synchronous=False)
@@ -455,7 +459,7 @@ class _ConsumerWorker(threading.Thread):
         finally:
             self._shutdown(consumer, dispatcher)
 
-    def _dispatch(self, messages: list[Message]) -> None:
+    def _dispatch(self, messages: list[Message], dispatcher: RecordDispatcher) -> None:
         batch: list[tuple[AssignedPartition, KafkaRecord]] = []
         for message in messages:
             error = message.error()
@@ -464,16 +468,19 @@ class _ConsumerWorker(threading.Thread):
                     raise KafkaException(error)
                 self._warn(str(error.code()), f"KafkaSource {self._runner.key}: {error}")
                 continue
-            partition = self.partitions.get((message.topic(), message.partition()))
+            topic, partition_id, offset = message.topic(), message.partition(), message.offset()
+            if topic is None or partition_id is None or offset is None:
+                continue  # only error events lack them, and those are handled above
+            partition = self.partitions.get((topic, partition_id))
             if partition is None:
                 continue  # revoked in the meantime; the new owner fetches it again
-            partition.last_fetched = message.offset()
-            if not partition.offsets.track(message.offset()):
+            partition.last_fetched = offset
+            if not partition.offsets.track(offset):
                 continue
             self._metrics.event_received(self._runner.key)
-            batch.append((partition, record_from_message(message)))
+            batch.append((partition, record_from_message(message, topic, partition_id, offset)))
         if batch:
-            self._runner._loop.call_soon_threadsafe(self._dispatcher.submit, batch)
+            self._runner._loop.call_soon_threadsafe(dispatcher.submit, batch)
 
     def _flow_control(self, consumer: Consumer) -> None:
         if self._runner.manifest.ordering == "ordered":

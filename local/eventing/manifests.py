@@ -13,10 +13,10 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, TypeVar
 
 import yaml
 
@@ -34,6 +34,13 @@ KAFKA_SOURCE_VERSIONS = ("v1beta1", "v1")
 PING_SOURCE_VERSIONS = ("v1", "v1beta2")  # v1beta2 is still served (deprecated)
 KAFKA_SINK_API_VERSION = "eventing.knative.dev/v1alpha1"
 KEY_TYPE_LABEL = "kafkasources.sources.knative.dev/key-type"
+
+InitialOffset = Literal["latest", "earliest"]
+INITIAL_OFFSETS: tuple[InitialOffset, ...] = ("latest", "earliest")
+Ordering = Literal["ordered", "unordered"]
+ORDERINGS: tuple[Ordering, ...] = ("ordered", "unordered")
+ContentMode = Literal["binary", "structured"]
+CONTENT_MODES: tuple[ContentMode, ...] = ("binary", "structured")
 
 
 class ManifestError(ValueError):
@@ -70,8 +77,8 @@ class KafkaSourceManifest:
     name: str
     topics: tuple[str, ...]
     consumer_group: str
-    initial_offset: Literal["latest", "earliest"]
-    ordering: Literal["ordered", "unordered"]
+    initial_offset: InitialOffset
+    ordering: Ordering
     consumers: int
     key_type: KafkaKeyType
     sink: Destination
@@ -112,7 +119,7 @@ class KafkaSinkManifest:
     namespace: str
     name: str
     topic: str
-    content_mode: Literal["binary", "structured"]
+    content_mode: ContentMode
     origin: str = ""
 
     @property
@@ -135,6 +142,11 @@ class EventingManifests:
             if sink.namespace == namespace and sink.name == name:
                 return sink
         return None
+
+
+_Manifest = KafkaSourceManifest | PingSourceManifest | KafkaSinkManifest
+# (namespace, name, metadata, spec, errors, origin) → the manifest, or None with `errors` said why
+_Parser = Callable[[str, str, dict, dict, list[str], str], _Manifest | None]
 
 
 def default_consumer_group(namespace: str, name: str) -> str:
@@ -196,19 +208,19 @@ def parse_documents(
         api_version = str(document.get("apiVersion") or "")
         kind = str(document.get("kind") or "")
         group, _, version = api_version.rpartition("/")
-        parser = None
+        parser: _Parser
         if group == SOURCES_GROUP and kind == "KafkaSource":
-            parser = _parse_kafka_source if version in KAFKA_SOURCE_VERSIONS else None
-            if parser is None:
+            if version not in KAFKA_SOURCE_VERSIONS:
                 problems.append(
                     f"{origin}: KafkaSource apiVersion {api_version} is not served (use {SOURCES_GROUP}/v1beta1 or v1)"
                 )
                 continue
+            parser = _parse_kafka_source
         elif group == SOURCES_GROUP and kind == "PingSource":
-            parser = _parse_ping_source if version in PING_SOURCE_VERSIONS else None
-            if parser is None:
+            if version not in PING_SOURCE_VERSIONS:
                 problems.append(f"{origin}: PingSource apiVersion {api_version} is not served (use {SOURCES_GROUP}/v1)")
                 continue
+            parser = _parse_ping_source
         elif kind == "KafkaSink" and group == "eventing.knative.dev":
             if api_version != KAFKA_SINK_API_VERSION:
                 problems.append(
@@ -220,7 +232,9 @@ def parse_documents(
             continue  # other kinds (Services, KafkaTopics, Kustomization, …) are not the plane's business
 
         metadata = document.get("metadata")
-        name = metadata.get("name") if isinstance(metadata, dict) else None
+        if not isinstance(metadata, dict):
+            metadata = {}  # so no metadata.name, reported just below
+        name = metadata.get("name")
         if not isinstance(name, str) or not name:
             problems.append(f"{origin}: {kind} has no metadata.name")
             continue
@@ -275,21 +289,24 @@ def _parse_kafka_source(
     consumer_group = spec.get("consumerGroup") or default_consumer_group(namespace, name)
     if not isinstance(consumer_group, str):
         errors.append("spec.consumerGroup must be a string")
-    initial_offset = spec.get("initialOffset") or "latest"
-    if initial_offset not in ("latest", "earliest"):
-        errors.append(f"spec.initialOffset must be latest or earliest, got {initial_offset!r}")
-    ordering = spec.get("ordering") or "ordered"
-    if ordering not in ("ordered", "unordered"):
-        errors.append(f"spec.ordering must be ordered or unordered, got {ordering!r}")
+    requested_offset = spec.get("initialOffset") or "latest"
+    initial_offset = _one_of(requested_offset, INITIAL_OFFSETS)
+    if initial_offset is None:
+        errors.append(f"spec.initialOffset must be latest or earliest, got {requested_offset!r}")
+    requested_ordering = spec.get("ordering") or "ordered"
+    ordering = _one_of(requested_ordering, ORDERINGS)
+    if ordering is None:
+        errors.append(f"spec.ordering must be ordered or unordered, got {requested_ordering!r}")
     consumers = spec.get("consumers", 1)
     if consumers is None:
         consumers = 1
     if isinstance(consumers, bool) or not isinstance(consumers, int) or consumers < 1:
         errors.append(f"spec.consumers must be an integer >= 1, got {consumers!r}")
     labels = metadata.get("labels") or {}
-    key_type = labels.get(KEY_TYPE_LABEL, "string") if isinstance(labels, dict) else "string"
-    if key_type not in KEY_TYPES:
-        errors.append(f"label {KEY_TYPE_LABEL} must be one of {', '.join(KEY_TYPES)}, got {key_type!r}")
+    requested_key_type = labels.get(KEY_TYPE_LABEL, "string") if isinstance(labels, dict) else "string"
+    key_type = _one_of(requested_key_type, KEY_TYPES)
+    if key_type is None:
+        errors.append(f"label {KEY_TYPE_LABEL} must be one of {', '.join(KEY_TYPES)}, got {requested_key_type!r}")
     sink = _destination(spec.get("sink"), "spec.sink", namespace, errors, required=True)
     delivery = spec.get("delivery")
     policy = None
@@ -303,7 +320,7 @@ def _parse_kafka_source(
             delivery["deadLetterSink"], "spec.delivery.deadLetterSink", namespace, errors, required=True
         )
     overrides = _ce_overrides(spec.get("ceOverrides"), errors)
-    if errors or sink is None or policy is None:
+    if errors or sink is None or policy is None or initial_offset is None or ordering is None or key_type is None:
         return None
     return KafkaSourceManifest(
         namespace=namespace,
@@ -373,10 +390,11 @@ def _parse_kafka_sink(
         errors.append("spec.topic is required")
     if not _is_string_list(spec.get("bootstrapServers")):
         errors.append("spec.bootstrapServers is required (a non-empty list of host:port)")
-    content_mode = spec.get("contentMode") or "binary"
-    if content_mode not in ("binary", "structured"):
-        errors.append(f"spec.contentMode must be binary or structured, got {content_mode!r}")
-    if errors:
+    requested_mode = spec.get("contentMode") or "binary"
+    content_mode = _one_of(requested_mode, CONTENT_MODES)
+    if content_mode is None:
+        errors.append(f"spec.contentMode must be binary or structured, got {requested_mode!r}")
+    if errors or not isinstance(topic, str) or content_mode is None:
         return None
     return KafkaSinkManifest(namespace=namespace, name=name, topic=topic, content_mode=content_mode, origin=origin)
 
@@ -411,12 +429,13 @@ def _destination(value: Any, where: str, namespace: str, errors: list[str], *, r
             name=str(ref_value["name"]),
             namespace=str(ref_value.get("namespace") or namespace),
         )
-    if ref is None and uri is None:
-        errors.append(f"{where} needs ref or uri")
-        return None
-    if ref is None and "://" not in uri:
-        errors.append(f"{where}.uri {uri!r} must be absolute when there is no ref")
-        return None
+    if ref is None:
+        if uri is None:
+            errors.append(f"{where} needs ref or uri")
+            return None
+        if "://" not in uri:
+            errors.append(f"{where}.uri {uri!r} must be absolute when there is no ref")
+            return None
     return Destination(ref=ref, uri=uri)
 
 
@@ -440,7 +459,15 @@ def _ce_overrides(value: Any, errors: list[str]) -> dict[str, str]:
     return result
 
 
-def _is_string_list(value: Any) -> bool:
+_Option = TypeVar("_Option", bound=str)
+
+
+def _one_of(value: Any, options: tuple[_Option, ...]) -> _Option | None:
+    """`value` as the one of `options` it equals (typed as their Literal), or None."""
+    return next((option for option in options if option == value), None)
+
+
+def _is_string_list(value: Any) -> TypeGuard[list[str]]:
     return isinstance(value, list) and bool(value) and all(isinstance(item, str) and item for item in value)
 
 

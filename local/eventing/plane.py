@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import httpx
 
@@ -33,6 +34,8 @@ from local.eventing.server import StatusServer
 from local.eventing.telemetry import EventingMetrics, watch_eventing
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 
 class EventingPlane:
@@ -76,28 +79,28 @@ class EventingPlane:
         if any(isinstance(d, KafkaSinkEndpoint) for d in self._destinations()):
             self._producer = KafkaProducerBridge(self.settings.kafka_bootstrap_servers)
 
-        for resolved in self.topology.kafka_sources:
-            namespace = resolved.manifest.namespace
-            runner = KafkaSourceRunner(
-                resolved,
-                sink=self._sender(resolved.sink, kafka_source_namespace=namespace),
+        for kafka_source in self.topology.kafka_sources:
+            namespace = kafka_source.manifest.namespace
+            kafka_runner = KafkaSourceRunner(
+                kafka_source,
+                sink=self._sender(kafka_source.sink, kafka_source_namespace=namespace),
                 dead_letter_sink=(
-                    self._sender(resolved.dead_letter_sink, kafka_source_namespace=namespace)
-                    if resolved.dead_letter_sink is not None
+                    self._sender(kafka_source.dead_letter_sink, kafka_source_namespace=namespace)
+                    if kafka_source.dead_letter_sink is not None
                     else None
                 ),
                 loop=self._loop,
                 settings=self.settings,
                 metrics=self.metrics,
             )
-            self.kafka_sources.append(runner)
-            runner.start()
-        for resolved in self.topology.ping_sources:
-            runner = PingSourceRunner(
-                resolved, sender=self._sender(resolved.sink), settings=self.settings, metrics=self.metrics
+            self.kafka_sources.append(kafka_runner)
+            kafka_runner.start()
+        for ping_source in self.topology.ping_sources:
+            ping_runner = PingSourceRunner(
+                ping_source, sender=self._sender(ping_source.sink), settings=self.settings, metrics=self.metrics
             )
-            self.ping_sources.append(runner)
-            self._ping_tasks.append(self._call(self._spawn(runner.run())))
+            self.ping_sources.append(ping_runner)
+            self._ping_tasks.append(self._call(self._spawn(ping_runner.run())))
         if self._serve_status:
             self._server = StatusServer(
                 self.settings.host, self.settings.port, health=self.health, metrics=self.metrics.snapshot
@@ -156,20 +159,20 @@ class EventingPlane:
         `degraded`, with each source's problems."""
         sources: dict[str, Any] = {}
         healthy = self._loop_thread.is_alive()
-        for runner in self.kafka_sources:
-            running = runner.is_running()
-            problems = runner.problems()
+        for kafka_runner in self.kafka_sources:
+            running = kafka_runner.is_running()
+            problems = kafka_runner.problems()
             healthy &= running and not problems
-            sources[runner.key] = {
+            sources[kafka_runner.key] = {
                 "kind": "KafkaSource",
                 "running": running,
-                "assigned": sorted(f"{topic}[{partition}]" for topic, partition in runner.assignment()),
+                "assigned": sorted(f"{topic}[{partition}]" for topic, partition in kafka_runner.assignment()),
                 "problems": problems,
             }
-        for runner, task in zip(self.ping_sources, self._ping_tasks):
+        for ping_runner, task in zip(self.ping_sources, self._ping_tasks):
             running = not task.done()
             healthy &= running
-            sources[runner.key] = {"kind": "PingSource", "running": running, "in_flight": runner.in_flight}
+            sources[ping_runner.key] = {"kind": "PingSource", "running": running, "in_flight": ping_runner.in_flight}
         return {"status": "ok" if healthy else "degraded", "sources": sources}
 
     # --- helpers -----------------------------------------------------------------------------
@@ -185,12 +188,13 @@ class EventingPlane:
 
     def _sender(self, destination: ResolvedDestination, *, kafka_source_namespace: str | None = None) -> EventSender:
         if isinstance(destination, HttpEndpoint):
+            assert self._http is not None  # made by start() before any sender
             extra = [("Prefer", "reply"), ("Kn-Namespace", kafka_source_namespace)] if kafka_source_namespace else []
             return HttpEventSender(self._http, destination.urls, extra_headers=extra, fresh_client=self._fresh_http)
         assert self._producer is not None
         return KafkaSinkSender(self._producer, destination.sink)
 
-    def _call(self, coroutine: Any, timeout: float | None = 30) -> Any:
+    def _call(self, coroutine: Coroutine[Any, Any, _T], timeout: float | None = 30) -> _T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     @staticmethod
@@ -203,7 +207,7 @@ class EventingPlane:
         )
 
     @staticmethod
-    async def _spawn(coroutine: Any) -> asyncio.Task:
+    async def _spawn(coroutine: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(coroutine)
 
     async def _shutdown_loop_tasks(self) -> None:

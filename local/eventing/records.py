@@ -254,6 +254,8 @@ def _validated(attributes: dict[str, str], data: bytes | None) -> CloudEvent:
     for name in attributes:
         if not is_valid_extension_name(name):
             raise InvalidCloudEvent(f"invalid attribute name {name!r}")
-    ordered = {name: attributes[name] for name in ("specversion", "id", "source", "type") if name in attributes}
+    ordered: dict[str, str] = {
+        name: attributes[name] for name in ("specversion", "id", "source", "type") if name in attributes
+    }
     ordered.update((k, v) for k, v in attributes.items() if k not in ordered)
     return CloudEvent(attributes=ordered, data=data)

@@ -17,6 +17,7 @@ from local.eventing.durations import (
 )
 
 BackoffPolicy = Literal["exponential", "linear"]
+BACKOFF_POLICIES: tuple[BackoffPolicy, ...] = ("exponential", "linear")
 
 # b.2: what the controller injects when `spec.delivery` is absent.
 ABSENT_DELIVERY_RETRY = 10
@@ -88,9 +89,10 @@ def policy_from_delivery_spec(delivery: Mapping[str, Any] | None) -> RetryPolicy
     if isinstance(retry, bool) or not isinstance(retry, int) or retry < 0:
         raise DeliverySpecError(f"spec.delivery.retry must be an integer >= 0, got {retry!r}")
 
-    policy = delivery.get("backoffPolicy") or "exponential"
-    if policy not in ("exponential", "linear"):
-        raise DeliverySpecError(f"spec.delivery.backoffPolicy must be exponential or linear, got {policy!r}")
+    requested = delivery.get("backoffPolicy") or "exponential"
+    policy = next((p for p in BACKOFF_POLICIES if p == requested), None)
+    if policy is None:
+        raise DeliverySpecError(f"spec.delivery.backoffPolicy must be exponential or linear, got {requested!r}")
 
     delay_ms = PRESENT_DELIVERY_DEFAULT_BACKOFF_DELAY_MS
     if delivery.get("backoffDelay") is not None:

@@ -165,7 +165,7 @@ class KafkaProducerBridge:
             self._producer.poll(0.5)
 
     async def produce(
-        self, topic: str, *, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]]
+        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Sequence[tuple[str, bytes]]
     ) -> None:
         """Produce one record and wait for the broker's acknowledgement; raise KafkaException."""
         loop = asyncio.get_running_loop()
@@ -185,7 +185,8 @@ class KafkaProducerBridge:
             except RuntimeError:  # loop closed during shutdown
                 pass
 
-        self._producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+        # (a list of its own: produce() wants a list, typed as holding any header value it accepts)
+        self._producer.produce(topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery)
         await acknowledged
 
     def close(self, timeout_seconds: float = 5.0) -> None:

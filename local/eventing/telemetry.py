@@ -174,7 +174,7 @@ def watch_eventing(snapshot: Callable[[], Mapping[str, Any]]) -> None:
     """
     _WATCHED_SNAPSHOT[:] = [snapshot]
     for name, field_name in _EVENTING_COUNTERS.items():
-        observe_at_scrape(name, lambda f=field_name: [(float(c.get(f, 0)), {"source": key}) for key, c in _sources()])
+        observe_at_scrape(name, _counter_reader(field_name))
     observe_at_scrape(
         "crawler_eventing_delivery_responses",
         lambda: [
@@ -192,6 +192,11 @@ def watch_eventing(snapshot: Callable[[], Mapping[str, Any]]) -> None:
             for partition, lag in sorted(parts.items())
         ],
     )
+
+
+def _counter_reader(field_name: str) -> Callable[[], list[tuple[float, Mapping[str, str]]]]:
+    """Each source's counter `field_name`, read at each scrape."""
+    return lambda: [(float(c.get(field_name, 0)), {"source": key}) for key, c in _sources()]
 
 
 def _sources() -> list[tuple[str, Mapping[str, Any]]]:

@@ -16,6 +16,7 @@ computed exactly, with a tether rate that is deliberately not 1.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Protocol
@@ -66,7 +67,7 @@ class PricedToken(Protocol):
 class PriceModel:
     """Exact USDT/USD prices of the tokens of one universe, cached per second."""
 
-    def __init__(self, tokens_by_key: dict[str, PricedToken], usdt_usd: Decimal = DEFAULT_USDT_USD) -> None:
+    def __init__(self, tokens_by_key: Mapping[str, PricedToken], usdt_usd: Decimal = DEFAULT_USDT_USD) -> None:
         if usdt_usd <= 0:
             raise ValueError("the USDT/USD rate must be positive")
         self._tokens_by_key = tokens_by_key

@@ -274,8 +274,11 @@ class _MarketHTTPServer(ThreadingHTTPServer):
     daemon_threads = True  # held `timeout` connections never block shutdown
     allow_reuse_address = True
     request_queue_size = 256
+    server_address: tuple[str, int]  # an AF_INET server's (host, port)
 
-    def __init__(self, address, handler_class, market: SimulatedMarket) -> None:
+    def __init__(
+        self, address: tuple[str, int], handler_class: type[BaseHTTPRequestHandler], market: SimulatedMarket
+    ) -> None:
         self.market = market
         super().__init__(address, handler_class)
 
@@ -287,6 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body leave in one segment: without these, Nagle + delayed ACK cost 40 ms a request.
     disable_nagle_algorithm = True
     wbufsize = 64 * 1024
+    server: _MarketHTTPServer
 
     def do_GET(self) -> None:
         self.server.market.handle(self)

@@ -159,6 +159,13 @@ class Token:
         """Appears in DexScreener boosts/profiles, GeckoTerminal and CoinGecko trending lists."""
         return self.trending_rank is not None
 
+    @property
+    def rank_in_trending(self) -> int:
+        """`trending_rank` of a trending token; ValueError for one that is not trending."""
+        if self.trending_rank is None:
+            raise ValueError(f"{self.key} is not trending")
+        return self.trending_rank
+
     def contract_on(self, chain: str) -> Contract | None:
         """The token's contract on `chain`, if it has one there."""
         return next((c for c in self.contracts if c.chain == chain), None)
@@ -490,7 +497,8 @@ class Universe:
 
     def ranked(self) -> list[Token]:
         """CoinGecko-listed tokens by market-cap rank."""
-        return sorted((t for t in self.tokens if t.market_cap_rank), key=lambda t: t.market_cap_rank)
+        # (every token sorted has a market_cap_rank; `or 0` only tells the type checker so)
+        return sorted((t for t in self.tokens if t.market_cap_rank), key=lambda t: t.market_cap_rank or 0)
 
     def top(self, n: int = 100) -> list[Token]:
         """The top `n` by market cap, stablecoins and wrapped tokens included (as CoinGecko lists them)."""
@@ -498,7 +506,8 @@ class Universe:
 
     def trending(self) -> list[Token]:
         """Trending tokens, most boosted first."""
-        return sorted((t for t in self.tokens if t.trending_rank), key=lambda t: t.trending_rank)
+        # (every token sorted has a trending_rank; `or 0` only tells the type checker so)
+        return sorted((t for t in self.tokens if t.trending_rank), key=lambda t: t.trending_rank or 0)
 
     def with_pools(self) -> Iterable[Token]:
         """Tokens traded on DEXes (every token with a contract)."""
@@ -555,15 +564,15 @@ class _Builder:
         self.ids: set[str] = {s.coingecko_id for s in _DESIGNED if s.coingecko_id}
 
     def build(self) -> list[Token]:
-        listed = sorted((s for s in _DESIGNED if s.rank is not None), key=lambda s: s.rank)
+        # (designed rank, spec), by rank
+        pending = sorted(((s.rank, s) for s in _DESIGNED if s.rank is not None), key=lambda ranked: ranked[0])
         unlisted = [s for s in _DESIGNED if s.rank is None]
         listed_slots = self.size - len(unlisted)
         tokens: list[Token] = []
-        pending = list(listed)
         for rank in range(1, listed_slots + 1):
             remaining_slots = listed_slots - rank + 1
-            if pending and (pending[0].rank <= rank or len(pending) >= remaining_slots):
-                tokens.append(self._designed(pending.pop(0), len(tokens), rank))
+            if pending and (pending[0][0] <= rank or len(pending) >= remaining_slots):
+                tokens.append(self._designed(pending.pop(0)[1], len(tokens), rank))
             else:
                 tokens.append(self._filler(len(tokens), rank))
         for spec in unlisted:
@@ -604,6 +613,7 @@ class _Builder:
         # A DEX-only launch (no rank) has a small market cap.
         cap = market_cap_for_rank(rank) if rank is not None else rng.uniform(2e5, 4e7)
         price_float = float(price)
+        waves: tuple[Wave, ...]
         if spec.stable:
             waves = () if price == 1 else (Wave(0.0001, 2 * math.pi / rng.uniform(60, 300), rng.uniform(0, 6.28)),)
         elif spec.peg is not None:

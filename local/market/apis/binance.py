@@ -208,7 +208,8 @@ class BinanceApi(Api):
         if has_symbol:
             pair = self._pair(query["symbol"][0], "symbol")
             return json_response({"symbol": pair.symbol, "price": self._price(pair, second)})
-        pairs = self._requested_pairs(request) if has_symbols else list(self.pairs.values())
+        requested = self._requested_pairs(request) if has_symbols else None  # `symbols` given: never None
+        pairs = list(self.pairs.values()) if requested is None else requested
         return json_response([{"symbol": p.symbol, "price": self._price(p, second)} for p in pairs])
 
     # --- helpers -------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ lower-cased EVM address (Solana mints as written). Only `usd` is served as a vs 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from local.market.apis.base import (
     Api,
@@ -90,10 +91,10 @@ class CoinGeckoApi(Api):
         with_platforms = request.flag("include_platform", False)
         if request.param("status") == "inactive":
             return json_response([])
-        tokens = sorted((t for t in self.universe.tokens if t.coingecko_id), key=lambda t: t.coingecko_id)
+        listed = [(t.coingecko_id, t) for t in self.universe.tokens if t.coingecko_id]
         items = []
-        for token in tokens:
-            item = {"id": token.coingecko_id, "symbol": token.symbol.lower(), "name": token.name}
+        for coingecko_id, token in sorted(listed, key=lambda pair: pair[0]):
+            item: dict[str, Any] = {"id": coingecko_id, "symbol": token.symbol.lower(), "name": token.name}
             if with_platforms:
                 item["platforms"] = {CHAINS[c.chain].coingecko_platform: c.canonical_address for c in token.contracts}
             items.append(item)
@@ -220,7 +221,7 @@ class CoinGeckoApi(Api):
         high, low = high_low_24h(universe, token, second)
         ath = significant(high * Decimal("1.8"), 8)
         atl = significant(low * Decimal("0.05"), 8)
-        item = {
+        item: dict[str, Any] = {
             "id": token.coingecko_id,
             "symbol": token.symbol.lower(),
             "name": token.name,
@@ -275,7 +276,10 @@ class CoinGeckoApi(Api):
                 for c in token.contracts
             }
         slug = token.coingecko_id
-        home = CHAINS[token.chain] if token.chain else None
+        if slug is None:
+            raise ValueError(f"{token.key} is not listed on CoinGecko")
+        home_contract = token.contracts[0] if token.contracts else None
+        home = CHAINS[home_contract.chain] if home_contract else None
         return {
             "id": slug,
             "symbol": token.symbol.lower(),
@@ -296,7 +300,11 @@ class CoinGeckoApi(Api):
                 "homepage": [f"https://{slug}.example.org", "", ""],
                 "whitepaper": f"https://{slug}.example.org/whitepaper.pdf",
                 "blockchain_site": [
-                    home.explorer_token_url + token.address if home else f"https://explorer.{slug}.example.org/",
+                    (
+                        home.explorer_token_url + home_contract.address
+                        if home and home_contract
+                        else f"https://explorer.{slug}.example.org/"
+                    ),
                     "",
                     "",
                 ],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from decimal import Decimal
+from typing import Any
 
 from local.market import wire
 from local.market.apis.base import Api, ApiError, Request, Response, html_error_page, json_response, retry_after_header
@@ -71,17 +72,20 @@ class DexScreenerApi(Api):
     def boosts_top(self, request: Request) -> Response:
         trending = self.universe.trending()
         return json_response(
-            [self._boost(t, total=1000 - 40 * t.trending_rank, amount=500 - 20 * t.trending_rank) for t in trending]
+            [
+                self._boost(t, total=1000 - 40 * t.rank_in_trending, amount=500 - 20 * t.rank_in_trending)
+                for t in trending
+            ]
         )
 
     def boosts_latest(self, request: Request) -> Response:
         trending = self.universe.trending()
         items = [
-            self._boost(t, total=1000 - 40 * t.trending_rank, amount=10 * (1 + t.trending_rank % 5))
+            self._boost(t, total=1000 - 40 * t.rank_in_trending, amount=10 * (1 + t.rank_in_trending % 5))
             for t in reversed(trending)
         ]
         # A token boosted twice appears twice, and a chain nobody maps appears too.
-        items.insert(3, self._boost(trending[0], total=1000 - 40 * trending[0].trending_rank, amount=100))
+        items.insert(3, self._boost(trending[0], total=1000 - 40 * trending[0].rank_in_trending, amount=100))
         items.insert(5, _FOREIGN_BOOST)
         return json_response(items)
 
@@ -168,7 +172,9 @@ class DexScreenerApi(Api):
 
     def _info(self, token: Token, pool: Pool) -> dict:
         slug = token.symbol.lower()
-        info = {"imageUrl": f"https://dd.dexscreener.com/ds-data/tokens/{pool.chain.slug}/{pool.contract.address}.png"}
+        info: dict[str, Any] = {
+            "imageUrl": f"https://dd.dexscreener.com/ds-data/tokens/{pool.chain.slug}/{pool.contract.address}.png"
+        }
         if token.trending_rank is not None:
             info["header"] = (
                 f"https://dd.dexscreener.com/ds-data/tokens/{pool.chain.slug}/{pool.contract.address}/header.png"
@@ -186,15 +192,15 @@ class DexScreenerApi(Api):
 
     def _boost(self, token: Token, total: int, amount: int) -> dict:
         contract = token.contracts[0]
-        item = {
+        item: dict[str, Any] = {
             "url": f"https://dexscreener.com/{contract.chain}/{contract.canonical_address.lower()}",
             "chainId": contract.chain,
             "tokenAddress": contract.address,
         }
-        if token.trending_rank % 4:
+        if token.rank_in_trending % 4:
             item["description"] = f"{token.name} is trending on the simulated market."
         item["icon"] = hashlib.sha256(token.key.encode()).hexdigest()  # a bare image id, not a URL
-        if token.trending_rank % 3:
+        if token.rank_in_trending % 3:
             item["header"] = f"https://cdn.dexscreener.com/cms/images/{item['icon'][:40]}?width=900&height=300&fit=crop"
         item["openGraph"] = (
             f"https://cdn.dexscreener.com/token-images/og/{contract.chain}/{contract.address}?timestamp=1768671900000"
@@ -210,13 +216,13 @@ class DexScreenerApi(Api):
     def _profile(self, token: Token) -> dict:
         contract = token.contracts[0]
         address = contract.canonical_address  # EVM lower-case here, as recorded
-        item = {
+        item: dict[str, Any] = {
             "url": f"https://dexscreener.com/{contract.chain}/{address.lower()}",
             "chainId": contract.chain,
             "tokenAddress": address,
             "icon": f"https://dd.dexscreener.com/ds-data/tokens/{contract.chain}/{address}.png",
         }
-        if token.trending_rank % 2:
+        if token.rank_in_trending % 2:
             item["header"] = f"https://dd.dexscreener.com/ds-data/tokens/{contract.chain}/{address}/header.png"
         item["openGraph"] = (
             f"https://cdn.dexscreener.com/token-images/og/{contract.chain}/{address}?timestamp=1742991900000"

@@ -205,9 +205,10 @@ class GeckoTerminalApi(Api):
             "reserve_in_usd": wire.plain(pool.liquidity_usd),
         }
         if trending:
-            attributes["sentiment_vote_positive_percentage"] = Decimal(80 + token.trending_rank % 20)
-            attributes["sentiment_vote_negative_percentage"] = Decimal(20 - token.trending_rank % 20)
-            attributes["community_sus_report"] = token.trending_rank % 7
+            rank = token.rank_in_trending
+            attributes["sentiment_vote_positive_percentage"] = Decimal(80 + rank % 20)
+            attributes["sentiment_vote_negative_percentage"] = Decimal(20 - rank % 20)
+            attributes["community_sus_report"] = rank % 7
         relationships: dict = {
             "base_token": {"data": {"id": f"{network}_{pool.contract.canonical_address}", "type": "token"}},
             "quote_token": {
@@ -226,6 +227,8 @@ class GeckoTerminalApi(Api):
 
     def _token(self, token: Token, chain: Chain, second: int) -> dict:
         contract = token.contract_on(chain.slug)
+        if contract is None:
+            raise ValueError(f"{token.key} has no contract on {chain.slug}")
         pool = main_pool(self.universe, token, chain.slug)
         price = self.universe.prices.usd(token, second)
         raw_supply = token.total_supply * (Decimal(10) ** contract.decimals)
