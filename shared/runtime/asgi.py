@@ -22,12 +22,13 @@ import logging
 import sys
 import types
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.runtime.readiness import DEFAULT_MAX_AGE_SECONDS, BackgroundReadiness
 
 if TYPE_CHECKING:
     from shared.runtime.app import FunctionApp
+    from shared.runtime.verdict import HttpResponse
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +37,26 @@ Receive = Callable[[], Awaitable[Mapping[str, Any]]]
 Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 
 
+class ServedApp(Protocol):
+    """What the adapter needs of an application: a `FunctionApp` is one (`close()` is optional)."""
+
+    def handle_http(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse: ...
+
+    def alive(self) -> tuple[bool, str]: ...
+
+    def ready(self) -> tuple[bool, str]: ...
+
+
 class KnFuncFunction:
     """A func-python function instance delegating to a framework-neutral `FunctionApp`."""
 
-    def __init__(self, app: FunctionApp, *, readiness_max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> None:
+    def __init__(self, app: ServedApp, *, readiness_max_age_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> None:
         self._app = app
         # func-python calls ready() on its event loop: the dependency pings run off it.
         self._readiness = BackgroundReadiness(app.ready, max_age_seconds=readiness_max_age_seconds)
 
     @property
-    def app(self) -> FunctionApp:
+    def app(self) -> ServedApp:
         """The wrapped application."""
         return self._app
 
@@ -66,8 +77,8 @@ class KnFuncFunction:
 
     def alive(self) -> tuple[bool, str]:
         """Liveness for func-python's `/health/liveness` (False → HTTP 500, pod restarted)."""
-        alive = bool(self._app.alive())
-        return alive, "alive" if alive else "not alive"
+        # The app's own (ok, reason): a bare truth test of that tuple would always say alive.
+        return self._app.alive()
 
     def ready(self) -> tuple[bool, str]:
         """Readiness for func-python's `/health/readiness` (False → HTTP 500, no traffic).

@@ -664,8 +664,8 @@ def func_yaml_env_refs(func: dict[str, Any]) -> dict[str, set[str]]:
     return refs
 
 
-def iter_refs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, str, str]]:
-    """(kind, namespace, name) of every Secret/ConfigMap a pod template or container refers to."""
+def iter_refs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, str | None, str]]:
+    """(kind, namespace or None, name) of every Secret/ConfigMap a pod template or container refers to."""
     for doc in docs:
         namespace = (doc.get("metadata") or {}).get("namespace")
         template = (doc.get("spec") or {}).get("template") or {}

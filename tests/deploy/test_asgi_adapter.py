@@ -14,30 +14,26 @@ from typing import Any
 import pytest
 
 from shared.runtime.asgi import KnFuncFunction, load_function_app
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
+from shared.runtime.verdict import HttpResponse
 
 
 @dataclass
 class RecordingApp:
     """Stands in for a FunctionApp: records what the adapter hands it."""
 
-    response: Response = field(default_factory=lambda: Response(202, {"Content-Type": "text/plain"}, b"accepted"))
+    response: HttpResponse = field(
+        default_factory=lambda: HttpResponse(202, b"accepted", {"Content-Type": "text/plain"})
+    )
     calls: list[tuple[str, str, dict[str, str], bytes, str]] = field(default_factory=list)
     closed: bool = False
     healthy: bool = True
 
-    def handle_http(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> Response:
+    def handle_http(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         self.calls.append((method, path, dict(headers), body, threading.current_thread().name))
         return self.response
 
-    def alive(self) -> bool:
-        return self.healthy
+    def alive(self) -> tuple[bool, str]:
+        return self.healthy, "serving" if self.healthy else "event loop wedged"
 
     def ready(self) -> tuple[bool, str]:
         return self.healthy, "database reachable" if self.healthy else "database unreachable"
@@ -46,15 +42,15 @@ class RecordingApp:
         self.closed = True
 
 
-def drive(instance: KnFuncFunction, scope: dict[str, Any], chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def drive(instance: KnFuncFunction, scope: dict[str, Any], chunks: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
     """Run one ASGI request through `instance.handle`; return the messages it sent."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Mapping[str, Any]] = []
     incoming = list(chunks)
 
     async def receive() -> dict[str, Any]:
         return incoming.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Mapping[str, Any]) -> None:
         sent.append(message)
 
     asyncio.run(instance.handle(scope, receive, send))
@@ -106,7 +102,7 @@ def test_repeated_headers_are_joined() -> None:
 
 
 def test_metrics_path_goes_to_the_app() -> None:
-    app = RecordingApp(response=Response(200, {"Content-Type": "text/plain; version=0.0.4"}, b"# HELP"))
+    app = RecordingApp(response=HttpResponse(200, b"# HELP", {"Content-Type": "text/plain; version=0.0.4"}))
     sent = drive(KnFuncFunction(app), http_scope("GET", "/metrics"), [{"type": "http.request", "body": b""}])
     assert app.calls[0][:2] == ("GET", "/metrics")
     assert sent[0]["status"] == 200
@@ -127,7 +123,7 @@ def test_health_and_lifecycle_delegate_to_the_app() -> None:
     app = RecordingApp(healthy=False)
     instance = KnFuncFunction(app)
     instance.start({"K_SERVICE": "price"})
-    assert instance.alive() == (False, "not alive")
+    assert instance.alive() == (False, "event loop wedged")
     # Readiness is the app's, checked off the event loop: the answer follows shortly after start.
     deadline = time.monotonic() + 5
     while instance.ready() != (False, "database unreachable") and time.monotonic() < deadline:

@@ -119,7 +119,7 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
     from shared.crawler.contracts import EVENT_DATASCHEMAS
 
     event_types = _by_kind(rules.load_yaml_documents(BASE / "eventtypes.yaml"), "EventType")
-    registered = {}
+    registered: dict[str, set[str]] = {}
     for doc in event_types.values():
         attributes = {a["name"]: a for a in doc["spec"]["attributes"]}
         registered.setdefault(attributes["type"]["value"], set()).add(attributes["dataschema"]["value"])

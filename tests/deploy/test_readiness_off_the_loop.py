@@ -12,7 +12,7 @@ import asyncio
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -44,13 +44,13 @@ def unanswered_handler(event: Any, resources: Resources) -> dict[str, Any]:
 
 async def drive_async(instance: KnFuncFunction, body: bytes) -> int:
     """One ASGI POST through the adapter; its status."""
-    sent: list[dict[str, Any]] = []
+    sent: list[Mapping[str, Any]] = []
     incoming = [{"type": "http.request", "body": body}]
 
     async def receive() -> dict[str, Any]:
         return incoming.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Mapping[str, Any]) -> None:
         sent.append(message)
 
     scope = {

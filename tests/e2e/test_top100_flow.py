@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from confluent_kafka import Producer
@@ -22,7 +23,7 @@ from local.eventing import EventingPlane, EventingSettings, load_manifests, reso
 from local.market.server import SimulatedMarket
 from tests.helpers.db import Database
 from tests.helpers.e2e import function_env, isolated_manifests, serve_functions, wait_for
-from tests.helpers.kafka import read_all
+from tests.helpers.kafka import json_value, read_all
 
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
@@ -52,15 +53,18 @@ def function_urls(
     yield from serve_functions(("scheduler", "price", "metadata"), env)
 
 
-def at_least(n: int, rows: list) -> list | None:
-    return rows if len(rows) >= n else None
+SizedT = TypeVar("SizedT", bound=Sized)
+
+
+def at_least(n: int, rows: SizedT | None) -> SizedT | None:
+    return rows if rows is not None and len(rows) >= n else None
 
 
 def committed_ticks(db: Database, bootstrap: str, topic: str) -> dict[str, int] | None:
     """Prices per tick (by tick stamp) of the ticks whose every job succeeded."""
     emitted: dict[str, int] = {}  # tick stamp -> jobs the scheduler emitted for it
     for message in read_all(bootstrap, topic):
-        job = json.loads(message.value())
+        job = json_value(message)
         if str(job.get("job_id", "")).startswith("top100-price:"):
             emitted[job["job_id"].split(":")[1]] = job["batches"]
     done: dict[str, list[int]] = {}

@@ -8,7 +8,7 @@ import time
 from itertools import pairwise
 
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 from eventing_helpers import Reply
 
 
@@ -536,7 +536,8 @@ def read_records(bootstrap: str, topic: str, count: int, timeout: float = 15.0):
         {"bootstrap.servers": bootstrap, "group.id": f"reader-{topic}", "auto.offset.reset": "earliest"}
     )
     consumer.subscribe([topic])
-    records, deadline = [], time.monotonic() + timeout
+    records: list[Message] = []
+    deadline = time.monotonic() + timeout
     try:
         while len(records) < count and time.monotonic() < deadline:
             message = consumer.poll(0.5)

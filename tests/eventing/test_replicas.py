@@ -78,7 +78,7 @@ def test_a_comma_separated_function_url_names_the_replicas():
 
 
 def test_a_burst_spreads_over_the_replicas_by_events_in_flight(replicas):
-    async def burst() -> list[int]:
+    async def burst() -> list[int | None]:
         async with httpx.AsyncClient() as client:
             sender = HttpEventSender(client, [r.url for r in replicas])
             results = await asyncio.gather(*(sender.send(_event(n), 5.0) for n in range(6)))

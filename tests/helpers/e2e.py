@@ -83,9 +83,9 @@ def serve_functions(names: Iterable[str], env: Mapping[str, str]) -> Iterator[di
         for name, url in urls.items():
             while True:
                 if processes[name].poll() is not None:
-                    raise AssertionError(
-                        f"function {name} exited at start:\n{processes[name].stderr.read().decode()[-3000:]}"
-                    )
+                    stderr = processes[name].stderr
+                    output = stderr.read().decode()[-3000:] if stderr else ""
+                    raise AssertionError(f"function {name} exited at start:\n{output}")
                 try:
                     if httpx.get(f"{url}/health/readiness", timeout=2).status_code == 200:
                         break

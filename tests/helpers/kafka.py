@@ -7,9 +7,10 @@ arrived". `consume` subscribes and waits, for records another process is still w
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
@@ -88,8 +89,10 @@ def read_all(
             if msg.error():
                 raise RuntimeError(f"consumer error on {topic}: {msg.error()}")
             messages.append(msg)
-            if msg.offset() + 1 >= wanted.get(msg.partition(), 0):
-                wanted.pop(msg.partition(), None)
+            partition, offset = msg.partition(), msg.offset()
+            assert partition is not None and offset is not None  # set on every consumed record
+            if offset + 1 >= wanted.get(partition, 0):
+                wanted.pop(partition, None)
         if wanted:
             raise TimeoutError(f"{topic}: partitions {sorted(wanted)} not read to their end in {timeout} s")
         if group and commit:
@@ -148,6 +151,19 @@ def consume(
     return messages
 
 
+def header_pairs(message: Message) -> list[tuple[str, bytes | None]]:
+    """A consumed record's headers, in order."""
+    # The stub types headers() as anything produce() accepts; a consumed record's are (name, bytes) pairs.
+    return cast(list[tuple[str, bytes | None]], message.headers() or [])
+
+
 def headers_of(message: Message) -> dict[str, str]:
     """A record's headers as text (last value wins)."""
-    return {name: (value or b"").decode() for name, value in (message.headers() or [])}
+    return {name: (value or b"").decode() for name, value in header_pairs(message)}
+
+
+def json_value(message: Message) -> Any:
+    """A record's value decoded as JSON; a record without a value fails the test."""
+    value = message.value()
+    assert value is not None, f"record {message.topic()}[{message.partition()}]@{message.offset()} has no value"
+    return json.loads(value)

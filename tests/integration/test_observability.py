@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,7 +40,7 @@ from shared.events import InboundEvent
 from shared.observability import metrics
 from shared.observability.tracing import new_traceparent, span_id_of, trace_id_of
 from shared.runtime.resources import Resources
-from tests.helpers.kafka import consume, headers_of, produce_plain
+from tests.helpers.kafka import consume, headers_of, json_value, produce_plain
 
 pytestmark = pytest.mark.infra
 
@@ -262,7 +262,7 @@ def seed_top100(database_url: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def system(database_url: str, kafka_bootstrap: str, unique_topic, tmp_path_factory) -> System:
+def system(database_url: str, kafka_bootstrap: str, unique_topic, tmp_path_factory) -> Iterator[System]:
     services.empty_database(database_url)
     seed_top100(database_url)
     topics = {name: unique_topic(f"obs-{name}", partitions=1) for name in ("price", "audit", "metadata", "updated")}
@@ -320,13 +320,13 @@ def system(database_url: str, kafka_bootstrap: str, unique_topic, tmp_path_facto
 
 
 @pytest.fixture
-def market(system: System) -> SimulatedMarket:
+def market(system: System) -> Iterator[SimulatedMarket]:
     system.market.faults.clear()
     yield system.market
     system.market.faults.clear()
 
 
-def sample(text: str, name: str, **labels: str) -> float:
+def sample(text: str | bytes, name: str, **labels: str) -> float:
     return metrics.sample_value(text, name, **labels) or 0.0
 
 
@@ -562,7 +562,7 @@ def test_one_trace_id_links_a_scheduler_tick_to_the_audit_it_caused(system: Syst
     job_headers = headers_of(job_record)
     assert trace_id_of(job_headers["ce_traceparent"]) == trace_id
     assert span_id_of(job_headers["ce_traceparent"]) != span_id_of(tick_traceparent)
-    job_id = json.loads(job_record.value())["job_id"]
+    job_id = json_value(job_record)["job_id"]
     assert job_id.startswith("trending:")
 
     # The plane delivers it to price; price's completion event asks audit, in the same trace.

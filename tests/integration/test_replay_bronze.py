@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -48,7 +49,7 @@ SILVER = {
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> str:
+def s3_endpoint() -> Iterator[str]:
     """A moto S3 server over real HTTP on a free port."""
     port = services.free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -28,7 +28,8 @@ def test_a_refresh_stores_the_100_largest_tokens_that_are_not_stablecoins(stack:
             address = contract.canonical_address  # EVM lower-case, Solana exactly as minted
             assert contracts[(contract.chain, address)] == token.key, token.symbol
     bonk = stack.market.universe.get("BONK")
-    assert tokens[bonk.key]["contract"] == bonk.address and bonk.address != bonk.address.lower()
+    assert bonk.address is not None and bonk.address != bonk.address.lower()
+    assert tokens[bonk.key]["contract"] == bonk.address
     assert stack.market.stats.count("coingecko") == 3  # markets, stablecoin category, coins/list
 
 

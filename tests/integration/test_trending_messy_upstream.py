@@ -23,7 +23,7 @@ from shared.upstream import UpstreamClients
 from tests.helpers.cloudevents import job_request
 from tests.helpers.db import Database
 from tests.helpers.functions import function_app
-from tests.helpers.kafka import read_all
+from tests.helpers.kafka import json_value, read_all
 from tests.helpers.upstream_doubles import ReplayTransport, Reply
 
 RATE = "1.0003"  # USD per USDT, as CoinGecko's tether price
@@ -181,7 +181,7 @@ def transport() -> ReplayTransport:
 
 @pytest.fixture
 def price_app(transport: ReplayTransport, clean_db: str, kafka_bootstrap: str, unique_topic) -> Iterator[FunctionApp]:
-    fast = {"max_retries": 0, "rate_limit_per_minute": 100_000}
+    fast: dict[str, Any] = {"max_retries": 0, "rate_limit_per_minute": 100_000}
     settings = Settings(
         database_url=clean_db,
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -271,7 +271,7 @@ def test_a_solana_mint_keeps_its_case_from_the_wire_to_the_completion_event(
     assert row == {"token_key": f"solana:{SOL_MINT}", "contract": SOL_MINT, "contracts": {"solana": SOL_MINT}}
     assert latest[f"solana:{SOL_MINT}"]["price_usdt"] == Decimal("0.5")  # 0.50015 USD / 1.0003
     [event] = read_all(kafka_bootstrap, price_app.resources.settings.audit_topic)
-    assert json.loads(event.value())["token_keys"] == [f"solana:{SOL_MINT}"]
+    assert json_value(event)["token_keys"] == [f"solana:{SOL_MINT}"]
 
 
 def test_a_lowercased_solana_mint_is_a_different_token(price_app: FunctionApp, clean_db: str) -> None:

@@ -21,7 +21,7 @@ from shared.runtime.verdict import HttpResponse
 from tests.helpers.cloudevents import job_request
 from tests.helpers.db import Database
 from tests.helpers.functions import function_app
-from tests.helpers.kafka import headers_of, read_all
+from tests.helpers.kafka import headers_of, json_value, read_all
 from tests.helpers.market import market_resources
 
 FROZEN_AT = datetime(2026, 6, 25, 21, 0, 0, tzinfo=UTC)
@@ -171,7 +171,7 @@ def test_discovery_commits_profiles_exact_prices_membership_then_requests_audits
 
     # The price.updated event carries the same prices as exact strings.
     [updated] = read_all(stack.bootstrap, stack.topics["price_updated"])
-    sent = {p["token_key"]: Decimal(p["price_usdt"]) for p in json.loads(updated.value())["prices"]}
+    sent = {p["token_key"]: Decimal(p["price_usdt"]) for p in json_value(updated)["prices"]}
     assert sent == expected
 
     job_row = job_log(stack.db, "trending:20260625T210000Z", "job")[0]

@@ -11,6 +11,7 @@ from shared.config import Settings
 from shared.crawler.jobs import JobMessage
 from shared.crawler.pipelines.audit import AuditTarget, fetch_audits, requested_keys
 from shared.crawler.pipelines.source_ledger import SourceLedger
+from shared.errors import RateLimited
 from shared.upstream import GoPlusClient, UpstreamClients
 from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply, sample_bytes
 
@@ -111,7 +112,8 @@ def test_a_rate_limit_code_takes_goplus_out_for_the_rest_of_the_job() -> None:
     reports = fetch_audits(goplus(transport), [target("ethereum", WETH), target("solana", USDC_MINT)], ledger)
 
     assert reports == [] and len(transport.requests) == 1
-    assert ledger.retryable_error().retry_after == 60
+    error = ledger.retryable_error()
+    assert isinstance(error, RateLimited) and error.retry_after == 60
     assert "skipped, unavailable in this job" in ledger.failure(f"solana:{USDC_MINT}").reason
 
 

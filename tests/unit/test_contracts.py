@@ -157,14 +157,15 @@ def test_every_event_we_emit_names_its_schema() -> None:
                 and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name)
             ):
-                constants[node.targets[0].id] = node.value.value
+                constants[node.targets[0].id] = str(node.value.value)
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "OutboundEvent":
-                calls.append((path.relative_to(ROOT), {k.arg: k.value for k in node.keywords}))
+                names = {k.arg: k.value.id for k in node.keywords if isinstance(k.value, ast.Name)}
+                calls.append((path.relative_to(ROOT), names))
     assert len(calls) == 4
     for path, keywords in calls:
-        event_type = constants[keywords["type"].id]
+        event_type = constants[keywords["type"]]
         assert "dataschema" in keywords, f"{path}: {event_type} without dataschema"
-        schema_uri = getattr(contracts, keywords["dataschema"].id)
+        schema_uri = getattr(contracts, keywords["dataschema"])
         assert contracts.EVENT_DATASCHEMAS[event_type] == schema_uri, path
 
 

@@ -80,8 +80,10 @@ def test_auto_means_console_only_when_stdout_and_stderr_are_terminals(terminal) 
     assert isinstance(make_formatter("price", "json", stream=terminal), JsonFormatter)
     colored = make_formatter("price", "console", stream=terminal, environ={})
     assert isinstance(colored, ConsoleFormatter) and colored.color
-    assert not make_formatter("price", "console", stream=terminal, environ={"NO_COLOR": "1"}).color
-    assert make_formatter("price", "console", stream=pipe, environ={"FORCE_COLOR": "1"}).color
+    plain = make_formatter("price", "console", stream=terminal, environ={"NO_COLOR": "1"})
+    assert isinstance(plain, ConsoleFormatter) and not plain.color
+    forced = make_formatter("price", "console", stream=pipe, environ={"FORCE_COLOR": "1"})
+    assert isinstance(forced, ConsoleFormatter) and forced.color
 
 
 _FUNCTION_LOGS = """

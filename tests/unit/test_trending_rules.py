@@ -180,7 +180,8 @@ def test_every_source_failing_leaves_no_set_and_the_rate_limit_as_the_error_to_r
     found = discover_trending(clients(ReplayTransport(routes)), 30, ledger)
 
     assert found.source is None and found.refs == []
-    assert isinstance(ledger.retryable_error(), RateLimited) and ledger.retryable_error().api == "geckoterminal"
+    error = ledger.retryable_error()
+    assert isinstance(error, RateLimited) and error.api == "geckoterminal"
 
 
 # --- the ledger ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from shared.upstream.goplus import GoPlusClient
 from shared.upstream.jsonbody import decode_json
 from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply, sample_bytes
 
-FAST = {"max_retries": 2, "backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.05}
+FAST: dict[str, Any] = {"max_retries": 2, "backoff_initial_seconds": 0.01, "backoff_max_seconds": 0.05}
 
 
 @pytest.fixture

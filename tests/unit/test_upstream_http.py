@@ -28,7 +28,7 @@ from shared.upstream.events import EventKind, UpstreamEvent
 from shared.upstream.http import UpstreamHttp
 from shared.upstream.jsonbody import decode_json
 from shared.upstream.ratelimit import SlidingWindowLimiter
-from tests.helpers.upstream_doubles import FakeClock, ReplayTransport, Reply, sample_bytes, samples_dir
+from tests.helpers.upstream_doubles import Answer, FakeClock, ReplayTransport, Reply, sample_bytes, samples_dir
 
 PATH = "/api/v3/ticker/price"
 MINUTE_BOUNDARY = 1_750_000_020.0  # a wall-clock time Binance's minute windows start at
@@ -156,7 +156,7 @@ def test_server_error_is_retried_with_backoff_then_succeeds(clock: FakeClock) ->
 
 
 def test_timeout_and_connection_error_are_retried(clock: FakeClock) -> None:
-    script = [httpx.ReadTimeout("read timed out"), httpx.ConnectError("refused"), Reply.sample(TICKERS)]
+    script: list[Answer] = [httpx.ReadTimeout("read timed out"), httpx.ConnectError("refused"), Reply.sample(TICKERS)]
     transport = ReplayTransport({PATH: script})
     assert make_http(transport, clock).get_json(PATH)[1]["symbol"] == "ETHBTC"
     assert len(transport.requests) == 3
@@ -338,10 +338,12 @@ def test_a_waf_403_is_a_bounded_doubling_hold_not_a_permanent_refusal(clock: Fak
         with pytest.raises(UpstreamBanned, match="HTTP 403") as caught:
             http.get_json(PATH)
         assert caught.value.retryable and caught.value.status == 403
-        holds.append(caught.value.retry_after)
+        retry_after = caught.value.retry_after
+        assert retry_after is not None
+        holds.append(retry_after)
         with pytest.raises(UpstreamBanned, match="no request sent"):  # held: not asked every tick
             http.get_json(PATH)
-        clock.advance(caught.value.retry_after + 0.1)
+        clock.advance(retry_after + 0.1)
     assert holds == [30.0, 60.0, 100.0]  # doubling, capped at the max
     assert len(transport.requests) == 3 and clock.sleeps == []
     assert "blocked (HTTP 403, WAF)" in caplog.text and http.breaker_state == "closed"

@@ -90,7 +90,7 @@ def test_coingecko_top100_and_trending(absurd: str) -> None:
         f'{{"id":"ethereum","symbol":"eth","market_cap_rank":2,"market_cap":{absurd}}},'
         '{"id":"solana","symbol":"sol","market_cap_rank":5,"market_cap":8.5e10}]'
     )
-    coins = {"bitcoin": {}, "ethereum": {}, "solana": {}}
+    coins: dict[str, dict[str, object]] = {"bitcoin": {}, "ethereum": {}, "solana": {}}
     profiles, failures = _timed(lambda: top100_profiles(markets, coins, frozenset()))
     assert [p.coingecko_id for p in profiles] == ["solana"]
     assert {f.ref: f.reason.split(" ")[1] for f in failures} == {"bitcoin": "market_cap_rank", "ethereum": "market_cap"}

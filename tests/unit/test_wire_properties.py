@@ -239,7 +239,10 @@ coin_market = obj(
     name=texts,
     image=texts,
 )
-platforms = obj(ethereum=addresses, solana=addresses, **{"binance-smart-chain": addresses})
+platforms = mostly(
+    st.fixed_dictionaries({}, optional={"ethereum": addresses, "solana": addresses, "binance-smart-chain": addresses}),
+    anything,
+)
 token = obj(address=addresses, symbol=texts, name=texts)
 dex_pair = obj(
     {
