@@ -293,6 +293,8 @@ def test_candles_kpis_and_volatility_routes(quotes_url, market):
         ("/v1/prices", {"tokens": "BTC", "symbol": "ETH"}, "unknown parameter(s) symbol"),
         ("/v1/tokens", {"limit": "0"}, "limit must be from 1 to 1000"),
         ("/v1/tokens", {"limit": "ten"}, "limit must be a whole number"),
+        ("/v1/tokens", {"limit": ""}, "parameter limit is empty"),
+        ("/v1/tokens/BTC/candles", {"to": ""}, "parameter to is empty"),
         ("/v1/tokens", {"set": "all"}, "set must be one of top100, trending"),
         ("/v1/tokens", {"cursor": "garbage!"}, "cursor"),
         ("/v1/tokens/BTC/candles", {"resolution": "5m"}, "resolution must be one of 1m, 1h, 1d"),

@@ -4,8 +4,9 @@
 validated before the database is asked: a malformed parameter is 400 with the reason, an
 unknown token 404, an ambiguous symbol 409 with the candidates. Lists are bounded and
 paged with cursors that name a position (after the last item of the page), so any cursor of
-the documented form is a valid one: docs/openapi.yaml states every limit the code enforces. Money is a JSON string holding the exact stored decimal
-(`"0.000000000012345"`, never `1.2345E-11`, never a float).
+the documented form is a valid one: docs/openapi.yaml states every limit the code enforces.
+Money is a JSON string holding the exact stored decimal (`"0.000000000012345"`, never
+`1.2345E-11`, never a float).
 """
 
 from __future__ import annotations
@@ -135,7 +136,7 @@ class Query:
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         text = self.one(name)
-        if text is None or text == "":
+        if text is None:
             return default
         if not re.fullmatch(r"[0-9]{1,9}", text):
             raise ApiError(400, f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}")
@@ -146,9 +147,7 @@ class Query:
 
     def instant(self, name: str) -> datetime | None:
         text = self.one(name)
-        if text is None or text == "":
-            return None
-        return parse_instant(text, name)
+        return None if text is None else parse_instant(text, name)
 
     @overload
     def choice(self, name: str, options: Sequence[str], default: str) -> str: ...
@@ -156,9 +155,9 @@ class Query:
     def choice(self, name: str, options: Sequence[str], default: None) -> str | None: ...
 
     def choice(self, name: str, options: Sequence[str], default: str | None) -> str | None:
-        """The parameter, one of `options` (400 otherwise), or `default` when absent or empty."""
+        """The parameter, one of `options` (400 otherwise), or `default` when absent."""
         value = self.one(name)
-        if value is None or value == "":
+        if value is None:
             return default
         if value not in options:
             raise ApiError(400, f"{name} must be one of {', '.join(options)}, got {value[:40]!r}")
