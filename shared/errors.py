@@ -46,7 +46,7 @@ class UpstreamError(CrawlerError):
 
 
 class RetryableUpstreamError(UpstreamError):
-    """Timeout, connection error, 5xx or a malformed/truncated body: may succeed on retry."""
+    """Timeout, connection error (a body cut off in transit too) or 5xx: may succeed on retry."""
 
 
 class RateLimited(RetryableUpstreamError):
@@ -68,6 +68,16 @@ class UpstreamBanned(RateLimited):
     """HTTP 418 (Binance IP ban), or a firewall block (Binance 403): no call to this API until it ends."""
 
 
+class UpstreamIntercepted(RetryableUpstreamError):
+    """A 2xx HTML page instead of the API's JSON: a firewall challenge, CDN or captive portal answered.
+
+    Nothing reaches the API until it lifts, for any token: an outage of the path to the API.
+    It counts against the breaker and the job is retried later (or falls back to the next
+    source), but the call is not retried at once: a challenge page does not clear within a
+    backoff of a second, and asking again at once is what a firewall punishes.
+    """
+
+
 class CircuitOpen(RetryableUpstreamError):
     """The breaker for this API is open; callers move to the fallback source at once."""
 
@@ -79,7 +89,8 @@ class PermanentUpstreamError(UpstreamError):
 
 
 class BadUpstreamBody(PermanentUpstreamError):
-    """A 2xx answer of the wrong shape (object where an array was expected, legacy envelope).
+    """A 2xx answer that is no JSON (truncated, empty, garbage) or of the wrong shape (object where
+    an array was expected, legacy envelope).
 
     The API is up and answered: retrying asks the same question and gets the same answer,
     so it is not retried and does not count against the breaker; the items asked about fail.

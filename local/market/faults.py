@@ -12,6 +12,8 @@ every one until cleared). Kinds:
 - `malformed`: HTTP 200 whose body is not valid JSON.
 - `truncated`: HTTP 200 announcing the full Content-Length; the connection closes after half.
 - `empty`: HTTP 200 with an empty body.
+- `html`: HTTP 200 with a firewall's challenge page (`text/html`), as a WAF or CDN in front of
+  an API answers: not the API's answer at all (docs/resilience.md).
 - `hostile`: the normal answer with every number (and numeric string) replaced by
   ``1e999999999`` and a NUL (``\\u0000``) appended to every other string: valid JSON, every
   item unusable, every text one PostgreSQL refuses (issue #22; `hostile_body`). Combine with
@@ -37,7 +39,7 @@ _NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus")
 STATUS_KINDS = ("403", "429", "418", "451", "500", "502", "503")
-BODY_KINDS = ("malformed", "truncated", "empty", "hostile")
+BODY_KINDS = ("malformed", "truncated", "empty", "hostile", "html")
 HOSTILE_NUMBER = b"1e999999999"
 _HOSTILE_PLACEHOLDER = "\x01hostile-number\x01"
 FAULT_KINDS = (*STATUS_KINDS, "timeout", *BODY_KINDS, "slow")

@@ -43,6 +43,9 @@ ENV_NAMES = {
     "goplus": "GOPLUS_BASE_URL",
 }
 _MALFORMED_BODY = b'{"simulated": "malformed",, "body": [1, 2'
+_CHALLENGE_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>simulated challenge</body></html>"
+)
 
 
 class SimulatedMarket:
@@ -257,6 +260,8 @@ class SimulatedMarket:
             _send(handler, Response(200, b"", response.content_type, response.headers))
         elif kind == "malformed":
             _send(handler, Response(200, _MALFORMED_BODY, response.content_type, response.headers))
+        elif kind == "html":
+            _send(handler, Response(200, _CHALLENGE_PAGE, "text/html; charset=UTF-8", response.headers))
         elif kind == "hostile":
             _send(
                 handler, Response(response.status, hostile_body(response.body), response.content_type, response.headers)

@@ -413,9 +413,9 @@ def _replay_trending(
     _note_divergence(report, job_id, upstream)
     report.jobs += 1
     with _silver(pool, dry_run) as conn:
-        committed, inserted = commit_trending(conn, gathered, job_id)
-    report.tokens_upserted += len(committed)
-    report.prices_inserted += inserted
+        commit = commit_trending(conn, gathered, job_id)
+    report.tokens_upserted += len(commit.stored)
+    report.prices_inserted += commit.inserted
 
 
 def _usdt_usd_rate(settings: Settings, upstream: ArchivedUpstream) -> Decimal:

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from shared.events import InboundEvent
 from shared.observability import metrics
@@ -147,13 +148,63 @@ def _verdict_label(status: int) -> str:
 
 
 def ff_entry(app: FunctionApp) -> Callable[[Any], tuple[bytes, int, dict[str, str]]]:
-    """A functions-framework `http` target serving `app` (flask request in, flask tuple out)."""
+    """A functions-framework `http` target serving `app` (flask request in, flask tuple out).
+
+    functions-framework loads the function's source inside its Flask app's context: the
+    errors that app answers itself, before the function is called (a path its router refuses,
+    such as one holding a newline; /favicon.ico; /robots.txt), are then answered in the
+    function's JSON error format too, never as werkzeug's HTML page.
+    """
 
     def entry(request: Any) -> tuple[bytes, int, dict[str, str]]:
         query = request.query_string.decode("latin-1") if request.query_string else ""
-        target = f"{request.path}?{query}" if query else request.path
+        target = request_target(request.path, query)
         response = app.handle_http(request.method, target, request.headers, request.get_data())
         return response.body, response.status, response.headers
 
+    _answer_server_errors_in_json()
     entry.__name__ = app.name
     return entry
+
+
+def request_target(path: str, query: str) -> str:
+    """The request target `handle_http` takes: the path percent-encoded again, then `?query`.
+
+    Servers hand the path on decoded; encoded again, a `?` or `%` inside a path segment
+    (`/v1/prices/a%3Fb`) can never be taken for the query or decoded a second time, and a
+    reader of the path decodes each segment exactly once (`urllib.parse.unquote`).
+    """
+    encoded = quote(path, safe="/:@!$&'()*+,;=")
+    return f"{encoded}?{query}" if query else encoded
+
+
+def http_error_response(status: int, method: str, path: str, description: str | None) -> HttpResponse:
+    """The JSON error a function answers for an HTTP-level failure (no route, bad request, ...)."""
+    shown = path if len(path) <= 200 else path[:199] + "…"
+    if status == 404:
+        reason = f"no route for {method} {shown}"
+    else:
+        reason = description or f"HTTP {status}"
+    return HttpResponse.json(status, {"error": reason})
+
+
+def _answer_server_errors_in_json() -> None:
+    try:
+        import flask
+        from werkzeug.exceptions import HTTPException
+    except ImportError:  # not under functions-framework
+        return
+    if not flask.has_app_context():
+        return
+
+    def as_json(exc: HTTPException) -> tuple[bytes, int, dict[str, str]]:
+        request = flask.request
+        response = http_error_response(exc.code or 500, request.method, request.path, exc.description)
+        headers = dict(response.headers)
+        allowed = getattr(exc, "valid_methods", None)
+        if exc.code == 405 and allowed:
+            headers["Allow"] = ", ".join(allowed)
+        return response.body, response.status, headers
+
+    # Code-specific handlers (functions-framework's own 500) still come first.
+    flask.current_app.register_error_handler(HTTPException, as_json)

@@ -168,6 +168,8 @@ def _inert_functions_framework() -> types.ModuleType:
 
 
 def _target(scope: Scope) -> str:
-    """Path plus query string, as functions-framework hands it on (the quotes API reads both)."""
+    """Path (encoded again) plus query string, as `ff_entry` hands it on (the quotes API reads both)."""
+    from shared.runtime.app import request_target  # at call time, as FunctionApp itself
+
     query = scope.get("query_string") or b""
-    return scope["path"] + ("?" + query.decode("latin-1") if query else "")
+    return request_target(scope["path"], query.decode("latin-1"))

@@ -1,4 +1,4 @@
-"""Turning an upstream's non-2xx answer into an error with a meaning.
+"""Turning an upstream's non-2xx answer, or a 2xx body that is no JSON, into an error with a meaning.
 
 Each error names the API (via `UpstreamError`), the path and the cause, with the API's own
 error code and message when the body carries one. Query strings and headers are never
@@ -13,18 +13,21 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from shared.errors import (
+    BadUpstreamBody,
     PermanentUpstreamError,
     RateLimited,
     RegionBlocked,
     RetryableUpstreamError,
     UpstreamBanned,
     UpstreamError,
+    UpstreamIntercepted,
 )
 
 from .jsonbody import decode_json
 
 MAX_MESSAGE_CHARS = 200
 RETRY_AFTER_STATUSES = frozenset({418, 429, 503})
+HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
@@ -97,3 +100,26 @@ def _text(value: Any) -> str | None:
         return None
     text = " ".join(value.replace("\x00", "").split())  # NUL: PostgreSQL refuses it in job_logs
     return text if len(text) <= MAX_MESSAGE_CHARS else text[: MAX_MESSAGE_CHARS - 1] + "…"
+
+
+def undecodable_body_error(
+    api: str, path: str, status: int, content_type: str | None, body: bytes, reason: str
+) -> UpstreamError:
+    """The error for a 2xx body that is no JSON: an HTML page, or bad data (docs/resilience.md).
+
+    An HTML page (by its media type, or a body that opens with ``<``) is not the API's answer
+    but something in front of it — `UpstreamIntercepted`, an outage of the path to the API.
+    Anything else (truncated, empty, garbage under a JSON media type) is the API answering
+    badly about what was asked — `BadUpstreamBody`: those items fail, nothing is retried and
+    the breaker does not count it, so one bad answer never stops the calls for other tokens.
+    (A body cut off in transit never gets here: it is a transport error, retried.)
+    """
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if media_type in HTML_MEDIA_TYPES or body.lstrip()[:1] == b"<":
+        return UpstreamIntercepted(
+            api,
+            f"GET {path}: HTTP {status} with an HTML page instead of JSON (a firewall challenge, CDN or portal "
+            f"answered); not asked again in this call",
+            status=status,
+        )
+    return BadUpstreamBody(api, f"GET {path}: HTTP {status} body is no JSON ({reason})", status=status)

@@ -11,13 +11,16 @@ and then, for each attempt:
 4. the request, with a timeout; the answer is decoded with every fractional number as
    `Decimal`;
 5. retries with capped exponential backoff and jitter (tenacity) for timeouts,
-   connection errors, 5xx, 408, 429 and bodies that are no JSON (truncated) - never for
+   connection errors (a body cut off in transit included), 5xx, 408 and 429 - never for
    other 4xx - waiting at least the server's Retry-After.
 
-A 2xx body of the wrong shape (`expect`, or a `check` raising `BadUpstreamBody`) is the
-API answering, not failing: `BadUpstreamBody`, never retried, and the breaker counts it as
-the success of a call that reached a healthy API. Only transport failures, 5xx and the
-like open the breaker; rate limits only hold calls back.
+A 2xx body that is no JSON (truncated, empty, garbage) or of the wrong shape (`expect`, or
+a `check` raising `BadUpstreamBody`) is the API answering, not failing: `BadUpstreamBody`,
+never retried, and the breaker counts it as the success of a call that reached a healthy
+API. A 2xx HTML page is not the API answering (a firewall challenge, a CDN): it is
+`UpstreamIntercepted`, not retried in the call, and a breaker failure like a 5xx
+(`failures.undecodable_body_error`, docs/resilience.md). Only transport failures, 5xx, HTML
+pages and the like open the breaker; rate limits only hold calls back.
 
 Thread-safe: functions run under gunicorn threads and share one instance per API.
 """
@@ -50,12 +53,13 @@ from shared.errors import (
     RetryableUpstreamError,
     UpstreamBanned,
     UpstreamError,
+    UpstreamIntercepted,
 )
 from shared.observability.traces import http_client_span, http_response
 
 from .breaker import BreakerState, CircuitBreaker
 from .events import EventKind, EventSink, UpstreamEvent, emit
-from .failures import RETRY_AFTER_STATUSES, error_for_status, retry_after_seconds
+from .failures import RETRY_AFTER_STATUSES, error_for_status, retry_after_seconds, undecodable_body_error
 from .jsonbody import decode_json
 from .ratelimit import SlidingWindowLimiter
 from .weight import UsedWeightBudget
@@ -274,8 +278,8 @@ class UpstreamHttp:
         try:
             body = decode_json(response.content)
         except ValueError as exc:
-            raise RetryableUpstreamError(
-                self.api, f"GET {path}: malformed JSON body ({exc})", status=response.status_code
+            raise undecodable_body_error(
+                self.api, path, response.status_code, response.headers.get("content-type"), response.content, str(exc)
             ) from exc
         if expect is not None and not isinstance(body, expect):
             wanted = " or ".join(_json_type(t()) for t in (expect if isinstance(expect, tuple) else (expect,)))
@@ -397,7 +401,9 @@ class UpstreamHttp:
     # --- retries --------------------------------------------------------------------------------
 
     def _should_retry(self, exc: BaseException) -> bool:
-        if not isinstance(exc, RetryableUpstreamError) or isinstance(exc, UpstreamBanned | CircuitOpen):
+        if not isinstance(exc, RetryableUpstreamError) or isinstance(
+            exc, UpstreamBanned | CircuitOpen | UpstreamIntercepted
+        ):
             return False
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
             return exc.retry_after <= self.max_wait_seconds

@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from local.market.server import SimulatedMarket
+from shared.crawler import store
 from shared.crawler.jobs import parse_job_message
+from shared.crawler.models import PriceQuote
 from shared.runtime.app import FunctionApp
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse
@@ -325,3 +327,47 @@ def test_a_discovery_that_prices_nothing_keeps_the_current_set_and_says_why(stac
     [row] = job_log(stack.db, "trending:nothing-usable", "job")
     assert row["status"] == "failed" and "trending set unchanged" in row["message"]
     assert len(stack.audit_requests()) == 1  # only the first job's
+
+
+def test_trending_prices_pass_the_same_plausibility_screen_as_top100(stack: TrendingStack) -> None:
+    """docs/pricing.md: a trending price far from the token's last stored one is held back too."""
+    wif = "solana:EKpQGSJtjMFqKZ9KQanSqYXRcF8fBopzLHYxdM65zcjm"
+    expected = expected_trending(stack.market)
+    assert stack.run(trending_job("trending:before")).status == 200  # the tokens exist, priced right
+    now = datetime.now(UTC)
+    # Then, before the next minute's crawl, PICO's last stored price is a thousand times the market's (a jump); WIF's came from
+    # CoinGecko seconds ago at five times the market (two sources disagreeing in one tick).
+    seeded = [
+        PriceQuote(PICO, "PICO", expected[PICO] * 1000, "dexscreener", now),
+        PriceQuote(wif, "WIF", expected[wif] * 5, "coingecko", now),
+    ]
+    with stack.resources.db.transaction() as conn:
+        store.write_prices(conn, seeded, "seed")
+
+    response = stack.run(trending_job("trending:suspect"))
+
+    assert response.status == 200, response.body
+    result = body(response)
+    assert result["suspect"] == 2 and result["succeeded"] == len(expected) - 2
+    reasons = {f["token"]: f["reason"] for f in result["failures"]}
+    assert reasons[PICO].startswith("suspect price: dexscreener says") and "1e+03x the last stored" in reasons[PICO]
+    assert "coingecko said" in reasons[wif] and "across sources" in reasons[wif]
+    # Held back: the last good prices stay served, nothing new is stored or announced for them.
+    latest = stack.db.latest_prices()
+    assert {k: latest[k]["price_usdt"] for k in (PICO, wif)} == {q.token_key: q.price_usdt for q in seeded}
+    assert (
+        stack.db.value(
+            "SELECT count(*) FROM token_prices WHERE token_key = ANY(:k) AND observed_at > :t", k=[PICO, wif], t=now
+        )
+        == 0
+    )
+    assert {k: latest[k]["price_usdt"] for k in expected if k not in (PICO, wif)} == {
+        k: v for k, v in expected.items() if k not in (PICO, wif)
+    }
+    [_, updated] = read_all(stack.bootstrap, stack.topics["price_updated"])
+    announced = {p["token_key"] for p in json.loads(updated.value())["prices"]}
+    assert announced == set(expected) - {PICO, wif}
+    [_, record] = stack.audit_requests()
+    assert set(parse_job_message(record.value()).token_keys) == set(expected) - {PICO, wif}
+    # They still trend: members of the set, served at their last good price.
+    assert {PICO, wif} <= set(stack.trending_members())

@@ -127,3 +127,16 @@ def test_functions_framework_entry_serves_the_same_app():
     answer = client.post("/", data=unknown.body, headers=unknown.headers)
     assert answer.status_code == 400
     assert "unknown schedule 'no-such-schedule'" in answer.get_json()["error"]
+
+
+def test_the_request_target_keeps_a_question_mark_or_percent_inside_a_segment() -> None:
+    """Servers decode the path; encoded again, `?` and `%` in a segment are neither the query nor decoded twice."""
+    from urllib.parse import unquote
+
+    from shared.runtime.app import request_target
+
+    assert request_target("/v1/tokens/ton:a?b/kpis", "") == "/v1/tokens/ton:a%3Fb/kpis"
+    assert request_target("/v1/prices/%00", "x=1") == "/v1/prices/%2500?x=1"
+    assert request_target("/health/liveness", "") == "/health/liveness"
+    segment = request_target("/v1/prices/a b%#€", "").rsplit("/", 1)[1]
+    assert unquote(segment) == "a b%#€"

@@ -23,6 +23,7 @@ from shared.errors import (
     RegionBlocked,
     RetryableUpstreamError,
     UpstreamBanned,
+    UpstreamIntercepted,
 )
 from shared.upstream.events import EventKind, UpstreamEvent
 from shared.upstream.http import UpstreamHttp
@@ -204,17 +205,79 @@ def test_coingecko_error_envelopes_are_read(clock: FakeClock, body: dict, code: 
     assert caught.value.code == code and str(caught.value).endswith(message)
 
 
-def test_truncated_json_is_retried_then_reported_as_retryable(clock: FakeClock) -> None:
-    truncated = Reply(200, sample_bytes(TICKERS)[:-7])
-    transport = ReplayTransport({PATH: truncated})
-    with pytest.raises(RetryableUpstreamError, match="malformed JSON body") as caught:
-        make_http(transport, clock, max_retries=2).get_json(PATH)
-    assert len(transport.requests) == 3 and caught.value.status == 200
+@pytest.mark.parametrize(
+    "body",
+    [
+        sample_bytes(TICKERS)[:-7],  # a complete HTTP answer whose JSON stops short
+        b"",
+        b'{"simulated": "malformed",, "body": [1, 2',
+        b"\xff\xfe not even text",
+    ],
+    ids=["truncated", "empty", "malformed", "binary"],
+)
+def test_a_200_body_that_is_no_json_is_bad_data_never_retried_nor_an_outage(clock: FakeClock, body: bytes) -> None:
+    # The API answered, badly, about what was asked: those items fail. Asking again gets the same
+    # answer (no retry storm), and it must not open the breaker for every other token.
+    transport = ReplayTransport({PATH: Reply(200, body, headers={"content-type": "application/json"})})
+    events: list[UpstreamEvent] = []
+    http = make_http(transport, clock, events, max_retries=3, breaker_failure_threshold=2)
+    for _ in range(4):
+        with pytest.raises(BadUpstreamBody, match="HTTP 200 body is no JSON") as caught:
+            http.get_json(PATH)
+        assert not caught.value.retryable and caught.value.status == 200
+    assert len(transport.requests) == 4 and clock.sleeps == []  # one request per call
+    assert http.breaker_state == "closed"
+    assert not any(e.kind is EventKind.RETRY for e in events)
 
 
-def test_malformed_json_once_then_good_body_succeeds(clock: FakeClock) -> None:
-    transport = ReplayTransport({PATH: [Reply(200, b"<html>cloudflare</html>"), Reply.sample(TICKERS)]})
-    assert len(make_http(transport, clock).get_json(PATH)) == 2
+def test_bad_data_in_between_does_not_hold_back_the_breaker_count_of_real_failures(clock: FakeClock) -> None:
+    # Bad data is the success of a call that reached the API: it resets the count of failures
+    # in a row, as any proper answer does, and never adds to it.
+    script = [Reply(503), Reply(200, b"{oops"), Reply(503), Reply(503)]
+    transport = ReplayTransport({PATH: script})
+    http = make_http(transport, clock, max_retries=0, breaker_failure_threshold=2)
+    with pytest.raises(RetryableUpstreamError):
+        http.get_json(PATH)
+    with pytest.raises(BadUpstreamBody):
+        http.get_json(PATH)
+    with pytest.raises(RetryableUpstreamError):
+        http.get_json(PATH)
+    assert http.breaker_state == "closed"
+    with pytest.raises(RetryableUpstreamError):
+        http.get_json(PATH)
+    assert http.breaker_state == "open"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<html><title>Just a moment...</title>captcha</html>", "text/html; charset=UTF-8"),
+        (b"  <!DOCTYPE html><html>Access denied</html>", "application/json"),  # mislabelled, still a page
+        (b"<html>portal</html>", None),
+    ],
+    ids=["html", "mislabelled", "unlabelled"],
+)
+def test_a_200_html_page_is_an_outage_counted_by_the_breaker_but_not_retried(
+    clock: FakeClock, body: bytes, content_type: str | None
+) -> None:
+    # A firewall challenge or CDN page answers every call, whatever the token: the path to the
+    # API is down. The breaker counts it (and opens), the job retries later, the call is not
+    # repeated at once.
+    headers = {"content-type": content_type} if content_type else {}
+    transport = ReplayTransport({PATH: [Reply(200, body, headers=headers)] * 2 + [Reply.sample(TICKERS)]})
+    http = make_http(transport, clock, max_retries=3, breaker_failure_threshold=2, breaker_reset_seconds=30.0)
+    for _ in range(2):
+        with pytest.raises(UpstreamIntercepted, match="HTML page instead of JSON") as caught:
+            http.get_json(PATH)
+        assert caught.value.retryable and caught.value.status == 200
+    assert len(transport.requests) == 2 and clock.sleeps == []
+    assert http.breaker_state == "open"
+    with pytest.raises(CircuitOpen):
+        http.get_json(PATH)
+    assert len(transport.requests) == 2
+    clock.advance(30)
+    assert len(http.get_json(PATH)) == 2  # the probe gets JSON: the breaker closes
+    assert http.breaker_state == "closed"
 
 
 def test_unexpected_shape_is_bad_data_never_retried_nor_an_outage(clock: FakeClock) -> None:

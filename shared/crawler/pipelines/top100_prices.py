@@ -23,24 +23,17 @@ from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_binance import binance_pairs, parse_binance_ticker_prices
 from shared.crawler.domain.normalize_coingecko import usd_prices_from_simple_price
 from shared.crawler.domain.normalize_dexscreener import pairs_from_payload, price_usd_from_pairs
-from shared.crawler.domain.pricing import (
-    PlausibilityLimits,
-    ReferencePrice,
-    SuspectPrice,
-    quote_from_pool,
-    quote_from_usd,
-    screen_prices,
-)
+from shared.crawler.domain.pricing import quote_from_pool, quote_from_usd
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import configured_stablecoin_rule
 from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.crawler.jobs import JobMessage
 from shared.crawler.models import Pool, PriceQuote, TokenFailure
+from shared.crawler.pipelines.plausibility import plausibility_limits, screen_against_stored
 from shared.crawler.pipelines.price_events import publish_price_batch
 from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger
 from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
 from shared.errors import CrawlerError, PrerequisiteMissing
-from shared.observability import metrics
 from shared.observability.logging import log_context
 from shared.upstream import UpstreamClients
 
@@ -89,7 +82,7 @@ def price_top100(ctx: JobContext) -> JobOutcome:
         raise error
 
     with ctx.resources.db.transaction() as conn:
-        quotes, suspects = screen_against_stored(conn, quotes, plausibility_limits(settings))
+        quotes, suspects = screen_against_stored(conn, quotes, plausibility_limits(settings), "top100")
         written = store.write_prices(conn, quotes, ctx.job_id)
     inserted, quotes = written.inserted, written.stored
     failures += [TokenFailure(s.quote.token_key, s.reason) for s in suspects]
@@ -104,32 +97,6 @@ def price_top100(ctx: JobContext) -> JobOutcome:
         rows_upserted={"token_prices": inserted},
         details={"inserted": inserted, "sources": dict(by_source), "suspect": len(suspects)},
     )
-
-
-def plausibility_limits(settings: Settings) -> PlausibilityLimits:
-    """The plausibility thresholds the settings configure."""
-    return PlausibilityLimits(
-        max_jump_ratio=settings.price_max_jump_ratio,
-        max_source_spread_ratio=settings.price_max_source_spread_ratio,
-        same_tick_seconds=settings.price_same_tick_seconds,
-        reference_max_age_seconds=settings.price_reference_max_age_seconds,
-    )
-
-
-def screen_against_stored(
-    conn: store.Conn, quotes: list[PriceQuote], limits: PlausibilityLimits
-) -> tuple[list[PriceQuote], list[SuspectPrice]]:
-    """Hold back the quotes implausible against each token's last stored price (one query for the batch)."""
-    if not quotes:
-        return quotes, []
-    stored = store.last_prices(conn, [q.token_key for q in quotes])
-    references = {key: ReferencePrice(p.price_usdt, p.source, p.observed_at) for key, p in stored.items()}
-    plausible, suspects = screen_prices(quotes, references, limits)
-    for suspect in suspects:
-        log.warning("%s held back: %s", suspect.quote.token_key, suspect.reason)
-    if suspects:
-        metrics.count("crawler_prices_suspect", len(suspects), token_set="top100")
-    return plausible, suspects
 
 
 def job_tokens(conn: store.Conn, job: JobMessage, settings: Settings) -> dict[str, store.KnownToken]:

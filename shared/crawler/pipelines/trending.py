@@ -14,7 +14,9 @@ One job:
    price becomes USDT with the current USDT/USD rate; a pool quoted in the chain's USDT
    gives the USDT price directly. Every number stays a Decimal, digit for digit.
 3. **Commit**, one transaction: profiles upserted (identity resolved by contract, so a
-   top-100 token that trends stays one row), prices inserted, and for a discovery job the
+   top-100 token that trends stays one row), prices inserted after the plausibility screen
+   every price batch passes (docs/pricing.md; a suspect price is a token failure, not
+   stored, not announced, not audited), and for a discovery job the
    trending membership replaced: tokens that left get ``left_at``, never deleted. A
    discovery that priced no token at all keeps the current set (the job log says why).
 4. **After commit**: the ``price.updated`` event, then ONE completion event on the audit
@@ -50,12 +52,19 @@ from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_coingecko import usd_prices_from_token_price
 from shared.crawler.domain.normalize_dexscreener import profile_from_dexscreener
 from shared.crawler.domain.normalize_geckoterminal import profiles_from_tokens_multi
-from shared.crawler.domain.pricing import price_usdt_direct, quote_from_pool, quote_from_usd
+from shared.crawler.domain.pricing import (
+    PlausibilityLimits,
+    SuspectPrice,
+    price_usdt_direct,
+    quote_from_pool,
+    quote_from_usd,
+)
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import NATIVE_PREFIX, configured_stablecoin_rule, token_key
 from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.crawler.jobs import JobMessage
 from shared.crawler.models import Contract, PriceQuote, TokenFailure, TokenProfile
+from shared.crawler.pipelines.plausibility import plausibility_limits, screen_against_stored
 from shared.crawler.pipelines.price_events import publish_price_batch
 from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger, pricing_pool
 from shared.crawler.pipelines.trending_discovery import TrendingDiscovery, discover_trending, ref_key
@@ -115,15 +124,16 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
         )
 
     with ctx.resources.db.transaction() as conn:
-        committed, inserted = commit_trending(conn, gathered, ctx.job_id)
+        commit = commit_trending(conn, gathered, ctx.job_id, plausibility_limits(settings))
+    committed, inserted = commit.stored, commit.inserted
+    failures = gathered.failures + [TokenFailure(s.quote.token_key, s.reason) for s in commit.suspects]
     publish_price_batch(ctx, TOKEN_SET, committed)
     request_audits(ctx, [q.token_key for q in committed])
 
     message = None
-    if gathered.replaces_membership and not committed:
+    if gathered.replaces_membership and not committed and not commit.suspects:
         message = (
-            f"no trending token could be priced ({len(gathered.failures)} unusable, reasons per token); "
-            "trending set unchanged"
+            f"no trending token could be priced ({len(failures)} unusable, reasons per token); trending set unchanged"
         )
     sources: dict[str, int] = defaultdict(int)
     for quote in committed:
@@ -132,13 +142,14 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
     return JobOutcome(
         requested=gathered.requested,
         succeeded=len(committed),
-        failures=gathered.failures,
+        failures=failures,
         message=message,
         rows_upserted={"tokens": len(committed), "token_prices": inserted},
         details={
             "discovery": discovery.source if discovery else None,
             "sources": dict(sources),
             "inserted": inserted,
+            "suspect": len(commit.suspects),
             "audit_requested": len(committed),
         },
     )
@@ -395,24 +406,41 @@ def _with_coingecko_identity(profile: TokenProfile, seed: TokenProfile) -> Token
 # --- commit and events -----------------------------------------------------------------------
 
 
-def commit_trending(conn: Any, gathered: TrendingGathered, job_id: str | None) -> tuple[list[PriceQuote], int]:
+@dataclass(frozen=True)
+class TrendingCommit:
+    """What `commit_trending` wrote: the prices stored (under their stored token keys), the
+    rows inserted, and the prices held back by the plausibility screen."""
+
+    stored: list[PriceQuote]
+    inserted: int
+    suspects: list[SuspectPrice] = field(default_factory=list)
+
+
+def commit_trending(
+    conn: Any, gathered: TrendingGathered, job_id: str | None, limits: PlausibilityLimits | None = None
+) -> TrendingCommit:
     """Profiles, prices and (for discovery) the membership, in the caller's transaction.
 
-    Returns the quotes under their stored token keys and the number of price rows inserted.
+    With `limits`, the prices pass the plausibility screen first (docs/pricing.md, the same
+    rule as top-100 prices): a suspect price is neither stored nor returned, its token's last
+    good price stays served, and the token stays a member (it trends; its profile is written).
     A discovery that could price no token leaves the membership as it is: sources that
     refuse every token (a permanent 4xx, no priced pair) say nothing about what trends.
     """
     crawl = gathered.crawl
     if crawl is None or not gathered.ready:
-        return [], 0
+        return TrendingCommit([], 0)
     stored = store.upsert_tokens(conn, [crawl.profiles[k] for k in gathered.ready])
     quotes: dict[str, PriceQuote] = {}
     for key in gathered.ready:  # two contracts of one token: the better-ranked one prices it
         quotes.setdefault(stored[key], dataclasses.replace(crawl.quotes[key], token_key=stored[key]))
     if gathered.replaces_membership:
         store.set_membership(conn, TOKEN_SET, list(quotes), complete=True)
-    written = store.write_prices(conn, quotes.values(), job_id)
-    return written.stored, written.inserted
+    plausible, suspects = list(quotes.values()), list[SuspectPrice]()
+    if limits is not None:  # against the stored keys: a top-100 token that trends has its top-100 history
+        plausible, suspects = screen_against_stored(conn, plausible, limits, TOKEN_SET)
+    written = store.write_prices(conn, plausible, job_id)
+    return TrendingCommit(written.stored, written.inserted, suspects)
 
 
 def audit_job_id(job_id: str) -> str:

@@ -3,15 +3,14 @@
 `QuotesApi.handle(path, query)` answers one GET with an `HttpResponse`. Every input is
 validated before the database is asked: a malformed parameter is 400 with the reason, an
 unknown token 404, an ambiguous symbol 409 with the candidates. Lists are bounded and
-paged with opaque cursors. Money is a JSON string holding the exact stored decimal
-(`"0.000000000012345"`, never `1.2345E-11`, never a float).
+paged with cursors that name a position (after the last item of the page), so any cursor of
+the documented form is a valid one: docs/openapi.yaml states every limit the code enforces.
+Money is a JSON string holding the exact stored decimal (`"0.000000000012345"`, never
+`1.2345E-11`, never a float).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import re
 import time
@@ -42,9 +41,11 @@ TOKEN_SETS = ("top100", "trending")
 # computed from them (`to - limit × resolution`) cannot leave that range.
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LATEST_TIME = datetime(9999, 1, 1, tzinfo=timezone.utc)
-MAX_CURSOR_LENGTH = 2048
-MAX_CURSOR_TEXT = 512
-MAX_QUERY_LENGTH = 8192
+MAX_CURSOR_KEY = 512  # the token key part of a token-list cursor
+# Large enough for the longest request the document allows, however it is percent-encoded
+# (MAX_TOKENS_TEXT characters of 4-byte UTF-8 are 12 characters each).
+MAX_QUERY_LENGTH = 65536
+MAX_TOKENS_TEXT = 5400  # 100 contracts of 53 characters, comma-separated
 INT32_MAX = 2**31 - 1  # rank and tick columns are PostgreSQL integers
 
 
@@ -124,15 +125,18 @@ class Query:
             return None
         if len(found) > 1:
             raise ApiError(400, f"parameter {name} given {len(found)} times; give it once")
+        if found[0] == "":  # no value is not a value: leave the parameter out for its default
+            raise ApiError(400, f"parameter {name} is empty; give a value or leave it out")
         return found[0]
 
     def listed(self, name: str) -> list[str]:
         """A list parameter: repeated (`?tokens=a&tokens=b`) and/or comma-separated."""
-        return [item.strip() for value in self.values.get(name, []) for item in value.split(",") if item.strip()]
+        # Only spaces are trimmed here, as the document says; a reference is read as given.
+        return [item.strip(" ") for value in self.values.get(name, []) for item in value.split(",") if item.strip(" ")]
 
     def integer(self, name: str, default: int, low: int, high: int) -> int:
         text = self.one(name)
-        if text is None or text == "":
+        if text is None:
             return default
         if not re.fullmatch(r"[0-9]{1,9}", text):
             raise ApiError(400, f"{name} must be a whole number from {low} to {high}, got {text[:40]!r}")
@@ -143,22 +147,7 @@ class Query:
 
     def instant(self, name: str) -> datetime | None:
         text = self.one(name)
-        if text is None or text == "":
-            return None
-        if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,6})?", text):
-            seconds = Decimal(text)
-            if seconds >= Decimal(int(LATEST_TIME.timestamp())):
-                raise ApiError(400, f"{name} must be before {time_text(LATEST_TIME)}, got {text!r} unix seconds")
-            return EARLIEST_TIME + timedelta(seconds=int(seconds), microseconds=int(seconds % 1 * 10**6))
-        try:
-            value = datetime.fromisoformat(text.replace(" ", "+"))  # a '+' in a query decodes to a space
-        except ValueError:
-            raise ApiError(
-                400, f"{name} must be an RFC 3339 time with a UTC offset or unix seconds, got {text[:40]!r}"
-            ) from None
-        if value.tzinfo is None:
-            raise ApiError(400, f"{name} must carry a UTC offset (e.g. 2025-06-25T21:00:00Z), got {text[:40]!r}")
-        return bounded_time(value, name)
+        return None if text is None else parse_instant(text, name)
 
     @overload
     def choice(self, name: str, options: Sequence[str], default: str) -> str: ...
@@ -166,21 +155,42 @@ class Query:
     def choice(self, name: str, options: Sequence[str], default: None) -> str | None: ...
 
     def choice(self, name: str, options: Sequence[str], default: str | None) -> str | None:
-        """The parameter, one of `options` (400 otherwise), or `default` when absent or empty."""
+        """The parameter, one of `options` (400 otherwise), or `default` when absent."""
         value = self.one(name)
-        if value is None or value == "":
+        if value is None:
             return default
         if value not in options:
             raise ApiError(400, f"{name} must be one of {', '.join(options)}, got {value[:40]!r}")
         return value
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc, as docs/openapi.yaml states it
+
+
 def check_text(value: str, what: str) -> None:
-    """400 for text PostgreSQL refuses (NUL) or that no token, time or cursor contains."""
+    """400 for text PostgreSQL refuses (NUL) or that no token, time or cursor contains (a control character)."""
     if "\x00" in value:
         raise ApiError(400, f"{what} contains a NUL character")
-    if not value.isprintable():
+    if _CONTROL.search(value):
         raise ApiError(400, f"{what} contains a control character")
+
+
+def parse_instant(text: str, name: str) -> datetime:
+    """RFC 3339 with an offset, or unix seconds (up to 12 digits, up to 6 decimals), as UTC; else 400."""
+    if re.fullmatch(r"[0-9]{1,12}(\.[0-9]{1,6})?", text):
+        seconds = Decimal(text)
+        if seconds >= Decimal(int(LATEST_TIME.timestamp())):
+            raise ApiError(400, f"{name} must be before {time_text(LATEST_TIME)}, got {text!r} unix seconds")
+        return EARLIEST_TIME + timedelta(seconds=int(seconds), microseconds=int(seconds % 1 * 10**6))
+    try:
+        value = datetime.fromisoformat(text.replace(" ", "+"))  # a '+' in a query decodes to a space
+    except ValueError:
+        raise ApiError(
+            400, f"{name} must be an RFC 3339 time with a UTC offset or unix seconds, got {text[:40]!r}"
+        ) from None
+    if value.tzinfo is None:
+        raise ApiError(400, f"{name} must carry a UTC offset (e.g. 2025-06-25T21:00:00Z), got {text[:40]!r}")
+    return bounded_time(value, name)
 
 
 def bounded_time(value: datetime, what: str) -> datetime:
@@ -198,43 +208,29 @@ def bounded_time(value: datetime, what: str) -> datetime:
     return utc
 
 
-def encode_cursor(kind: str, **fields: Any) -> str:
-    """An opaque paging cursor."""
-    raw = json.dumps({"k": kind, **fields}, separators=(",", ":"), sort_keys=True).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+# Cursors name the position after which the next page starts, in a documented form, so that
+# every cursor of that form is a position: a token list's is `<rank>:<token key>` of its last
+# item, a candle list's the `bucket_start` of its last candle.
+_TOKENS_CURSOR = re.compile(rf"([0-9]{{1,10}}):(.{{1,{MAX_CURSOR_KEY}}})")
 
 
-def decode_cursor(text: str | None, kind: str) -> dict[str, Any] | None:
-    """The fields of a cursor made by `encode_cursor(kind, ...)`; 400 if it is not one."""
+def tokens_cursor(rank: int, key: str) -> str:
+    """The cursor of the token-list page that follows (rank, key)."""
+    return f"{rank}:{key}"
+
+
+def parse_tokens_cursor(text: str | None) -> tuple[int, str] | None:
+    """The (rank, key) position a token-list cursor names; 400 if it is not of the form."""
     if not text:
         return None
-    if len(text) > MAX_CURSOR_LENGTH:
-        raise ApiError(400, f"cursor longer than {MAX_CURSOR_LENGTH} characters is not one this API returned")
-    try:
-        data = json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
-    except (ValueError, binascii.Error, RecursionError):
-        raise ApiError(400, "cursor is not one this API returned") from None
-    if not isinstance(data, dict) or data.get("k") != kind:
-        raise ApiError(400, f"cursor does not belong to this list (expected a {kind} cursor)")
-    # Our cursors are flat objects of short strings and small whole numbers; anything else
-    # (nesting, NULs, huge numbers) was not made here and must not reach the database.
-    for value in data.values():
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ApiError(400, "cursor is not one this API returned")
-        if isinstance(value, int) and not -INT32_MAX <= value <= INT32_MAX:
-            raise ApiError(400, "cursor is not one this API returned")
-        if isinstance(value, str) and (len(value) > MAX_CURSOR_TEXT or "\x00" in value or not value.isprintable()):
-            raise ApiError(400, "cursor is not one this API returned")
-    return data
-
-
-def _cursor_field(cursor: dict[str, Any] | None, name: str, convert: Callable[[Any], Any]) -> Any:
-    if cursor is None:
-        return None
-    try:
-        return convert(cursor[name])
-    except (KeyError, TypeError, ValueError, OverflowError, ApiError):
-        raise ApiError(400, "cursor is not one this API returned") from None
+    match = _TOKENS_CURSOR.fullmatch(text)
+    if match is None or int(match.group(1)) > INT32_MAX:
+        raise ApiError(
+            400,
+            f"cursor must be <rank>:<token key> (rank up to {INT32_MAX}, key up to {MAX_CURSOR_KEY} characters), "
+            "as next_cursor gives it",
+        )
+    return int(match.group(1)), match.group(2)
 
 
 # --- the API --------------------------------------------------------------------------------------
@@ -283,6 +279,7 @@ class QuotesApi:
                 if match:
                     name = candidate.name
                     params = Query.parse(query, candidate.params)
+                    # The target comes percent-encoded (`request_target`): each segment is decoded once.
                     segments = [unquote(s) for s in match.groups()]
                     for segment in segments:
                         check_text(segment, "path segment")
@@ -326,14 +323,18 @@ class QuotesApi:
 
     def resolve_many(self, conn: Any, params: Query) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
         """(reference, token key) pairs in request order, and an error object per unresolved one."""
-        refs = list(dict.fromkeys(params.listed("tokens")))
+        given = params.values.get("tokens", [])
+        if sum(len(v) for v in given) > MAX_TOKENS_TEXT:
+            raise ApiError(400, f"tokens longer than {MAX_TOKENS_TEXT} characters")
+        items = params.listed("tokens")
+        refs = list(dict.fromkeys(items))
         if not refs:
             raise ApiError(
                 400,
                 "tokens is required: token keys, <chain>:<address> contracts or symbols, comma-separated or repeated",
             )
-        if len(refs) > MAX_TOKENS_PER_REQUEST:
-            raise ApiError(400, f"at most {MAX_TOKENS_PER_REQUEST} tokens per request, got {len(refs)}")
+        if len(items) > MAX_TOKENS_PER_REQUEST:  # counted as given: a repeat is an item too
+            raise ApiError(400, f"at most {MAX_TOKENS_PER_REQUEST} tokens per request, got {len(items)}")
         parsed, errors = [], []
         for ref in refs:
             try:
@@ -402,10 +403,7 @@ def _price(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -> tup
 def _tokens(api: QuotesApi, conn: Any, params: Query, _: list[str]) -> tuple[int, Any]:
     token_set = params.choice("set", TOKEN_SETS, None)
     limit = params.integer("limit", DEFAULT_TOKEN_LIMIT, 1, MAX_PAGE_SIZE)
-    cursor = decode_cursor(params.one("cursor"), "tokens")
-    if cursor is not None and cursor.get("set") != token_set:
-        raise ApiError(400, "cursor belongs to another token set; keep the set of the first page")
-    after = (_cursor_field(cursor, "rank", _cursor_int), _cursor_field(cursor, "key", str)) if cursor else None
+    after = parse_tokens_cursor(params.one("cursor"))
     rows = reads.list_tokens(conn, token_set, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     items = [
@@ -422,9 +420,7 @@ def _tokens(api: QuotesApi, conn: Any, params: Query, _: list[str]) -> tuple[int
         }
         for t in page
     ]
-    next_cursor = (
-        encode_cursor("tokens", set=token_set, rank=page[-1].sort_rank, key=page[-1].token_key) if more else None
-    )
+    next_cursor = tokens_cursor(page[-1].sort_rank, page[-1].token_key) if more else None
     return 200, {"set": token_set, "tokens": items, "next_cursor": next_cursor}
 
 
@@ -486,14 +482,12 @@ def _candles(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -> t
     now = datetime.now(timezone.utc)
     end = params.instant("to") or now
     start = params.instant("from") or end - width * limit
-    if start >= end:
-        raise ApiError(400, f"from ({time_text(start)}) must be before to ({time_text(end)})")
-    cursor = decode_cursor(params.one("cursor"), "candles")
-    if cursor and cursor.get("resolution") != resolution:
-        raise ApiError(400, "cursor belongs to another resolution; keep the resolution of the first page")
-    after = _cursor_field(cursor, "after", _cursor_time)
+    after = params.instant("cursor")
     key = api.resolve(conn, segments[0])
-    rows = gold.candles(conn, key, resolution, start=start, end=end, after=after, limit=limit + 1)
+    # [from, to) with from at or after to is the empty window: no candles, not an error.
+    rows = (
+        gold.candles(conn, key, resolution, start=start, end=end, after=after, limit=limit + 1) if start < end else []
+    )
     page, more = rows[:limit], len(rows) > limit
     return 200, {
         "token_key": key,
@@ -514,23 +508,8 @@ def _candles(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -> t
             }
             for c in page
         ],
-        "next_cursor": encode_cursor("candles", resolution=resolution, after=page[-1].bucket_start.isoformat())
-        if more
-        else None,
+        "next_cursor": time_text(page[-1].bucket_start) if more else None,
     }
-
-
-def _cursor_int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError("a cursor rank is a whole number")
-    return value
-
-
-def _cursor_time(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError("a cursor time carries its offset")
-    return bounded_time(value, "cursor")
 
 
 @route("kpis", "/kpis", params=("tokens",))
