@@ -365,7 +365,7 @@ def test_trending_prices_pass_the_same_plausibility_screen_as_top100(stack: Tren
         k: v for k, v in expected.items() if k not in (PICO, wif)
     }
     [_, updated] = read_all(stack.bootstrap, stack.topics["price_updated"])
-    announced = {p["token_key"] for p in json.loads(updated.value())["prices"]}
+    announced = {p["token_key"] for p in json_value(updated)["prices"]}
     assert announced == set(expected) - {PICO, wif}
     [_, record] = stack.audit_requests()
     assert set(parse_job_message(record.value()).token_keys) == set(expected) - {PICO, wif}
