@@ -19,6 +19,7 @@ a combined controller+broker, as `infra/cluster/kafka-production` declares). Whi
 from __future__ import annotations
 
 import itertools
+import re
 import signal
 import threading
 import time
@@ -314,7 +315,7 @@ def test_three_brokers_lose_the_busiest_leader_then_a_second(
         last_broker=f"node{last}",
         one_broker_seconds=one_broker_seconds,
         publish_refused=len(refused),
-        refusal=refusals[0][:120] if refusals else "-",
+        refusal=sorted({m.group(1) for r in refusals if (m := re.search(r"code=(\w+)", r))}),
         held_unconfirmed=unconfirmed,
         reached_a_function=len(reached_a_function),
         restart_seconds=restart_seconds,
