@@ -138,14 +138,14 @@ install_kafka_extension() {
 }
 
 install_strimzi() {
-  log "Strimzi ${STRIMZI_VERSION} and the Kafka cluster of infra/cluster/kafka.yaml"
+  log "Strimzi ${STRIMZI_VERSION} and the Kafka cluster of infra/cluster/kafka"
   kubectl create namespace kafka --dry-run=client --output yaml | kubectl apply -f -
   # The release manifest targets namespace "myproject"; install it into "kafka".
   curl --fail --silent --show-error --location "$STRIMZI_URL" \
     | sed 's/namespace: .*/namespace: kafka/' \
     | kubectl apply --namespace kafka -f -
   wait_deployments kafka
-  kubectl apply -f "${ROOT}/infra/cluster/kafka.yaml"
+  kubectl apply -k "${ROOT}/infra/cluster/kafka"
   kubectl wait kafka/price-crawler --namespace kafka --for=condition=Ready --timeout="$WAIT"
 }
 

@@ -4,7 +4,9 @@ One module per concern: `processes` (pid files, leases, locks, ports), `kafka` (
 `topics` (the project's topics, from infra/knative/base/kafkatopics.yaml), `postgres` (the cluster
 and its databases); this package re-exports their public names.
 
-`make up`, the test suite and the benchmarks call `ensure_kafka()` / `ensure_postgres()`.
+`make up`, the test suite and the benchmarks call `ensure_kafka()` / `ensure_postgres()`;
+the resilience suite's broker-loss test runs three nodes with `ensure_kafka_cluster()`
+(`kafka_cluster`: RF 3, min.insync.replicas 2, each node like the single one).
 When something that is not ours already answers at the configured address it is used as
 is (`None` is returned). Otherwise the project's own broker / cluster (installed by
 `make setup` under `.local/`) is started, or joined if another process of this project
@@ -19,6 +21,7 @@ stops every embedded service of a state directory regardless of leases.
 State directory (default `.local/`, git-ignored):
     kafka/libs/, kafka/VERSION       broker class path, resolved by scripts/setup.sh
     kafka/server.properties, kafka/data/, kafka/logs/server.log
+    kafka-<id>/...                   the same per node of a cluster; run/kafka-cluster.json its id
     postgres/data/, postgres/superuser.password
     run/<name>.json                  pid file: pid, address, how to recognise the process
     run/<name>.leases/               one empty file per handle in use
@@ -30,8 +33,17 @@ from local.services.kafka import (
     KAFKA_LIBS_DIR,
     KAFKA_LOG4J_CONFIG,
     KAFKA_START_TIMEOUT,
+    SINGLE_NODE,
+    KafkaNode,
+    Replication,
     ensure_kafka,
     kafka_version,
+)
+from local.services.kafka_cluster import (
+    CLUSTER_REPLICATION,
+    ClusterLayout,
+    KafkaCluster,
+    ensure_kafka_cluster,
 )
 from local.services.postgres import (
     POSTGRES_SETTINGS,
@@ -66,16 +78,22 @@ from local.services.topics import (
 )
 
 __all__ = [
+    "CLUSTER_REPLICATION",
+    "ClusterLayout",
     "EmbeddedService",
     "KAFKA_LIBS_DIR",
     "KAFKA_LOG4J_CONFIG",
     "KAFKA_START_TIMEOUT",
     "KAFKA_TOPICS_MANIFEST",
+    "KafkaCluster",
+    "KafkaNode",
     "LOCAL_DIR",
     "POSTGRES_SETTINGS",
     "POSTGRES_START_TIMEOUT",
     "POSTGRES_SUPERUSER",
     "PROJECT_ROOT",
+    "Replication",
+    "SINGLE_NODE",
     "STOP_TIMEOUT",
     "ServiceError",
     "TopicSpec",
@@ -87,6 +105,7 @@ __all__ = [
     "drop_orphaned_databases",
     "empty_database",
     "ensure_kafka",
+    "ensure_kafka_cluster",
     "ensure_postgres",
     "free_port",
     "kafka_version",

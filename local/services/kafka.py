@@ -1,4 +1,8 @@
-"""The embedded Kafka broker (KRaft, one node): configure, start or join, check it answers."""
+"""The embedded Kafka broker (KRaft): configure, start or join one node, check it answers.
+
+`ensure_kafka` runs the single combined controller+broker node of `make up` and the tests;
+`local.services.kafka_cluster` runs three of them through the same `_ensure_node` path.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import shutil
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from local.services.processes import (
@@ -92,26 +97,84 @@ def _kafka_cluster_id() -> str:
             return cluster_id
 
 
-def _kafka_properties(port: int, controller_port: int, data_dir: Path) -> str:
+@dataclass(frozen=True)
+class Replication:
+    """Replication defaults of a cluster: its topics' replicas and the acks=all quorum."""
+
+    factor: int = 1
+    min_insync_replicas: int = 1
+
+
+SINGLE_NODE = Replication()
+
+
+@dataclass(frozen=True)
+class KafkaNode:
+    """One local KRaft node (controller and broker in one JVM): its id and its two ports."""
+
+    node_id: int
+    port: int
+    controller_port: int
+    # Service name: pid file, log and data dir under the state dir ("kafka" for the single node).
+    name: str = "kafka"
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def listeners(self) -> str:
+        return f"127.0.0.1:{self.port},127.0.0.1:{self.controller_port}"
+
+
+@dataclass(frozen=True)
+class KafkaQuorum:
+    """How a node finds its controllers: one standalone node, or a static quorum of voters."""
+
+    voters: tuple[KafkaNode, ...]
+    replication: Replication = SINGLE_NODE
+
+    @property
+    def standalone(self) -> bool:
+        return len(self.voters) == 1
+
+    def properties(self) -> str:
+        """The quorum line of server.properties."""
+        if self.standalone:  # dynamic quorum of one, formatted with --standalone
+            return f"controller.quorum.bootstrap.servers=127.0.0.1:{self.voters[0].controller_port}"
+        voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.voters)
+        return f"controller.quorum.voters={voters}"
+
+    def formatted_for(self, node: KafkaNode, cluster_id: str | None) -> str:
+        """What a node's log dir was formatted for: a change means it must be formatted afresh."""
+        if self.standalone:
+            return node.listeners  # as before clusters existed: existing single-node dirs stay valid
+        return f"{node.listeners}|{self.properties()}|{cluster_id}"
+
+
+def _kafka_properties(node: KafkaNode, quorum: KafkaQuorum, data_dir: Path) -> str:
+    factor, min_isr = quorum.replication.factor, quorum.replication.min_insync_replicas
     return f"""\
-# Written by local/services.py at each start of the embedded broker; edits are overwritten.
+# Written by local/services at each start of the embedded broker; edits are overwritten.
 process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+node.id={node.node_id}
+{quorum.properties()}
+listeners=PLAINTEXT://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{node.port}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data_dir}
 num.partitions=3
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+default.replication.factor={factor}
+min.insync.replicas={min_isr}
+offsets.topic.replication.factor={factor}
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor={factor}
+transaction.state.log.min.isr={min_isr}
+share.coordinator.state.topic.replication.factor={factor}
+share.coordinator.state.topic.min.isr={min_isr}
 group.initial.rebalance.delay.ms=0
 num.network.threads=2
 num.io.threads=4
@@ -135,56 +198,78 @@ def ensure_kafka(
 
         bootstrap = Settings().kafka_bootstrap_servers
     host, port = _split_bootstrap(bootstrap)
-    address = f"127.0.0.1:{port}"
-    files = _ServiceFiles(Path(state_dir), "kafka")
-    broker_dir = files.state_dir / "kafka"
+    node = KafkaNode(1, port, int(os.environ.get("KAFKA_CONTROLLER_PORT") or port + 1))
+    return _ensure_node(
+        node, KafkaQuorum((node,)), host=host, bootstrap=bootstrap, state_dir=state_dir, timeout=timeout
+    )
+
+
+def _ensure_node(
+    node: KafkaNode,
+    quorum: KafkaQuorum,
+    *,
+    host: str = "127.0.0.1",
+    bootstrap: str | None = None,
+    state_dir: Path = LOCAL_DIR,
+    timeout: float = KAFKA_START_TIMEOUT,
+    cluster_id: str | None = None,
+    heap: str = "-Xms256m -Xmx512m",
+) -> EmbeddedService | None:
+    """Start or join one node of `quorum` (see `ensure_kafka`); `cluster_id` formats a node of a cluster.
+
+    `heap` is the JVM's unless $KAFKA_HEAP_OPTS says otherwise.
+    """
+    port, address = node.port, node.address
+    files = _ServiceFiles(Path(state_dir), node.name)
+    broker_dir = files.state_dir / node.name
 
     def check_foreign() -> None:
-        reason = _kafka_answers(bootstrap, timeout=15)
+        reason = _kafka_answers(bootstrap or address, timeout=15)
         if reason:
             raise ServiceError(f"something answers at {host}:{port} but it is not a usable Kafka broker: {reason}")
 
     def start() -> tuple[subprocess.Popen, _Record]:
         if not any(KAFKA_LIBS_DIR.glob("kafka_2.13-*.jar")):
             raise ServiceError(f"Kafka is not installed in {KAFKA_LIBS_DIR}: run `make setup`")
-        controller_port = int(os.environ.get("KAFKA_CONTROLLER_PORT") or port + 1)
-        if port_open("127.0.0.1", controller_port):
+        if port_open("127.0.0.1", node.controller_port):
             raise ServiceError(
-                f"the embedded broker's controller port {controller_port} is taken by another program: "
+                f"the embedded broker's controller port {node.controller_port} is taken by another program: "
                 "set KAFKA_CONTROLLER_PORT to a free port"
             )
         java, classpath = _java(), f"{KAFKA_LIBS_DIR}/*"
         data_dir, logs_dir = broker_dir / "data", broker_dir / "logs"
         properties = broker_dir / "server.properties"
         logs_dir.mkdir(parents=True, exist_ok=True)
-        properties.write_text(_kafka_properties(port, controller_port, data_dir))
+        properties.write_text(_kafka_properties(node, quorum, data_dir))
         jvm_logging = [f"-Dlog4j2.configurationFile={KAFKA_LOG4J_CONFIG}", f"-Dkafka.logs.dir={logs_dir}"]
 
-        # KRaft stores its own listener in the metadata log: a broker formatted for other
-        # ports cannot start, so the (disposable, local) data is formatted afresh.
-        listeners = f"127.0.0.1:{port},127.0.0.1:{controller_port}"
+        # KRaft stores its own listener (and its quorum) in the metadata log: a node formatted
+        # for other ports cannot start, so the (disposable, local) data is formatted afresh.
+        signature = quorum.formatted_for(node, cluster_id)
         formatted_for = broker_dir / "formatted-for"
         if (data_dir / "meta.properties").exists():
             previous = formatted_for.read_text().strip() if formatted_for.exists() else ""
-            if previous != listeners:
-                log.warning("kafka: listeners changed (%s -> %s): re-formatting %s", previous, listeners, data_dir)
+            if previous != signature:
+                log.warning("kafka: listeners changed (%s -> %s): re-formatting %s", previous, signature, data_dir)
                 shutil.rmtree(data_dir)
         if not (data_dir / "meta.properties").exists():
             shutil.rmtree(data_dir, ignore_errors=True)
+            # A standalone node is a dynamic quorum of one; cluster nodes share a static voter list.
+            mode = ["--standalone"] if quorum.standalone else []
             fmt = subprocess.run(
                 [java, *jvm_logging, "-cp", classpath, "kafka.tools.StorageTool", "format",
-                 "-t", _kafka_cluster_id(), "-c", str(properties), "--standalone"],
+                 "-t", cluster_id or _kafka_cluster_id(), "-c", str(properties), *mode],
                 capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, check=False,
             )  # fmt: skip
             if fmt.returncode != 0:
                 raise ServiceError(f"formatting the Kafka log dir failed:\n{fmt.stdout}{fmt.stderr}")
-            formatted_for.write_text(listeners + "\n")
+            formatted_for.write_text(signature + "\n")
 
-        heap = os.environ.get("KAFKA_HEAP_OPTS", "-Xms256m -Xmx512m").split()
+        jvm_heap = (os.environ.get("KAFKA_HEAP_OPTS") or heap).split()
         log.info("starting embedded Kafka %s at %s (log %s)", kafka_version() or "", address, files.log_file)
         with _open_log(files.log_file, f"kafka {address}") as output:
             process = subprocess.Popen(
-                [java, *heap, "-XX:+UseG1GC", "-Djava.awt.headless=true", *jvm_logging,
+                [java, *jvm_heap, "-XX:+UseG1GC", "-Djava.awt.headless=true", *jvm_logging,
                  "-cp", classpath, "kafka.Kafka", str(properties)],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 cwd=broker_dir, start_new_session=True,  # Ctrl-C in a terminal must not reach it

@@ -267,9 +267,10 @@ class EmbeddedService:
     def __repr__(self) -> str:
         return f"EmbeddedService({self.name!r}, {self.address!r}, pid={self.pid}, started={self.started})"
 
-    def stop(self, timeout: float = STOP_TIMEOUT) -> bool:
+    def stop(self, timeout: float = STOP_TIMEOUT, *, stop_signal: signal.Signals | None = None) -> bool:
         """Release this handle; stop the process if no other user is left.
 
+        `stop_signal` replaces the service's graceful one (SIGKILL: a crash, for fault tests).
         Returns True when the process was stopped, False when it was left running for its
         other users (or this handle was already released).
         """
@@ -284,7 +285,8 @@ class EmbeddedService:
                 return False
             if _process_running(self._record.pid, self._record.marker):
                 log.info("stopping %s (pid %d)", self.name, self.pid)
-                _terminate(self.pid, signal.Signals[self._record.stop_signal], timeout, self._process)
+                graceful = signal.Signals[self._record.stop_signal]
+                _terminate(self.pid, stop_signal or graceful, timeout, self._process)
             elif self._process is not None:
                 self._process.poll()
             self._files.forget()

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from local.services.kafka import (
+    SINGLE_NODE,
+    Replication,
     _admin,
 )
 from local.services.processes import (
@@ -23,13 +25,13 @@ KAFKA_TOPICS_MANIFEST = PROJECT_ROOT / "infra" / "knative" / "base" / "kafkatopi
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic to create: partitions and topic-level config (replication is always 1 locally)."""
+    """A topic to create: partitions and topic-level config (replication comes from the cluster)."""
 
     partitions: int
     config: Mapping[str, str] = field(default_factory=dict)
 
 
-# Cluster settings that cannot hold on a single local broker.
+# Cluster settings that cannot hold on a single local broker: the `Replication` decides them.
 _CLUSTER_ONLY_TOPIC_CONFIG = {"min.insync.replicas"}
 
 
@@ -61,6 +63,7 @@ def create_topics(
     topics: Mapping[str, int],
     config: Mapping[str, str] | None = None,
     *,
+    replication_factor: int = 1,
     timeout: float = 30.0,
 ) -> list[str]:
     """Create each topic {name: partitions} that does not exist yet; return those created.
@@ -76,7 +79,7 @@ def create_topics(
         return []
     admin = _admin(bootstrap)
     new = [
-        NewTopic(name, num_partitions=partitions, replication_factor=1, config=dict(config or {}))
+        NewTopic(name, num_partitions=partitions, replication_factor=replication_factor, config=dict(config or {}))
         for name, partitions in topics.items()
     ]
     created = []
@@ -110,14 +113,19 @@ def _wait_for_leaders(admin, topics: Mapping[str, int], timeout: float) -> None:
             time.sleep(0.1)
 
 
-def create_project_topics(bootstrap: str) -> list[str]:
-    """Create the project's topics (see `project_topics`); return those created."""
+def create_project_topics(bootstrap: str, *, replication: Replication = SINGLE_NODE) -> list[str]:
+    """Create the project's topics (see `project_topics`); return those created.
+
+    On a cluster (`replication` of `kafka_cluster.CLUSTER_REPLICATION`) every topic gets its
+    replicas and `min.insync.replicas`, as the production overlay patches the same table.
+    """
     created = []
+    quorum = {"min.insync.replicas": str(replication.min_insync_replicas)} if replication.factor > 1 else {}
     by_config: dict[tuple, dict[str, int]] = {}
     for name, spec in project_topics().items():
-        by_config.setdefault(tuple(sorted(spec.config.items())), {})[name] = spec.partitions
+        by_config.setdefault(tuple(sorted({**spec.config, **quorum}.items())), {})[name] = spec.partitions
     for config, topics in by_config.items():
-        created += create_topics(bootstrap, topics, dict(config))
+        created += create_topics(bootstrap, topics, dict(config), replication_factor=replication.factor)
     return created
 
 

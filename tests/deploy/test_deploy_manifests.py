@@ -35,10 +35,14 @@ def test_rendered_resources_are_valid(directory: str, rendered: dict[str, Any], 
     assert rules.validate_documents(docs, function_services) == []
 
 
-def test_cluster_manifests_are_valid() -> None:
-    docs = rules.load_yaml_documents(rules.ROOT / "infra" / "cluster" / "kafka.yaml")
-    assert {d["kind"] for d in docs} == {"Kafka", "KafkaNodePool"}
-    assert rules.validate_documents(docs) == []
+KAFKA_DEV, KAFKA_PRODUCTION = "infra/cluster/kafka", "infra/cluster/kafka-production"
+
+
+def test_cluster_manifests_are_valid(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    for directory in (KAFKA_DEV, KAFKA_PRODUCTION):
+        docs = rendered[directory]
+        assert {d["kind"] for d in docs} == {"Kafka", "KafkaNodePool"}, directory
+        assert rules.validate_documents(docs) == [], directory
 
 
 def test_base_files_are_plain_yaml_for_the_local_eventing_plane() -> None:
@@ -176,9 +180,36 @@ def test_overlay_provides_what_the_functions_read(overlay: str, rendered: dict[s
 
 
 def test_production_topics_are_replicated(rendered: dict[str, Any]) -> None:
-    for topic in _by_kind(rendered["infra/knative/overlays/production"], "KafkaTopic").values():
+    topics = _by_kind(rendered["infra/knative/overlays/production"], "KafkaTopic")
+    assert set(topics) == set(_by_kind(rendered["infra/knative/base"], "KafkaTopic"))
+    for topic in topics.values():
         assert topic["spec"]["replicas"] == 3
         assert topic["spec"]["config"]["min.insync.replicas"] == "2"
+
+
+def test_production_kafka_has_three_brokers_and_writes_on_two(rendered: dict[str, Any]) -> None:
+    """RF 3 / min ISR 2 as broker defaults and for the internal topics: one broker lost loses no
+    acks=all write; two lost make producers fail instead of writing one copy."""
+    docs = rendered[KAFKA_PRODUCTION]
+    (pool,) = _by_kind(docs, "KafkaNodePool").values()
+    assert pool["spec"]["replicas"] == 3
+    assert {"controller", "broker"} <= set(pool["spec"]["roles"])  # the three are the controller quorum too
+    config = _by_kind(docs, "Kafka")["price-crawler"]["spec"]["kafka"]["config"]
+    for key in (
+        "default.replication.factor",
+        "offsets.topic.replication.factor",
+        "transaction.state.log.replication.factor",
+    ):
+        assert config[key] == 3, key
+    for key in ("min.insync.replicas", "transaction.state.log.min.isr"):
+        assert config[key] == 2, key
+    assert config["auto.create.topics.enable"] is False
+    # The dev cluster stays one node, and production differs from it in nothing else.
+    dev = rendered[KAFKA_DEV]
+    assert _by_kind(dev, "KafkaNodePool")["dual-role"]["spec"]["replicas"] == 1
+    dev_kafka = copy.deepcopy(_by_kind(dev, "Kafka")["price-crawler"])
+    dev_kafka["spec"]["kafka"]["config"].update({k: config[k] for k in config})
+    assert dev_kafka == _by_kind(docs, "Kafka")["price-crawler"]
 
 
 def test_plain_services_match_func_yaml(rendered: dict[str, Any], func_yamls: dict[str, dict[str, Any]]) -> None:

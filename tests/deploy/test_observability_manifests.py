@@ -23,7 +23,7 @@ ALERTS = rules.ROOT / "infra" / "observability" / "prometheus" / "alerts.yaml"
 DASHBOARD = rules.ROOT / "infra" / "observability" / "grafana" / "price-crawler.json"
 VALUES = rules.ROOT / "infra" / "cluster" / "monitoring-values.yaml"
 CHART_VALUES = rules.ROOT / "tests" / "fixtures" / "helm" / "kube-prometheus-stack-88.3.0-values.yaml"
-KAFKA = rules.ROOT / "infra" / "cluster" / "kafka.yaml"
+KAFKA = rules.ROOT / "infra" / "cluster" / "kafka" / "kafka.yaml"
 TOPICS = rules.ROOT / "infra" / "knative" / "base" / "kafkatopics.yaml"
 SOURCES = rules.ROOT / "infra" / "knative" / "base" / "kafkasources.yaml"
 

@@ -11,9 +11,6 @@ Every test prints `RESILIENCE ...` figures; they are repeated at the end of the 
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -22,11 +19,11 @@ from local import services
 from local.market.server import SimulatedMarket
 from tests.resilience.harness import (
     FIGURES,
-    METADATA_TOPIC,
     Ledger,
     PrivateInfra,
     RunningSystem,
-    utc_now_iso,
+    private_infra_in,
+    start_seeded_system,
 )
 
 
@@ -39,21 +36,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def private_infra() -> Iterator[PrivateInfra]:
-    # Under .local/ rather than a private temp dir: PostgreSQL runs as the `postgres` OS user.
-    state_dir = services.LOCAL_DIR / f"resilience-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    state_dir.mkdir(parents=True, mode=0o755)
-    state_dir.chmod(0o755)
-    infra = PrivateInfra(state_dir)
-    try:
-        infra.start()
-    except Exception as exc:
-        infra.close()
-        shutil.rmtree(state_dir, ignore_errors=True)
-        pytest.fail(f"the private Kafka/PostgreSQL of the resilience suite cannot start: {exc}", pytrace=False)
-    yield infra
-    infra.close()
-    if not os.environ.get("RESILIENCE_KEEP_STATE"):  # set it to keep the logs of a failing run
-        shutil.rmtree(state_dir, ignore_errors=True)
+    with private_infra_in(services.LOCAL_DIR) as infra:
+        yield infra
 
 
 @pytest.fixture(scope="session")
@@ -72,26 +56,7 @@ def ledger(private_infra: PrivateInfra) -> Iterator[Ledger]:
 
 @pytest.fixture(scope="session")
 def system(private_infra: PrivateInfra, market: SimulatedMarket, ledger: Ledger) -> Iterator[RunningSystem]:
-    running = RunningSystem(private_infra, market, private_infra.state_dir / "system")
-    running.start()
-    try:
-        job_id = f"seed-metadata-{uuid.uuid4().hex[:8]}"
-        running.produce(
-            METADATA_TOPIC,
-            {
-                "job_type": "metadata",
-                "token_type": "top100",
-                "symbols": [],
-                "timestamp": utc_now_iso(),
-                "job_id": job_id,
-            },
-        )
-        row = ledger.wait_final(job_id, timeout=90)
-        assert row["status"] == "succeeded", row
-    except BaseException:
-        print(running.log_tails(["metadata", "eventing"]))
-        running.stop()
-        raise
+    running = start_seeded_system(private_infra, market, ledger)
     yield running
     running.stop()
 

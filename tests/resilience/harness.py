@@ -32,7 +32,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from confluent_kafka import Consumer, Producer
 
 from local import services, stack
@@ -114,6 +115,17 @@ def _free_port_pair(avoid: Collection[int] = ()) -> int:
     raise RuntimeError("no two adjacent free ports")
 
 
+def _cluster_layout(brokers: int) -> services.ClusterLayout:
+    """Six ports from $RESILIENCE_KAFKA_CLUSTER_PORT_BASE, else three free port pairs."""
+    base = os.environ.get("RESILIENCE_KAFKA_CLUSTER_PORT_BASE")
+    if base:
+        return services.ClusterLayout.from_base(int(base), brokers)
+    pairs: list[int] = []
+    for _ in range(brokers):
+        pairs.append(_free_port_pair(avoid=[p for q in pairs for p in (q, q + 1)]))
+    return services.ClusterLayout.on_ports([(p, p + 1) for p in pairs])
+
+
 def _bindable(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
@@ -128,29 +140,52 @@ def _bindable(port: int) -> bool:
 
 
 class PrivateInfra:
-    """An embedded Kafka broker and PostgreSQL cluster that only this test session uses."""
+    """An embedded Kafka (one broker, or a three-node cluster) and PostgreSQL cluster that only this
+    test session uses.
 
-    def __init__(self, state_dir: Path):
+    `brokers=3` runs `local.services.ensure_kafka_cluster`: RF 3 and min.insync.replicas 2, the
+    production topology. Its ports start at $RESILIENCE_KAFKA_CLUSTER_PORT_BASE when set (six
+    ports), else free ports.
+    """
+
+    def __init__(self, state_dir: Path, *, brokers: int = 1):
         self.state_dir = state_dir
-        self.kafka_port = _free_port_pair()
+        self.brokers = brokers
+        self.cluster_layout: services.ClusterLayout | None = None
+        self.cluster: services.KafkaCluster | None = None
+        if brokers == 1:
+            self.kafka_port = _free_port_pair()
+            taken = [self.kafka_port, self.kafka_port + 1]
+            self.bootstrap = f"127.0.0.1:{self.kafka_port}"
+        else:
+            self.cluster_layout = _cluster_layout(brokers)
+            taken = [p for n in self.cluster_layout.nodes for p in (n.port, n.controller_port)]
+            self.kafka_port = taken[0]
+            self.bootstrap = self.cluster_layout.bootstrap
         self.postgres_port = services.free_port()
-        while self.postgres_port in (self.kafka_port, self.kafka_port + 1):
+        while self.postgres_port in taken:
             self.postgres_port = services.free_port()
-        self.bootstrap = f"127.0.0.1:{self.kafka_port}"
         self.database_url = f"postgresql://crawler:crawler@127.0.0.1:{self.postgres_port}/price_crawler"
         self.kafka: services.EmbeddedService | None = None
         self.postgres: services.EmbeddedService | None = None
+
+    @property
+    def replication(self) -> services.Replication:
+        return services.CLUSTER_REPLICATION if self.cluster_layout else services.SINGLE_NODE
 
     def start(self) -> None:
         """Start both, apply the migrations, create the project's topics."""
         self.start_postgres()
         self._first_kafka_start()
         apply_migrations(self.database_url)
-        services.create_project_topics(self.bootstrap)
+        services.create_project_topics(self.bootstrap, replication=self.replication)
 
     def _first_kafka_start(self, attempts: int = 3) -> None:
         """Start the broker, on a new port pair if another socket took one before it bound it
         (free ports are only free when picked; the full suite lost that race twice)."""
+        if self.cluster_layout is not None:
+            self.start_kafka()
+            return
         for attempt in range(attempts):
             try:
                 self.start_kafka()
@@ -162,15 +197,23 @@ class PrivateInfra:
                 self.bootstrap = f"127.0.0.1:{self.kafka_port}"
 
     def start_kafka(self) -> float:
-        """Start the broker on its data directory; return the seconds it took."""
+        """Start the broker (every node of the cluster) on its data directory; return the seconds it took."""
         started = time.monotonic()
+        if self.cluster_layout is not None:
+            if self.cluster is None:
+                self.cluster = services.KafkaCluster(self.cluster_layout, self.state_dir)
+            self.cluster.start()
+            return time.monotonic() - started
         with mock.patch.dict(os.environ, {"KAFKA_CONTROLLER_PORT": str(self.kafka_port + 1)}):
             self.kafka = services.ensure_kafka(self.bootstrap, state_dir=self.state_dir)
         assert self.kafka is not None and self.kafka.started, "the private broker was not started by us"
         return time.monotonic() - started
 
     def stop_kafka(self) -> None:
-        """Stop the broker (SIGTERM: a clean shutdown, like a rolling restart)."""
+        """Stop the broker (SIGTERM: a clean shutdown, like a rolling restart); a cluster: every node."""
+        if self.cluster is not None:
+            self.cluster.stop()
+            return
         assert self.kafka is not None and self.kafka.stop(), "the private broker did not stop"
         self.kafka = None
 
@@ -186,6 +229,8 @@ class PrivateInfra:
         self.postgres = None
 
     def close(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop(timeout=10)
         for service in (self.kafka, self.postgres):
             if service is not None:
                 service.stop(timeout=10)
@@ -426,6 +471,54 @@ class RunningSystem:
         remaining = self.producer.flush(timeout)
         assert remaining == 0, f"{remaining} records not confirmed by the broker"
         assert not self.delivery_errors, f"records refused by the broker: {self.delivery_errors[:3]}"
+
+
+def start_seeded_system(infra: PrivateInfra, market: SimulatedMarket, ledger: Ledger) -> RunningSystem:
+    """`RunningSystem` on `infra`, started, with the top-100 set filled by one metadata job."""
+    running = RunningSystem(infra, market, infra.state_dir / "system")
+    running.start()
+    try:
+        job_id = f"seed-metadata-{uuid.uuid4().hex[:8]}"
+        running.produce(
+            METADATA_TOPIC,
+            {
+                "job_type": "metadata",
+                "token_type": "top100",
+                "symbols": [],
+                "timestamp": utc_now_iso(),
+                "job_id": job_id,
+            },
+        )
+        row = ledger.wait_final(job_id, timeout=90)
+        assert row["status"] == "succeeded", row
+    except BaseException:
+        print(running.log_tails(["metadata", "eventing"]))
+        running.stop()
+        raise
+    return running
+
+
+@contextlib.contextmanager
+def private_infra_in(state_root: Path, *, brokers: int = 1) -> Iterator[PrivateInfra]:
+    """A started `PrivateInfra` in a new `.local/resilience-*` directory; removed afterwards
+    (kept with $RESILIENCE_KEEP_STATE, for the logs of a failing run)."""
+    # Under .local/ rather than a private temp dir: PostgreSQL runs as the `postgres` OS user.
+    state_dir = state_root / f"resilience-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    state_dir.mkdir(parents=True, mode=0o755)
+    state_dir.chmod(0o755)
+    infra = PrivateInfra(state_dir, brokers=brokers)
+    try:
+        infra.start()
+    except Exception as exc:
+        infra.close()
+        shutil.rmtree(state_dir, ignore_errors=True)
+        pytest.fail(f"the private Kafka/PostgreSQL of the resilience suite cannot start: {exc}", pytrace=False)
+    try:
+        yield infra
+    finally:
+        infra.close()
+        if not os.environ.get("RESILIENCE_KEEP_STATE"):
+            shutil.rmtree(state_dir, ignore_errors=True)
 
 
 def http_get_json(url: str, timeout: float = 2.0) -> tuple[int | None, dict[str, Any]]:
@@ -669,6 +762,12 @@ class JobBook:
 
     def send(self, kind: str) -> str:
         """Write one job of `kind` ("top100", "trending" or "metadata") without waiting for the broker."""
+        job_id, topic, job = self.new_job(kind)
+        self.system.produce(topic, job, flush=False)
+        return job_id
+
+    def new_job(self, kind: str) -> tuple[str, str, dict[str, Any]]:
+        """A job of `kind` this book accounts for: (job id, request topic, message); the caller writes it."""
         self._sequence += 1
         job_id = f"{self.prefix}-{kind}-{self._sequence}"
         if kind == "top100":
@@ -684,9 +783,8 @@ class JobBook:
                 "job_id": job_id,
             }
             topic, keys = METADATA_TOPIC, frozenset()
-        self.system.produce(topic, job, flush=False)
         self.expected[job_id] = (kind, keys)
-        return job_id
+        return job_id, topic, job
 
     def settle(self, ledger: Ledger, timeout: float) -> Settlement:
         """Wait until every job (and the audit each committed trending job triggers) is committed or
