@@ -107,7 +107,7 @@ def run_job(
     with log_context(job_id=job_id, trace_id=trace_id_of(traceparent)):
         requested = len(job.symbols) + len(job.contracts) + len(job.token_keys)
         if job.expires_at is not None and received_at > job.expires_at:
-            return _skip_expired(resources, record, job, requested, labels)
+            return _end_expired(resources, record, job, requested, labels)
         with resources.db.connection() as conn:
             attempt = store.begin_job(conn, record, received_at, requested)
         archive = resources.archive
@@ -170,24 +170,32 @@ def run_job(
         }
 
 
-def _skip_expired(
+def _end_expired(
     resources: Resources, record: store.JobRecord, job: JobMessage, requested: int, labels: dict[str, str]
 ) -> dict[str, Any]:
-    """A tick's job delivered after it expired: newer ticks supersede it (coalescing)."""
+    """A tick's job delivered after it expired: newer ticks superseded it, so it ends `expired`.
+
+    Not a failure and never dead-lettered: the answer is 200 once `job_logs` says so. While
+    PostgreSQL is down that write fails with `DependencyUnavailable` (503), so KafkaSource
+    retries until the database is back and the outcome is recorded.
+    """
     expired = job.expires_at.isoformat() if job.expires_at else "an unknown time"
     reason = f"expired at {expired}: superseded by newer ticks"
-    metrics.count(
-        "crawler_jobs_skipped",
-        description="Jobs skipped because newer ticks superseded them",
-        reason="expired",
-        **labels,
-    )
-    log.info("job %s skipped: %s", record.job_id, reason)
     with resources.db.connection() as conn:
-        store.finish_job(
-            conn, record, status="skipped", message=reason, tokens_requested=requested, tokens_succeeded=0, failures=[]
+        ending = store.expire_job(conn, record, reason=reason, tokens_requested=requested)
+    if ending.status != "expired":  # an earlier attempt finished it; this redelivery changes nothing
+        log.info("job %s delivered again after it expired; it stays %s", record.job_id, ending.status)
+        return {"job_id": record.job_id, "status": ending.status, "reason": f"already {ending.status}; {reason}"}
+    if ending.newly_ended:  # counted once recorded, not per attempt or redelivery
+        metrics.count("crawler_jobs_completed", status="expired", **labels)
+        metrics.count(
+            "crawler_jobs_skipped",
+            description="Jobs skipped because newer ticks superseded them",
+            reason="expired",
+            **labels,
         )
-    return {"job_id": record.job_id, "status": "skipped", "reason": reason}
+    log.info("job %s expired: %s", record.job_id, reason)
+    return {"job_id": record.job_id, "status": "expired", "reason": reason}
 
 
 def _record_rejection(event: InboundEvent, resources: Resources, function: str, exc: BadMessage) -> None:

@@ -604,6 +604,56 @@ def finish_job(
     )
 
 
+# Job rows an expired delivery may end: never written, an attempt that died ('running') or
+# failed ('failed'), or an expired one delivered again. A job an attempt finished keeps its outcome.
+_EXPIRY_ENDS = ("running", "failed", "expired")
+
+
+@dataclass(frozen=True, slots=True)
+class JobEnding:
+    """The job's status before and after one attempt to end it."""
+
+    previous: str | None  # None: the job had no row yet
+    status: str
+
+    @property
+    def newly_ended(self) -> bool:
+        """True when this attempt gave the job its status (counted once, not per redelivery)."""
+        return self.previous != self.status
+
+
+def expire_job(conn: Conn, job: JobRecord, *, reason: str, tokens_requested: int) -> JobEnding:
+    """End the job as 'expired' (its tick was superseded) unless an attempt already finished it.
+
+    A redelivery of a job that succeeded must not turn it into an expired one: it keeps its
+    status (returned). An expired or unfinished row counts the attempt. One statement.
+    """
+    rows = conn.run(
+        """
+        WITH before AS (
+            SELECT status FROM job_logs WHERE row_kind = 'job' AND job_id = :id AND token_ref = ''
+        ), ended AS (
+            INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, status, message, tokens_requested,
+                                       tokens_succeeded, tokens_failed, event_id, finished_at)
+            VALUES ('job', :id, :jt, :tt, 'expired', :msg, :req, 0, 0, :ev, now())
+            ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET status = 'expired', message = EXCLUDED.message,
+                attempts = j.attempts + 1, finished_at = now(), executed_at = now()
+            WHERE j.status = ANY(CAST(:ends AS text[]))
+            RETURNING status
+        )
+        SELECT (SELECT status FROM before), COALESCE((SELECT status FROM ended), (SELECT status FROM before))
+        """,
+        id=job.job_id,
+        jt=job.job_type,
+        tt=job.token_type,
+        msg=_clip(reason),
+        req=tokens_requested,
+        ev=job.event_id,
+        ends=list(_EXPIRY_ENDS),
+    )
+    return JobEnding(rows[0][0], str(rows[0][1]))
+
+
 def run_maintenance(conn: Conn, price_retention_days: int, job_log_retention_days: int) -> None:
     """Prepare price partitions ahead and apply retention (idempotent; see 0002_retention.sql)."""
     conn.run("SELECT maintain_storage(:p, :j)", p=price_retention_days, j=job_log_retention_days)

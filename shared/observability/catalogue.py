@@ -44,7 +44,7 @@ CATALOGUE: dict[str, MetricSpec] = {
             "crawler_jobs_completed",
             "counter",
             "{job}",
-            "Jobs done and committed (answered 200), by job_logs status: succeeded, partial, failed",
+            "Jobs done and committed (answered 200), by job_logs status: succeeded, partial, failed, expired",
             (*_JOB, "status"),
         ),
         MetricSpec(

@@ -118,6 +118,30 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     assert dead_letters["initialOffset"] == "earliest" and "deadLetterSink" not in dead_letters["delivery"]
 
 
+OUTAGE_SECONDS = 60  # issue #22: a PostgreSQL or Kafka outage this long dead-letters no job
+OUTAGE_MARGIN_SECONDS = 50  # restart time, consumers rejoining, a slow last attempt
+
+
+def test_every_request_source_retries_through_a_minute_long_outage() -> None:
+    """The sum of the backoff waits (Knative's arithmetic, knative-eventing.md b.4) outlasts a 60-s
+    outage with a margin; the price source's first retry is quick (a tick is fresh for 10 s) and
+    no wait is long, so retrying jobs end soon after the outage."""
+    from local.eventing.retry_policy import policy_from_delivery_spec
+
+    sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
+    windows = {}
+    for name in ("price", "metadata", "audit"):
+        policy = policy_from_delivery_spec(sources[f"{name}-request-source"]["spec"]["delivery"])
+        waits = [policy.delay_before_retry(n) for n in range(1, policy.retry + 1)]
+        windows[name] = sum(waits)
+        assert windows[name] >= OUTAGE_SECONDS + OUTAGE_MARGIN_SECONDS, (name, waits)
+        if name == "price":
+            assert waits[0] <= 1 and max(waits) <= 15, waits
+    # The deadletter function records what the others gave up: it retries longer than any of them.
+    dead_letters = policy_from_delivery_spec(sources["dead-letter-source"]["spec"]["delivery"])
+    assert sum(dead_letters.delay_before_retry(n) for n in range(1, dead_letters.retry + 1)) > max(windows.values())
+
+
 def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
     """One EventType per (type, consuming KafkaSource); its dataschema is the one the event carries."""
     from shared.crawler.contracts import EVENT_DATASCHEMAS

@@ -70,6 +70,9 @@ def _with_dead_letter_source(directory: Path, topics: dict[str, str], suffix: st
     down["metadata"]["name"] = "down-request-source"
     down["spec"].update(topics=[topics["down"]], consumerGroup=f"price-crawler-down-{suffix}")
     down["spec"]["sink"]["ref"]["name"] = "down"
+    # The price source retries for two minutes (a database outage of a minute must not dead-letter);
+    # this test is about what happens after the last retry, so it gets there in a second.
+    down["spec"]["delivery"].update(retry=1, backoffPolicy="linear", backoffDelay="PT0.5S")
     path.write_text(yaml.safe_dump_all([*documents, dead_letters, down], sort_keys=False))
     return directory
 

@@ -302,18 +302,40 @@ def test_a_redelivered_job_repeats_its_first_observation_under_the_same_event_id
     assert json.loads(events[0].value())["prices"] == json.loads(events[1].value())["prices"]
 
 
-def test_a_tick_job_delivered_after_it_expired_is_skipped(seeded_stack):
+def test_a_tick_job_delivered_after_it_expired_ends_expired(seeded_stack):
     stack = seeded_stack
     stale = job("BTC", job_id="top100-price:old:0", expires_at="2025-06-25T21:00:10Z")
 
     response = stack.price(stale)
 
-    assert response.status == 200
-    assert body_of(response)["status"] == "skipped"
+    assert response.status == 200  # an outcome, not a failure: never retried, never dead-lettered
+    assert body_of(response)["status"] == "expired"
     assert stack.db.latest_prices() == {}
     assert stack.market.stats.count("binance") == 0
-    [log] = stack.db.job_rows("top100-price:old:0")
-    assert log["status"] == "skipped" and "superseded" in log["message"]
+    [log] = stack.db.job_rows("top100-price:old:0", kind="job")
+    assert log["status"] == "expired" and "superseded" in log["message"]
+    assert log["tokens_requested"] == 1 and log["tokens_succeeded"] == 0
+
+    again = stack.price(stale)  # a redelivery of the same expired tick: one row, counted as an attempt
+    assert again.status == 200 and body_of(again)["status"] == "expired"
+    [log] = stack.db.job_rows("top100-price:old:0", kind="job")
+    assert log["status"] == "expired" and log["attempts"] == 2
+
+
+def test_a_done_job_delivered_again_after_it_expired_keeps_its_outcome(seeded_stack):
+    """A job that succeeded and is redelivered once its tick expired (its 200 was lost) stays succeeded."""
+    stack = seeded_stack
+    in_a_minute = (datetime.now(timezone.utc) + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    fresh = job("BTC", job_id="top100-price:done:0", expires_at=in_a_minute)
+    assert stack.price(fresh).status == 200
+    [done] = stack.db.job_rows("top100-price:done:0", kind="job")
+    assert done["status"] == "succeeded"
+
+    late = stack.price({**fresh, "expires_at": "2025-06-25T21:00:10Z"})
+
+    assert late.status == 200 and body_of(late)["status"] == "succeeded"
+    [log] = stack.db.job_rows("top100-price:done:0", kind="job")
+    assert log["status"] == "succeeded" and log["message"] == done["message"]
 
 
 def test_scheduler_jobs_satisfy_the_price_function_contract(seeded_stack):

@@ -45,6 +45,7 @@ from confluent_kafka import Consumer, Producer
 
 from local import services, stack
 from local.market.server import SimulatedMarket
+from shared.crawler.domain.schedule import SCHEDULES
 from shared.db.connection import connect
 from shared.db.migrations import apply_migrations
 
@@ -63,8 +64,9 @@ DEAD_LETTER_TOPICS = {
 # The manifests the cluster applies, minus the PingSources (see the module docstring).
 EVENTING_MANIFESTS = ("kafkasources.yaml", "kafkasinks.yaml")
 # Committed outcomes. Not dead_lettered: the deadletter function's record of a job given up
-# (Settlement.dead counts those, from the dead-letter topics themselves).
-FINAL_STATUSES = frozenset({"succeeded", "partial", "skipped", "rejected"})
+# (Settlement.dead counts those, from the dead-letter topics themselves). `expired`: a price
+# tick delivered after its expires_at, superseded (Settlement.expired counts those apart).
+FINAL_STATUSES = frozenset({"succeeded", "partial", "skipped", "rejected", "expired"})
 
 # Every upstream: 1-s timeouts, two quick retries, budgets no test comes near, short breaker
 # reset. Faults then play out in seconds; the mechanisms are the production ones.
@@ -383,8 +385,11 @@ class RunningSystem:
             raise AssertionError(f"{exc}\n{self.log_tails(['eventing'])}") from None
 
     def eventing_metrics(self) -> dict[str, Any]:
-        """Counters per source of the eventing plane ({} while it does not answer)."""
-        status, body = self.eventing_status("metrics")
+        """Counters per source of the eventing plane ({} while it does not answer).
+
+        From `/status` (JSON); `/metrics` is the Prometheus text, which reads as no JSON at all.
+        """
+        status, body = self.eventing_status("status")
         return body.get("sources", {}) if status == 200 else {}
 
     def function_pid(self, name: str) -> int:
@@ -747,14 +752,25 @@ def wrong_prices(rows: Iterable[Mapping[str, Any]], market: SimulatedMarket, at:
     return wrong
 
 
-class JobBook:
-    """The jobs a test wrote, what each must leave in the database, and what became of each."""
+# The schedule whose ticks a job of each kind stands for: its jobs expire as the scheduler's do.
+SCHEDULE_OF_KIND = {"top100": "top100-price", "trending": "trending", "metadata": "top100-metadata"}
 
-    def __init__(self, system: RunningSystem, market: SimulatedMarket, prefix: str):
+
+class JobBook:
+    """The jobs a test wrote, what each must leave in the database, and what became of each.
+
+    With `expiring`, each job carries the `expires_at` the scheduler gives a tick of its kind
+    (two cadences: 10 s for a top-100 price tick, 2 min for trending, 48 h for metadata).
+    """
+
+    def __init__(self, system: RunningSystem, market: SimulatedMarket, prefix: str, *, expiring: bool = False):
         self.system = system
         self.market = market
+        self.expiring = expiring
         self.prefix = f"{prefix}-{uuid.uuid4().hex[:6]}"
         self.expected: dict[str, tuple[str, frozenset[str]]] = {}  # job id -> (kind, tokens of every commit)
+        self.sent_at: dict[str, datetime] = {}  # job id -> when it was written
+        self.expires_at: dict[str, datetime] = {}  # job id -> its expires_at (with `expiring`)
         self._top100 = frozenset(market.universe.get(s).key for s in TOP100_SYMBOLS)
         self._trending = frozenset(trending_keys(market))
         self._sequence = 0
@@ -783,6 +799,10 @@ class JobBook:
                 "job_id": job_id,
             }
             topic, keys = METADATA_TOPIC, frozenset()
+        self.sent_at[job_id] = datetime.now(timezone.utc)
+        if self.expiring:
+            self.expires_at[job_id] = self.sent_at[job_id] + SCHEDULES[SCHEDULE_OF_KIND[kind]].expires_after
+            job["expires_at"] = self.expires_at[job_id].isoformat().replace("+00:00", "Z")
         self.expected[job_id] = (kind, keys)
         return job_id, topic, job
 
@@ -818,7 +838,17 @@ class Settlement:
 
     @property
     def committed(self) -> set[str]:
-        return {j for j in [*self.book.expected, *self.audits] if self.rows.get(j, {}).get("status") in FINAL_STATUSES}
+        """Jobs done: a final status other than expired."""
+        return {
+            j
+            for j in [*self.book.expected, *self.audits]
+            if self.rows.get(j, {}).get("status") in FINAL_STATUSES - {"expired"}
+        }
+
+    @property
+    def expired(self) -> set[str]:
+        """Jobs that ended `expired`: delivered (or redelivered) after their tick was superseded."""
+        return {j for j in [*self.book.expected, *self.audits] if self.rows.get(j, {}).get("status") == "expired"}
 
     @property
     def redelivered(self) -> int:
@@ -853,6 +883,17 @@ class Settlement:
     def dead_letter_reasons(self) -> list[str]:
         """The distinct reasons the dead letters carry (the function's error, or the delivery's)."""
         return sorted({reason_of(d) for d in self.dead.values()})
+
+
+def observed_twice(prices: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Jobs whose prices were stored at more than one observation time: a job done twice.
+
+    A redelivered price job observes under its first attempt's time, so its repeat is a no-op.
+    """
+    times: dict[str, set[Any]] = {}
+    for row in prices:
+        times.setdefault(row["job_id"], set()).add(row["observed_at"])
+    return sorted(job for job, seen in times.items() if len(seen) > 1)
 
 
 def database_invariants(ledger: Ledger) -> dict[str, int]:
