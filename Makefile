@@ -21,7 +21,7 @@ up: | $(PYTHON) ## run the whole system in the foreground (Kafka, PostgreSQL, ma
 down: | $(PYTHON) ## stop the embedded Kafka/PostgreSQL left running from this directory
 	@$(PYTHON) -m local.services stop-all
 
-lint: | $(PYTHON) ## ruff (lint and format check) over the whole tree, mypy over the whole tree but the tests
+lint: | $(PYTHON) ## ruff (lint and format check) over the whole tree, mypy over the whole tree
 	@$(PYTHON) -m ruff check .
 	@$(PYTHON) -m ruff format --check .
 	@$(PYTHON) -m mypy

@@ -259,7 +259,7 @@ class _ConsoleHandler(logging.Handler):
 class Child:
     """A running (or waiting to restart) child process and its output pump."""
 
-    RESTART_BACKOFF = (1, 2, 5, 10, 30)
+    RESTART_BACKOFF: tuple[float, ...] = (1, 2, 5, 10, 30)
     STABLE_AFTER = 60.0  # a child that ran this long is healthy again: backoff starts over
 
     def __init__(self, spec: Process, env: Mapping[str, str], console: Console, log_dir: Path = LOCAL_DIR / "logs"):

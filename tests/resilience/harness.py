@@ -46,8 +46,9 @@ from confluent_kafka import Consumer, Producer
 from local import services, stack
 from local.market.server import SimulatedMarket
 from shared.crawler.domain.schedule import SCHEDULES
-from shared.db.connection import connect
+from shared.db.connection import Connection, connect
 from shared.db.migrations import apply_migrations
+from tests.helpers.kafka import header_pairs
 
 FUNCTION_NAMES = ("price", "metadata", "audit")  # the functions that run jobs
 # Of `local.stack.processes()`: the market runs in the test process, the scheduler only serves PingSources.
@@ -246,7 +247,7 @@ class PrivateInfra:
 class RestartingChild(stack.Child):
     """A `local.stack` child restarted at once after it dies, however often (a pod restart)."""
 
-    RESTART_BACKOFF = (0.2,)
+    RESTART_BACKOFF: tuple[float, ...] = (0.2,)
 
 
 class RunningSystem:
@@ -654,11 +655,11 @@ def read_dead_letters(
             quiet_since = time.monotonic()
             if message.error():
                 continue
-            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in (message.headers() or [])}
+            headers = {k: (v or b"").decode("utf-8", "replace") for k, v in header_pairs(message)}
             data = headers.get("ce_knativeerrordata")
             letters.append(
                 DeadLetter(
-                    message.topic(),
+                    message.topic() or "",
                     message.value() or b"",
                     headers.get("ce_knativeerrorcode"),
                     base64.b64decode(data).decode("utf-8", "replace") if data else "",
@@ -675,7 +676,7 @@ class Ledger:
 
     def __init__(self, database_url: str):
         self.database_url = database_url
-        self._conn = None
+        self._conn: Connection | None = None
 
     def _run(self, sql: str, **params: Any) -> list[list[Any]]:
         for attempt in range(2):  # the database may have restarted under us

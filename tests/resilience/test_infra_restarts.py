@@ -165,6 +165,7 @@ def run_through_restart(
     watcher.join(30)
     assert not restart_error, restart_error
     assert outage.back_at, f"{dependency} did not come back"
+    assert committed_before is not None, "the load before the outage never ran"
     return book, outage, committed_before
 
 

@@ -31,7 +31,7 @@ def test_every_poison_message_is_a_bad_message_or_refused_by_its_function() -> N
             assert exc.reason and len(exc.reason) < 2000, poison.damage
             outcomes["bad message"] += 1
             continue
-        assert poison.damage in REFUSED_BY_THE_FUNCTION, (poison.damage, poison.value[:200])
+        assert poison.damage in REFUSED_BY_THE_FUNCTION, (poison.damage, (poison.value or b"")[:200])
         outcomes["refused by the function"] += 1
     assert sum(outcomes.values()) == 1000 and outcomes["bad message"] > 800
 

@@ -261,12 +261,12 @@ def test_upstream_fault(
             # Bad data, not an outage: the job is done at its first attempt, every token failed with
             # the reason, and never redelivered (the next trending crawl asks for their audits again).
             time.sleep(3)  # a redelivery of a 503 would have come by now
-            row = ledger.job(first)
-            assert (row["status"], row["attempts"]) == ("failed", 1), row
+            job_row = ledger.job(first)
+            assert job_row is not None and (job_row["status"], job_row["attempts"]) == ("failed", 1), job_row
             reasons = ledger.token_failures(first)
             assert reasons and all("body is no JSON" in r for r in reasons.values()), reasons
             SENT.remove(first)  # done by design with no token audited; the summary counts the rest
-            outcome = f"{row['status']}@attempt{row['attempts']}"
+            outcome = f"{job_row['status']}@attempt{job_row['attempts']}"
         else:
             row = ledger.wait_final(first, timeout=30)
             assert row["status"] == "succeeded" and row["attempts"] >= 2, row
@@ -347,7 +347,9 @@ def breaker_state(system: RunningSystem, function: str, api: str) -> str | None:
     text = scrape(system, function)
     for line in text.splitlines():
         if line.startswith("crawler_upstream_breaker_state") and f'api="{api}"' in line and line.endswith(" 1.0"):
-            return re.search(r'state="([a-z_]+)"', line).group(1)
+            state = re.search(r'state="([a-z_]+)"', line)
+            assert state, line
+            return state.group(1)
     return None
 
 
