@@ -1,6 +1,8 @@
-"""deadletter function: a job whose event reached a dead-letter topic ends as `dead_lettered`.
+"""deadletter function: the dead-letter sink of every request KafkaSource.
 
-Triggered by KafkaSource `dead-letter-source` (topics price-crawler.{price,metadata,audit}.dead-letter).
+Each dead letter is kept in PostgreSQL and its job ends as `dead_lettered` (one transaction),
+then it is forwarded to its dead-letter topic (shared/crawler/pipelines/dead_letters.py).
+Readiness checks PostgreSQL only: with Kafka down a dead letter is still taken (2xx) and kept.
 Run locally: functions-framework --source functions/deadletter/main.py --target deadletter --signature-type http
 """
 
