@@ -101,7 +101,7 @@ def record_dead_letter(event: InboundEvent, resources: Resources) -> dict[str, A
     if stored:
         metrics.count(
             "crawler_jobs_dead_lettered",
-            description="Jobs whose event reached a dead-letter topic",
+            description="Dead letters the deadletter function stored (once per event), their job ended dead_lettered",
             job_type=letter.job_type,
             status=str(letter.status or "none"),
         )
