@@ -107,6 +107,19 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
         assert sources[f"{name}-request-source"]["spec"]["initialOffset"] == "earliest"
 
 
+def test_the_dead_letter_sink_answers_within_every_sources_timeout() -> None:
+    """The deadletter function waits up to DEAD_LETTER_FORWARD_TIMEOUT_SECONDS for Kafka before it
+    answers; a source whose per-attempt timeout were shorter would time out every dead-letter
+    attempt while the broker is down, and drop the event after its retries."""
+    from local.eventing.retry_policy import policy_from_delivery_spec
+
+    sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
+    forward = Settings().dead_letter_forward_timeout_seconds
+    for name, source in sources.items():
+        timeout = policy_from_delivery_spec(source["spec"]["delivery"]).timeout_seconds
+        assert timeout is not None and forward + 10 <= timeout, (name, timeout, forward)
+
+
 OUTAGE_SECONDS = 60  # issue #22: a PostgreSQL or Kafka outage this long dead-letters no job
 OUTAGE_MARGIN_SECONDS = 50  # restart time, consumers rejoining, a slow last attempt
 

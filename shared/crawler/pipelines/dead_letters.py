@@ -30,7 +30,7 @@ from shared.crawler.job_runner import job_id_for
 from shared.crawler.jobs import parse_job_message
 from shared.errors import BadMessage, DependencyUnavailable
 from shared.events import InboundEvent
-from shared.kafka import RawRecord
+from shared.kafka import EventProducer, RawRecord
 from shared.observability import metrics
 from shared.runtime.resources import Resources
 
@@ -88,7 +88,7 @@ def record_dead_letter(event: InboundEvent, resources: Resources) -> dict[str, A
     """
     settings = resources.settings
     letter = dead_letter_of(event, max_bytes=settings.job_max_body_bytes, max_symbols=settings.job_max_symbols)
-    kept = stored_dead_letter(event, letter, topic=dead_letter_topic(settings, letter.job_type))
+    kept = stored_dead_letter(event, letter, topic=dead_letter_topic(settings, event.source, letter.job_type))
     with resources.db.transaction() as conn:
         stored = store.store_dead_letter(conn, kept)
         # Idempotent: a redelivered dead letter finds its row ended already and changes nothing.
@@ -127,9 +127,13 @@ def forward_pending(resources: Resources) -> int | None:
             by_topic: dict[str, list[store.PendingDeadLetter]] = {}
             for row in pending:
                 by_topic.setdefault(row.topic, []).append(row)
+            producer = resources.once("dead_letter_producer", lambda: _forwarding_producer(settings))
             for topic, rows in by_topic.items():
-                resources.producer.publish_records(
-                    topic, [forwarded_record(row) for row in rows], timeout=settings.dead_letter_forward_timeout_seconds
+                # A little longer than librdkafka's own message timeout, so its verdict arrives first.
+                producer.publish_records(
+                    topic,
+                    [forwarded_record(row) for row in rows],
+                    timeout=settings.dead_letter_forward_timeout_seconds + 1.0,
                 )
             # Marked only after Kafka confirmed every record: at least once on the topic.
             store.mark_dead_letters_forwarded(conn, [row.id for row in pending])
@@ -137,6 +141,19 @@ def forward_pending(resources: Resources) -> int | None:
         log.warning("dead letters kept in PostgreSQL, not forwarded yet: %s", exc)
         return None
     return len(pending)
+
+
+def _forwarding_producer(settings: Settings) -> EventProducer:
+    """A producer whose records expire when the forward gives up (`message.timeout.ms`).
+
+    With the default (30 s) a record queued while the broker was down would still go out once it
+    is back, and the next dead letter would forward the still-pending row a second time.
+    """
+    return EventProducer(
+        settings.kafka_bootstrap_servers,
+        client_id=f"{settings.function_name or 'deadletter'}-forward",
+        extra={"message.timeout.ms": int(settings.dead_letter_forward_timeout_seconds * 1000)},
+    )
 
 
 def stored_dead_letter(event: InboundEvent, letter: DeadLetter, *, topic: str | None) -> store.StoredDeadLetter:
@@ -172,14 +189,21 @@ def forwarded_record(row: store.PendingDeadLetter) -> RawRecord:
     return row.key, row.data, headers
 
 
-def dead_letter_topic(settings: Settings, job_type: str) -> str | None:
-    """The dead-letter topic of a job's function; None for a job of no known function."""
+def dead_letter_topic(settings: Settings, source: str, job_type: str) -> str | None:
+    """The dead-letter topic of the source that gave the event up, as its KafkaSink had it.
+
+    A plain record's source names its KafkaSource (`<fn>-request-source`): that function's
+    topic, whatever the record says (a price job written to the audit topic is the audit
+    source's dead letter). A CloudEvent record keeps its producer's source: the job's type
+    names the function (the scheduler routes each job type to its function's topic). None
+    when neither is a known function: the dead letter is kept in PostgreSQL only.
+    """
     topics = {
         "price": settings.price_dead_letter_topic,
         "metadata": settings.metadata_dead_letter_topic,
         "audit": settings.audit_dead_letter_topic,
     }
-    return topics.get(job_type)
+    return topics.get(_function_of(source)) or topics.get(job_type)
 
 
 def _function_of(source: str) -> str:
