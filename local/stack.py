@@ -89,14 +89,19 @@ def replica_urls(ports: Iterable[int]) -> str:
     return ",".join(f"http://127.0.0.1:{port}" for port in ports)
 
 
+def functions_framework_argv(function: str, port: int) -> tuple[str, ...]:
+    """The command that serves `functions/<function>/main.py` under functions-framework on 127.0.0.1:`port`."""
+    source = PROJECT_ROOT / "functions" / function / "main.py"
+    return (sys.executable, "-m", "functions_framework", "--source", str(source), "--target", function,
+            "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port))  # fmt: skip
+
+
 def function_process(function: str, index: int, port: int) -> Process:
     """Replica `index` of `functions/<function>/main.py` under functions-framework on `port`."""
     source = PROJECT_ROOT / "functions" / function / "main.py"
-    argv = (sys.executable, "-m", "functions_framework", "--source", str(source), "--target", function,
-            "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port))  # fmt: skip
     return Process(
         replica_name(function, index),
-        argv,
+        functions_framework_argv(function, port),
         requires=source,
         ready_url=f"http://127.0.0.1:{port}/health/readiness",
         env={"K_SERVICE": function, **FUNCTION_PROCESS_ENV},  # K_SERVICE as Knative sets it: names logs and metrics

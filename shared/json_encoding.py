@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from shared.crawler.domain.wire import WireNumberOutOfBounds
+from shared.wire import WireNumberOutOfBounds
 
 
 def json_default(value: Any) -> Any:

@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 from shared.config import BinanceSettings
-from shared.crawler.domain.wire import to_decimal
 from shared.errors import BadUpstreamBody, BadWireValue, PermanentUpstreamError
+from shared.wire import to_decimal
 
 from .cache import TtlCache
 from .http import UpstreamHttp

@@ -5,7 +5,7 @@ Money travels as Decimal from the wire to the column. `json.loads` would turn
 exactly as printed. Integers stay `int`.
 
 The decoder cannot stall or lose a whole body to one absurd value: every number's text goes
-through the bounded parser (`shared.crawler.domain.wire.decoded_number`), and a number outside the
+through the bounded parser (`shared.wire.decoded_number`), and a number outside the
 bounds ("1e999999999", 10**6 digits) or a NaN/Infinity literal decodes as a
 `WireNumberOutOfBounds` marker, which fails only the item that reads it. msgspec refuses
 NaN/Infinity and integers beyond ~1e38; such a body is decoded again by the standard
@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from shared.crawler.domain.wire import WireNumberOutOfBounds, decoded_integer, decoded_number
+from shared.wire import WireNumberOutOfBounds, decoded_integer, decoded_number
 
 _BYTE_OFFSET = re.compile(r"\(byte (\d+)\)")
 _NUL_ESCAPE = b"\\u0000"

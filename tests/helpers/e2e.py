@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -21,6 +20,7 @@ import httpx
 import yaml
 
 from local.services import free_port
+from local.stack import functions_framework_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_MANIFESTS = ROOT / "infra" / "knative" / "base"
@@ -62,21 +62,7 @@ def serve_functions(names: Iterable[str], env: Mapping[str, str]) -> Iterator[di
             port = free_port()
             urls[name] = f"http://127.0.0.1:{port}"
             processes[name] = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "functions_framework",
-                    "--source",
-                    str(ROOT / "functions" / name / "main.py"),
-                    "--target",
-                    name,
-                    "--signature-type",
-                    "http",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
+                list(functions_framework_argv(name, port)),
                 env={**env, "K_SERVICE": name},
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,

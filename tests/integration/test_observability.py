@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -31,6 +30,7 @@ from local import services
 from local import status as system_status
 from local.eventing import EventingPlane, EventingSettings, load_manifests, resolve_topology
 from local.market.server import SimulatedMarket
+from local.stack import functions_framework_argv
 from shared.config import Settings
 from shared.crawler import store
 from shared.crawler.job_runner import JobOutcome, run_job
@@ -60,21 +60,7 @@ class FunctionProcess:
         self.port = services.free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / f"{name}.log"
-        argv = [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--source",
-            str(ROOT / "functions" / name / "main.py"),
-            "--target",
-            name,
-            "--signature-type",
-            "http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(self.port),
-        ]
+        argv = list(functions_framework_argv(name, self.port))
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 argv,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from local import services
+from local.stack import functions_framework_argv
 from shared.observability import metrics
 
 pytestmark = pytest.mark.infra
@@ -82,21 +82,7 @@ def test_readiness_turns_false_when_postgresql_stops_and_true_when_it_is_back(ow
     # The audit function needs only PostgreSQL: its readiness is the database's.
     log = open(tmp_path / "audit.log", "wb")
     function = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "functions_framework",
-            "--source",
-            str(ROOT / "functions" / "audit" / "main.py"),
-            "--target",
-            "audit",
-            "--signature-type",
-            "http",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        list(functions_framework_argv("audit", port)),
         env=env,
         cwd=ROOT,
         stdout=log,

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from shared.config import BinanceSettings, CoinGeckoSettings, UpstreamSettings
-from shared.crawler.domain.wire import to_decimal
 from shared.errors import (
     BadUpstreamBody,
     BadWireValue,
@@ -29,6 +28,7 @@ from shared.upstream.events import EventKind, UpstreamEvent
 from shared.upstream.http import UpstreamHttp
 from shared.upstream.jsonbody import decode_json
 from shared.upstream.ratelimit import SlidingWindowLimiter
+from shared.wire import to_decimal
 from tests.helpers.upstream_doubles import Answer, FakeClock, ReplayTransport, Reply, sample_bytes, samples_dir
 
 PATH = "/api/v3/ticker/price"

@@ -30,13 +30,13 @@ from shared.crawler.domain import normalize_coingecko as coingecko
 from shared.crawler.domain import normalize_dexscreener as dexscreener
 from shared.crawler.domain import normalize_geckoterminal as geckoterminal
 from shared.crawler.domain import normalize_goplus as goplus
-from shared.crawler.domain.wire import WireNumberOutOfBounds, number_limit_broken
 from shared.crawler.jobs import JobMessage, parse_job_message
 from shared.crawler.models import TokenFailure, TokenProfile
 from shared.errors import BadMessage, CrawlerError
 from shared.events import InboundEvent
 from shared.runtime.cloudevent_http import event_from_http
 from shared.upstream.jsonbody import decode_json
+from shared.wire import WireNumberOutOfBounds, number_limit_broken
 
 PROPERTIES = settings(
     derandomize=True,  # fixed examples: no flaky CI, and a failure reproduces anywhere

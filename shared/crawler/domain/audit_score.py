@@ -67,8 +67,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from shared.crawler.domain.wire import as_dict, as_list, text, to_fraction, to_int
 from shared.errors import BadWireValue
+from shared.wire import as_dict, as_list, text, to_fraction, to_int
 
 MAX_SCORE = Decimal(100)
 SCORE_STEP = Decimal("0.01")

@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from shared.crawler.domain.sources import Source
-from shared.crawler.domain.wire import as_dict, as_list, require_utc, text, to_positive_decimal
 from shared.crawler.models import PriceQuote, TokenFailure
 from shared.errors import BadWireValue
+from shared.wire import as_dict, as_list, require_utc, text, to_positive_decimal
 
 QUOTE_ASSET = "USDT"
 

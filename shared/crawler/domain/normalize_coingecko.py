@@ -24,7 +24,9 @@ from typing import Any
 from shared.crawler.domain import chains
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import canonical_address, native_token_key, stablecoin_rule, token_key
-from shared.crawler.domain.wire import (
+from shared.crawler.models import Contract, TokenFailure, TokenProfile
+from shared.errors import BadWireValue
+from shared.wire import (
     as_dict,
     as_list,
     parse_display_number,
@@ -33,8 +35,6 @@ from shared.crawler.domain.wire import (
     to_int,
     to_positive_decimal,
 )
-from shared.crawler.models import Contract, TokenFailure, TokenProfile
-from shared.errors import BadWireValue
 
 TETHER_ID = "tether"
 # A USDT/USD rate outside this band is a glitch, not a market: converting every USD price

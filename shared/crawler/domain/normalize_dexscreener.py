@@ -30,7 +30,9 @@ from shared.crawler.domain import chains
 from shared.crawler.domain.pools import dedupe_pools, select_main_pool, sorted_by_liquidity
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import canonical_address, canonical_pool_address, token_key
-from shared.crawler.domain.wire import (
+from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
+from shared.errors import BadWireValue
+from shared.wire import (
     as_dict,
     as_list,
     datetime_from_millis,
@@ -38,8 +40,6 @@ from shared.crawler.domain.wire import (
     to_decimal,
     to_positive_decimal,
 )
-from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
-from shared.errors import BadWireValue
 
 __all__ = [
     "dedupe_pools",  # from shared.crawler.domain.pools, where pool choice lives for every source

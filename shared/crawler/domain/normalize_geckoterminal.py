@@ -18,7 +18,9 @@ from shared.crawler.domain import chains
 from shared.crawler.domain.pools import sorted_by_liquidity
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import canonical_address, canonical_pool_address, token_key
-from shared.crawler.domain.wire import (
+from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
+from shared.errors import BadWireValue
+from shared.wire import (
     as_dict,
     as_list,
     datetime_from_iso,
@@ -27,8 +29,6 @@ from shared.crawler.domain.wire import (
     to_int,
     to_positive_decimal,
 )
-from shared.crawler.models import Contract, Pool, TokenFailure, TokenProfile
-from shared.errors import BadWireValue
 
 POOL_URL = "https://www.geckoterminal.com/{network}/pools/{address}"
 

@@ -35,9 +35,9 @@ from shared.crawler.domain.audit_score import (
 )
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import canonical_address
-from shared.crawler.domain.wire import as_dict, require_utc, text, to_fraction, to_int
 from shared.crawler.models import AuditReport, TokenFailure
 from shared.errors import BadWireValue
+from shared.wire import as_dict, require_utc, text, to_fraction, to_int
 
 REPORT_URL = "https://gopluslabs.io/token-security/{chain_id}/{address}"
 OK_CODES = frozenset({1, 2})  # 1 success; 2 partial data (still being synced)

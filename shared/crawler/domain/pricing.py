@@ -31,8 +31,8 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from shared.crawler.domain import chains
 from shared.crawler.domain.normalize_binance import usdt_pair
 from shared.crawler.domain.sources import Source
-from shared.crawler.domain.wire import require_utc, to_decimal
 from shared.crawler.models import Pool, PriceQuote, TokenFailure, TokenProfile
+from shared.wire import require_utc, to_decimal
 
 MIN_SIGNIFICANT_DIGITS = 40
 

@@ -30,11 +30,11 @@ from shared.crawler.domain.normalize_dexscreener import trending_refs_from_boost
 from shared.crawler.domain.normalize_geckoterminal import trending_refs_from_pools
 from shared.crawler.domain.sources import Source
 from shared.crawler.domain.tokens import token_key
-from shared.crawler.domain.wire import as_dict, text
 from shared.crawler.models import Contract, TokenFailure, TokenProfile
 from shared.crawler.pipelines.source_ledger import SourceLedger
 from shared.errors import CrawlerError
 from shared.upstream import UpstreamClients
+from shared.wire import as_dict, text
 
 log = logging.getLogger(__name__)
 

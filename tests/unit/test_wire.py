@@ -6,7 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from shared.crawler.domain.wire import (
+from shared.errors import BadWireValue
+from shared.wire import (
     WireNumberOutOfBounds,
     datetime_from_iso,
     datetime_from_millis,
@@ -17,7 +18,6 @@ from shared.crawler.domain.wire import (
     to_int,
     to_positive_decimal,
 )
-from shared.errors import BadWireValue
 
 
 @pytest.mark.parametrize(
