@@ -162,22 +162,24 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
     }
 
 
-def test_ping_sources_tick_the_scheduler() -> None:
+def test_ping_sources_tick_the_scheduler_and_the_dead_letter_forward() -> None:
     pings = _by_kind(rules.load_yaml_documents(BASE / "pingsources.yaml"), "PingSource")
     expected = {
-        "top100-price-tick": ("*/5 * * * * *", {"schedule": "top100-price"}),
-        "top100-metadata-tick": ("0 0 0 * * *", {"schedule": "top100-metadata"}),
-        "trending-tick": ("0 * * * * *", {"schedule": "trending"}),
+        "top100-price-tick": ("*/5 * * * * *", {"schedule": "top100-price"}, "scheduler"),
+        "top100-metadata-tick": ("0 0 0 * * *", {"schedule": "top100-metadata"}, "scheduler"),
+        "trending-tick": ("0 * * * * *", {"schedule": "trending"}, "scheduler"),
+        "dead-letter-forward-tick": ("30 * * * * *", {"forward": "pending"}, "deadletter"),
     }
-    assert {n: (d["spec"]["schedule"], json.loads(d["spec"]["data"])) for n, d in pings.items()} == expected
+    found = {
+        n: (d["spec"]["schedule"], json.loads(d["spec"]["data"]), d["spec"]["sink"]["ref"]["name"])
+        for n, d in pings.items()
+    }
+    assert found == expected
     for doc in pings.values():
         assert doc["spec"]["timezone"] == "UTC"
         assert doc["spec"]["contentType"] == "application/json"
-        assert doc["spec"]["sink"]["ref"] == {
-            "apiVersion": "serving.knative.dev/v1",
-            "kind": "Service",
-            "name": "scheduler",
-        }
+        assert doc["spec"]["sink"]["ref"]["apiVersion"] == "serving.knative.dev/v1"
+        assert doc["spec"]["sink"]["ref"]["kind"] == "Service"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -440,7 +442,7 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (3, 3, 0)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (3, 4, 0)
     # Each source's dead-letter sink resolves locally to the deadletter function's URL, as its sink does.
     destinations = pytest.importorskip("local.eventing.destinations")
     topology = destinations.resolve_topology(loaded, {"DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9"})

@@ -278,6 +278,9 @@ def test_the_repository_manifests_run_on_the_local_plane():
         "audit-request-source": (("price-crawler.audit.request",), HttpEndpoint("http://localhost:8083"), deadletter),
     }
     pings = {p.manifest.name: p for p in topology.ping_sources}
-    assert set(pings) == {"top100-price-tick", "top100-metadata-tick", "trending-tick"}
+    assert set(pings) == {"top100-price-tick", "top100-metadata-tick", "trending-tick", "dead-letter-forward-tick"}
     assert pings["top100-price-tick"].manifest.schedule.six_fields == "*/5 * * * * *"
-    assert {p.sink for p in pings.values()} == {HttpEndpoint("http://localhost:8084")}
+    assert {n: p.sink for n, p in pings.items() if n != "dead-letter-forward-tick"} == dict.fromkeys(
+        ("top100-price-tick", "top100-metadata-tick", "trending-tick"), HttpEndpoint("http://localhost:8084")
+    )
+    assert pings["dead-letter-forward-tick"].sink == deadletter

@@ -2,7 +2,7 @@
 
 Each dead letter is kept in `dead_letters` and ends its job in one transaction, then is
 forwarded to its dead-letter topic; with Kafka unreachable it is still answered 2xx and kept
-pending, and forwarded at a later dead letter once Kafka is back; with PostgreSQL unreachable it
+pending, and forwarded at a later dead letter or forward tick once Kafka is back; with PostgreSQL unreachable it
 is answered 503 (the KafkaSource retries the dead-letter delivery); a redelivery is kept once.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from local.services import free_port
 from shared.config import Settings
 from shared.crawler import store
-from shared.crawler.pipelines.dead_letters import record_dead_letter
+from shared.crawler.pipelines.dead_letters import take_dead_letter_or_tick
 from shared.db.connection import connect
 from shared.runtime.app import FunctionApp
 from shared.runtime.resources import Resources
@@ -38,7 +38,7 @@ def _app(database_url: str, bootstrap: str, topic: str) -> FunctionApp:
         dead_letter_forward_timeout_seconds=2.0,
         db_connect_timeout_seconds=1.0,
     )
-    return FunctionApp(name="deadletter", handler=record_dead_letter, resources=Resources(settings))
+    return FunctionApp(name="deadletter", handler=take_dead_letter_or_tick, resources=Resources(settings))
 
 
 def _dead_letter(job_id: str, offset: int, *, code: int | None = 503) -> tuple[dict[str, str], bytes]:
@@ -152,6 +152,42 @@ def test_kafka_down_still_answers_2xx_and_the_letter_is_forwarded_once_kafka_is_
     assert db.value("SELECT count(*) FROM dead_letters WHERE forwarded_at IS NULL") == 0
     ids = [dict(r.headers() or [])["ce_id"] for r in read_all(kafka_bootstrap, topic)]
     assert ids == [b"job-job-2", b"job-job-3"]  # oldest first
+
+
+def _forward_tick() -> tuple[dict[str, str], bytes]:
+    """What the PingSource dead-letter-forward-tick POSTs (binary mode, docs/knative-eventing.md e)."""
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-id": "tick-1",
+        "ce-source": "/apis/v1/namespaces/price-crawler/pingsources/dead-letter-forward-tick",
+        "ce-type": "dev.knative.sources.ping",
+        "content-type": "application/json",
+    }
+    return headers, b'{"forward":"pending"}'
+
+
+def test_the_forward_tick_forwards_what_kafka_refused_without_a_new_dead_letter(
+    clean_db: str, kafka_bootstrap: str, unique_topic, db: Database
+) -> None:
+    topic = unique_topic("price-dlq", partitions=1)
+    down = _app(clean_db, f"127.0.0.1:{free_port()}", topic)
+    try:
+        assert down.handle_event_request(*_dead_letter("job-5", 45)).status == 200
+        idle = down.handle_event_request(*_forward_tick())  # still down: nothing forwarded, nothing lost
+    finally:
+        down.close()
+    assert idle.status == 200 and json.loads(idle.body) == {"forwarded": None}
+    assert db.value("SELECT count(*) FROM dead_letters WHERE forwarded_at IS NULL") == 1
+
+    back = _app(clean_db, kafka_bootstrap, topic)
+    try:
+        first = back.handle_event_request(*_forward_tick())
+        second = back.handle_event_request(*_forward_tick())
+    finally:
+        back.close()
+    assert json.loads(first.body) == {"forwarded": 1} and json.loads(second.body) == {"forwarded": 0}
+    assert db.value("SELECT count(*) FROM dead_letters") == 1  # the tick is not a dead letter itself
+    assert [dict(r.headers() or [])["ce_id"] for r in read_all(kafka_bootstrap, topic)] == [b"job-job-5"]
 
 
 def test_postgresql_down_answers_503_so_the_dead_letter_delivery_is_retried(kafka_bootstrap: str, unique_topic) -> None:

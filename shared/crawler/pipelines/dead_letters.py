@@ -79,6 +79,19 @@ def dead_letter_of(event: InboundEvent, *, max_bytes: int, max_symbols: int) -> 
     )
 
 
+FORWARD_TICK_TYPE = "dev.knative.sources.ping"
+
+
+def take_dead_letter_or_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
+    """A PingSource tick forwards the pending dead letters; any other event is a dead letter.
+
+    The tick is why a dead letter kept while Kafka was down does not wait for the next one.
+    """
+    if event.type == FORWARD_TICK_TYPE:
+        return {"forwarded": forward_pending(resources)}
+    return record_dead_letter(event, resources)
+
+
 def record_dead_letter(event: InboundEvent, resources: Resources) -> dict[str, Any]:
     """Keep the dead letter and end its job, in one transaction; then forward what is pending.
 
