@@ -137,6 +137,15 @@ class Settings(BaseSettings):
     metadata_topic: str = "price-crawler.metadata.request"
     audit_topic: str = "price-crawler.audit.request"
     price_updated_topic: str = "price-crawler.price.updated"
+    # Where the deadletter function forwards each dead letter it stored (the replay CLI reads them).
+    price_dead_letter_topic: str = "price-crawler.price.dead-letter"
+    metadata_dead_letter_topic: str = "price-crawler.metadata.dead-letter"
+    audit_dead_letter_topic: str = "price-crawler.audit.dead-letter"
+    # A forward waits this long for Kafka; a dead letter is answered 2xx after it either way
+    # (it is safe in PostgreSQL), so a broker outage never holds the dead-letter delivery.
+    dead_letter_forward_timeout_seconds: float = Field(default=5.0, gt=0)
+    # Pending dead letters forwarded per dead letter received (the oldest first).
+    dead_letter_forward_batch: int = Field(default=100, ge=1)
     # The price KafkaSource's consumer group; its lag tells the scheduler to skip a tick.
     price_consumer_group: str = "price-crawler-price"
     # Skip a tick while more than this many ticks' worth of price jobs are still queued.

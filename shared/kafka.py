@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,9 @@ def binary_headers(event: OutboundEvent) -> list[tuple[str, bytes]]:
         headers.append((f"ce_{name}", str(value).encode()))
     return headers
 
+
+# A record written as is: key, value, headers (name, bytes).
+RawRecord = tuple[str | None, bytes | None, Sequence[tuple[str, bytes]]]
 
 # Wake-up interval of a publisher waiting for its confirmations (see EventProducer.publish).
 DELIVERY_POLL_SECONDS = 0.002
@@ -89,8 +92,30 @@ class EventProducer:
         with send_span(self._tracer, topic, events) as trace_headers:
             self._publish(topic, events, timeout, trace_headers)
 
+    def publish_records(self, topic: str, records: Sequence[RawRecord], timeout: float = 30.0) -> None:
+        """Write records as they are (key, value, headers) and wait until the broker confirmed all of them.
+
+        For records whose headers already are a CloudEvent's (a dead letter forwarded to its topic).
+        """
+
+        def produce_all(on_delivery: Callable[..., None]) -> None:
+            for record in records:
+                self._produce_raw(topic, record, on_delivery)
+
+        if records:
+            self._await_confirmations(topic, len(records), timeout, produce_all)
+
     def _publish(
         self, topic: str, events: Sequence[OutboundEvent], timeout: float, trace_headers: dict[str, str]
+    ) -> None:
+        def produce_all(on_delivery: Callable[..., None]) -> None:
+            for event in events:
+                self._produce(topic, event, on_delivery, trace_headers)
+
+        self._await_confirmations(topic, len(events), timeout, produce_all)
+
+    def _await_confirmations(
+        self, topic: str, count: int, timeout: float, produce_all: Callable[[Callable[..., None]], None]
     ) -> None:
         errors: list[str] = []
         pending = threading.Semaphore(0)
@@ -100,9 +125,8 @@ class EventProducer:
                 errors.append(str(err))
             pending.release()
 
-        for event in events:
-            self._produce(topic, event, on_delivery, trace_headers)
-        remaining = len(events)
+        produce_all(on_delivery)
+        remaining = count
         # A wall-clock deadline: poll() returns early whenever it serves any callback (other
         # threads' deliveries included), so counting polls would give up too soon under load.
         deadline = time.monotonic() + timeout
@@ -115,7 +139,7 @@ class EventProducer:
                 remaining -= 1
         if remaining:
             raise DependencyUnavailable(
-                f"Kafka did not confirm {remaining} of {len(events)} events to {topic} in {timeout:.0f} s"
+                f"Kafka did not confirm {remaining} of {count} events to {topic} in {timeout:.0f} s"
             )
         if errors:
             raise DependencyUnavailable(f"Kafka refused {len(errors)} events to {topic}: {errors[0]}")
@@ -127,6 +151,15 @@ class EventProducer:
                 self._producer.produce(
                     topic, value=event.body(), key=event.key, headers=headers, on_delivery=on_delivery
                 )
+                return
+            except BufferError:  # local queue full: let deliveries drain, then retry
+                self._producer.poll(0.5)
+
+    def _produce_raw(self, topic: str, record: RawRecord, on_delivery) -> None:
+        key, value, headers = record
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=list(headers), on_delivery=on_delivery)
                 return
             except BufferError:  # local queue full: let deliveries drain, then retry
                 self._producer.poll(0.5)

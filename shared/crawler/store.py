@@ -720,3 +720,85 @@ def dead_letter_job(conn: Conn, job: JobRecord, *, row_ids: Sequence[str], reaso
         ev=job.event_id,
     )
     return int(rows[0][0])
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    """One row of `dead_letters`: a dead-lettered event, kept whole, and why it failed."""
+
+    event_id: str
+    event_source: str
+    event_type: str
+    job_id: str
+    job_type: str
+    dead_letter_topic: str | None  # None: kept in PostgreSQL only (no request topic known)
+    record_key: str | None
+    data: bytes
+    attributes: dict[str, str]  # every CloudEvent attribute and extension but data
+    error_code: int | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDeadLetter:
+    """A stored dead letter not yet forwarded to its topic."""
+
+    id: int
+    topic: str
+    key: str | None
+    data: bytes
+    attributes: dict[str, str]
+
+
+def store_dead_letter(conn: Conn, letter: StoredDeadLetter) -> bool:
+    """Keep a dead letter; False when it was stored already (a redelivery: same event id and source)."""
+    # jsonb refuses NUL and lone surrogates like text does; the attributes came off HTTP headers.
+    attributes = {clean_text(k): clean_text(v) for k, v in letter.attributes.items()}
+    rows = conn.run(
+        """
+        INSERT INTO dead_letters (event_id, event_source, event_type, job_id, job_type, dead_letter_topic,
+                                  record_key, data, attributes, error_code, reason)
+        VALUES (:ev, :src, :type, :job, :jt, :topic, :key, :data, CAST(:attrs AS jsonb), :code, :reason)
+        ON CONFLICT (event_id, event_source) DO NOTHING
+        RETURNING id
+        """,
+        ev=_clip(letter.event_id, 1000),
+        src=_clip(letter.event_source, 1000),
+        type=_clip(letter.event_type, 1000),
+        job=_clip(letter.job_id, 2000),
+        jt=letter.job_type,
+        topic=letter.dead_letter_topic,
+        key=_clip(letter.record_key, 1000),
+        data=letter.data,
+        attrs=json.dumps(attributes),
+        code=letter.error_code,
+        reason=_clip(letter.reason),
+    )
+    return bool(rows)
+
+
+def pending_dead_letters(conn: Conn, limit: int) -> list[PendingDeadLetter]:
+    """Dead letters still to forward to their topic, oldest first, locked until the transaction ends.
+
+    SKIP LOCKED: two dead letters handled side by side never forward the same pending row twice.
+    """
+    rows = conn.run(
+        """
+        SELECT id, dead_letter_topic, record_key, data, CAST(attributes AS text) FROM dead_letters
+        WHERE forwarded_at IS NULL AND dead_letter_topic IS NOT NULL
+        ORDER BY received_at, id LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+        """,
+        limit=limit,
+    )
+    return [PendingDeadLetter(int(r[0]), r[1], r[2], bytes(r[3]), json.loads(r[4])) for r in rows]
+
+
+def mark_dead_letters_forwarded(conn: Conn, ids: Sequence[int]) -> int:
+    """Set `forwarded_at` of the dead letters Kafka confirmed; return the rows changed."""
+    rows = conn.run(
+        "UPDATE dead_letters SET forwarded_at = now() WHERE id = ANY(CAST(:ids AS bigint[])) AND forwarded_at IS NULL"
+        " RETURNING 1",
+        ids=list(ids),
+    )
+    return len(rows)

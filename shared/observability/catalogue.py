@@ -72,7 +72,7 @@ CATALOGUE: dict[str, MetricSpec] = {
             "crawler_jobs_dead_lettered",
             "counter",
             "{job}",
-            "Jobs whose event reached a dead-letter topic, ended dead_lettered in job_logs",
+            "Dead letters the deadletter function stored (once per event), their job ended dead_lettered",
             ("job_type", "status"),
         ),
         MetricSpec(

@@ -11,6 +11,7 @@ import manifest_rules as rules
 import pytest
 
 from shared.config import Settings
+from shared.dead_letter_replay import DEAD_LETTER_TOPICS
 
 BASE = rules.ROOT / "infra" / "knative" / "base"
 OVERLAYS = ("infra/knative/overlays/k3d", "infra/knative/overlays/production")
@@ -66,7 +67,13 @@ def test_topics_partitions_and_retention() -> None:
     defaults = Settings()
     produced = {defaults.price_topic, defaults.metadata_topic, defaults.audit_topic, defaults.price_updated_topic}
     consumed = {t for d in rules.load_yaml_documents(BASE / "kafkasources.yaml") for t in d["spec"]["topics"]}
-    dead_letters = {d["spec"]["topic"] for d in rules.load_yaml_documents(BASE / "kafkasinks.yaml")}
+    # Written by the deadletter function once it stored a dead letter; read by the replay CLI.
+    dead_letters = {
+        defaults.price_dead_letter_topic,
+        defaults.metadata_dead_letter_topic,
+        defaults.audit_dead_letter_topic,
+    }
+    assert dead_letters == set(DEAD_LETTER_TOPICS)
     assert set(topics) == produced | consumed | dead_letters
     for name in dead_letters:  # one partition: a replay reads dead letters back in order
         assert topics[name]["spec"]["partitions"] == 1
@@ -80,42 +87,37 @@ def test_topics_partitions_and_retention() -> None:
 
 def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
-    sinks = _by_kind(rules.load_yaml_documents(BASE / "kafkasinks.yaml"), "KafkaSink")
-    assert set(sources) == {
-        "price-request-source",
-        "metadata-request-source",
-        "audit-request-source",
-        "dead-letter-source",
-    }
+    # No source reads the dead-letter topics: the deadletter function gets each dead letter
+    # directly as the sources' dead-letter sink, and no KafkaSink is left (issue #22).
+    assert set(sources) == {"price-request-source", "metadata-request-source", "audit-request-source"}
+    assert not (BASE / "kafkasinks.yaml").exists()
     for name in ("price", "metadata", "audit"):
         spec = sources[f"{name}-request-source"]["spec"]
         assert spec["topics"] == [f"price-crawler.{name}.request"]
         assert spec["consumerGroup"] == f"price-crawler-{name}"
         assert spec["sink"]["ref"] == {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": name}
-        dls = spec["delivery"]["deadLetterSink"]["ref"]
-        assert dls == {
-            "apiVersion": "eventing.knative.dev/v1alpha1",
-            "kind": "KafkaSink",
-            "name": f"{name}-dead-letter",
-        }
-        assert sinks[f"{name}-dead-letter"]["spec"]["topic"] == f"price-crawler.{name}.dead-letter"
+        # The dead letter is kept in PostgreSQL by the deadletter function, whatever the broker does.
+        dls = spec["delivery"]["deadLetterSink"]
+        assert dls == {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "deadletter"}}
         # With spec.delivery present an unset retry means 0 retries (knowledge b.2): be explicit.
         assert {"retry", "backoffPolicy", "backoffDelay", "timeout"} <= set(spec["delivery"])
     assert sources["price-request-source"]["spec"]["initialOffset"] == "latest"
     assert sources["price-request-source"]["spec"]["ordering"] == "unordered"
     for name in ("metadata", "audit"):
         assert sources[f"{name}-request-source"]["spec"]["initialOffset"] == "earliest"
-    # Every dead-letter topic goes to the deadletter function, which has no dead-letter sink itself (a loop).
-    dead_letters = sources["dead-letter-source"]["spec"]
-    assert dead_letters["topics"] == [
-        sinks[f"{n}-dead-letter"]["spec"]["topic"] for n in ("price", "metadata", "audit")
-    ]
-    assert dead_letters["sink"]["ref"] == {
-        "apiVersion": "serving.knative.dev/v1",
-        "kind": "Service",
-        "name": "deadletter",
-    }
-    assert dead_letters["initialOffset"] == "earliest" and "deadLetterSink" not in dead_letters["delivery"]
+
+
+def test_the_dead_letter_sink_answers_within_every_sources_timeout() -> None:
+    """The deadletter function waits up to DEAD_LETTER_FORWARD_TIMEOUT_SECONDS for Kafka before it
+    answers; a source whose per-attempt timeout were shorter would time out every dead-letter
+    attempt while the broker is down, and drop the event after its retries."""
+    from local.eventing.retry_policy import policy_from_delivery_spec
+
+    sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
+    forward = Settings().dead_letter_forward_timeout_seconds
+    for name, source in sources.items():
+        timeout = policy_from_delivery_spec(source["spec"]["delivery"]).timeout_seconds
+        assert timeout is not None and forward + 10 <= timeout, (name, timeout, forward)
 
 
 OUTAGE_SECONDS = 60  # issue #22: a PostgreSQL or Kafka outage this long dead-letters no job
@@ -137,9 +139,6 @@ def test_every_request_source_retries_through_a_minute_long_outage() -> None:
         assert windows[name] >= OUTAGE_SECONDS + OUTAGE_MARGIN_SECONDS, (name, waits)
         if name == "price":
             assert waits[0] <= 1 and max(waits) <= 15, waits
-    # The deadletter function records what the others gave up: it retries longer than any of them.
-    dead_letters = policy_from_delivery_spec(sources["dead-letter-source"]["spec"]["delivery"])
-    assert sum(dead_letters.delay_before_retry(n) for n in range(1, dead_letters.retry + 1)) > max(windows.values())
 
 
 def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
@@ -163,22 +162,24 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
     }
 
 
-def test_ping_sources_tick_the_scheduler() -> None:
+def test_ping_sources_tick_the_scheduler_and_the_dead_letter_forward() -> None:
     pings = _by_kind(rules.load_yaml_documents(BASE / "pingsources.yaml"), "PingSource")
     expected = {
-        "top100-price-tick": ("*/5 * * * * *", {"schedule": "top100-price"}),
-        "top100-metadata-tick": ("0 0 0 * * *", {"schedule": "top100-metadata"}),
-        "trending-tick": ("0 * * * * *", {"schedule": "trending"}),
+        "top100-price-tick": ("*/5 * * * * *", {"schedule": "top100-price"}, "scheduler"),
+        "top100-metadata-tick": ("0 0 0 * * *", {"schedule": "top100-metadata"}, "scheduler"),
+        "trending-tick": ("0 * * * * *", {"schedule": "trending"}, "scheduler"),
+        "dead-letter-forward-tick": ("30 * * * * *", {"forward": "pending"}, "deadletter"),
     }
-    assert {n: (d["spec"]["schedule"], json.loads(d["spec"]["data"])) for n, d in pings.items()} == expected
+    found = {
+        n: (d["spec"]["schedule"], json.loads(d["spec"]["data"]), d["spec"]["sink"]["ref"]["name"])
+        for n, d in pings.items()
+    }
+    assert found == expected
     for doc in pings.values():
         assert doc["spec"]["timezone"] == "UTC"
         assert doc["spec"]["contentType"] == "application/json"
-        assert doc["spec"]["sink"]["ref"] == {
-            "apiVersion": "serving.knative.dev/v1",
-            "kind": "Service",
-            "name": "scheduler",
-        }
+        assert doc["spec"]["sink"]["ref"]["apiVersion"] == "serving.knative.dev/v1"
+        assert doc["spec"]["sink"]["ref"]["kind"] == "Service"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -332,7 +333,6 @@ BROKEN_BASE = [
         "not defined",
     ),
     ("KafkaSource", "audit-request-source", lambda d: d["spec"].update(topics=["audit"]), "not declared"),
-    ("KafkaSink", "price-dead-letter", lambda d: d.update(apiVersion="eventing.knative.dev/v1"), "v1alpha1"),
     ("KafkaTopic", "price-crawler-price-request", lambda d: d.update(apiVersion="kafka.strimzi.io/v1beta2"), "Strimzi"),
     ("KafkaTopic", "price-crawler-price-request", lambda d: d["metadata"].update(name="price_request"), "DNS-1123"),
     ("KafkaTopic", "price-crawler-price-request", lambda d: d["spec"].update(partitions=0), "schema"),
@@ -442,4 +442,9 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 3, 3)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (3, 4, 0)
+    # Each source's dead-letter sink resolves locally to the deadletter function's URL, as its sink does.
+    destinations = pytest.importorskip("local.eventing.destinations")
+    topology = destinations.resolve_topology(loaded, {"DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9"})
+    for source in topology.kafka_sources:
+        assert source.dead_letter_sink == destinations.HttpEndpoint(url="http://127.0.0.1:9"), source.manifest.name

@@ -50,7 +50,7 @@ def function_urls(
     env = function_env(simulated_market.env(), clean_db, kafka_bootstrap, topics)
     # The scheduler's backlog check reads the lag of the price KafkaSource's consumer group.
     env["PRICE_CONSUMER_GROUP"] = f"price-crawler-price-{GROUP_SUFFIX}"
-    yield from serve_functions(("scheduler", "price", "metadata"), env)
+    yield from serve_functions(("scheduler", "price", "metadata", "deadletter"), env)
 
 
 SizedT = TypeVar("SizedT", bound=Sized)

@@ -31,7 +31,7 @@ from tests.helpers.otlp import OtlpReceiver, ReceivedSpan
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
 FROZEN_AT = datetime(2026, 6, 25, 21, 0, 0, tzinfo=UTC)
-FUNCTIONS = ("scheduler", "price", "audit")
+FUNCTIONS = ("scheduler", "price", "audit", "deadletter")
 # Sent as the CoinGecko and GoPlus credentials: no span may carry them.
 API_KEY = "test-secret-key-7f3a9c"
 

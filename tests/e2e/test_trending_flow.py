@@ -29,7 +29,7 @@ from tests.helpers.kafka import read_all
 pytestmark = [pytest.mark.infra, pytest.mark.slow]
 
 FROZEN_AT = datetime(2026, 6, 25, 21, 0, 0, tzinfo=UTC)
-FUNCTIONS = ("scheduler", "price", "audit")
+FUNCTIONS = ("scheduler", "price", "audit", "deadletter")
 FLOW_TIMEOUT = 45.0
 
 

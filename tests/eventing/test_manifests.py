@@ -264,38 +264,23 @@ def test_the_repository_manifests_run_on_the_local_plane():
     from local.eventing.config import DEFAULT_MANIFESTS_DIR
 
     topology = resolve_topology(load_manifests(DEFAULT_MANIFESTS_DIR), {}, DEFAULTS)
-    wiring = {
-        s.manifest.name: (s.manifest.topics, s.sink, s.dead_letter_sink.sink.topic if s.dead_letter_sink else None)
-        for s in topology.kafka_sources
-    }
+    wiring = {s.manifest.name: (s.manifest.topics, s.sink, s.dead_letter_sink) for s in topology.kafka_sources}
+    # Every source dead-letters to the deadletter function (a Knative Service ref, resolved like a
+    # sink), which keeps the dead letter in PostgreSQL and forwards it to the dead-letter topic.
+    deadletter = HttpEndpoint("http://localhost:8086")
     assert wiring == {
-        "price-request-source": (
-            ("price-crawler.price.request",),
-            HttpEndpoint("http://localhost:8081"),
-            "price-crawler.price.dead-letter",
-        ),
+        "price-request-source": (("price-crawler.price.request",), HttpEndpoint("http://localhost:8081"), deadletter),
         "metadata-request-source": (
             ("price-crawler.metadata.request",),
             HttpEndpoint("http://localhost:8082"),
-            "price-crawler.metadata.dead-letter",
+            deadletter,
         ),
-        "audit-request-source": (
-            ("price-crawler.audit.request",),
-            HttpEndpoint("http://localhost:8083"),
-            "price-crawler.audit.dead-letter",
-        ),
-        # Dead letters end their job (functions/deadletter); a dead letter of its own would loop.
-        "dead-letter-source": (
-            (
-                "price-crawler.price.dead-letter",
-                "price-crawler.metadata.dead-letter",
-                "price-crawler.audit.dead-letter",
-            ),
-            HttpEndpoint("http://localhost:8086"),
-            None,
-        ),
+        "audit-request-source": (("price-crawler.audit.request",), HttpEndpoint("http://localhost:8083"), deadletter),
     }
     pings = {p.manifest.name: p for p in topology.ping_sources}
-    assert set(pings) == {"top100-price-tick", "top100-metadata-tick", "trending-tick"}
+    assert set(pings) == {"top100-price-tick", "top100-metadata-tick", "trending-tick", "dead-letter-forward-tick"}
     assert pings["top100-price-tick"].manifest.schedule.six_fields == "*/5 * * * * *"
-    assert {p.sink for p in pings.values()} == {HttpEndpoint("http://localhost:8084")}
+    assert {n: p.sink for n, p in pings.items() if n != "dead-letter-forward-tick"} == dict.fromkeys(
+        ("top100-price-tick", "top100-metadata-tick", "trending-tick"), HttpEndpoint("http://localhost:8084")
+    )
+    assert pings["dead-letter-forward-tick"].sink == deadletter

@@ -43,6 +43,10 @@ def function_env(
         ("metadata", "METADATA_TOPIC"),
         ("audit", "AUDIT_TOPIC"),
         ("price_updated", "PRICE_UPDATED_TOPIC"),
+        # The deadletter function forwards each dead letter it stored to this test's topic.
+        ("price_dead_letter", "PRICE_DEAD_LETTER_TOPIC"),
+        ("metadata_dead_letter", "METADATA_DEAD_LETTER_TOPIC"),
+        ("audit_dead_letter", "AUDIT_DEAD_LETTER_TOPIC"),
     ):
         if name in topics:
             env[setting] = topics[name]
@@ -99,11 +103,13 @@ def isolated_manifests(
     sources: Iterable[str] = (),
     group_suffix: str | None = None,
 ) -> Path:
-    """Chosen PingSources (name → schedule) and KafkaSources (`price`, `metadata`, `audit`, with their
-    dead-letter sinks) of infra/knative/base, on this test's topics and consumer groups
-    (`<the manifest's group>-<group_suffix>`)."""
+    """Chosen PingSources (name → schedule) and KafkaSources (`price`, `metadata`, `audit`) of
+    infra/knative/base, on this test's topics and consumer groups (`<the manifest's group>-<group_suffix>`).
+
+    Their dead-letter sink stays the deadletter function (serve it, with `function_env`'s
+    `<fn>_dead_letter` topics, to see dead letters in `dead_letters` and on those topics)."""
     documents = []
-    for file in ("pingsources.yaml", "kafkasources.yaml", "kafkasinks.yaml"):
+    for file in ("pingsources.yaml", "kafkasources.yaml"):
         documents += [d for d in yaml.safe_load_all((BASE_MANIFESTS / file).read_text()) if d]
     by_name = {(d["kind"], d["metadata"]["name"]): d for d in documents}
     suffix = group_suffix or uuid.uuid4().hex[:8]
@@ -117,9 +123,7 @@ def isolated_manifests(
         manifest["spec"]["topics"] = [topics[topic]]
         manifest["spec"]["consumerGroup"] = f"{manifest['spec']['consumerGroup']}-{suffix}"
         manifest["spec"]["initialOffset"] = "earliest"  # the test may write before the plane subscribed
-        sink = by_name[("KafkaSink", manifest["spec"]["delivery"]["deadLetterSink"]["ref"]["name"])]
-        sink["spec"]["topic"] = topics[f"{topic}_dead_letter"]
-        chosen += [manifest, sink]
+        chosen.append(manifest)
     (directory / "eventing.yaml").write_text(yaml.safe_dump_all(chosen, sort_keys=False))
     return directory
 

@@ -9,7 +9,7 @@ functions-framework (price, metadata, audit, quotes), the local object store and
 local.eventing`, against that infra and an in-process `SimulatedMarket`. Left out: the market
 process (the test's own market stands in, so it can inject faults and count requests) and the
 scheduler with the PingSources, so that every job of a test is one the test wrote and can
-account for. The eventing plane reads the cluster's own KafkaSource and KafkaSink manifests
+account for. The eventing plane reads the cluster's own KafkaSource manifests
 (copied verbatim). A supervisor thread restarts a child that dies (what Knative does for a
 crashed pod) within a fraction of a second.
 
@@ -63,7 +63,7 @@ DEAD_LETTER_TOPICS = {
     AUDIT_TOPIC: "price-crawler.audit.dead-letter",
 }
 # The manifests the cluster applies, minus the PingSources (see the module docstring).
-EVENTING_MANIFESTS = ("kafkasources.yaml", "kafkasinks.yaml")
+EVENTING_MANIFESTS = ("kafkasources.yaml",)
 # Committed outcomes. Not dead_lettered: the deadletter function's record of a job given up
 # (Settlement.dead counts those, from the dead-letter topics themselves). `expired`: a price
 # tick delivered after its expires_at, superseded (Settlement.expired counts those apart).

@@ -64,3 +64,19 @@ def test_no_response_and_truncated_bodies_still_give_a_reason() -> None:
     assert _letter(b"", knativeerrorcode="400", knativeerrordata=cut).reason.startswith(
         'dead-lettered after HTTP 400: {"error": "invalid symbol \'AAA'
     )
+
+
+def test_a_dead_letter_goes_to_the_topic_of_the_source_that_gave_it_up() -> None:
+    from shared.config import Settings
+    from shared.crawler.pipelines.dead_letters import dead_letter_topic
+
+    settings = Settings()
+    audit_source = "/apis/v1/namespaces/price-crawler/kafkasources/audit-request-source#price-crawler.audit.request"
+    # A plain record: its KafkaSource decides, whatever job type the record names.
+    assert dead_letter_topic(settings, audit_source, "price") == "price-crawler.audit.dead-letter"
+    # A CloudEvent record keeps its producer's source: the job type names the function.
+    assert dead_letter_topic(settings, "/price-crawler/scheduler", "metadata") == "price-crawler.metadata.dead-letter"
+    # Another source's plain record of a known job type, and nothing known at all.
+    other = "/apis/v1/namespaces/x/kafkasources/down-request-source#t"
+    assert dead_letter_topic(settings, other, "price") == "price-crawler.price.dead-letter"
+    assert dead_letter_topic(settings, "/elsewhere", "unknown") is None
