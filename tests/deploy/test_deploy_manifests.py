@@ -11,6 +11,7 @@ import manifest_rules as rules
 import pytest
 
 from shared.config import Settings
+from shared.trades.settings import TradesSettings
 
 BASE = rules.ROOT / "infra" / "knative" / "base"
 OVERLAYS = ("infra/knative/overlays/k3d", "infra/knative/overlays/production")
@@ -65,6 +66,8 @@ def test_topics_partitions_and_retention() -> None:
     topics = {d["spec"]["topicName"]: d for d in rules.load_yaml_documents(BASE / "kafkatopics.yaml")}
     defaults = Settings()
     produced = {defaults.price_topic, defaults.metadata_topic, defaults.audit_topic, defaults.price_updated_topic}
+    trades = TradesSettings()
+    produced |= {trades.raw_topic, trades.normalized_topic, trades.enriched_topic, trades.alerts_topic}
     consumed = {t for d in rules.load_yaml_documents(BASE / "kafkasources.yaml") for t in d["spec"]["topics"]}
     dead_letters = {d["spec"]["topic"] for d in rules.load_yaml_documents(BASE / "kafkasinks.yaml")}
     assert set(topics) == produced | consumed | dead_letters
@@ -76,6 +79,12 @@ def test_topics_partitions_and_retention() -> None:
     assert topics[defaults.price_topic]["spec"]["config"]["retention.ms"] == str(3600 * 1000)
     for doc in topics.values():
         assert doc["metadata"]["labels"]["strimzi.io/cluster"] == "price-crawler"
+    # The trade topics keep the original's retention (DESIGN.md §9) and spread users over partitions.
+    day = 86400 * 1000
+    retention = {trades.raw_topic: 7, trades.normalized_topic: 30, trades.enriched_topic: 90, trades.alerts_topic: 7}
+    for name, days in retention.items():
+        assert topics[name]["spec"]["config"]["retention.ms"] == str(days * day), name
+        assert topics[name]["spec"]["partitions"] >= 3
 
 
 def test_kafka_sources_wire_each_topic_to_its_function() -> None:
@@ -442,4 +451,4 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 3, 3)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 3, 4)
