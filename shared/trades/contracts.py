@@ -90,7 +90,8 @@ class TradeRecord(BaseModel):
     """Data of `trades.trade.normalized` on normalized-trades: the original `Trade` record.
 
     The fields of the original (trade_id … source) with exact decimals as text and UTC
-    times with milliseconds, plus `status`, `fees` and the fills it was paired from.
+    times with milliseconds, plus `status`, `fees` and the fills it was paired from. Keyed
+    by trade_id for a reader: the latest record of a trade_id is its state.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
@@ -107,7 +108,9 @@ class TradeRecord(BaseModel):
     pnl: str | None = Field(pattern=SIGNED_DECIMAL_TEXT)
     notes: str | None = Field(max_length=2000)
     source: Literal["manual", "csv", "binance", "bybit"]
-    status: Literal["open", "closed"]
+    # superseded: a trade that re-pairing replaced (an open lot that closed, a pairing that an
+    # earlier fill arriving late changed); the same event batch carries what replaced it.
+    status: Literal["open", "closed", "superseded"]
     fees: list[FeeRecord]
     entry_fill_id: str | None = Field(pattern=UUID_TEXT)
     exit_fill_id: str | None = Field(pattern=UUID_TEXT)

@@ -110,7 +110,10 @@ class _Lot:
 def _fee_share(fee: Decimal, part: Decimal, whole: Decimal) -> Decimal:
     if part == whole:
         return fee  # the remainder: parts add up to the fee exactly
-    return (fee * part / whole).quantize(FEE_PLACES)
+    if not fee:
+        return fee
+    share = (fee * part / whole).quantize(FEE_PLACES)
+    return share.normalize() if share else Decimal(0)  # computed: no trailing zeros of the rounding
 
 
 def pair_fifo(fills: Iterable[Fill], quote_assets: Sequence[str] = DEFAULT_QUOTE_ASSETS) -> list[Trade]:

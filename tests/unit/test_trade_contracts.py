@@ -104,3 +104,24 @@ def test_raw_trade_envelope_validates() -> None:
         contracts.validate_record(contracts.RAW_TRADE_SCHEMA, {**raw, "kind": "ftx"})
     with pytest.raises(BadMessage, match="user_id"):
         contracts.validate_record(contracts.RAW_TRADE_SCHEMA, {**raw, "user_id": "a b"})
+
+
+def test_every_trade_event_names_its_schema() -> None:
+    """Every OutboundEvent(...) in shared/trades passes the dataschema of its type."""
+    import ast
+
+    expected = {
+        "RAW_TRADE_TYPE": "RAW_TRADE_SCHEMA",
+        "TRADE_NORMALIZED_TYPE": "TRADE_SCHEMA",
+    }
+    calls = []
+    for path in (ROOT / "shared" / "trades").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "OutboundEvent":
+                names = {k.arg: k.value.id for k in node.keywords if isinstance(k.value, ast.Name)}
+                calls.append((path.name, names.get("type"), names.get("dataschema")))
+    assert sorted(calls) == [
+        ("api.py", "RAW_TRADE_TYPE", "RAW_TRADE_SCHEMA"),
+        ("normalizer.py", "TRADE_NORMALIZED_TYPE", "TRADE_SCHEMA"),
+    ]
+    assert all(t is not None and expected[t] == d for _, t, d in calls)
