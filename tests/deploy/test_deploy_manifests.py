@@ -95,6 +95,7 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
         "metadata-request-source",
         "audit-request-source",
         "dead-letter-source",
+        "trade-normalizer-source",
     }
     for name in ("price", "metadata", "audit"):
         spec = sources[f"{name}-request-source"]["spec"]
@@ -125,6 +126,14 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
         "name": "deadletter",
     }
     assert dead_letters["initialOffset"] == "earliest" and "deadLetterSink" not in dead_letters["delivery"]
+    # raw-trades → the trade normaliser: every trade, in order per partition (per user), never skipped.
+    trades = sources["trade-normalizer-source"]["spec"]
+    assert trades["topics"] == [TradesSettings().raw_topic]
+    assert (trades["initialOffset"], trades["ordering"]) == ("earliest", "ordered")
+    assert trades["sink"]["ref"]["name"] == "trade-normalizer"
+    dls = trades["delivery"]["deadLetterSink"]["ref"]["name"]
+    assert sinks[dls]["spec"]["topic"] == "trade-normalizer.dead-letter"
+    assert trades["topics"][0] not in dead_letters["topics"]
 
 
 OUTAGE_SECONDS = 60  # issue #22: a PostgreSQL or Kafka outage this long dead-letters no job
@@ -248,9 +257,9 @@ def test_production_kafka_has_three_brokers_and_writes_on_two(rendered: dict[str
 def test_plain_services_match_func_yaml(rendered: dict[str, Any], func_yamls: dict[str, dict[str, Any]]) -> None:
     """infra/knative/services deploys what kn func would deploy from func.yaml."""
     services = _by_kind(rendered["infra/knative/services"], "Service")
-    assert set(services) == set(func_yamls)
-    for name, func in func_yamls.items():
-        service, options = services[name], func["deploy"]["options"]
+    assert set(services) == {func["name"] for func in func_yamls.values()}
+    for func in func_yamls.values():
+        service, options = services[func["name"]], func["deploy"]["options"]
         assert service["metadata"]["namespace"] == func["namespace"]
         annotations = service["spec"]["template"]["metadata"]["annotations"]
         scale = options["scale"]
@@ -279,16 +288,17 @@ VISIBILITY = "networking.knative.dev/visibility"
 
 
 def test_only_the_read_api_is_reachable_from_outside(func_yamls: dict[str, dict[str, Any]]) -> None:
-    """Event-driven functions are cluster-local; quotes serves the trading UI from outside the cluster."""
+    """Event-driven functions are cluster-local; quotes (the trading UI's read API) and trades (traders'
+    own trades, every route authenticated) are reached from outside the cluster."""
     services = _by_kind(
         rules.load_yaml_documents(rules.ROOT / "infra" / "knative" / "services" / "services.yaml"), "Service"
     )
-    assert "quotes" in func_yamls
+    assert "quotes" in func_yamls and "trades" in func_yamls
     for name, func in func_yamls.items():
-        expected = None if name == "quotes" else "cluster-local"
+        expected = None if name in ("quotes", "trades") else "cluster-local"
         labels = {item["key"]: item["value"] for item in func["deploy"]["labels"]}
         assert labels.get(VISIBILITY) == expected, f"func.yaml {name}"
-        assert services[name]["metadata"]["labels"].get(VISIBILITY) == expected, f"services.yaml {name}"
+        assert services[func["name"]]["metadata"]["labels"].get(VISIBILITY) == expected, f"services.yaml {name}"
 
 
 # --------------------------------------------------------------------------- the checks can fail
@@ -451,4 +461,4 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 3, 4)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (5, 3, 4)

@@ -27,6 +27,7 @@ DEFAULTS = {
     "AUDIT_FUNCTION_URL": "http://localhost:8083",
     "SCHEDULER_FUNCTION_URL": "http://localhost:8084",
     "DEADLETTER_FUNCTION_URL": "http://localhost:8086",
+    "TRADE_NORMALIZER_FUNCTION_URL": "http://localhost:8088",
 }
 
 
@@ -293,6 +294,12 @@ def test_the_repository_manifests_run_on_the_local_plane():
             ),
             HttpEndpoint("http://localhost:8086"),
             None,
+        ),
+        # Trade ingestion (docs/trades.md): raw-trades → the trade normaliser.
+        "trade-normalizer-source": (
+            ("raw-trades",),
+            HttpEndpoint("http://localhost:8088"),
+            "trade-normalizer.dead-letter",
         ),
     }
     pings = {p.manifest.name: p for p in topology.ping_sources}
