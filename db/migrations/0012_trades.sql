@@ -60,6 +60,26 @@ CREATE TABLE trades (
 CREATE INDEX trades_user_page ON trades (user_id, entry_time DESC, trade_id DESC);
 CREATE INDEX trades_position ON trades (user_id, symbol) WHERE kind = 'paired';
 
+-- CSV imports (POST /api/trades/import): one row per (user, file digest), so re-importing the
+-- same file finds its import and adds nothing. The file itself is in bronze (`bronze_key`);
+-- `rejections` lists the first rejected rows with their number, field and reason.
+CREATE TABLE trade_imports (
+    import_id     uuid PRIMARY KEY,
+    user_id       text NOT NULL,
+    file_digest   text NOT NULL,
+    file_bytes    bigint NOT NULL,
+    bronze_key    text NOT NULL,
+    status        text NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    rows_read     integer NOT NULL DEFAULT 0,
+    rows_accepted integer NOT NULL DEFAULT 0,
+    rows_rejected integer NOT NULL DEFAULT 0,
+    stopped_at    text,
+    rejections    jsonb NOT NULL DEFAULT '[]',
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (user_id, file_digest)
+);
+
 -- Raw records that can never be normalised (the normaliser answers 400 and KafkaSource
 -- dead-letters them too) and reused idempotency keys: the field and the reason, once per
 -- (raw event, field): a redelivered bad record is not counted twice.

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.errors import DependencyUnavailable
 from shared.events import OutboundEvent
@@ -43,6 +44,7 @@ from shared.trades.contracts import (
     validate_record,
 )
 from shared.trades.errors import TradeRejected
+from shared.trades.imports import ImportOptions, import_csv, import_report
 from shared.trades.models import Fill, derived_id
 from shared.trades.normalize import MAX_ID_CHARS, Received, manual_entry, symbol_field
 from shared.trades.settings import TradesSettings
@@ -51,8 +53,10 @@ from shared.upstream.jsonbody import decode_json
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/trades"
+IMPORT_PREFIX = "/api/trades/import"
 EVENT_SOURCE = "/price-crawler/trades"
 _TRADE_PATH = re.compile(r"^/api/trades/([^/]+)$")
+_IMPORT_PATH = re.compile(r"^/api/trades/import/([^/]+)$")
 _CURSOR = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)~(" + UUID_TEXT[1:-1] + r")$")
 _KEY = re.compile(r"^[\x21-\x7e]{1,100}$")  # visible ASCII, as HTTP header values are
 
@@ -86,6 +90,16 @@ class TradesApi:
                     response = self._list(self._user(headers), query)
                 else:
                     raise ApiError(405, f"method {method} not allowed", allow="GET, POST")
+            elif path == IMPORT_PREFIX:
+                route = "import"
+                if method != "POST":
+                    raise ApiError(405, f"method {method} not allowed", allow="POST")
+                response = self._import(self._user(headers), query, body)
+            elif match := _IMPORT_PATH.match(path):
+                route = "import_status"
+                if method != "GET":
+                    raise ApiError(405, f"method {method} not allowed", allow="GET")
+                response = self._import_status(self._user(headers), match.group(1))
             elif match := _TRADE_PATH.match(path):
                 route = "trade"
                 if method != "GET":
@@ -224,6 +238,40 @@ class TradesApi:
         page, more = rows[:limit], len(rows) > limit
         cursor = f"{page[-1]['entry_time']}~{page[-1]['trade_id']}" if more else None
         return HttpResponse.json(200, {"trades": page, "next_cursor": cursor}, {"Cache-Control": "no-store"})
+
+    # --- CSV import ----------------------------------------------------------------------------------
+
+    def _import(self, user_id: str, query: str, body: bytes) -> HttpResponse:
+        params = _query(query, ("decimal", "timezone", "account"))
+        if len(body) > self.settings.max_import_bytes:
+            raise ApiError(413, f"file larger than {self.settings.max_import_bytes} bytes (TRADES_MAX_IMPORT_BYTES)")
+        decimal = params.get("decimal", "point")
+        if decimal not in ("point", "comma"):
+            raise ApiError(400, "decimal must be point or comma")
+        zone = params.get("timezone")
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ValueError, ZoneInfoNotFoundError):
+                raise ApiError(400, f"unknown timezone {zone[:40]!r}; use an IANA name such as Europe/Berlin") from None
+        account = params.get("account", "default")
+        if not re.fullmatch(r"[A-Za-z0-9._:@-]{1,128}", account):
+            raise ApiError(400, "account must be 1 to 128 letters, digits or ._:@-")
+        options = ImportOptions(decimal_comma=decimal == "comma", timezone=zone, account=account)
+        try:
+            report, fresh = import_csv(self.resources, self.settings, user_id, body, options)
+        except TradeRejected as exc:
+            raise ApiError(400, exc.reason) from None
+        return HttpResponse.json(202 if fresh else 200, report.json())
+
+    def _import_status(self, user_id: str, import_id: str) -> HttpResponse:
+        if not re.fullmatch(UUID_TEXT, import_id):
+            raise ApiError(404, "no such import")
+        with self.resources.db.connection() as conn:
+            report = import_report(conn, user_id, import_id)
+        if report is None:
+            raise ApiError(404, "no such import")
+        return HttpResponse.json(200, report.json(), {"Cache-Control": "no-store"})
 
     def _one(self, user_id: str, trade_id: str) -> HttpResponse:
         if not re.fullmatch(UUID_TEXT, trade_id):

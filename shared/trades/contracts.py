@@ -57,6 +57,7 @@ class RawKind(StrEnum):
     BINANCE_EXECUTION_REPORT = "binance.executionReport"
     BYBIT_EXECUTION_LIST = "bybit.execution.list"
     BYBIT_WS_EXECUTION = "bybit.ws.execution"
+    CSV_ROW = "csv.row"
 
 
 class RawTrade(BaseModel):

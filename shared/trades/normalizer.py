@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.errors import BadMessage
 from shared.events import InboundEvent, OutboundEvent
@@ -43,6 +44,7 @@ from shared.trades.normalize import (
     binance_my_trade,
     bybit_execution_list,
     bybit_ws_execution,
+    csv_row,
     manual_entry,
 )
 from shared.trades.pairing import pair_fifo
@@ -89,9 +91,40 @@ def normalise_raw(raw: RawTrade, settings: TradesSettings) -> list[Fill | Trade]
     if raw.kind is RawKind.BINANCE_EXECUTION_REPORT:
         fill = binance_execution_report(raw.payload, received)
         return [] if fill is None else [fill]
+    if raw.kind is RawKind.CSV_ROW:
+        return [csv_import_row(raw.payload, received)]
     if raw.kind is RawKind.BYBIT_EXECUTION_LIST:
         return list(bybit_execution_list(raw.payload, received))
     return list(bybit_ws_execution(raw.payload, received))
+
+
+def csv_import_row(payload: Any, received: Received) -> Fill:
+    """The fill of a `csv.row` raw record (written by the import: shared/trades/imports.py)."""
+    if not isinstance(payload, dict):
+        raise TradeRejected("payload", "a csv.row payload must be an object")
+    cells, columns = payload.get("cells"), payload.get("columns")
+    digest, row, zone_name = payload.get("file_digest"), payload.get("row"), payload.get("timezone")
+    if not (isinstance(cells, list) and all(isinstance(c, str) for c in cells)):
+        raise TradeRejected("cells", "must be an array of strings")
+    if not (isinstance(columns, dict) and all(isinstance(v, int) and 0 <= v < 1000 for v in columns.values())):
+        raise TradeRejected("columns", "must map fields to column indexes")
+    if not isinstance(digest, str) or not isinstance(row, int) or isinstance(row, bool):
+        raise TradeRejected("row", "a csv.row needs its file_digest and row number")
+    zone = None
+    if zone_name is not None:
+        try:
+            zone = ZoneInfo(str(zone_name))
+        except (ValueError, ZoneInfoNotFoundError):
+            raise TradeRejected("timezone", f"unknown time zone {str(zone_name)[:40]!r}") from None
+    return csv_row(
+        cells,
+        columns,
+        received,
+        file_digest=digest,
+        row_number=row,
+        zone=zone,
+        decimal_comma=payload.get("decimal_comma") is True,
+    )
 
 
 def normalize_event(event: InboundEvent, resources: Resources) -> dict[str, Any]:

@@ -37,6 +37,8 @@ class TradesSettings(BaseSettings):
     # --- limits --------------------------------------------------------------------------------
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_batch_trades: int = Field(default=1000, ge=1)
+    # A CSV import is read within its request up to this size (a streamed import job is not built yet).
+    max_import_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     default_page_size: int = Field(default=100, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
     # A trade time later than its arrival plus this is refused as in the future.

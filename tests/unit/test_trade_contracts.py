@@ -122,6 +122,7 @@ def test_every_trade_event_names_its_schema() -> None:
                 calls.append((path.name, names.get("type"), names.get("dataschema")))
     assert sorted(calls) == [
         ("api.py", "RAW_TRADE_TYPE", "RAW_TRADE_SCHEMA"),
+        ("imports.py", "RAW_TRADE_TYPE", "RAW_TRADE_SCHEMA"),
         ("normalizer.py", "TRADE_NORMALIZED_TYPE", "TRADE_SCHEMA"),
     ]
     assert all(t is not None and expected[t] == d for _, t, d in calls)

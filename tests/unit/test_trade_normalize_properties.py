@@ -185,3 +185,29 @@ def test_a_valid_row_still_reads_after_the_property_runs() -> None:
         ["2026-01-01T00:00:00Z", "BTCUSDT", "BUY", "1.5", "2"], columns, RECEIVED, file_digest="d", row_number=1
     )
     assert fill.price == Decimal("1.5")
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_any_csv_row_payload_is_a_fill_or_a_typed_rejection(payload: Any) -> None:
+    from shared.trades.normalizer import csv_import_row
+
+    _outcome(lambda: csv_import_row(payload, RECEIVED))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
+def test_any_uploaded_bytes_open_as_a_csv_or_a_typed_rejection(data: bytes) -> None:
+    from shared.trades.csv_import import open_csv
+
+    try:
+        csv_file = open_csv(data)
+    except TradeRejected:
+        return
+    for row in csv_file.rows():
+        if not isinstance(row, TradeRejected):
+            _outcome(
+                lambda row=row: normalize.csv_row(
+                    row.cells, csv_file.columns, RECEIVED, file_digest="d", row_number=row.number
+                )
+            )

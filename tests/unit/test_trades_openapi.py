@@ -22,6 +22,8 @@ def test_the_document_states_the_routes_statuses_and_limits_the_code_has() -> No
 
     paths = yaml.safe_load(DOCUMENT.read_text())["paths"]
     assert {(p, m) for p, ops in paths.items() for m in ops} == {
+        ("/api/trades/import", "post"),
+        ("/api/trades/import/{import_id}", "get"),
         ("/api/trades", "post"),
         ("/api/trades", "get"),
         ("/api/trades/{trade_id}", "get"),
@@ -36,3 +38,4 @@ def test_the_document_states_the_routes_statuses_and_limits_the_code_has() -> No
     limit = next(p for p in paths["/api/trades"]["get"]["parameters"] if p["name"] == "limit")["schema"]
     assert (limit["maximum"], limit["default"]) == (settings.max_page_size, settings.default_page_size)
     assert "404" in paths["/api/trades/{trade_id}"]["get"]["responses"]
+    assert {"200", "202", "413"} <= set(paths["/api/trades/import"]["post"]["responses"])
