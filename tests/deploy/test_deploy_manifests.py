@@ -163,6 +163,7 @@ def test_every_request_source_retries_through_a_minute_long_outage() -> None:
 def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
     """One EventType per (type, consuming KafkaSource); its dataschema is the one the event carries."""
     from shared.crawler.contracts import EVENT_DATASCHEMAS
+    from shared.trades import contracts as trades
 
     event_types = _by_kind(rules.load_yaml_documents(BASE / "eventtypes.yaml"), "EventType")
     registered: dict[str, set[str]] = {}
@@ -170,7 +171,12 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
         attributes = {a["name"]: a for a in doc["spec"]["attributes"]}
         registered.setdefault(attributes["type"]["value"], set()).add(attributes["dataschema"]["value"])
         assert all(attributes[n]["required"] for n in ("specversion", "id", "type", "source", "dataschema"))
-    assert registered == {event_type: {uri} for event_type, uri in EVENT_DATASCHEMAS.items()}
+    emitted = {
+        **EVENT_DATASCHEMAS,
+        trades.RAW_TRADE_TYPE: trades.RAW_TRADE_SCHEMA,
+        trades.TRADE_NORMALIZED_TYPE: trades.TRADE_SCHEMA,
+    }
+    assert registered == {event_type: {uri} for event_type, uri in emitted.items()}
     consumed_by = {d["metadata"]["name"]: d["spec"].get("reference", {}).get("name") for d in event_types.values()}
     assert consumed_by == {
         "price-crawler.job.requested.price": "price-request-source",
@@ -178,6 +184,8 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
         "price-crawler.metadata.detail.requested": "metadata-request-source",
         "price-crawler.trending.committed": "audit-request-source",
         "price-crawler.price.updated": None,  # read by the order backend straight from its topic
+        "trades.raw.received": "trade-normalizer-source",
+        "trades.trade.normalized": None,  # its enricher is not built yet
     }
 
 
