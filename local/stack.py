@@ -116,6 +116,9 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("scheduler", 8084),
     Function("quotes", 8085),
     Function("deadletter", 8086),
+    # Trade ingestion (shared/trades): the API and the normaliser of raw-trades.
+    Function("trades", 8087),
+    Function("trade_normalizer", 8088),
 )
 
 # Upstream API -> path prefix under which the simulated market serves it.
@@ -200,6 +203,9 @@ def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
     env["MARKET_URL"] = market
     for api, prefix in SIMULATED_UPSTREAMS.items():
         env.setdefault(f"{api}_BASE_URL", f"{market}/{prefix}")
+    # The trades API's bearer-token key: kept in .local/ (never committed), made once per checkout;
+    # `python -m shared.trades token <user>` issues a token signed with it.
+    env.setdefault("TRADES_TOKEN_KEY", local_trades_token_key())
     # Bronze archive of every raw upstream response, into the local moto S3 server.
     env.setdefault("ARCHIVE_ENABLED", "true")
     env.setdefault("S3_ENDPOINT_URL", f"http://127.0.0.1:{object_store_port()}")
@@ -213,6 +219,19 @@ def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
         if terminal and color_wanted(sys.stdout, os.environ):
             env.setdefault("FORCE_COLOR", "1")
     return env
+
+
+def local_trades_token_key(directory: Path = LOCAL_DIR) -> str:
+    """The local runs' HMAC key of trade tokens: .local/trades-token-key, created (0600) on first use."""
+    import secrets
+
+    path = directory / "trades-token-key"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NAMESPACE="price-crawler"
-FUNCTIONS=(price metadata audit deadletter scheduler quotes)
+FUNCTIONS=(price metadata audit deadletter scheduler quotes trades trade_normalizer)
 ENVIRONMENT="k3d"
 REGISTRY="localhost:5001/price-crawler"
 TAG=""
@@ -109,6 +109,8 @@ apply_prerequisites() {
   fi
   kubectl get secret/price-crawler-postgres --namespace "$NAMESPACE" >/dev/null 2>&1 \
     || die "secret ${NAMESPACE}/price-crawler-postgres is missing (docs/operations.md, 'Database secret')"
+  kubectl get secret/trades-auth --namespace "$NAMESPACE" >/dev/null 2>&1 \
+    || die "secret ${NAMESPACE}/trades-auth is missing (docs/trades.md, 'Bearer tokens')"
 }
 
 migrate() {

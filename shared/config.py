@@ -157,6 +157,7 @@ class Settings(BaseSettings):
     audit_function_url: str = "http://localhost:8083"
     scheduler_function_url: str = "http://localhost:8084"
     deadletter_function_url: str = "http://localhost:8086"
+    trade_normalizer_function_url: str = "http://localhost:8088"
 
     # --- business rules --------------------------------------------------------------------
     stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")

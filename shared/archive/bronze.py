@@ -291,6 +291,23 @@ class BronzeArchive:
         )
         return key
 
+    def write_blob(self, key: str, body: bytes, content_type: str) -> str:
+        """Store an uploaded file under `<prefix>/<key>` once (an existing object is left as it is)."""
+        from botocore.exceptions import ClientError
+
+        self._ensure_bucket()
+        full_key = f"{self.prefix}/{key.lstrip('/')}"
+        try:
+            self.s3.put_object(Bucket=self.bucket, Key=full_key, Body=body, ContentType=content_type, IfNoneMatch="*")
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code", "")) not in (
+                "PreconditionFailed",
+                "412",
+                "ConditionalRequestConflict",
+            ):
+                raise
+        return full_key
+
     def _ensure_bucket(self) -> None:
         if self._bucket_checked or not self._create_bucket:
             return

@@ -203,6 +203,22 @@ CATALOGUE: dict[str, MetricSpec] = {
             ("route", "status"),
         ),
         MetricSpec("crawler_quotes_request_duration", "histogram", "s", "Quotes API request duration", ("route",)),
+        # --- trade ingestion (shared/trades) -------------------------------------------------------------
+        MetricSpec(
+            "crawler_trades_api_requests",
+            "counter",
+            "{request}",
+            "Trades API requests by route, method and status",
+            ("route", "method", "status"),
+        ),
+        MetricSpec(
+            "crawler_trades_fills",
+            "counter",
+            "{fill}",
+            "Trade records by outcome: accepted (API, published to raw-trades), new, duplicate, "
+            "conflict (a reused key naming another trade), rejected (dead-lettered with its reason)",
+            ("function", "outcome"),
+        ),
         # --- bronze archive (raw upstream responses in object storage) ----------------------------------
         MetricSpec(
             "crawler_archive_writes",

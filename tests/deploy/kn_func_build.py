@@ -82,7 +82,11 @@ async def main():
         "liveness": await call(scope("GET", "/health/liveness")),
         "metrics": await call(scope("GET", "/metrics")),
     }
-    if ce_type is None:
+    if ce_type == "trades-api":
+        # The trades API: every route behind a bearer token; it takes no CloudEvents.
+        results["no_token"] = await call(scope("GET", "/api/trades"))
+        results["not_api"] = await call(scope("POST", "/", [("content-type", "text/plain")]), b"hello")
+    elif ce_type is None:
         # The read API: routes under /v1 with their query string, GET only.
         results["unknown_route"] = await call(scope("GET", "/v1/no-such-route"))
         results["database_down"] = await call(scope("GET", "/v1/prices", query="tokens=BTC"))

@@ -635,8 +635,10 @@ def func_yaml_errors(func: dict[str, Any], *, directory_name: str | None = None)
         errors.append(f"func.yaml {name}: created {created!r} is not an RFC 3339 date-time")
     if (func.get("build") or {}).get("builder") == "host":
         errors.append(f"func.yaml {name}: builder 'host' is not in the published schema; use pack")
-    if directory_name is not None and name != directory_name:
-        errors.append(f"func.yaml {name}: name must equal its directory {directory_name!r}")
+    # The name is the Knative Service's (a DNS label); the directory is the functions-framework
+    # target (a Python name): trade_normalizer/ is the function trade-normalizer.
+    if directory_name is not None and name != directory_name.replace("_", "-"):
+        errors.append(f"func.yaml {name}: name must equal its directory {directory_name!r} ('_' as '-')")
     if func.get("runtime") != "python":
         errors.append(f"func.yaml {name}: runtime must be python")
     if func.get("invoke") != "http":

@@ -12,6 +12,7 @@ import pytest
 
 from shared.config import Settings
 from shared.dead_letter_replay import DEAD_LETTER_TOPICS
+from shared.trades.settings import TradesSettings
 
 BASE = rules.ROOT / "infra" / "knative" / "base"
 OVERLAYS = ("infra/knative/overlays/k3d", "infra/knative/overlays/production")
@@ -66,6 +67,8 @@ def test_topics_partitions_and_retention() -> None:
     topics = {d["spec"]["topicName"]: d for d in rules.load_yaml_documents(BASE / "kafkatopics.yaml")}
     defaults = Settings()
     produced = {defaults.price_topic, defaults.metadata_topic, defaults.audit_topic, defaults.price_updated_topic}
+    trades = TradesSettings()
+    produced |= {trades.raw_topic, trades.normalized_topic, trades.enriched_topic, trades.alerts_topic}
     consumed = {t for d in rules.load_yaml_documents(BASE / "kafkasources.yaml") for t in d["spec"]["topics"]}
     # Written by the deadletter function once it stored a dead letter; read by the replay CLI.
     dead_letters = {
@@ -74,6 +77,7 @@ def test_topics_partitions_and_retention() -> None:
         defaults.audit_dead_letter_topic,
     }
     assert dead_letters == set(DEAD_LETTER_TOPICS)
+    dead_letters |= {d["spec"]["topic"] for d in rules.load_yaml_documents(BASE / "kafkasinks.yaml")}
     assert set(topics) == produced | consumed | dead_letters
     for name in dead_letters:  # one partition: a replay reads dead letters back in order
         assert topics[name]["spec"]["partitions"] == 1
@@ -83,14 +87,26 @@ def test_topics_partitions_and_retention() -> None:
     assert topics[defaults.price_topic]["spec"]["config"]["retention.ms"] == str(3600 * 1000)
     for doc in topics.values():
         assert doc["metadata"]["labels"]["strimzi.io/cluster"] == "price-crawler"
+    # The trade topics keep the original's retention (DESIGN.md §9) and spread users over partitions.
+    day = 86400 * 1000
+    retention = {trades.raw_topic: 7, trades.normalized_topic: 30, trades.enriched_topic: 90, trades.alerts_topic: 7}
+    for name, days in retention.items():
+        assert topics[name]["spec"]["config"]["retention.ms"] == str(days * day), name
+        assert topics[name]["spec"]["partitions"] >= 3
 
 
 def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
-    # No source reads the dead-letter topics: the deadletter function gets each dead letter
-    # directly as the sources' dead-letter sink, and no KafkaSink is left (issue #22).
-    assert set(sources) == {"price-request-source", "metadata-request-source", "audit-request-source"}
-    assert not (BASE / "kafkasinks.yaml").exists()
+    # The crawler's request sources dead-letter to the deadletter function directly (issue #22);
+    # the one KafkaSink left is the trade normaliser's dead-letter sink.
+    sinks = _by_kind(rules.load_yaml_documents(BASE / "kafkasinks.yaml"), "KafkaSink")
+    assert set(sources) == {
+        "price-request-source",
+        "metadata-request-source",
+        "audit-request-source",
+        "trade-normalizer-source",
+    }
+    assert set(sinks) == {"trade-normalizer-dead-letter"}
     for name in ("price", "metadata", "audit"):
         spec = sources[f"{name}-request-source"]["spec"]
         assert spec["topics"] == [f"price-crawler.{name}.request"]
@@ -105,6 +121,13 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     assert sources["price-request-source"]["spec"]["ordering"] == "unordered"
     for name in ("metadata", "audit"):
         assert sources[f"{name}-request-source"]["spec"]["initialOffset"] == "earliest"
+    # raw-trades → the trade normaliser: every trade, in order per partition (per user), never skipped.
+    trades = sources["trade-normalizer-source"]["spec"]
+    assert trades["topics"] == [TradesSettings().raw_topic]
+    assert (trades["initialOffset"], trades["ordering"]) == ("earliest", "ordered")
+    assert trades["sink"]["ref"]["name"] == "trade-normalizer"
+    dls = trades["delivery"]["deadLetterSink"]["ref"]["name"]
+    assert sinks[dls]["spec"]["topic"] == "trade-normalizer.dead-letter"
 
 
 def test_the_dead_letter_sink_answers_within_every_sources_timeout() -> None:
@@ -144,6 +167,7 @@ def test_every_request_source_retries_through_a_minute_long_outage() -> None:
 def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
     """One EventType per (type, consuming KafkaSource); its dataschema is the one the event carries."""
     from shared.crawler.contracts import EVENT_DATASCHEMAS
+    from shared.trades import contracts as trades
 
     event_types = _by_kind(rules.load_yaml_documents(BASE / "eventtypes.yaml"), "EventType")
     registered: dict[str, set[str]] = {}
@@ -151,7 +175,12 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
         attributes = {a["name"]: a for a in doc["spec"]["attributes"]}
         registered.setdefault(attributes["type"]["value"], set()).add(attributes["dataschema"]["value"])
         assert all(attributes[n]["required"] for n in ("specversion", "id", "type", "source", "dataschema"))
-    assert registered == {event_type: {uri} for event_type, uri in EVENT_DATASCHEMAS.items()}
+    emitted = {
+        **EVENT_DATASCHEMAS,
+        trades.RAW_TRADE_TYPE: trades.RAW_TRADE_SCHEMA,
+        trades.TRADE_NORMALIZED_TYPE: trades.TRADE_SCHEMA,
+    }
+    assert registered == {event_type: {uri} for event_type, uri in emitted.items()}
     consumed_by = {d["metadata"]["name"]: d["spec"].get("reference", {}).get("name") for d in event_types.values()}
     assert consumed_by == {
         "price-crawler.job.requested.price": "price-request-source",
@@ -159,6 +188,8 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
         "price-crawler.metadata.detail.requested": "metadata-request-source",
         "price-crawler.trending.committed": "audit-request-source",
         "price-crawler.price.updated": None,  # read by the order backend straight from its topic
+        "trades.raw.received": "trade-normalizer-source",
+        "trades.trade.normalized": None,  # its enricher is not built yet
     }
 
 
@@ -240,9 +271,9 @@ def test_production_kafka_has_three_brokers_and_writes_on_two(rendered: dict[str
 def test_plain_services_match_func_yaml(rendered: dict[str, Any], func_yamls: dict[str, dict[str, Any]]) -> None:
     """infra/knative/services deploys what kn func would deploy from func.yaml."""
     services = _by_kind(rendered["infra/knative/services"], "Service")
-    assert set(services) == set(func_yamls)
-    for name, func in func_yamls.items():
-        service, options = services[name], func["deploy"]["options"]
+    assert set(services) == {func["name"] for func in func_yamls.values()}
+    for func in func_yamls.values():
+        service, options = services[func["name"]], func["deploy"]["options"]
         assert service["metadata"]["namespace"] == func["namespace"]
         annotations = service["spec"]["template"]["metadata"]["annotations"]
         scale = options["scale"]
@@ -271,16 +302,17 @@ VISIBILITY = "networking.knative.dev/visibility"
 
 
 def test_only_the_read_api_is_reachable_from_outside(func_yamls: dict[str, dict[str, Any]]) -> None:
-    """Event-driven functions are cluster-local; quotes serves the trading UI from outside the cluster."""
+    """Event-driven functions are cluster-local; quotes (the trading UI's read API) and trades (traders'
+    own trades, every route authenticated) are reached from outside the cluster."""
     services = _by_kind(
         rules.load_yaml_documents(rules.ROOT / "infra" / "knative" / "services" / "services.yaml"), "Service"
     )
-    assert "quotes" in func_yamls
+    assert "quotes" in func_yamls and "trades" in func_yamls
     for name, func in func_yamls.items():
-        expected = None if name == "quotes" else "cluster-local"
+        expected = None if name in ("quotes", "trades") else "cluster-local"
         labels = {item["key"]: item["value"] for item in func["deploy"]["labels"]}
         assert labels.get(VISIBILITY) == expected, f"func.yaml {name}"
-        assert services[name]["metadata"]["labels"].get(VISIBILITY) == expected, f"services.yaml {name}"
+        assert services[func["name"]]["metadata"]["labels"].get(VISIBILITY) == expected, f"services.yaml {name}"
 
 
 # --------------------------------------------------------------------------- the checks can fail
@@ -442,9 +474,11 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (3, 4, 0)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 4, 1)
     # Each source's dead-letter sink resolves locally to the deadletter function's URL, as its sink does.
     destinations = pytest.importorskip("local.eventing.destinations")
     topology = destinations.resolve_topology(loaded, {"DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9"})
     for source in topology.kafka_sources:
+        if source.manifest.name == "trade-normalizer-source":
+            continue  # its dead-letter sink is a KafkaSink
         assert source.dead_letter_sink == destinations.HttpEndpoint(url="http://127.0.0.1:9"), source.manifest.name

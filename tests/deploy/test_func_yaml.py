@@ -8,7 +8,9 @@ from typing import Any
 import manifest_rules as rules
 import pytest
 
-FUNCTIONS = ("price", "metadata", "audit", "deadletter", "scheduler", "quotes")
+FUNCTIONS = ("price", "metadata", "audit", "deadletter", "scheduler", "quotes", "trades", "trade_normalizer")
+# Secrets a function reads beside the database's: the trades API's bearer-token key.
+EXTRA_SECRETS = {"trades": {"trades-auth"}}
 
 
 def test_every_function_has_a_func_yaml(func_yamls: dict[str, dict[str, Any]]) -> None:
@@ -24,7 +26,7 @@ def test_func_yaml_is_valid(name: str, func_yamls: dict[str, dict[str, Any]]) ->
 def test_func_yaml_reads_settings_from_the_documented_objects(name: str, func_yamls: dict[str, dict[str, Any]]) -> None:
     func = func_yamls[name]
     assert rules.func_yaml_env_refs(func) == {
-        "secret": {"price-crawler-postgres"},
+        "secret": {"price-crawler-postgres", *EXTRA_SECRETS.get(name, ())},
         "configMap": {"price-crawler-config"},
     }
     envs = {e.get("name"): e["value"] for e in func["run"]["envs"]}

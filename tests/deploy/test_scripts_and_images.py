@@ -15,8 +15,13 @@ from manifest_rules import ROOT, SCHEMAS
 SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
 # Functions the eventing plane delivers to; quotes, the read API, takes no events.
-EVENT_DRIVEN = ("price", "metadata", "audit", "deadletter", "scheduler")
-FUNCTIONS = (*EVENT_DRIVEN, "quotes")
+EVENT_DRIVEN = ("price", "metadata", "audit", "deadletter", "scheduler", "trade_normalizer")
+FUNCTIONS = (*EVENT_DRIVEN, "quotes", "trades")
+
+
+def compose_name(function: str) -> str:
+    """The compose service (a host name) of a function: trade_normalizer runs as trade-normalizer."""
+    return function.replace("_", "-")
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
@@ -91,17 +96,17 @@ def test_compose_runs_every_function_on_the_dockerfile() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     for name in FUNCTIONS:
-        build = services[name]["build"]
+        build = services[compose_name(name)]["build"]
         assert (build["dockerfile"], build["target"], build["args"]["FUNCTION"]) == (
             "infra/docker/Dockerfile",
             "function",
             name,
         )
-        assert services[name]["environment"]["DATABASE_URL"].startswith("postgresql://")
+        assert services[compose_name(name)]["environment"]["DATABASE_URL"].startswith("postgresql://")
     for name in EVENT_DRIVEN:
-        assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+        assert services[compose_name(name)]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         url = services["eventing"]["environment"][f"{name.upper()}_FUNCTION_URL"]
-        assert url == f"http://{name}:8080"
+        assert url == f"http://{compose_name(name)}:8080"
     assert "QUOTES_FUNCTION_URL" not in services["eventing"]["environment"]
     assert services["quotes"]["ports"] == ["8085:8080"]  # docs/api.md runs it on 8085
     assert {"kafka", "postgres", "topics", "migrate", "eventing"} <= set(services)
@@ -129,4 +134,4 @@ def test_compose_topic_creation_reads_the_cluster_declaration() -> None:
     topics = {t.topic: t for t in module.declared_topics()}
     assert topics["price-crawler.price.request"].num_partitions == 6
     assert topics["price-crawler.price.request"].config["retention.ms"] == "3600000"
-    assert len(topics) == 7
+    assert len(topics) == 12

@@ -27,6 +27,7 @@ DEFAULTS = {
     "AUDIT_FUNCTION_URL": "http://localhost:8083",
     "SCHEDULER_FUNCTION_URL": "http://localhost:8084",
     "DEADLETTER_FUNCTION_URL": "http://localhost:8086",
+    "TRADE_NORMALIZER_FUNCTION_URL": "http://localhost:8088",
 }
 
 
@@ -264,8 +265,17 @@ def test_the_repository_manifests_run_on_the_local_plane():
     from local.eventing.config import DEFAULT_MANIFESTS_DIR
 
     topology = resolve_topology(load_manifests(DEFAULT_MANIFESTS_DIR), {}, DEFAULTS)
-    wiring = {s.manifest.name: (s.manifest.topics, s.sink, s.dead_letter_sink) for s in topology.kafka_sources}
-    # Every source dead-letters to the deadletter function (a Knative Service ref, resolved like a
+    wiring = {
+        s.manifest.name: (
+            s.manifest.topics,
+            s.sink,
+            s.dead_letter_sink.sink.topic
+            if isinstance(s.dead_letter_sink, KafkaSinkEndpoint)
+            else s.dead_letter_sink,  # a KafkaSink by its topic
+        )
+        for s in topology.kafka_sources
+    }
+    # Every crawler source dead-letters to the deadletter function (a Knative Service ref, resolved like a
     # sink), which keeps the dead letter in PostgreSQL and forwards it to the dead-letter topic.
     deadletter = HttpEndpoint("http://localhost:8086")
     assert wiring == {
@@ -276,6 +286,12 @@ def test_the_repository_manifests_run_on_the_local_plane():
             deadletter,
         ),
         "audit-request-source": (("price-crawler.audit.request",), HttpEndpoint("http://localhost:8083"), deadletter),
+        # Trade ingestion (docs/trades.md): raw-trades → the trade normaliser.
+        "trade-normalizer-source": (
+            ("raw-trades",),
+            HttpEndpoint("http://localhost:8088"),
+            "trade-normalizer.dead-letter",
+        ),
     }
     pings = {p.manifest.name: p for p in topology.ping_sources}
     assert set(pings) == {"top100-price-tick", "top100-metadata-tick", "trending-tick", "dead-letter-forward-tick"}

@@ -591,6 +591,7 @@ def test_status_shows_the_running_system(system: System, market):
         scheduler_function_url=functions["scheduler"].url,
         metadata_function_url=f"http://127.0.0.1:{services.free_port()}",  # not running in this test
         deadletter_function_url=f"http://127.0.0.1:{services.free_port()}",  # nor this one
+        trade_normalizer_function_url=f"http://127.0.0.1:{services.free_port()}",  # nor trade ingestion's
     )
 
     status = system_status.collect(settings, eventing_url=system.eventing_url, market_url=system.market.url)
@@ -602,6 +603,7 @@ def test_status_shows_the_running_system(system: System, market):
         "scheduler": "ready",
         "metadata": "down",
         "deadletter": "down",
+        "trade_normalizer": "down",
         "eventing": "ready",
         "market": "ready",
     }

@@ -120,6 +120,8 @@ def _exercise_every_pushed_metric() -> None:
     metrics.count("crawler_scheduler_ticks", schedule="top100-price", outcome="emitted")
     metrics.set_gauge("crawler_scheduler_last_tick_timestamp", 1.767e9, schedule="top100-price")
     metrics.count("crawler_quotes_requests", route="price", status="200")
+    metrics.count("crawler_trades_api_requests", route="trades", method="POST", status="202")
+    metrics.count("crawler_trades_fills", function="trade_normalizer", outcome="new")
     metrics.observe("crawler_quotes_request_duration", 0.003, route="price")
     metrics.count("crawler_archive_writes", outcome="written", source="binance")
     for kind, status, seconds in (

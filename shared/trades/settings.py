@@ -1,0 +1,56 @@
+"""TRADES_* settings of the trade system: topics, the bearer-token key, limits (docs/trades.md).
+
+Immutable, read from the environment once per process (`trades_settings(resources)` keeps
+them with the process's other resources); tests build their own `TradesSettings(...)`.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.runtime.resources import Resources
+
+# HS256 wants a key at least as long as its hash (RFC 7518 §3.2): 32 bytes.
+MIN_TOKEN_KEY_BYTES = 32
+
+
+class TradesSettings(BaseSettings):
+    """Field `x` is read from env var `TRADES_X`."""
+
+    model_config = SettingsConfigDict(env_prefix="TRADES_", extra="ignore", frozen=True)
+
+    # --- topics (DESIGN.md §9: names and retention from the original; overridable for tests) ---
+    raw_topic: str = "raw-trades"
+    normalized_topic: str = "normalized-trades"
+    enriched_topic: str = "enriched-trades"
+    alerts_topic: str = "behavioral-alerts"
+
+    # --- bearer tokens: HS256 JWTs signed with this key; the subject is the user id ------------
+    # From a Kubernetes Secret (trades-auth) or the environment; never logged (registered as a
+    # secret with the log redaction), never in a message. Empty: every request is 401.
+    token_key: SecretStr = SecretStr("")
+    token_audience: str = "trades-api"
+    token_issuer: str = ""  # when set, tokens must carry this `iss`
+    token_leeway_seconds: float = Field(default=30.0, ge=0)
+
+    # --- limits --------------------------------------------------------------------------------
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_batch_trades: int = Field(default=1000, ge=1)
+    # A CSV import is read within its request up to this size (a streamed import job is not built yet).
+    max_import_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    default_page_size: int = Field(default=100, ge=1)
+    max_page_size: int = Field(default=1000, ge=1)
+    # A trade time later than its arrival plus this is refused as in the future.
+    max_clock_skew_seconds: float = Field(default=300.0, ge=0)
+    # Quote assets the pnl's fee rule recognises at the end of a symbol (shared/trades/pairing.py).
+    quote_assets: str = "FDUSD,USDT,USDC,BUSD,TUSD,USDE,DAI,USD,EUR,TRY,BRL,BTC,ETH,BNB"
+
+    @property
+    def quote_asset_list(self) -> tuple[str, ...]:
+        return tuple(a.strip().upper() for a in self.quote_assets.split(",") if a.strip())
+
+
+def trades_settings(resources: Resources) -> TradesSettings:
+    """The process's trade settings (read once; a test may put its own under the same name first)."""
+    return resources.once("trades_settings", TradesSettings)
