@@ -20,6 +20,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared.errors import PermanentUpstreamError
+from shared.events import OutboundEvent
+from shared.stocks.events import quote_event
 from shared.stocks.models import NoQuoteData, QuoteRejected, StockQuote
 from shared.stocks.normalize_finnhub import QuoteRules, is_new_quote, normalise_quote
 from shared.stocks.store import insert_quotes, latest_quote, record_rejections
@@ -45,10 +47,14 @@ def run_stock_quotes(
     rules: QuoteRules | None = None,
     job_id: str | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    publish: Callable[[list[OutboundEvent]], None] | None = None,
 ) -> StockJobOutcome:
     """Fetch, judge and store one quote per symbol (module docstring).
 
     `transaction()` is a context manager giving a connection (`ConnectionPool.transaction`).
+    `publish` (e.g. `EventProducer.publish` on `stock-quotes`) gets the events of the new
+    quotes once silver committed them; its failure raises, so the job is retried (the events
+    then carry the same ids).
     """
     outcome = StockJobOutcome()
     fetched_at = clock()
@@ -75,4 +81,6 @@ def run_stock_quotes(
     if outcome.rejected:
         with transaction() as conn:
             record_rejections(conn, outcome.rejected, fetched_at, job_id)
+    if publish is not None and outcome.new:
+        publish([quote_event(quote) for quote in outcome.new])
     return outcome
