@@ -128,6 +128,7 @@ SIMULATED_UPSTREAMS: Mapping[str, str] = {
     "DEXSCREENER": "dexscreener",
     "GECKOTERMINAL": "geckoterminal",
     "GOPLUS": "goplus",
+    "FINNHUB": "finnhub",
 }
 MARKET_DEFAULT_PORT = 8090
 # S3-compatible object storage for the bronze archive: a local moto server (no AWS involved).

@@ -116,6 +116,20 @@ class GoPlusSettings(UpstreamSettings):
     too_frequent_hold_seconds: float = Field(default=60.0, ge=0)
 
 
+class FinnhubSettings(UpstreamSettings):
+    """FINNHUB_*: Finnhub stock quotes (free plan 60 calls/min, and at most 30/s on every plan).
+
+    `FINNHUB_API_KEY` travels in the `X-Finnhub-Token` header, never in a URL or a log line.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FINNHUB_", extra="ignore")
+    base_url: str = "https://finnhub.io"
+    rate_limit_per_minute: int = 60
+    rate_limit_per_second: int = Field(default=30, ge=1)
+    # A 429 means the minute's budget is spent: asking again within the tick does not help.
+    max_retries: int = 1
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Field `x` is read from env var `X` unless stated."""
 
@@ -232,6 +246,7 @@ class Settings(BaseSettings):
     dexscreener: DexScreenerSettings = Field(default_factory=DexScreenerSettings)
     geckoterminal: GeckoTerminalSettings = Field(default_factory=GeckoTerminalSettings)
     goplus: GoPlusSettings = Field(default_factory=GoPlusSettings)
+    finnhub: FinnhubSettings = Field(default_factory=FinnhubSettings)
 
     def with_upstream(self, api: str, **changes: Any) -> Settings:
         """A copy in which upstream API `api` ("binance", "coingecko", ...) has `changes` applied."""

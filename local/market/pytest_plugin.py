@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from local.market.apis.finnhub import FinnhubApi
 from local.market.server import SimulatedMarket
 
 
@@ -26,6 +27,9 @@ def reset_market(market: SimulatedMarket) -> None:
         binance_ban_seconds=120,
         binance_reset_weight=True,
     )
+    finnhub = market.apis["finnhub"]
+    if isinstance(finnhub, FinnhubApi):
+        finnhub.configure(per_minute=60, per_second=30, reset=True)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """The simulated market's HTTP server: one port, one path prefix per API, faults and stats.
 
-    /binance/...  /coingecko/...  /dexscreener/...  /geckoterminal/...  /goplus/...  /_sim/...
+    /binance/...  /coingecko/...  /dexscreener/...  /geckoterminal/...  /goplus/...  /finnhub/...  /_sim/...
 
 A base URL is everything before the API's own path, e.g. BINANCE_BASE_URL =
 http://127.0.0.1:8090/binance for GET http://127.0.0.1:8090/binance/api/v3/ticker/price.
@@ -25,6 +25,7 @@ from local.market.apis.base import Api, ApiError, Request, Response, json_respon
 from local.market.apis.binance import BinanceApi, WeightLimiter
 from local.market.apis.coingecko import CoinGeckoApi
 from local.market.apis.dexscreener import DexScreenerApi
+from local.market.apis.finnhub import FinnhubApi
 from local.market.apis.geckoterminal import GeckoTerminalApi
 from local.market.apis.goplus import GoPlusApi
 from local.market.clock import SimClock
@@ -41,6 +42,7 @@ ENV_NAMES = {
     "dexscreener": "DEXSCREENER_BASE_URL",
     "geckoterminal": "GECKOTERMINAL_BASE_URL",
     "goplus": "GOPLUS_BASE_URL",
+    "finnhub": "FINNHUB_BASE_URL",
 }
 _MALFORMED_BODY = b'{"simulated": "malformed",, "body": [1, 2'
 _CHALLENGE_PAGE = (
@@ -49,7 +51,7 @@ _CHALLENGE_PAGE = (
 
 
 class SimulatedMarket:
-    """Binance, CoinGecko, DexScreener, GeckoTerminal and GoPlus on one local port.
+    """Binance, CoinGecko, DexScreener, GeckoTerminal, GoPlus and Finnhub on one local port.
 
     Use as a context manager (or `start()` / `stop()`); `port=0` picks a free port.
     `universe`, `clock`, `faults` and `stats` are the in-process equivalents of /_sim/.
@@ -84,6 +86,7 @@ class SimulatedMarket:
                 DexScreenerApi(self.universe, self.clock),
                 GeckoTerminalApi(self.universe, self.clock),
                 GoPlusApi(self.universe, self.clock),
+                FinnhubApi(self.universe, self.clock),
             )
         }
         self.admin = AdminApi(self)

@@ -120,7 +120,7 @@ def secrets_of(settings: Any) -> list[str]:
             found.append(url.password)
     except (AttributeError, ValueError):
         pass
-    for api in ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus"):
+    for api in ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus", "finnhub"):
         try:
             found.append(getattr(getattr(settings, api), "api_key", "") or "")
         except Exception:  # an unreadable sub-settings block has no key to hide

@@ -18,6 +18,7 @@ from .binance import BinanceClient
 from .coingecko import CoinGeckoClient
 from .dexscreener import DexScreenerClient
 from .events import EventKind, EventSink, UpstreamEvent
+from .finnhub import FinnhubClient
 from .geckoterminal import GeckoTerminalClient
 from .goplus import GoPlusClient
 from .http import UpstreamHttp
@@ -28,6 +29,7 @@ __all__ = [
     "DexScreenerClient",
     "EventKind",
     "EventSink",
+    "FinnhubClient",
     "GeckoTerminalClient",
     "GoPlusClient",
     "UpstreamClients",
@@ -37,7 +39,7 @@ __all__ = [
 
 
 class UpstreamClients:
-    """The five upstream clients of one process, built on first use and shared by all threads."""
+    """The upstream clients of one process, built on first use and shared by all threads."""
 
     def __init__(self, settings: Settings, **http_options: Any):
         """`http_options` go to every `UpstreamHttp` (transport, on_event, clock, wall_clock, sleep)."""
@@ -83,6 +85,10 @@ class UpstreamClients:
     @property
     def goplus(self) -> GoPlusClient:
         return self._get("goplus", lambda: GoPlusClient.from_settings(self._settings.goplus, **self._http_options))
+
+    @property
+    def finnhub(self) -> FinnhubClient:
+        return self._get("finnhub", lambda: FinnhubClient.from_settings(self._settings.finnhub, **self._http_options))
 
     def breaker_states(self) -> dict[str, str]:
         """Breaker state of each client built so far, e.g. {"binance": "closed"} (for health/metrics)."""

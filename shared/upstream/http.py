@@ -90,6 +90,7 @@ class UpstreamHttp:
         headers: Mapping[str, str] | None = None,
         extra_rate_limits: Mapping[str, int] | None = None,
         weight_budget_per_minute: int | None = None,
+        burst_limit_per_second: int | None = None,
         on_event: EventSink | None = None,
         on_response: ResponseHook | None = None,
         tracer: Tracer | None = None,
@@ -103,6 +104,8 @@ class UpstreamHttp:
         `extra_rate_limits` adds named limiters (requests per minute) for endpoint groups
         with their own budget; `get_json(limiter=name)` uses one instead of the default.
         `weight_budget_per_minute` turns on used-weight tracking (Binance).
+        `burst_limit_per_second` caps every request of the API in any one second as well
+        (Finnhub: 60/min and at most 30/s).
         `on_response` sees every raw response (any status) before it is judged; its errors
         are logged and never affect the request.
         `tracer` makes each attempt an HTTP client span (`shared.observability.traces.http_client_span`).
@@ -122,6 +125,9 @@ class UpstreamHttp:
         self._limiters = {DEFAULT_LIMITER: SlidingWindowLimiter(settings.rate_limit_per_minute, clock=clock)}
         for name, per_minute in (extra_rate_limits or {}).items():
             self._limiters[name] = SlidingWindowLimiter(per_minute, clock=clock)
+        self._burst = (
+            SlidingWindowLimiter(burst_limit_per_second, period=1.0, clock=clock) if burst_limit_per_second else None
+        )
         self._weight = UsedWeightBudget(weight_budget_per_minute, wall_clock) if weight_budget_per_minute else None
         self._breaker = CircuitBreaker(
             settings.breaker_failure_threshold, settings.breaker_reset_seconds, clock, on_change=self._breaker_changed
@@ -235,6 +241,8 @@ class UpstreamHttp:
         self._refuse_if_banned(path)
         self._await_cooldown(path)
         self._await_rate_limit(bucket, path)
+        if self._burst is not None:
+            self._await_rate_limit(self._burst, path)
         self._await_weight(weight, path)
         response = self._send(path, params, headers)
         if not response.is_success:
@@ -372,7 +380,8 @@ class UpstreamHttp:
     def _await_rate_limit(self, bucket: SlidingWindowLimiter, path: str) -> None:
         wait = bucket.reserve(self.max_wait_seconds)
         if wait > 0:
-            cause = f"own rate limit of {bucket.limit} requests/min reached"
+            per = "min" if bucket.period == 60 else f"{bucket.period:g}s"
+            cause = f"own rate limit of {bucket.limit} requests/{per} reached"
             self._wait_or_give_up(wait, path, EventKind.RATE_LIMIT_WAIT, cause)
 
     def _await_weight(self, weight: int, path: str) -> None:

@@ -238,6 +238,7 @@ def test_market_starts_on_an_ephemeral_port_and_stops_cleanly():
             "DEXSCREENER_BASE_URL",
             "GECKOTERMINAL_BASE_URL",
             "GOPLUS_BASE_URL",
+            "FINNHUB_BASE_URL",
         }
         assert httpx.get(f"{market.url}/_sim/health").json()["universe_size"] == 200
     with pytest.raises(httpx.ConnectError):
