@@ -106,3 +106,23 @@ def unique_topic(kafka_bootstrap: str) -> Iterator[Callable[..., str]]:
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     return services.free_port()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint() -> Iterator[str]:
+    """A moto S3 server over real HTTP on a free port (the bronze archive's S3 in tests)."""
+    from moto.server import ThreadedMotoServer
+
+    port = services.free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dummy AWS credentials, so boto3 signs requests to the moto server and never looks further."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
 import time_machine
-from moto.server import ThreadedMotoServer
 
 from local import services
 from shared.archive.bronze import JOB_SOURCE, ArchivedResponse, BronzeArchive, hour_prefixes, object_key
@@ -30,7 +28,7 @@ from tests.helpers.kafka import consume, headers_of
 from tests.helpers.market import market_resources
 from tests.helpers.stack import Top100Stack, body_of, utc_now_iso
 
-pytestmark = pytest.mark.infra
+pytestmark = [pytest.mark.infra, pytest.mark.usefixtures("aws_credentials")]
 
 SILVER = {
     "tokens": "SELECT token_key, symbol, name, chain, contract, decimals, logo_url, contracts::text, websites::text,"
@@ -46,27 +44,6 @@ SILVER = {
     "token_audits": "SELECT token_key, audit_provider, audit_score::text, is_verified, is_honeypot, buy_tax::text,"
     " sell_tax::text, report_url, flags::text, audited_at, job_id FROM token_audits ORDER BY 1, 2",
 }
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server over real HTTP on a free port."""
-    port = services.free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def aws_credentials(monkeypatch):
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
 
 
 def archived_stack(market, database_url, kafka_bootstrap, topics, **archive) -> Top100Stack:

@@ -4,13 +4,11 @@ HTTP), each new quote one CloudEvent on its topic and one silver row, the API ke
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from moto.server import ThreadedMotoServer
 
-from local import services
 from local.market.server import SimulatedMarket
 from shared.archive.bronze import BronzeArchive
 from shared.config import FinnhubSettings, Settings
@@ -21,25 +19,9 @@ from shared.upstream.finnhub import FinnhubClient
 from shared.upstream.jsonbody import decode_json
 from tests.helpers.kafka import consume, headers_of
 
-pytestmark = pytest.mark.infra
+pytestmark = [pytest.mark.infra, pytest.mark.usefixtures("aws_credentials")]
 IN_SESSION = datetime(2025, 7, 21, 15, 0, tzinfo=timezone.utc)
 KEY = "finnhub-secret-key-123"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    port = services.free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture(autouse=True)
-def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
 
 
 def test_raw_answers_to_bronze_quotes_to_kafka_and_silver(
