@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import BadWireValue
-
-from .quantity import BadQuantity, parse_data, parse_quantity
+from shared.hexwire import BadQuantity, parse_data, parse_quantity
 
 
 class BadBlock(BadWireValue):

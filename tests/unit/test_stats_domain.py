@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from shared.errors import BadWireValue
+from shared.hexwire import BadQuantity, parse_data, parse_quantity
 from shared.stats.agreement import UrlObservation, UrlStatus, agree
 from shared.stats.blocks import BadBlock, BlockHeader, bep520_millis, block_header
 from shared.stats.change import ChangeTolerances, PublishedReading, changes
 from shared.stats.health import Health, HealthThresholds, judge
 from shared.stats.performance import BlockWindowAnomaly, measure
-from shared.stats.quantity import BadQuantity, parse_data, parse_quantity
 from tests.helpers.upstream_doubles import sample_bytes
 
 

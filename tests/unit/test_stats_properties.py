@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import BadWireValue
+from shared.hexwire import parse_data, parse_quantity
 from shared.stats.blocks import block_header
-from shared.stats.quantity import parse_data, parse_quantity
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=80),

@@ -1,4 +1,5 @@
-"""JSON-RPC hex values (execution-apis `QUANTITY` and `DATA`), read strictly.
+"""JSON-RPC hex values (execution-apis `QUANTITY` and `DATA`), read strictly (the platform's, beside
+`shared.wire`: the JSON-RPC client and the chain stats both read them).
 
 A QUANTITY is a JSON string "0x" followed by hex digits ("0x0" is zero). JSON numbers,
 decimal strings, "0x", non-hex digits and absurd lengths are `BadQuantity` - a typed
