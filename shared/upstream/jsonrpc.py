@@ -30,7 +30,9 @@ from .http import UpstreamHttp
 
 RATE_LIMIT_CODES = frozenset({-32005, 429})
 SERVER_ERROR_CODES = frozenset({-32000, -32603})
-RPC_PATH = ""  # the configured URL itself (`base_url`); never named in messages with its key
+# The configured URL itself (`base_url`), so a key in its path is never named in a message.
+# httpx joins them with a trailing slash (".../v3/<key>/"): nodes and providers seen accept it.
+RPC_PATH = ""
 
 Call = tuple[str, Sequence[Any]]
 
