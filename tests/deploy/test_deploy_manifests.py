@@ -11,6 +11,7 @@ import manifest_rules as rules
 import pytest
 
 from shared.config import Settings
+from shared.stats.settings import StatsSettings
 
 BASE = rules.ROOT / "infra" / "knative" / "base"
 OVERLAYS = ("infra/knative/overlays/k3d", "infra/knative/overlays/production")
@@ -65,6 +66,7 @@ def test_topics_partitions_and_retention() -> None:
     topics = {d["spec"]["topicName"]: d for d in rules.load_yaml_documents(BASE / "kafkatopics.yaml")}
     defaults = Settings()
     produced = {defaults.price_topic, defaults.metadata_topic, defaults.audit_topic, defaults.price_updated_topic}
+    produced.add(StatsSettings().updates_topic)
     consumed = {t for d in rules.load_yaml_documents(BASE / "kafkasources.yaml") for t in d["spec"]["topics"]}
     dead_letters = {d["spec"]["topic"] for d in rules.load_yaml_documents(BASE / "kafkasinks.yaml")}
     assert set(topics) == produced | consumed | dead_letters
@@ -169,15 +171,16 @@ def test_ping_sources_tick_the_scheduler() -> None:
         "top100-price-tick": ("*/5 * * * * *", {"schedule": "top100-price"}),
         "top100-metadata-tick": ("0 0 0 * * *", {"schedule": "top100-metadata"}),
         "trending-tick": ("0 * * * * *", {"schedule": "trending"}),
+        "chain-performance-tick": ("0 * * * * *", {"schedule": "chain-performance"}),
     }
     assert {n: (d["spec"]["schedule"], json.loads(d["spec"]["data"])) for n, d in pings.items()} == expected
-    for doc in pings.values():
+    for name, doc in pings.items():
         assert doc["spec"]["timezone"] == "UTC"
         assert doc["spec"]["contentType"] == "application/json"
         assert doc["spec"]["sink"]["ref"] == {
             "apiVersion": "serving.knative.dev/v1",
             "kind": "Service",
-            "name": "scheduler",
+            "name": "stats" if name == "chain-performance-tick" else "scheduler",
         }
 
 
@@ -442,4 +445,4 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 3, 3)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 4, 3)

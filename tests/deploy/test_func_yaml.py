@@ -8,7 +8,7 @@ from typing import Any
 import manifest_rules as rules
 import pytest
 
-FUNCTIONS = ("price", "metadata", "audit", "deadletter", "scheduler", "quotes")
+FUNCTIONS = ("price", "metadata", "audit", "deadletter", "scheduler", "stats", "quotes")
 
 
 def test_every_function_has_a_func_yaml(func_yamls: dict[str, dict[str, Any]]) -> None:
