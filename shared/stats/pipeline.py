@@ -65,6 +65,8 @@ def run_stats_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
         raise BadMessage(f"unknown stats schedule {schedule!r}: expected one of {list(SCHEDULES)}")
     settings = stats_settings(resources)
     clients = rpc_clients(resources)
+    with resources.db.connection() as conn:  # partitions ahead, old days dropped (one maintainer at a time)
+        conn.run("SELECT maintain_chain_stats(:days)", days=settings.history_retention_days)
     summary: dict[str, Any] = {"schedule": schedule, "chains": {}}
     events = []
     for chain in settings.chains:
