@@ -119,6 +119,7 @@ FUNCTIONS: tuple[Function, ...] = (
     # Trade ingestion (shared/trades): the API and the normaliser of raw-trades.
     Function("trades", 8087),
     Function("trade_normalizer", 8088),
+    Function("stats", 8092),
 )
 
 # Upstream API -> path prefix under which the simulated market serves it.
@@ -131,6 +132,22 @@ SIMULATED_UPSTREAMS: Mapping[str, str] = {
     "FINNHUB": "finnhub",
 }
 MARKET_DEFAULT_PORT = 8090
+
+
+def simulated_stats_chains(market: str) -> str:
+    """STATS_CHAINS for the simulated market's JSON-RPC nodes (local/market/apis/evm_rpc.py)."""
+    import json
+
+    from shared.stats.settings import StatsSettings
+
+    chains = []
+    for chain in StatsSettings().chains:
+        nodes = (chain.name, f"{chain.name}-2", f"{chain.name}-lagging", f"{chain.name}-wrongchain")
+        urls = [f"{market}/rpc/{node}" for node in nodes]
+        chains.append(chain.model_copy(update={"rpc_urls": tuple(urls)}).model_dump(mode="json"))
+    return json.dumps(chains)
+
+
 # S3-compatible object storage for the bronze archive: a local moto server (no AWS involved).
 OBJECT_STORE_DEFAULT_PORT = 8091
 READY_TIMEOUT = 60.0  # per stage: how long children get to answer their readiness probe
@@ -207,6 +224,8 @@ def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
     # The trades API's bearer-token key: kept in .local/ (never committed), made once per checkout;
     # `python -m shared.trades token <user>` issues a token signed with it.
     env.setdefault("TRADES_TOKEN_KEY", local_trades_token_key())
+    # Chain stats: the simulated nodes (a lagging replica and a wrong-chain node beside each honest one).
+    env.setdefault("STATS_CHAINS", simulated_stats_chains(market))
     # Bronze archive of every raw upstream response, into the local moto S3 server.
     env.setdefault("ARCHIVE_ENABLED", "true")
     env.setdefault("S3_ENDPOINT_URL", f"http://127.0.0.1:{object_store_port()}")

@@ -101,6 +101,22 @@ class RegionBlocked(PermanentUpstreamError):
     """HTTP 451: the API refuses this region. Reported, not retried."""
 
 
+class JsonRpcError(PermanentUpstreamError):
+    """A JSON-RPC error object inside a 2xx answer (`code` is its code, e.g. -32601 method not found).
+
+    Rate-limit codes (-32005, 429) are `RateLimited` instead, and server-side codes (-32000,
+    -32603) `RetryableUpstreamError`: only the rest mean the request itself is wrong.
+    """
+
+
+class JsonRpcBatchMismatch(BadUpstreamBody):
+    """A JSON-RPC batch answer whose ids are not the ids asked (missing, repeated or unknown)."""
+
+
+class WrongChain(PermanentUpstreamError):
+    """An RPC URL answers for another chain id than the one it is configured for."""
+
+
 # --- bad data on the wire -----------------------------------------------------------------
 
 

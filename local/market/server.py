@@ -1,6 +1,6 @@
 """The simulated market's HTTP server: one port, one path prefix per API, faults and stats.
 
-    /binance/...  /coingecko/...  /dexscreener/...  /geckoterminal/...  /goplus/...  /finnhub/...  /_sim/...
+    /binance/...  /coingecko/...  /dexscreener/...  /geckoterminal/...  /goplus/...  /finnhub/...  /rpc/{node}  /_sim/...
 
 A base URL is everything before the API's own path, e.g. BINANCE_BASE_URL =
 http://127.0.0.1:8090/binance for GET http://127.0.0.1:8090/binance/api/v3/ticker/price.
@@ -25,6 +25,7 @@ from local.market.apis.base import Api, ApiError, Request, Response, json_respon
 from local.market.apis.binance import BinanceApi, WeightLimiter
 from local.market.apis.coingecko import CoinGeckoApi
 from local.market.apis.dexscreener import DexScreenerApi
+from local.market.apis.evm_rpc import EvmRpcApi
 from local.market.apis.finnhub import FinnhubApi
 from local.market.apis.geckoterminal import GeckoTerminalApi
 from local.market.apis.goplus import GoPlusApi
@@ -87,6 +88,7 @@ class SimulatedMarket:
                 GeckoTerminalApi(self.universe, self.clock),
                 GoPlusApi(self.universe, self.clock),
                 FinnhubApi(self.universe, self.clock),
+                EvmRpcApi(self.universe, self.clock),
             )
         }
         self.admin = AdminApi(self)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextvars import ContextVar
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -28,6 +29,10 @@ from .jsonbody import decode_json
 MAX_MESSAGE_CHARS = 200
 RETRY_AFTER_STATUSES = frozenset({418, 429, 503})
 HTML_MEDIA_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+
+# The HTTP method of the call in progress in this thread (or task), named in every error
+# message; `UpstreamHttp.get_json`/`post_json` set it for the duration of one call.
+request_method: ContextVar[str] = ContextVar("request_method", default="GET")
 
 
 def retry_after_seconds(headers: Mapping[str, str], now: float) -> float | None:
@@ -73,7 +78,7 @@ def api_error(body: bytes) -> tuple[int | str | None, str | None]:
 def error_for_status(api: str, path: str, status: int, body: bytes, retry_after: float | None) -> UpstreamError:
     """The error for a non-2xx answer: retryable (5xx, 408, 429), ban (418), region (451) or permanent."""
     code, message = api_error(body)
-    cause = f"GET {path}: HTTP {status}"
+    cause = f"{request_method.get()} {path}: HTTP {status}"
     if status == 451:
         cause += " (region blocked)"
     if code is not None:
@@ -118,8 +123,10 @@ def undecodable_body_error(
     if media_type in HTML_MEDIA_TYPES or body.lstrip()[:1] == b"<":
         return UpstreamIntercepted(
             api,
-            f"GET {path}: HTTP {status} with an HTML page instead of JSON (a firewall challenge, CDN or portal "
+            f"{request_method.get()} {path}: HTTP {status} with an HTML page instead of JSON (a firewall challenge, CDN or portal "
             f"answered); not asked again in this call",
             status=status,
         )
-    return BadUpstreamBody(api, f"GET {path}: HTTP {status} body is no JSON ({reason})", status=status)
+    return BadUpstreamBody(
+        api, f"{request_method.get()} {path}: HTTP {status} body is no JSON ({reason})", status=status
+    )

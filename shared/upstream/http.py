@@ -1,6 +1,6 @@
 """Resilient HTTP for one upstream API (one `UpstreamHttp` per API per process).
 
-Every GET goes through, in order:
+Every GET (and every POST, `post_json`: JSON-RPC batches, quote requests) goes through, in order:
 1. the ban gate (after HTTP 418 nothing is sent until the ban ends; after a WAF 403,
    when `forbidden_is_block`, nothing until its backoff ends),
 2. the circuit breaker (open -> `CircuitOpen` at once, no request),
@@ -27,6 +27,7 @@ Thread-safe: functions run under gunicorn threads and share one instance per API
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -59,7 +60,13 @@ from shared.observability.traces import http_client_span, http_response
 
 from .breaker import BreakerState, CircuitBreaker
 from .events import EventKind, EventSink, UpstreamEvent, emit
-from .failures import RETRY_AFTER_STATUSES, error_for_status, retry_after_seconds, undecodable_body_error
+from .failures import (
+    RETRY_AFTER_STATUSES,
+    error_for_status,
+    request_method,
+    retry_after_seconds,
+    undecodable_body_error,
+)
 from .jsonbody import decode_json
 from .ratelimit import SlidingWindowLimiter
 from .weight import UsedWeightBudget
@@ -188,16 +195,70 @@ class UpstreamHttp:
         Raises `RetryableUpstreamError` (incl. `RateLimited`, `UpstreamBanned`,
         `CircuitOpen`) or `PermanentUpstreamError` (incl. `RegionBlocked`).
         """
+        return self._call("GET", path, params, None, weight, headers, limiter, expect, check)
+
+    def post_json(
+        self,
+        path: str,
+        document: Any,
+        *,
+        headers: Mapping[str, str] | None = None,
+        limiter: str = DEFAULT_LIMITER,
+        expect: type | tuple[type, ...] | None = None,
+        check: BodyCheck | None = None,
+    ) -> Any:
+        """POST `document` as JSON to `path` and return the decoded JSON body.
+
+        The same gates, budgets, retries, breaker and `Retry-After` handling as `get_json`
+        (one request of the rate limit per POST, a JSON-RPC batch included). Only for
+        requests that are safe to repeat - reads such as JSON-RPC `eth_*` queries or quote
+        requests - since a timed-out POST is retried like a GET.
+        """
+        content = json.dumps(document, separators=(",", ":")).encode()
+        post_headers = {"content-type": "application/json", **(headers or {})}
+        return self._call("POST", path, None, content, 1, post_headers, limiter, expect, check)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        content: bytes | None,
+        weight: int,
+        headers: Mapping[str, str] | None,
+        limiter: str,
+        expect: type | tuple[type, ...] | None,
+        check: BodyCheck | None,
+    ) -> Any:
+        token = request_method.set(method)
+        try:
+            return self._gated_call(path, params, content, weight, headers, limiter, expect, check)
+        finally:
+            request_method.reset(token)
+
+    def _gated_call(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        content: bytes | None,
+        weight: int,
+        headers: Mapping[str, str] | None,
+        limiter: str,
+        expect: type | tuple[type, ...] | None,
+        check: BodyCheck | None,
+    ) -> Any:
         bucket = self._limiters.get(limiter)
         if bucket is None:
             raise ValueError(f"{self.api}: unknown rate limiter {limiter!r}")
         self._refuse_if_banned(path)
         if not self._breaker.admit():
             self._emit(EventKind.CIRCUIT_OPEN, path)
-            raise CircuitOpen(self.api, f"GET {path}: circuit open after repeated failures; no request sent")
+            raise CircuitOpen(
+                self.api, f"{request_method.get()} {path}: circuit open after repeated failures; no request sent"
+            )
         try:
             # A copy per call: retry state then never crosses threads, whatever the tenacity version.
-            body = self._retrying.copy()(self._attempt, path, params, weight, headers, bucket, expect, check)
+            body = self._retrying.copy()(self._attempt, path, params, content, weight, headers, bucket, expect, check)
         except RateLimited:
             self._breaker.release()  # a budget signal, not a sign of ill health
             raise
@@ -232,6 +293,7 @@ class UpstreamHttp:
         self,
         path: str,
         params: Mapping[str, Any] | None,
+        content: bytes | None,
         weight: int,
         headers: Mapping[str, str] | None,
         bucket: SlidingWindowLimiter,
@@ -244,13 +306,20 @@ class UpstreamHttp:
         if self._burst is not None:
             self._await_rate_limit(self._burst, path)
         self._await_weight(weight, path)
-        response = self._send(path, params, headers)
+        response = self._send(path, params, content, headers)
         if not response.is_success:
             raise self._error_for(path, response)
         return self._decode(path, response, expect, check)
 
-    def _send(self, path: str, params: Mapping[str, Any] | None, headers: Mapping[str, str] | None) -> httpx.Response:
-        request = self._client.build_request("GET", path, params=params, headers=headers)
+    def _send(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None,
+        content: bytes | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        method = request_method.get()
+        request = self._client.build_request(method, path, params=params, content=content, headers=headers)
         with http_client_span(self._tracer, self.api, request) as span:
             response = self._send_request(path, params, request)
             http_response(span, response.status_code)
@@ -263,18 +332,21 @@ class UpstreamHttp:
         except httpx.TimeoutException as exc:
             self._emit(EventKind.REQUEST, path, seconds=self._clock() - started, detail="timeout")
             raise RetryableUpstreamError(
-                self.api, f"GET {path}: timed out after {self.settings.timeout_seconds:g}s ({type(exc).__name__})"
+                self.api,
+                f"{request_method.get()} {path}: timed out after {self.settings.timeout_seconds:g}s ({type(exc).__name__})",
             ) from exc
         except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
-            raise PermanentUpstreamError(self.api, f"GET {path}: bad URL ({exc})") from exc
+            raise PermanentUpstreamError(self.api, f"{request_method.get()} {path}: bad URL ({exc})") from exc
         except httpx.HTTPError as exc:
             self._emit(EventKind.REQUEST, path, seconds=self._clock() - started, detail=type(exc).__name__)
-            raise RetryableUpstreamError(self.api, f"GET {path}: {type(exc).__name__}: {exc}") from exc
+            raise RetryableUpstreamError(
+                self.api, f"{request_method.get()} {path}: {type(exc).__name__}: {exc}"
+            ) from exc
         if self._on_response is not None:
             try:
                 self._on_response(self.api, path, params, response)
             except Exception:  # an observer never fails the request
-                log.exception("%s: response hook failed for GET %s", self.api, path)
+                log.exception("%s: response hook failed for %s %s", self.api, request.method, path)
         if self._weight is not None:
             self._weight.observe(response.headers)
         self._emit(EventKind.REQUEST, path, status=response.status_code, seconds=self._clock() - started)
@@ -292,7 +364,9 @@ class UpstreamHttp:
         if expect is not None and not isinstance(body, expect):
             wanted = " or ".join(_json_type(t()) for t in (expect if isinstance(expect, tuple) else (expect,)))
             raise BadUpstreamBody(
-                self.api, f"GET {path}: expected a JSON {wanted}, got {_json_type(body)}", status=response.status_code
+                self.api,
+                f"{request_method.get()} {path}: expected a JSON {wanted}, got {_json_type(body)}",
+                status=response.status_code,
             )
         if check is not None:
             try:
@@ -326,7 +400,7 @@ class UpstreamHttp:
         if retry_after is not None and retry_after > cap:
             self._emit(EventKind.RATE_LIMITED, path, seconds=retry_after, detail="retry_after_capped")
             log.warning(
-                "%s: Retry-After of %.0fs on GET %s capped to %gs (retry_after_max_seconds)",
+                "%s: Retry-After of %.0fs on %s capped to %gs (retry_after_max_seconds)",
                 self.api,
                 retry_after,
                 path,
@@ -347,7 +421,7 @@ class UpstreamHttp:
             blocks = self._blocks_in_a_row
         self._emit(EventKind.BANNED, path, status=403, seconds=hold, detail="waf_block")
         log.error("%s: blocked (HTTP 403, WAF) %d time(s) in a row; no calls for %.0fs", self.api, blocks, hold)
-        cause = f"GET {path}: HTTP 403 (blocked by the API's firewall); no calls for {hold:g}s"
+        cause = f"{request_method.get()} {path}: HTTP 403 (blocked by the API's firewall); no calls for {hold:g}s"
         return UpstreamBanned(self.api, cause, retry_after=hold, status=403)
 
     # --- budgets --------------------------------------------------------------------------------
@@ -367,7 +441,7 @@ class UpstreamHttp:
             what = "banned by the API (HTTP 418)" if status == 418 else "blocked by the API's firewall (HTTP 403)"
             raise UpstreamBanned(
                 self.api,
-                f"GET {path}: {what} for {remaining:.0f}s more; no request sent",
+                f"{request_method.get()} {path}: {what} for {remaining:.0f}s more; no request sent",
                 retry_after=remaining,
                 status=status,
             )
@@ -393,14 +467,16 @@ class UpstreamHttp:
                 return
             cause = f"used weight near the {self._weight.budget}/min budget"
             self._wait_or_give_up(wait, path, EventKind.WEIGHT_WAIT, cause)
-        raise RateLimited(self.api, f"GET {path}: weight budget still exhausted; no request sent", retry_after=1.0)
+        raise RateLimited(
+            self.api, f"{request_method.get()} {path}: weight budget still exhausted; no request sent", retry_after=1.0
+        )
 
     def _wait_or_give_up(self, wait: float, path: str, kind: EventKind, cause: str) -> None:
         if wait > self.max_wait_seconds:
             self._emit(EventKind.RATE_LIMITED, path, seconds=wait, detail=kind.value)
             raise RateLimited(
                 self.api,
-                f"GET {path}: {cause}; wait of {wait:.1f}s exceeds the {self.max_wait_seconds:g}s cap; no request sent",
+                f"{request_method.get()} {path}: {cause}; wait of {wait:.1f}s exceeds the {self.max_wait_seconds:g}s cap; no request sent",
                 retry_after=wait,
                 status=None,
             )

@@ -12,6 +12,7 @@ import pytest
 
 from shared.config import Settings
 from shared.dead_letter_replay import DEAD_LETTER_TOPICS
+from shared.stats.settings import StatsSettings
 from shared.trades.settings import TradesSettings
 
 BASE = rules.ROOT / "infra" / "knative" / "base"
@@ -69,6 +70,7 @@ def test_topics_partitions_and_retention() -> None:
     produced = {defaults.price_topic, defaults.metadata_topic, defaults.audit_topic, defaults.price_updated_topic}
     trades = TradesSettings()
     produced |= {trades.raw_topic, trades.normalized_topic, trades.enriched_topic, trades.alerts_topic}
+    produced.add(StatsSettings().updates_topic)
     consumed = {t for d in rules.load_yaml_documents(BASE / "kafkasources.yaml") for t in d["spec"]["topics"]}
     # Written by the deadletter function once it stored a dead letter; read by the replay CLI.
     dead_letters = {
@@ -200,6 +202,7 @@ def test_ping_sources_tick_the_scheduler_and_the_dead_letter_forward() -> None:
         "top100-metadata-tick": ("0 0 0 * * *", {"schedule": "top100-metadata"}, "scheduler"),
         "trending-tick": ("0 * * * * *", {"schedule": "trending"}, "scheduler"),
         "dead-letter-forward-tick": ("30 * * * * *", {"forward": "pending"}, "deadletter"),
+        "chain-performance-tick": ("0 * * * * *", {"schedule": "chain-performance"}, "stats"),
     }
     found = {
         n: (d["spec"]["schedule"], json.loads(d["spec"]["data"]), d["spec"]["sink"]["ref"]["name"])
@@ -474,10 +477,12 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 4, 1)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 5, 1)
     # Each source's dead-letter sink resolves locally to the deadletter function's URL, as its sink does.
     destinations = pytest.importorskip("local.eventing.destinations")
-    topology = destinations.resolve_topology(loaded, {"DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9"})
+    topology = destinations.resolve_topology(
+        loaded, {"DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9", "STATS_FUNCTION_URL": "http://127.0.0.1:10"}
+    )
     for source in topology.kafka_sources:
         if source.manifest.name == "trade-normalizer-source":
             continue  # its dead-letter sink is a KafkaSink

@@ -28,6 +28,7 @@ DEFAULTS = {
     "SCHEDULER_FUNCTION_URL": "http://localhost:8084",
     "DEADLETTER_FUNCTION_URL": "http://localhost:8086",
     "TRADE_NORMALIZER_FUNCTION_URL": "http://localhost:8088",
+    "STATS_FUNCTION_URL": "http://localhost:8092",
 }
 
 
@@ -294,9 +295,16 @@ def test_the_repository_manifests_run_on_the_local_plane():
         ),
     }
     pings = {p.manifest.name: p for p in topology.ping_sources}
-    assert set(pings) == {"top100-price-tick", "top100-metadata-tick", "trending-tick", "dead-letter-forward-tick"}
+    assert set(pings) == {
+        "top100-price-tick",
+        "top100-metadata-tick",
+        "trending-tick",
+        "dead-letter-forward-tick",
+        "chain-performance-tick",
+    }
+    assert pings["chain-performance-tick"].sink == HttpEndpoint("http://localhost:8092")
     assert pings["top100-price-tick"].manifest.schedule.six_fields == "*/5 * * * * *"
-    assert {n: p.sink for n, p in pings.items() if n != "dead-letter-forward-tick"} == dict.fromkeys(
+    assert {n: p.sink for n, p in pings.items() if n.startswith(("top100", "trending"))} == dict.fromkeys(
         ("top100-price-tick", "top100-metadata-tick", "trending-tick"), HttpEndpoint("http://localhost:8084")
     )
     assert pings["dead-letter-forward-tick"].sink == deadletter

@@ -1,0 +1,80 @@
+"""Change-only recording of chain readings on real PostgreSQL (migration 0010), fed by the simulated nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+
+from local.market.server import SimulatedMarket
+from shared.config import UpstreamSettings
+from shared.db.connection import Connection, connect
+from shared.stats.change import ChangeTolerances
+from shared.stats.collect import ChainConfig, read_chain
+from shared.stats.health import HealthThresholds
+from shared.stats.store import record_reading
+from shared.upstream.http import UpstreamHttp
+from shared.upstream.jsonrpc import JsonRpcClient
+
+pytestmark = pytest.mark.infra
+TOLERANCES = ChangeTolerances()
+
+
+@pytest.fixture
+def conn(clean_db: str) -> Iterator[Connection]:
+    connection = connect(clean_db)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture
+def market() -> Iterator[SimulatedMarket]:
+    with SimulatedMarket(port=0) as running:
+        running.clock.freeze(1_760_000_000.2)
+        yield running
+
+
+def bsc(market: SimulatedMarket, nodes: list[str], **extra: object) -> tuple[ChainConfig, dict[str, JsonRpcClient]]:
+    urls = tuple(f"{market.base_url('rpc')}/{node}" for node in nodes)
+    config = ChainConfig(name="bsc", chain_id=56, rpc_urls=urls, millis_in_mixhash=True, **extra)  # type: ignore[arg-type]
+    clients = {
+        url: JsonRpcClient(UpstreamHttp(f"rpc.bsc.{i}", UpstreamSettings(base_url=url, max_retries=0)))
+        for i, url in enumerate(urls)
+    }
+    return config, clients
+
+
+def cycle(
+    conn: Connection, market: SimulatedMarket, config: ChainConfig, clients: dict[str, JsonRpcClient]
+) -> list[str]:
+    market.clock.advance(60)  # one chain-performance tick later
+    reading = read_chain(config, clients, lambda: int(market.clock.now() * 1000))
+    return record_reading(conn, reading, TOLERANCES)
+
+
+def test_steady_chain_publishes_once_then_only_on_a_health_flip(conn: Connection, market: SimulatedMarket) -> None:
+    strict = HealthThresholds(head_age_degraded_seconds=Decimal(5), head_age_down_seconds=Decimal(600))
+    config, clients = bsc(market, ["bsc", "bsc-2", "bsc-wrongchain"], thresholds=strict)
+    assert cycle(conn, market, config, clients) == ["first reading"]
+    assert [cycle(conn, market, config, clients) for _ in range(5)] == [[]] * 5  # new blocks are no news
+    stale = config.model_copy(update={"rpc_urls": (config.rpc_urls[0].replace("/bsc", "/bsc-lagging"),)})
+    stale_clients = {
+        stale.rpc_urls[0]: JsonRpcClient(UpstreamHttp("rpc.bsc.l", UpstreamSettings(base_url=stale.rpc_urls[0])))
+    }
+    flipped = cycle(conn, market, stale, stale_clients)  # 300 blocks x 0.45 s = 135 s behind: degraded
+    assert "health healthy -> degraded" in flipped
+    rows = conn.run("SELECT count(*), count(*) FILTER (WHERE published) FROM chain_stats WHERE chain = 'bsc'")
+    assert rows == [[7, 2]]
+    latest = conn.run("SELECT health, block_time_seconds, urls FROM chain_stats_latest WHERE chain = 'bsc'")
+    assert latest[0][0] == "degraded" and latest[0][1] == Decimal("0.45")
+
+
+def test_one_lying_url_is_recorded_and_ignored(conn: Connection, market: SimulatedMarket) -> None:
+    config, clients = bsc(market, ["bsc", "bsc-wrongchain"])
+    cycle(conn, market, config, clients)
+    health, head, urls = conn.run("SELECT health, head_number, urls FROM chain_stats_latest WHERE chain = 'bsc'")[0]
+    assert health == "healthy"
+    statuses = {u["url"].rsplit("/", 1)[1]: u["status"] for u in urls}
+    assert statuses == {"bsc": "ok", "bsc-wrongchain": "wrong_chain"}
+    assert head == urls[0]["head"] and head < 100_000_000  # BSC's height, not Ethereum's
