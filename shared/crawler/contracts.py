@@ -1,8 +1,8 @@
 """The published contract of the events the system writes: one JSON Schema per message type.
 
 Every event we emit carries a CloudEvents `dataschema` naming the schema of its data; the
-schema files live in `schemas/`, named by the last segment of that URI, and are generated
-from the pydantic models (`python -m shared.crawler.contracts` rewrites them; a test fails when a
+schema files live in `schemas/` (`shared.schemas`), named by the last segment of that URI, and
+are generated from the pydantic models (`python -m shared.crawler.contracts` rewrites them; a test fails when a
 file and its model differ, so the two cannot drift).
 
     price-crawler.job.requested              JobMessage   (scheduler → request topics)
@@ -15,18 +15,13 @@ Schema URIs are `DATASCHEMA_BASE` + file name: one constant to change where they
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.crawler.jobs import JobMessage
-
-DATASCHEMA_BASE = "https://price-crawler.example/schemas/"
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+from shared.schemas import DATASCHEMA_BASE, model_schema, rewrite_schema_files
 
 JOB_MESSAGE_SCHEMA = DATASCHEMA_BASE + "job-message.v1.json"
 PRICE_UPDATED_SCHEMA = DATASCHEMA_BASE + "price-updated.v1.json"
@@ -67,29 +62,12 @@ EVENT_DATASCHEMAS: dict[str, str] = {
 SCHEMA_MODELS: dict[str, type[BaseModel]] = {JOB_MESSAGE_SCHEMA: JobMessage, PRICE_UPDATED_SCHEMA: PriceUpdated}
 
 
-def schema_file(uri: str) -> Path:
-    """The file in `schemas/` of a dataschema URI."""
-    return SCHEMAS_DIR / uri.rsplit("/", 1)[-1]
-
-
 def schema_document(uri: str) -> dict[str, Any]:
     """The JSON Schema published at `uri`, as its model generates it."""
-    generated = SCHEMA_MODELS[uri].model_json_schema()
-    return {"$schema": JSON_SCHEMA_DIALECT, "$id": uri, **generated}
-
-
-def write_schemas() -> list[Path]:
-    """Rewrite every schema file from its model; return the files written."""
-    SCHEMAS_DIR.mkdir(exist_ok=True)
-    written = []
-    for uri in SCHEMA_MODELS:
-        path = schema_file(uri)
-        path.write_text(json.dumps(schema_document(uri), indent=2, ensure_ascii=False) + "\n")
-        written.append(path)
-    return written
+    return model_schema(uri, SCHEMA_MODELS[uri])
 
 
 if __name__ == "__main__":
-    for written_path in write_schemas():
-        print(written_path.relative_to(SCHEMAS_DIR.parent))
+    for name in rewrite_schema_files(SCHEMA_MODELS):
+        print(f"schemas/{name}")
     sys.exit(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 from typing import Any
 
 from shared.config import UpstreamSettings
@@ -21,12 +22,12 @@ from shared.upstream.http import UpstreamHttp
 from shared.upstream.jsonrpc import JsonRpcClient
 
 from .collect import ChainReading, read_chain
+from .contracts import CHAIN_PERFORMANCE_UPDATED, CHAIN_PERFORMANCE_UPDATED_SCHEMA, ChainPerformanceUpdated
 from .settings import StatsSettings
 from .store import record_reading
 
 log = logging.getLogger(__name__)
 
-CHAIN_PERFORMANCE_UPDATED = "stats.chain_performance_updated"
 SCHEDULES = ("chain-performance",)
 
 
@@ -81,7 +82,8 @@ def run_stats_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
     return summary
 
 
-def _event(reading: ChainReading, changed: list[str]) -> OutboundEvent:
+def chain_performance_data(reading: ChainReading, changed: list[str]) -> dict[str, Any]:
+    """The data of a `stats.chain_performance_updated` event, validated against its schema."""
     performance = reading.performance
     data = {
         "chain": reading.chain,
@@ -90,20 +92,31 @@ def _event(reading: ChainReading, changed: list[str]) -> OutboundEvent:
         "changes": changed,
         "observed_at_ms": reading.observed_ms,
         "head_number": performance.head_number if performance else None,
-        "block_time_seconds": performance.block_time_seconds if performance else None,
-        "max_block_interval_seconds": performance.max_block_interval_seconds if performance else None,
-        "gas_used_ratio": performance.gas_used_ratio if performance else None,
-        "base_fee_gwei": performance.base_fee_gwei if performance else None,
+        "block_time_seconds": _decimal_text(performance.block_time_seconds if performance else None),
+        "max_block_interval_seconds": _decimal_text(performance.max_block_interval_seconds if performance else None),
+        "gas_used_ratio": _decimal_text(performance.gas_used_ratio if performance else None),
+        "base_fee_gwei": _decimal_text(performance.base_fee_gwei if performance else None),
         "anomaly": reading.anomaly,
         "urls": [
             {"url": v.url, "status": v.status.value, "head": v.head, "lag_blocks": v.lag_blocks, "detail": v.detail}
             for v in reading.agreement.verdicts
         ],
     }
+    ChainPerformanceUpdated.model_validate(data)  # a reading that breaks the contract is our bug: fail loudly
+    return data
+
+
+def _decimal_text(value: Decimal | None) -> str | None:
+    # Positional: str(Decimal) would write 1E-7, which the schema (and most readers) refuse.
+    return None if value is None else format(value, "f")
+
+
+def _event(reading: ChainReading, changed: list[str]) -> OutboundEvent:
     return OutboundEvent(
         type=CHAIN_PERFORMANCE_UPDATED,
         source="/stats/chain-performance",
-        data=data,
+        data=chain_performance_data(reading, changed),
         key=reading.chain,
         subject=reading.chain,
+        dataschema=CHAIN_PERFORMANCE_UPDATED_SCHEMA,
     )

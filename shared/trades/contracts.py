@@ -16,24 +16,22 @@ its schema in the CloudEvent `dataschema`.
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime, timezone
 from decimal import Decimal
 from enum import StrEnum
-from functools import cache
-from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import BadMessage
+from shared.schemas import (
+    DATASCHEMA_BASE,
+    model_schema,
+    rewrite_schema_files,
+    validate_document,
+)
 from shared.trades.models import Trade
 
-DATASCHEMA_BASE = "https://price-crawler.example/schemas/"
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
-JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 RAW_TRADE_SCHEMA = DATASCHEMA_BASE + "raw-trade.v1.json"
 TRADE_SCHEMA = DATASCHEMA_BASE + "trade.v1.json"
 TRADE_AVRO_SCHEMA_FILE = "trade.v1.avsc"
@@ -164,48 +162,18 @@ def trade_record(trade: Trade) -> dict[str, Any]:
 
 def schema_document(uri: str) -> dict[str, Any]:
     """The JSON Schema published at `uri`, as its model generates it."""
-    return {"$schema": JSON_SCHEMA_DIALECT, "$id": uri, **SCHEMA_MODELS[uri].model_json_schema()}
-
-
-@cache
-def _validator(uri: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema_document(uri))
+    return model_schema(uri, SCHEMA_MODELS[uri])
 
 
 def validate_record(uri: str, document: Any) -> None:
     """`BadMessage` naming the first field where `document` breaks the schema at `uri`."""
-    error = jsonschema.exceptions.best_match(_validator(uri).iter_errors(document))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "(record)"
-        raise BadMessage(f"{uri.rsplit('/', 1)[-1]}: {where}: {_short(error.message)}")
-
-
-def _short(message: str) -> str:
-    return message if len(message) <= 300 else message[:299] + "…"
-
-
-def schema_file(uri: str) -> Path:
-    """The file in `schemas/` of a dataschema URI."""
-    return SCHEMAS_DIR / uri.rsplit("/", 1)[-1]
-
-
-def schema_text(uri: str) -> str:
-    """The text `python -m shared.trades.contracts` writes for `uri`."""
-    return json.dumps(schema_document(uri), indent=2, ensure_ascii=False) + "\n"
+    validate_document(uri, SCHEMA_MODELS[uri], document)
 
 
 def main(argv: list[str]) -> int:
     """Rewrite schemas/ from the models (`--check`: exit 1 when a file differs)."""
     check = "--check" in argv
-    stale = []
-    for uri in SCHEMA_MODELS:
-        path = schema_file(uri)
-        text = schema_text(uri)
-        if path.exists() and path.read_text() == text:
-            continue
-        stale.append(path.name)
-        if not check:
-            path.write_text(text)
+    stale = rewrite_schema_files(SCHEMA_MODELS, check=check)
     if stale:
         print(("out of date: " if check else "rewrote: ") + ", ".join(stale))
     return 1 if check and stale else 0

@@ -63,7 +63,7 @@ DEAD_LETTER_TOPICS = {
     AUDIT_TOPIC: "price-crawler.audit.dead-letter",
 }
 # The manifests the cluster applies, minus the PingSources (see the module docstring).
-EVENTING_MANIFESTS = ("kafkasources.yaml",)
+EVENTING_MANIFESTS = ("kafkasources.yaml", "kafkasinks.yaml")
 # Committed outcomes. Not dead_lettered: the deadletter function's record of a job given up
 # (Settlement.dead counts those, from the dead-letter topics themselves). `expired`: a price
 # tick delivered after its expires_at, superseded (Settlement.expired counts those apart).

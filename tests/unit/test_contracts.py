@@ -13,6 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from shared import schemas
 from shared.crawler import contracts
 from shared.crawler.domain.schedule import SCHEDULES, tick_jobs
 from shared.crawler.jobs import parse_job_message
@@ -21,29 +22,35 @@ from shared.crawler.pipelines.price_events import price_updated_data
 from shared.errors import BadMessage
 from shared.events import OutboundEvent
 from shared.kafka import binary_headers
+from shared.stats import contracts as stats_contracts
+
+# The contracts this file checks (the trade system's: tests/unit/test_trade_contracts.py).
+SCHEMA_MODELS = {**contracts.SCHEMA_MODELS, **stats_contracts.SCHEMA_MODELS}
+EVENT_DATASCHEMAS = {**contracts.EVENT_DATASCHEMAS, **stats_contracts.EVENT_DATASCHEMAS}
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _validator(uri: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads(contracts.schema_file(uri).read_text())
+    schema = json.loads(schemas.schema_file(uri).read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-@pytest.mark.parametrize("uri", sorted(contracts.SCHEMA_MODELS))
+@pytest.mark.parametrize("uri", sorted(SCHEMA_MODELS))
 def test_each_schema_file_is_what_its_model_generates(uri: str) -> None:
-    path = contracts.schema_file(uri)
-    assert path.is_file(), f"{path} missing: run python -m shared.crawler.contracts"
-    assert json.loads(path.read_text()) == contracts.schema_document(uri), "run python -m shared.crawler.contracts"
+    path = schemas.schema_file(uri)
+    rewrite = "run python -m shared.crawler.contracts and python -m shared.stats.contracts"
+    assert path.is_file(), f"{path} missing: {rewrite}"
+    assert json.loads(path.read_text()) == schemas.model_schema(uri, SCHEMA_MODELS[uri]), rewrite
     assert json.loads(path.read_text())["$id"] == uri
 
 
 def test_every_schema_file_is_published_under_its_uri() -> None:
     from shared.trades import contracts as trade_contracts  # the trade system's schemas live beside these
 
-    published = {contracts.schema_file(uri).name for uri in contracts.EVENT_DATASCHEMAS.values()}
-    published |= {trade_contracts.schema_file(uri).name for uri in trade_contracts.SCHEMA_MODELS}
+    published = {schemas.schema_file(uri).name for uri in EVENT_DATASCHEMAS.values()}
+    published |= {schemas.schema_file(uri).name for uri in trade_contracts.SCHEMA_MODELS}
     assert published == {p.name for p in (ROOT / "schemas").glob("*.json")}
 
 
@@ -168,12 +175,14 @@ def test_every_event_we_emit_names_its_schema() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "OutboundEvent":
                 names = {k.arg: k.value.id for k in node.keywords if isinstance(k.value, ast.Name)}
                 calls.append((path.relative_to(ROOT), names))
-    assert len(calls) == 4
+    assert len(calls) == 5
     for path, keywords in calls:
         event_type = constants[keywords["type"]]
         assert "dataschema" in keywords, f"{path}: {event_type} without dataschema"
-        schema_uri = getattr(contracts, keywords["dataschema"])
-        assert contracts.EVENT_DATASCHEMAS[event_type] == schema_uri, path
+        schema_uri = getattr(contracts, keywords["dataschema"], None) or getattr(
+            stats_contracts, keywords["dataschema"]
+        )
+        assert EVENT_DATASCHEMAS[event_type] == schema_uri, path
 
 
 def test_dataschema_travels_as_a_kafka_header() -> None:

@@ -13,13 +13,14 @@ from typing import Any
 import fastavro
 import pytest
 
+from shared import schemas
 from shared.errors import BadMessage
 from shared.trades import contracts
 from shared.trades.models import Fill, Side, Source
 from shared.trades.pairing import pair_fifo
 
 ROOT = Path(__file__).resolve().parents[2]
-AVSC = contracts.SCHEMAS_DIR / contracts.TRADE_AVRO_SCHEMA_FILE
+AVSC = schemas.SCHEMAS_DIR / contracts.TRADE_AVRO_SCHEMA_FILE
 T0 = datetime(2026, 11, 1, 9, 30, 0, 123000, tzinfo=UTC)
 
 
@@ -33,7 +34,7 @@ def fills() -> list[Fill]:
 
 @pytest.mark.parametrize("uri", sorted(contracts.SCHEMA_MODELS))
 def test_each_schema_file_is_what_its_model_generates(uri: str) -> None:
-    path = contracts.schema_file(uri)
+    path = schemas.schema_file(uri)
     assert path.is_file(), "run python -m shared.trades.contracts"
     assert json.loads(path.read_text()) == contracts.schema_document(uri), "run python -m shared.trades.contracts"
 
