@@ -12,6 +12,10 @@
 #   scripts/cluster.sh down      delete the cluster and its registry
 #   scripts/cluster.sh status    what runs, and whether it is ready
 #
+# KAFKA_CLUSTER picks the Strimzi cluster applied: `kafka` (default: one node, for a laptop) or
+# `kafka-production` (three KRaft nodes, RF 3, min.insync.replicas 2: the topology the
+# resilience tests prove; give Docker 2 more CPUs and 3 GiB more for it).
+#
 # Needs docker, k3d (>= 5.6), kubectl, helm (>= 3.8) and curl. Give Docker at least 4 CPUs and 8 GiB:
 # Knative, Kafka and Strimzi together use about 5 GiB at rest; Prometheus, Grafana and
 # Alertmanager add their own (requests in infra/cluster/monitoring-values.yaml; not measured here).
@@ -25,6 +29,7 @@ REGISTRY_NAME="${REGISTRY_NAME:-price-crawler-registry}" # k3d names the contain
 REGISTRY_PORT="${REGISTRY_PORT:-5001}"
 # Kubernetes 1.35: within every component's supported range (infra/cluster/versions.yaml).
 K3S_IMAGE="${K3S_IMAGE:-rancher/k3s:v1.35.5-k3s1}"
+KAFKA_CLUSTER="${KAFKA_CLUSTER:-kafka}" # infra/cluster/<this>
 
 KNATIVE_SERVING_VERSION="knative-v1.23.0"
 KNATIVE_EVENTING_VERSION="knative-v1.23.0"
@@ -138,14 +143,14 @@ install_kafka_extension() {
 }
 
 install_strimzi() {
-  log "Strimzi ${STRIMZI_VERSION} and the Kafka cluster of infra/cluster/kafka"
+  log "Strimzi ${STRIMZI_VERSION} and the Kafka cluster of infra/cluster/${KAFKA_CLUSTER}"
   kubectl create namespace kafka --dry-run=client --output yaml | kubectl apply -f -
   # The release manifest targets namespace "myproject"; install it into "kafka".
   curl --fail --silent --show-error --location "$STRIMZI_URL" \
     | sed 's/namespace: .*/namespace: kafka/' \
     | kubectl apply --namespace kafka -f -
   wait_deployments kafka
-  kubectl apply -k "${ROOT}/infra/cluster/kafka"
+  kubectl apply -k "${ROOT}/infra/cluster/${KAFKA_CLUSTER}"
   kubectl wait kafka/price-crawler --namespace kafka --for=condition=Ready --timeout="$WAIT"
 }
 
@@ -165,6 +170,10 @@ install_monitoring() {
 
 up() {
   need docker k3d kubectl helm curl
+  case "$KAFKA_CLUSTER" in
+    kafka | kafka-production) ;;
+    *) die "KAFKA_CLUSTER=${KAFKA_CLUSTER}: expected kafka (one node) or kafka-production (three nodes)" ;;
+  esac
   create_registry
   create_cluster
   install_serving
