@@ -77,6 +77,8 @@ class EventProducer:
                 "linger.ms": 0,
                 "compression.type": "lz4",
                 "message.timeout.ms": 30000,
+                # librdkafka's own lines (a broker down, reconnects) as our JSON log records, not raw stderr.
+                "logger": logging.getLogger("shared.kafka.librdkafka"),
                 **(extra or {}),
             }
         )
