@@ -6,6 +6,7 @@
     freshness   per token set: members, priced, stale, age of the oldest latest price
     eventing    per source: delivered, retries, dead letters, lag (local eventing plane)
     failures    the last failed / rejected / partial jobs with their reason
+    chains      each monitored chain's health, head age and block time (chain_stats_latest)
 
 Every section is read independently with short timeouts: something that is down is
 shown as down, with the reason, and never stops the others (exit code 0 when all is
@@ -106,6 +107,16 @@ class JobFailure:
 
 
 @dataclass
+class ChainHealth:
+    chain: str
+    health: str  # healthy | degraded | down
+    head_age_seconds: str | None
+    block_time_seconds: str | None
+    observed_age_seconds: float
+    reasons: list[str]
+
+
+@dataclass
 class Section:
     """One part of the view: its rows, or why it could not be read."""
 
@@ -122,16 +133,22 @@ class SystemStatus:
     freshness: Section
     eventing: Section
     failures: Section
+    chains: Section = field(default_factory=Section)
 
     @property
     def healthy(self) -> bool:
-        """False when anything needs attention (a process not ready, stale prices, an overdue schedule, ...)."""
+        """False when anything needs attention (a process not ready, stale prices, an overdue schedule, ...).
+
+        A chain that is down needs attention too; a degraded one is shown, not counted (it is the chain's
+        state, and the platform keeps routing with it in view).
+        """
         if any(s.error for s in (self.processes, self.kafka, self.schedules, self.freshness, self.failures)):
             return False
         return (
             all(p.state == "ready" for p in self.processes.rows)
             and all(f.fresh for f in self.freshness.rows)
             and not any(s.overdue for s in self.schedules.rows)
+            and not any(c.health == "down" for c in self.chains.rows)
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -159,7 +176,7 @@ def collect(
         kafka = pool.submit(_section, lambda: read_consumer_lag(settings.kafka_bootstrap_servers, manifests_dir))
         database = pool.submit(_database_sections, settings, http)
         eventing = pool.submit(_section, lambda: read_eventing(http, eventing_url))
-        schedules, freshness, failures = database.result()
+        schedules, freshness, failures, chains = database.result()
         return SystemStatus(
             taken_at=_iso(datetime.now(timezone.utc)) or "",
             processes=processes.result(),
@@ -168,6 +185,7 @@ def collect(
             freshness=freshness,
             eventing=eventing.result(),
             failures=failures,
+            chains=chains,
         )
 
 
@@ -246,7 +264,7 @@ def read_consumer_lag(bootstrap: str, manifests_dir: Path = MANIFESTS_DIR) -> li
     ]
 
 
-def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section, Section, Section]:
+def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section, Section, Section, Section]:
     from shared.db.connection import connect
 
     try:
@@ -256,13 +274,14 @@ def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section,
         reason = reason if "PostgreSQL" in reason else f"PostgreSQL unreachable: {reason}"
         emitted = _emitted_ticks(http, settings)  # the scheduler still tells when it last ticked
         schedules = Section(rows=read_schedules(None, emitted)) if emitted else Section(error=reason)
-        return schedules, Section(error=reason), Section(error=reason)
+        return schedules, Section(error=reason), Section(error=reason), Section(error=reason)
     try:
         conn.run("SET statement_timeout = 5000")
         return (
             _section(lambda: read_schedules(conn, _emitted_ticks(http, settings))),
             _section(lambda: read_freshness(conn, settings.price_stale_after_seconds)),
             _section(lambda: read_failures(conn)),
+            _section(lambda: read_chains(conn)),
         )
     finally:
         try:
@@ -361,6 +380,28 @@ def read_failures(conn, limit: int = FAILURES_SHOWN) -> list[JobFailure]:
     return [
         JobFailure(_iso(at) or "", job_id, job_type, token_type, status, message)
         for at, job_id, job_type, token_type, status, message in rows
+    ]
+
+
+def read_chains(conn) -> list[ChainHealth]:
+    """Each monitored chain's latest reading (the stats function writes it every minute)."""
+    from shared.stats.reads import latest_chain_stats
+
+    now = datetime.now(timezone.utc)
+
+    def text(value: Any) -> str | None:
+        return None if value is None else format(value.normalize(), "f")
+
+    return [
+        ChainHealth(
+            chain=c.chain,
+            health=c.health,
+            head_age_seconds=text(c.head_age_seconds),
+            block_time_seconds=text(c.block_time_seconds),
+            observed_age_seconds=max(0.0, (now - c.observed_at).total_seconds()),
+            reasons=list(c.reasons),
+        )
+        for c in latest_chain_stats(conn)
     ]
 
 
@@ -582,6 +623,27 @@ def render(status: SystemStatus, *, color: bool = False, width: int = 120) -> st
             ],
         ),
         "no sources",
+    )
+    health_tones = {"healthy": "ok", "degraded": "warn", "down": "bad"}
+    section(
+        "Chain health (stats)",
+        status.chains,
+        lambda: _table(
+            paint,
+            ["chain", "health", "head age", "block time", "read", "reasons"],
+            [
+                [
+                    (c.chain, ""),
+                    (c.health, health_tones.get(c.health, "")),
+                    (f"{c.head_age_seconds} s" if c.head_age_seconds is not None else "-", ""),
+                    (f"{c.block_time_seconds} s" if c.block_time_seconds is not None else "-", ""),
+                    (_age(c.observed_age_seconds) + " ago", "dim"),
+                    (_clip("; ".join(c.reasons) or "-", max(30, width - 70)), ""),
+                ]
+                for c in status.chains.rows
+            ],
+        ),
+        "no chain read yet (the chain-performance tick has not run)",
     )
     section(
         "Recent failures (job_logs)",

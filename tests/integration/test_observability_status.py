@@ -41,3 +41,48 @@ def test_status_shows_what_is_down_without_crashing(monkeypatch, capsys):
     monkeypatch.setattr(system_status, "collect", lambda: status)
     assert system_status.main(["--json"]) == 1
     assert json.loads(capsys.readouterr().out)["healthy"] is False
+
+
+def test_status_shows_each_chains_health(clean_db):
+    """The chains section reads chain_stats_latest; a chain that is down needs attention."""
+    from decimal import Decimal
+
+    from shared.db.connection import connect
+    from shared.stats.agreement import HeadAgreement, UrlStatus, UrlVerdict
+    from shared.stats.change import ChangeTolerances
+    from shared.stats.collect import ChainReading
+    from shared.stats.health import Health, HealthVerdict
+    from shared.stats.performance import ChainPerformance
+    from shared.stats.store import record_reading
+
+    now_ms = int(time.time() * 1000)
+    ok = HeadAgreement(100, (UrlVerdict("http://node/eth", UrlStatus.OK, 100, 0, 0.01),))
+    performance = ChainPerformance(100, now_ms - 3000, 10, Decimal("12.5"), Decimal(24), Decimal("0.5"), Decimal(3))
+    conn = connect(clean_db)
+    record_reading(
+        conn,
+        ChainReading("ethereum", ok, performance, HealthVerdict(Health.HEALTHY, ()), None, now_ms),
+        ChangeTolerances(),
+    )
+    down = HeadAgreement(None, (UrlVerdict("http://node/bsc", UrlStatus.ERROR, None, None, 5.0, "timeout"),))
+    reason = "no RPC URL on the right chain answered"
+    record_reading(
+        conn, ChainReading("bsc", down, None, HealthVerdict(Health.DOWN, (reason,)), None, now_ms), ChangeTolerances()
+    )
+    chains = system_status.read_chains(conn)
+    conn.close()
+
+    assert [(c.chain, c.health, c.block_time_seconds, c.head_age_seconds) for c in chains] == [
+        ("bsc", "down", None, None),
+        ("ethereum", "healthy", "12.5", "3"),
+    ]
+    status = system_status.SystemStatus(
+        taken_at="now",
+        **{s: system_status.Section() for s in ("processes", "kafka", "schedules", "freshness")},
+        eventing=system_status.Section(),
+        failures=system_status.Section(),
+        chains=system_status.Section(rows=chains),
+    )
+    assert not status.healthy  # bsc is down
+    text = system_status.render(status)
+    assert "Chain health (stats)" in text and reason in text and "12.5 s" in text
