@@ -1,8 +1,10 @@
 """The published contract of the stats system's events (DESIGN.md §10).
 
     stats.chain_performance_updated  ChainPerformanceUpdated  (stats → stats-updates, key: chain)
+    stats.bridge_latency_updated     BridgeLatencyUpdated     (stats → stats-updates, key: route)
 
-The JSON Schema `schemas/chain-performance-updated.v1.json` is generated from the model
+The JSON Schemas `schemas/chain-performance-updated.v1.json` and
+`schemas/bridge-latency-updated.v1.json` are generated from the model
 (`python -m shared.stats.contracts` rewrites it; a test fails when file and model differ);
 each event names it in its CloudEvent `dataschema`, and the pipeline validates what it
 publishes against it. Measured decimals travel as positional decimal text, never floats.
@@ -19,6 +21,9 @@ from shared.schemas import DATASCHEMA_BASE, rewrite_schema_files
 
 CHAIN_PERFORMANCE_UPDATED = "stats.chain_performance_updated"
 CHAIN_PERFORMANCE_UPDATED_SCHEMA = DATASCHEMA_BASE + "chain-performance-updated.v1.json"
+
+BRIDGE_LATENCY_UPDATED = "stats.bridge_latency_updated"
+BRIDGE_LATENCY_UPDATED_SCHEMA = DATASCHEMA_BASE + "bridge-latency-updated.v1.json"
 
 DECIMAL_TEXT = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
 
@@ -54,8 +59,41 @@ class ChainPerformanceUpdated(BaseModel):
     urls: list[RpcUrlVerdict]
 
 
-EVENT_DATASCHEMAS: dict[str, str] = {CHAIN_PERFORMANCE_UPDATED: CHAIN_PERFORMANCE_UPDATED_SCHEMA}
-SCHEMA_MODELS: dict[str, type[BaseModel]] = {CHAIN_PERFORMANCE_UPDATED_SCHEMA: ChainPerformanceUpdated}
+class BridgeLatencyUpdated(BaseModel):
+    """Data of `stats.bridge_latency_updated`: one provider's sample of a route that changed.
+
+    `output_amount` is in destination token units, exact; `response_seconds` is how long the
+    provider took to quote, `duration_seconds` its own estimate of the transfer.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    route: str = Field(min_length=1, max_length=64)
+    provider: Literal["lifi", "relay", "oneinch"]
+    status: Literal["ok", "slow", "no_route", "error", "anomaly"]
+    changes: list[str] = Field(min_length=1)
+    observed_at_ms: int = Field(gt=0)
+    from_chain_id: int = Field(gt=0)
+    to_chain_id: int = Field(gt=0)
+    from_token: str
+    to_token: str
+    amount_in: str = Field(pattern=DECIMAL_TEXT)
+    response_seconds: str = Field(pattern=DECIMAL_TEXT)
+    output_amount: str | None = Field(pattern=DECIMAL_TEXT)
+    duration_seconds: str | None = Field(pattern=DECIMAL_TEXT)
+    fees_usd: str | None = Field(pattern=DECIMAL_TEXT)
+    tool: str | None
+    detail: str
+
+
+EVENT_DATASCHEMAS: dict[str, str] = {
+    CHAIN_PERFORMANCE_UPDATED: CHAIN_PERFORMANCE_UPDATED_SCHEMA,
+    BRIDGE_LATENCY_UPDATED: BRIDGE_LATENCY_UPDATED_SCHEMA,
+}
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    CHAIN_PERFORMANCE_UPDATED_SCHEMA: ChainPerformanceUpdated,
+    BRIDGE_LATENCY_UPDATED_SCHEMA: BridgeLatencyUpdated,
+}
 
 
 if __name__ == "__main__":

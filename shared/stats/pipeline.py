@@ -1,16 +1,22 @@
-"""The stats function's handler: a chain-performance tick in, change-only events out.
+"""The stats function's handler: a scheduled tick in, change-only events out.
 
-A PingSource tick (`{"schedule": "chain-performance"}`, every minute) reads every configured
-chain (shared/stats/collect.py), records each reading and publishes
-`stats.chain_performance_updated` on `stats-updates`, keyed by chain, only for chains whose
-reading changed (shared/stats/store.py decides, under a row lock). Bridge and overview
-schedules are not built yet: they are refused as unknown (dead-lettered with the reason).
+- `{"schedule": "chain-performance"}` (PingSource `chain-performance-tick`, every minute)
+  reads every configured chain (shared/stats/collect.py), records each reading and publishes
+  `stats.chain_performance_updated` on `stats-updates`, keyed by chain, only for chains whose
+  reading changed (shared/stats/store.py decides, under a row lock).
+- `{"schedule": "bridge-latency"}` (PingSource `bridge-latency-tick`, every 2 minutes) asks
+  each provider for the routes its budget allows this cycle (shared/stats/budget.py rotates
+  them), records every sample and publishes `stats.bridge_latency_updated` keyed by route for
+  the samples that changed (shared/stats/bridge_store.py).
+The overview schedule is not built yet: it is refused as unknown (dead-lettered with the reason).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -21,14 +27,25 @@ from shared.runtime.resources import Resources
 from shared.upstream.http import UpstreamHttp
 from shared.upstream.jsonrpc import JsonRpcClient
 
+from .bridge_store import record_sample
+from .bridges import BridgeRoute, Provider
+from .budget import cycle_number, routes_this_cycle
 from .collect import ChainReading, read_chain
-from .contracts import CHAIN_PERFORMANCE_UPDATED, CHAIN_PERFORMANCE_UPDATED_SCHEMA, ChainPerformanceUpdated
+from .contracts import (
+    BRIDGE_LATENCY_UPDATED,
+    BRIDGE_LATENCY_UPDATED_SCHEMA,
+    CHAIN_PERFORMANCE_UPDATED,
+    CHAIN_PERFORMANCE_UPDATED_SCHEMA,
+    BridgeLatencyUpdated,
+    ChainPerformanceUpdated,
+)
+from .sampling import RouteSample, sample_route
 from .settings import StatsSettings
 from .store import record_reading
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("chain-performance",)
+SCHEDULES = ("chain-performance", "bridge-latency")
 
 
 def stats_settings(resources: Resources) -> StatsSettings:
@@ -55,8 +72,32 @@ def rpc_clients(resources: Resources) -> dict[str, JsonRpcClient]:
     return resources.once("stats.rpc", build)
 
 
+def quote_clients(resources: Resources) -> dict[Provider, UpstreamHttp]:
+    """One HTTP layer per quote provider for the life of the process (its budget and breaker persist)."""
+
+    def build() -> dict[Provider, UpstreamHttp]:
+        settings = stats_settings(resources)
+        clients: dict[Provider, UpstreamHttp] = {}
+        providers: tuple[Provider, ...] = ("lifi", "relay", "oneinch")
+        for provider in providers:
+            upstream = settings.provider_settings(provider)
+            headers = {}
+            if upstream.api_key:  # keys travel in headers only; the HTTP layer never logs headers
+                headers = (
+                    {"Authorization": f"Bearer {upstream.api_key}"}
+                    if provider == "oneinch"
+                    else {"x-lifi-api-key" if provider == "lifi" else "x-api-key": upstream.api_key}
+                )
+            # 1inch: 1 request per second; the others' per-second rate is well inside their budgets.
+            burst = 1 if provider == "oneinch" else None
+            clients[provider] = UpstreamHttp(provider, upstream, headers=headers, burst_limit_per_second=burst)
+        return clients
+
+    return resources.once("stats.quotes", build)
+
+
 def run_stats_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
-    """Handle one tick; the summary names each chain's health and whether it was published."""
+    """Handle one tick; the summary names each chain's health (or each route's status) and what was published."""
     try:
         data = json.loads(event.data or b"{}")
     except (ValueError, RecursionError):
@@ -65,6 +106,8 @@ def run_stats_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
     if schedule not in SCHEDULES:
         raise BadMessage(f"unknown stats schedule {schedule!r}: expected one of {list(SCHEDULES)}")
     settings = stats_settings(resources)
+    if schedule == "bridge-latency":
+        return run_bridge_tick(event, resources, settings)
     clients = rpc_clients(resources)
     with resources.db.connection() as conn:  # partitions ahead, old days dropped (one maintainer at a time)
         conn.run("SELECT maintain_chain_stats(:days)", days=settings.history_retention_days)
@@ -119,4 +162,73 @@ def _event(reading: ChainReading, changed: list[str]) -> OutboundEvent:
         key=reading.chain,
         subject=reading.chain,
         dataschema=CHAIN_PERFORMANCE_UPDATED_SCHEMA,
+    )
+
+
+def run_bridge_tick(event: InboundEvent, resources: Resources, settings: StatsSettings) -> dict[str, Any]:
+    """One bridge-latency cycle: the routes each provider's budget allows now, sampled, recorded, published on change."""
+    clients = quote_clients(resources)
+    routes = {r.name: r for r in settings.bridge_routes}
+    cycle = cycle_number(_tick_seconds(event), settings.bridge_cycle_seconds)
+    with resources.db.connection() as conn:
+        conn.run("SELECT maintain_bridge_stats(:days)", days=settings.history_retention_days)
+    summary: dict[str, Any] = {"schedule": "bridge-latency", "cycle": cycle, "samples": {}}
+    events = []
+    for provider, provider_plan in settings.bridge_plans().items():
+        for name in routes_this_cycle(provider_plan, cycle):
+            route = routes[name]
+            sample = sample_route(route, provider, clients[provider])
+            with resources.db.connection() as conn:
+                changed = record_sample(conn, sample, settings.bridge_tolerances)
+            summary["samples"][f"{name}/{provider}"] = {"status": sample.status.value, "published": bool(changed)}
+            if changed:
+                events.append(_bridge_event(route, sample, changed))
+    if events:
+        resources.producer.publish(settings.updates_topic, events)
+    return summary
+
+
+def _tick_seconds(event: InboundEvent) -> float:
+    """The tick's own time (the CloudEvent `time`), so a late or redelivered tick keeps its cycle."""
+    if event.time:
+        try:
+            return datetime.fromisoformat(event.time.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    return time.time()
+
+
+def bridge_latency_data(route: BridgeRoute, sample: RouteSample, changed: list[str]) -> dict[str, Any]:
+    """The data of a `stats.bridge_latency_updated` event, validated against its schema."""
+    estimate = sample.estimate
+    data = {
+        "route": route.name,
+        "provider": sample.provider,
+        "status": sample.status.value,
+        "changes": changed,
+        "observed_at_ms": sample.observed_ms,
+        "from_chain_id": route.source.chain_id,
+        "to_chain_id": route.destination.chain_id,
+        "from_token": route.source.token,
+        "to_token": route.destination.token,
+        "amount_in": _decimal_text(route.amount),
+        "response_seconds": _decimal_text(Decimal(str(round(sample.response_seconds, 4)))),
+        "output_amount": _decimal_text(estimate.output_amount if estimate else None),
+        "duration_seconds": _decimal_text(estimate.duration_seconds if estimate else None),
+        "fees_usd": _decimal_text(estimate.fees_usd if estimate else None),
+        "tool": estimate.tool if estimate else None,
+        "detail": sample.detail,
+    }
+    BridgeLatencyUpdated.model_validate(data)
+    return data
+
+
+def _bridge_event(route: BridgeRoute, sample: RouteSample, changed: list[str]) -> OutboundEvent:
+    return OutboundEvent(
+        type=BRIDGE_LATENCY_UPDATED,
+        source="/stats/bridge-latency",
+        data=bridge_latency_data(route, sample, changed),
+        key=route.name,
+        subject=f"{route.name}/{sample.provider}",
+        dataschema=BRIDGE_LATENCY_UPDATED_SCHEMA,
     )
