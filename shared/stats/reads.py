@@ -85,3 +85,30 @@ def chain_history(
 def known_chain(conn: Connection, chain: str) -> bool:
     """Whether `chain` has ever been read (it has a latest row)."""
     return bool(conn.run("SELECT 1 FROM chain_stats_latest WHERE chain = :chain", chain=chain))
+
+
+@dataclass(frozen=True)
+class BridgeStat:
+    """The latest sample of one route from one provider."""
+
+    route: str
+    provider: str
+    observed_at: datetime
+    status: str
+    response_seconds: Decimal
+    output_amount: Decimal | None
+    output_base_units: Decimal | None
+    duration_seconds: Decimal | None
+    fees_usd: Decimal | None
+    tool: str | None
+    detail: str
+    published_at: datetime | None
+
+
+def latest_bridge_stats(conn: Connection) -> list[BridgeStat]:
+    """The latest sample of every (route, provider) ever sampled, by route then provider."""
+    rows = conn.run(
+        "SELECT route, provider, observed_at, status, response_seconds, output_amount, output_base_units,"
+        " duration_seconds, fees_usd, tool, detail, published_at FROM bridge_stats_latest ORDER BY route, provider"
+    )
+    return [BridgeStat(*row) for row in rows]

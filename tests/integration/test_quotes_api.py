@@ -425,11 +425,25 @@ def chain_stats(clean_db: str):
                 sim.clock.advance(60)
                 reading = read_chain(config, clients, lambda: int(sim.clock.now() * 1000))
                 record_reading(conn, reading, ChangeTolerances())
+    from shared.stats.bridge_store import record_sample
+    from shared.stats.bridges import BridgeEstimate, BridgeStatus
+    from shared.stats.sampling import RouteSample
+    from shared.stats.settings import BridgeTolerances
+
+    now_ms = int(time.time() * 1000)
+    usdt = BridgeEstimate(
+        Decimal("999.331000000000000001"), 999331000000000000001, Decimal(420), Decimal("2.09"), "across"
+    )
+    for sample in (
+        RouteSample("ethereum-bsc-usdt", "lifi", BridgeStatus.OK, 0.4312, usdt, "", now_ms - 1000),
+        RouteSample("ethereum-bsc-usdt", "relay", BridgeStatus.RATE_LIMITED, 0.05, None, "relay: HTTP 429", now_ms),
+    ):
+        record_sample(conn, sample, BridgeTolerances())
     conn.close()
     return clean_db
 
 
-def test_stats_chains_answer_the_latest_reading_and_its_history(quotes_url, chain_stats):
+def test_stats_routes_answer_the_latest_readings_and_history(quotes_url, chain_stats):
     chains = get(quotes_url, "/v1/stats/chains").json()["chains"]
     assert [c["chain"] for c in chains] == ["bsc", "ethereum"]
     bsc = chains[0]
@@ -445,7 +459,20 @@ def test_stats_chains_answer_the_latest_reading_and_its_history(quotes_url, chai
     assert rest["readings"][0]["observed_at"] < history["readings"][0]["observed_at"]  # newest first
     assert get(quotes_url, "/v1/stats/chains/solana/history").status_code == 404
     assert get(quotes_url, "/v1/stats/chains/BSC%00/history").status_code == 400
+    bridges = get(quotes_url, "/v1/stats/bridges").json()["bridges"]
+    assert [(b["route"], b["provider"], b["status"]) for b in bridges] == [
+        ("ethereum-bsc-usdt", "lifi", "ok"),
+        ("ethereum-bsc-usdt", "relay", "rate_limited"),
+    ]
+    assert bridges[0]["output_amount"] == "999.331000000000000001"  # every digit of an 18-decimal USDT
+    assert (bridges[0]["duration_seconds"], bridges[0]["fees_usd"], bridges[0]["response_seconds"]) == (
+        "420",
+        "2.09",
+        "0.4312",
+    )
+    assert bridges[1]["output_amount"] is None and bridges[1]["published_at"] is None  # a 429 is never published
     for path, url, status in [
+        ("/v1/stats/bridges", "/v1/stats/bridges", "200"),
         ("/v1/stats/chains", "/v1/stats/chains", "200"),
         ("/v1/stats/chains/{chain}/history", "/v1/stats/chains/bsc/history", "200"),
         ("/v1/stats/chains/{chain}/history", "/v1/stats/chains/Nope!/history", "400"),

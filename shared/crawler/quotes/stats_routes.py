@@ -77,3 +77,26 @@ def _chain_history(api: QuotesApi, conn: Any, params: Query, segments: list[str]
         "readings": [chain_json(s) for s in page],
         "next_cursor": time_text(page[-1].observed_at) if more else None,
     }
+
+
+@route("stats_bridges", "/stats/bridges")
+def _bridges(api: QuotesApi, conn: Any, params: Query, _: list[str]) -> tuple[int, Any]:
+    items = []
+    for s in reads.latest_bridge_stats(conn):
+        items.append(
+            {
+                "route": s.route,
+                "provider": s.provider,
+                "status": s.status,
+                "observed_at": time_text(s.observed_at),
+                "response_seconds": stat_text(s.response_seconds),
+                "output_amount": stat_text(s.output_amount),
+                "output_base_units": None if s.output_base_units is None else format(s.output_base_units, "f"),
+                "duration_seconds": stat_text(s.duration_seconds),
+                "fees_usd": stat_text(s.fees_usd),
+                "tool": s.tool,
+                "detail": s.detail,
+                "published_at": time_text(s.published_at),
+            }
+        )
+    return 200, {"bridges": items}
