@@ -133,6 +133,7 @@ SIMULATED_UPSTREAMS: Mapping[str, str] = {
     "LIFI": "lifi",
     "RELAY": "relay",
     "ONEINCH": "oneinch",
+    "DEFILLAMA": "defillama",
 }
 MARKET_DEFAULT_PORT = 8090
 

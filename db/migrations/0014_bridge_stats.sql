@@ -95,3 +95,20 @@ BEGIN
 END $$;
 
 SELECT ensure_bridge_stats_partitions(3);
+
+-- The stats overview (every 5 minutes: chain health with DefiLlama DEX volume, bridges in
+-- summary). 288 rows a day: a plain table whose old rows the overview tick deletes after the
+-- same retention, and one latest row with the overview last published.
+CREATE TABLE stats_overview (
+    observed_at timestamptz PRIMARY KEY,
+    overview jsonb NOT NULL,
+    published boolean NOT NULL DEFAULT false
+);
+
+CREATE TABLE stats_overview_latest (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    observed_at timestamptz NOT NULL,
+    overview jsonb NOT NULL,
+    published_overview jsonb,
+    published_at timestamptz
+);

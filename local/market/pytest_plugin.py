@@ -14,6 +14,7 @@ from decimal import Decimal
 import pytest
 
 from local.market.apis.bridges import QuoteApi
+from local.market.apis.defillama import DefiLlamaApi
 from local.market.apis.finnhub import FinnhubApi
 from local.market.server import SimulatedMarket
 
@@ -37,6 +38,9 @@ def reset_market(market: SimulatedMarket) -> None:
         provider = market.apis[name]
         if isinstance(provider, QuoteApi):
             provider.configure(latency_scale=0.0, reset=True, slow_factor=Decimal(1))
+    defillama = market.apis["defillama"]
+    if isinstance(defillama, DefiLlamaApi):
+        defillama.configure(latency_scale=0.0)
 
 
 @pytest.fixture(scope="session")

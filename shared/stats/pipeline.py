@@ -8,7 +8,11 @@
   each provider for the routes its budget allows this cycle (shared/stats/budget.py rotates
   them), records every sample and publishes `stats.bridge_latency_updated` keyed by route for
   the samples that changed (shared/stats/bridge_store.py).
-The overview schedule is not built yet: it is refused as unknown (dead-lettered with the reason).
+- `{"schedule": "overview"}` (PingSource `stats-overview-tick`, every 5 minutes) asks
+  DefiLlama for each chain's DEX volume, composes it with the latest chain readings and bridge
+  samples (shared/stats/overview.py) and publishes `stats.overview_updated` keyed "overview"
+  when it changed (shared/stats/overview_store.py).
+Any other schedule is refused (dead-lettered with the reason).
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from decimal import Decimal
 from typing import Any
 
 from shared.config import UpstreamSettings
-from shared.errors import BadMessage
+from shared.errors import BadMessage, CrawlerError
 from shared.events import InboundEvent, OutboundEvent
 from shared.runtime.resources import Resources
 from shared.upstream.http import UpstreamHttp
 from shared.upstream.jsonrpc import JsonRpcClient
 
+from . import reads
 from .bridge_store import record_sample
 from .bridges import BridgeRoute, Provider
 from .budget import cycle_number, routes_this_cycle
@@ -36,16 +41,22 @@ from .contracts import (
     BRIDGE_LATENCY_UPDATED_SCHEMA,
     CHAIN_PERFORMANCE_UPDATED,
     CHAIN_PERFORMANCE_UPDATED_SCHEMA,
+    OVERVIEW_UPDATED,
+    OVERVIEW_UPDATED_SCHEMA,
     BridgeLatencyUpdated,
     ChainPerformanceUpdated,
+    OverviewUpdated,
 )
+from .defillama import QUERY, DexVolume, VolumeAnomaly, overview_path, parse_dex_overview
+from .overview import compose
+from .overview_store import record_overview
 from .sampling import RouteSample, sample_route
 from .settings import StatsSettings
 from .store import record_reading
 
 log = logging.getLogger(__name__)
 
-SCHEDULES = ("chain-performance", "bridge-latency")
+SCHEDULES = ("chain-performance", "bridge-latency", "overview")
 
 
 def stats_settings(resources: Resources) -> StatsSettings:
@@ -108,6 +119,8 @@ def run_stats_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
     settings = stats_settings(resources)
     if schedule == "bridge-latency":
         return run_bridge_tick(event, resources, settings)
+    if schedule == "overview":
+        return run_overview_tick(resources, settings)
     clients = rpc_clients(resources)
     with resources.db.connection() as conn:  # partitions ahead, old days dropped (one maintainer at a time)
         conn.run("SELECT maintain_chain_stats(:days)", days=settings.history_retention_days)
@@ -232,3 +245,51 @@ def _bridge_event(route: BridgeRoute, sample: RouteSample, changed: list[str]) -
         subject=f"{route.name}/{sample.provider}",
         dataschema=BRIDGE_LATENCY_UPDATED_SCHEMA,
     )
+
+
+def defillama_client(resources: Resources) -> UpstreamHttp:
+    return resources.once("stats.defillama", lambda: UpstreamHttp("defillama", stats_settings(resources).defillama))
+
+
+def dex_volumes(settings: StatsSettings, http: UpstreamHttp) -> dict[str, DexVolume | str]:
+    """Each chain's DEX volume, or why it could not be read (reported per chain, never guessed)."""
+    volumes: dict[str, DexVolume | str] = {}
+    for chain in settings.chains:
+        if chain.defillama_name is None:
+            continue
+        try:
+            body = http.get_json(overview_path(chain.defillama_name), QUERY, expect=dict)
+            volumes[chain.name] = parse_dex_overview(body, chain.defillama_name)
+        except VolumeAnomaly as exc:
+            volumes[chain.name] = f"anomaly: {exc}"[:300]
+        except CrawlerError as exc:
+            volumes[chain.name] = exc.reason[:300]
+    return volumes
+
+
+def run_overview_tick(resources: Resources, settings: StatsSettings) -> dict[str, Any]:
+    """One overview: DefiLlama volumes with the latest chain and bridge stats; published on change."""
+    volumes = dex_volumes(settings, defillama_client(resources))
+    with resources.db.connection() as conn:
+        overview = compose(reads.latest_chain_stats(conn), reads.latest_bridge_stats(conn), volumes)
+        observed_ms = int(time.time() * 1000)
+        changed = record_overview(
+            conn, overview, observed_ms, settings.overview_volume_relative, settings.history_retention_days
+        )
+    if changed:
+        data = {"changes": changed, "observed_at_ms": observed_ms, **overview}
+        OverviewUpdated.model_validate(data)
+        resources.producer.publish(
+            settings.updates_topic,
+            [
+                OutboundEvent(
+                    type=OVERVIEW_UPDATED,
+                    source="/stats/overview",
+                    data=data,
+                    key="overview",
+                    subject="overview",
+                    dataschema=OVERVIEW_UPDATED_SCHEMA,
+                )
+            ],
+        )
+    return {"schedule": "overview", "published": bool(changed), "health_counts": overview["health_counts"]}

@@ -41,9 +41,14 @@ def _default_chains() -> tuple[ChainConfig, ...]:
             chain_id=1,
             rpc_urls=("https://ethereum-rpc.publicnode.com",),
             thresholds=thresholds(60, 300, "18"),
+            defillama_name="Ethereum",
         ),
         ChainConfig(
-            name="base", chain_id=8453, rpc_urls=("https://mainnet.base.org",), thresholds=thresholds(10, 60, "3")
+            name="base",
+            chain_id=8453,
+            rpc_urls=("https://mainnet.base.org",),
+            thresholds=thresholds(10, 60, "3"),
+            defillama_name="Base",
         ),
         ChainConfig(
             name="bsc",
@@ -53,6 +58,7 @@ def _default_chains() -> tuple[ChainConfig, ...]:
             max_lag_blocks=40,
             millis_in_mixhash=True,
             thresholds=thresholds(5, 60, "1"),
+            defillama_name="BSC",
         ),
     )
 
@@ -141,6 +147,16 @@ class BridgeTolerances(BaseModel):
     fees_relative: Decimal = Field(default=Decimal("0.25"), ge=0)
 
 
+class DefiLlamaSettings(UpstreamSettings):
+    """DEFILLAMA_*: DefiLlama's free API (no key, no published numeric limit: a few calls per 5 minutes)."""
+
+    model_config = SettingsConfigDict(env_prefix="DEFILLAMA_", extra="ignore", frozen=True)
+    base_url: str = "https://api.llama.fi"
+    timeout_seconds: float = 15.0
+    max_retries: int = 1
+    rate_limit_per_minute: int = 20
+
+
 class StatsSettings(BaseSettings):
     """Chains, per-URL budgets, change tolerances and the output topic of the stats."""
 
@@ -161,6 +177,9 @@ class StatsSettings(BaseSettings):
     lifi: LifiSettings = Field(default_factory=LifiSettings)
     relay: RelaySettings = Field(default_factory=RelaySettings)
     oneinch: OneInchSettings = Field(default_factory=OneInchSettings)
+    defillama: DefiLlamaSettings = Field(default_factory=DefiLlamaSettings)
+    # The overview is news when a chain's 24 h DEX volume moves more than this (relative).
+    overview_volume_relative: Decimal = Field(default=Decimal("0.1"), ge=0)
 
     def provider_settings(self, provider: Provider) -> LifiSettings | RelaySettings | OneInchSettings:
         if provider == "lifi":

@@ -439,6 +439,14 @@ def chain_stats(clean_db: str):
         RouteSample("ethereum-bsc-usdt", "relay", BridgeStatus.RATE_LIMITED, 0.05, None, "relay: HTTP 429", now_ms),
     ):
         record_sample(conn, sample, BridgeTolerances())
+    from shared.stats.defillama import DexVolume
+    from shared.stats.overview import compose
+    from shared.stats.overview_store import record_overview
+    from shared.stats.reads import latest_bridge_stats, latest_chain_stats
+
+    volume = DexVolume("BSC", Decimal("2400000000.5"), Decimal("16800000000"), Decimal("-1.25"))
+    overview = compose(latest_chain_stats(conn), latest_bridge_stats(conn), {"bsc": volume, "ethereum": "HTTP 503"})
+    record_overview(conn, overview, now_ms, Decimal("0.1"), 30)
     conn.close()
     return clean_db
 
@@ -471,7 +479,13 @@ def test_stats_routes_answer_the_latest_readings_and_history(quotes_url, chain_s
         "0.4312",
     )
     assert bridges[1]["output_amount"] is None and bridges[1]["published_at"] is None  # a 429 is never published
+    overview = get(quotes_url, "/v1/stats/overview").json()
+    assert overview["chains"][0]["dex_volume_24h_usd"] == "2400000000.5"
+    assert overview["chains"][0]["dex_change_1d_percent"] == "-1.25"
+    assert overview["chains"][1]["volume_error"] == "HTTP 503" and overview["chains"][1]["dex_volume_24h_usd"] is None
+    assert overview["bridges"][0]["status"] == "ok" and overview["published_at"] is not None
     for path, url, status in [
+        ("/v1/stats/overview", "/v1/stats/overview", "200"),
         ("/v1/stats/bridges", "/v1/stats/bridges", "200"),
         ("/v1/stats/chains", "/v1/stats/chains", "200"),
         ("/v1/stats/chains/{chain}/history", "/v1/stats/chains/bsc/history", "200"),

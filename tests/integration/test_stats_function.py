@@ -21,7 +21,7 @@ from shared.runtime.resources import Resources
 from shared.stats.collect import ChainConfig
 from shared.stats.contracts import BRIDGE_LATENCY_UPDATED_SCHEMA
 from shared.stats.pipeline import run_stats_tick
-from shared.stats.settings import LifiSettings, OneInchSettings, RelaySettings, StatsSettings
+from shared.stats.settings import DefiLlamaSettings, LifiSettings, OneInchSettings, RelaySettings, StatsSettings
 from tests.helpers.kafka import consume
 
 pytestmark = pytest.mark.infra
@@ -185,5 +185,59 @@ def test_bridge_samples_rotate_inside_the_budgets_and_publish_only_changes(
         assert latest == [[5]]
         print(f"bridge tick -> events published (4 samples, simulated latencies): {tick_to_event * 1000:.0f} ms")
         print(f"steady bridge tick (nothing published): {steady_tick * 1000:.0f} ms")
+    finally:
+        resources.close()
+
+
+def test_the_overview_combines_chains_bridges_and_dex_volume_and_publishes_on_change(
+    clean_db: str, kafka_bootstrap: str, unique_topic: Callable[..., str], market: SimulatedMarket
+) -> None:
+    topic = unique_topic("overview")
+    rpc = market.base_url("rpc")
+    chains = (
+        ChainConfig(name="ethereum", chain_id=1, rpc_urls=(f"{rpc}/ethereum",), defillama_name="Ethereum"),
+        ChainConfig(
+            name="bsc", chain_id=56, rpc_urls=(f"{rpc}/bsc",), millis_in_mixhash=True, defillama_name="Nowhere"
+        ),
+    )
+    resources = Resources(Settings(database_url=clean_db, kafka_bootstrap_servers=kafka_bootstrap))
+    settings = StatsSettings(
+        chains=chains,
+        updates_topic=topic,
+        defillama=DefiLlamaSettings(base_url=market.base_url("defillama")),
+        relay=RelaySettings(base_url=market.base_url("relay")),
+        lifi=LifiSettings(base_url=market.base_url("lifi")),
+        oneinch=OneInchSettings(base_url=market.base_url("oneinch"), api_key="simulated-key"),
+    )
+    resources.once("stats.settings", lambda: settings)
+    overview_tick = InboundEvent(
+        id="o", source="/ping", type="dev.knative.sources.ping", data=b'{"schedule":"overview"}'
+    )
+    try:
+        run_stats_tick(TICK, resources)
+        run_stats_tick(bridge_tick(0), resources)
+        started = time.monotonic()
+        first = run_stats_tick(overview_tick, resources)
+        tick_to_event = time.monotonic() - started
+        assert first == {
+            "schedule": "overview",
+            "published": True,
+            "health_counts": {"healthy": 2, "degraded": 0, "down": 0},
+        }
+        assert run_stats_tick(overview_tick, resources)["published"] is False  # nothing moved
+        # 2 chain events and 4 bridge events came first; the overview once.
+        (record,) = [r for r in consume(kafka_bootstrap, topic, 7, timeout=15, settle=1.0) if r.key() == b"overview"]
+        overview = json.loads(record.value() or b"")
+        by_chain = {c["chain"]: c for c in overview["chains"]}
+        assert Decimal(by_chain["ethereum"]["dex_volume_24h_usd"]) > 0
+        # DefiLlama has no chain of that name: said per chain, never a volume of zero.
+        assert by_chain["bsc"]["dex_volume_24h_usd"] is None and "400" in by_chain["bsc"]["volume_error"]
+        assert {b["route"]: b["status"] for b in overview["bridges"]} == {
+            "ethereum-base-usdc": "ok",
+            "ethereum-bsc-usdt": "ok",
+            "ethereum-usdc-weth": "ok",
+        }
+        assert dict(record.headers() or [])["ce_type"] == b"stats.overview_updated"
+        print(f"overview tick -> event published: {tick_to_event * 1000:.0f} ms")
     finally:
         resources.close()

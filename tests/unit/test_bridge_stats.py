@@ -5,25 +5,29 @@ no quote for the route, the keyless budgets and their rotation, and change-only 
 from __future__ import annotations
 
 import copy
-import json
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from shared.stats import lifi, oneinch, relay
+from shared.stats import defillama, lifi, oneinch, relay
 from shared.stats.bridge_store import sample_changes
 from shared.stats.bridges import NATIVE, BridgeRoute, BridgeStatus, QuoteAnomaly, TokenSide, units
 from shared.stats.budget import BudgetTooSmall, ProviderBudget, cycle_number, plan, routes_this_cycle
+from shared.stats.overview import compose, overview_changes
+from shared.stats.reads import BridgeStat, ChainStat
 from shared.stats.sampling import RouteSample
 from shared.stats.settings import BridgeTolerances, LifiSettings, StatsSettings
 from shared.upstream.failures import api_error
+from shared.upstream.jsonbody import decode_json
 from tests.helpers.upstream_doubles import sample_bytes
 
 
 def recorded(name: str) -> Any:
-    return json.loads(sample_bytes(name))
+    """The recorded answer decoded as the HTTP layer decodes it (fractions as Decimal)."""
+    return decode_json(sample_bytes(name))
 
 
 # The recorded LI.FI example: 1 xDai -> MIVA on Gnosis (chain 100), same chain.
@@ -250,3 +254,73 @@ def test_a_sample_is_news_only_on_a_status_change_or_beyond_tolerance() -> None:
     assert sample_changes(published, _sample(BridgeStatus.NO_ROUTE, None), tolerances)[0] == "status ok -> no_route"
     # A 429 says nothing about the bridge: never news, never compared.
     assert sample_changes(published, _sample(BridgeStatus.RATE_LIMITED, None), tolerances) == []
+
+
+# --- overview --------------------------------------------------------------------------------------
+
+
+def test_defillama_volume_from_the_recorded_envelope() -> None:
+    volume = defillama.parse_dex_overview(
+        recorded("defillama.overview_options.ethereum.openapi_example.json"), "Ethereum"
+    )
+    assert (volume.volume_24h_usd, volume.volume_7d_usd, volume.change_1d_percent) == (
+        Decimal(38508),
+        Decimal(244966),
+        Decimal("-33.23"),
+    )
+    assert defillama.overview_path("OP Mainnet") == "/overview/dexs/OP%20Mainnet"
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"chain": "Base"}, "not 'Ethereum'"), ({"total24h": None}, "no total24h"), ({"total7d": "-5"}, "negative")],
+)
+def test_a_defillama_answer_for_another_chain_or_without_volumes_is_an_anomaly(
+    change: dict[str, Any], reason: str
+) -> None:
+    body = {**recorded("defillama.overview_options.ethereum.openapi_example.json"), **change}
+    with pytest.raises(defillama.VolumeAnomaly, match=reason):
+        defillama.parse_dex_overview(body, "Ethereum")
+
+
+def _chain(name: str, health: str) -> ChainStat:
+    return ChainStat(
+        name, datetime.now(UTC), health, (), 1, Decimal(1), Decimal("0.45"), Decimal(1), None, None, (), None
+    )
+
+
+def _bridge(provider: str, status: str, duration: str | None) -> BridgeStat:
+    d = None if duration is None else Decimal(duration)
+    output = Decimal(999) if status in ("ok", "slow") else None
+    return BridgeStat("r", provider, datetime.now(UTC), status, Decimal("0.3"), output, None, d, None, None, "", None)
+
+
+def test_overview_summarises_health_volume_and_the_fastest_bridge() -> None:
+    volume = defillama.DexVolume("BSC", Decimal("2400000000"), Decimal("16800000000"), Decimal("1.5"))
+    doc = compose(
+        [_chain("bsc", "healthy"), _chain("ethereum", "down")],
+        [_bridge("lifi", "ok", "420"), _bridge("relay", "ok", "20"), _bridge("oneinch", "error", None)],
+        {"bsc": volume, "ethereum": "defillama: GET /overview/dexs/Ethereum: HTTP 503"},
+    )
+    assert doc["health_counts"] == {"healthy": 1, "degraded": 0, "down": 1}
+    assert doc["chains"][0]["dex_volume_24h_usd"] == "2400000000" and doc["chains"][1]["volume_error"].endswith("503")
+    assert doc["bridges"] == [
+        {
+            "route": "r",
+            "status": "ok",
+            "providers": {"lifi": "ok", "oneinch": "error", "relay": "ok"},
+            "fastest_provider": "relay",
+            "fastest_duration_seconds": "20",
+        }
+    ]
+    assert overview_changes(doc, doc, Decimal("0.1")) == []
+    busier = defillama.DexVolume("BSC", Decimal("2700000000"), Decimal("16800000000"), None)  # +12.5 %
+    moved = compose(
+        [_chain("bsc", "degraded"), _chain("ethereum", "down")],
+        [_bridge("lifi", "ok", "420"), _bridge("relay", "rate_limited", None)],
+        {"bsc": busier},
+    )
+    assert overview_changes(doc, moved, Decimal("0.1")) == [
+        "bsc health healthy -> degraded",
+        "bsc 24h DEX volume 2400000000 -> 2700000000 USD",
+    ]  # the route's best status is still ok: no change there

@@ -12,6 +12,7 @@ from typing import Any
 
 from shared.crawler.quotes.api import MAX_PAGE_SIZE, ApiError, Query, QuotesApi, route, stat_text, time_text
 from shared.stats import reads
+from shared.stats.overview_store import latest_overview
 
 DEFAULT_HISTORY_LIMIT = 60
 DEFAULT_HISTORY_WINDOW = timedelta(hours=1)
@@ -100,3 +101,12 @@ def _bridges(api: QuotesApi, conn: Any, params: Query, _: list[str]) -> tuple[in
             }
         )
     return 200, {"bridges": items}
+
+
+@route("stats_overview", "/stats/overview")
+def _overview(api: QuotesApi, conn: Any, params: Query, _: list[str]) -> tuple[int, Any]:
+    found = latest_overview(conn)
+    if found is None:
+        raise ApiError(404, "no overview yet (the stats-overview-tick runs every 5 minutes)")
+    observed_at, overview, published_at = found
+    return 200, {"observed_at": time_text(observed_at), "published_at": time_text(published_at), **overview}
