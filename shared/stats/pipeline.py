@@ -27,6 +27,7 @@ from typing import Any
 from shared.config import UpstreamSettings
 from shared.errors import BadMessage, CrawlerError
 from shared.events import InboundEvent, OutboundEvent
+from shared.observability import metrics
 from shared.runtime.resources import Resources
 from shared.upstream.http import UpstreamHttp
 from shared.upstream.jsonrpc import JsonRpcClient
@@ -57,6 +58,7 @@ from .store import record_reading
 log = logging.getLogger(__name__)
 
 SCHEDULES = ("chain-performance", "bridge-latency", "overview")
+HEALTH_LEVEL = {"healthy": 0, "degraded": 1, "down": 2}  # crawler_stats_chain_health
 
 
 def stats_settings(resources: Resources) -> StatsSettings:
@@ -131,6 +133,7 @@ def run_stats_tick(event: InboundEvent, resources: Resources) -> dict[str, Any]:
         with resources.db.connection() as conn:
             changed = record_reading(conn, reading, settings.tolerances)
         summary["chains"][chain.name] = {"health": reading.verdict.health.value, "published": bool(changed)}
+        metrics.set_gauge("crawler_stats_chain_health", HEALTH_LEVEL[reading.verdict.health.value], chain=reading.chain)
         if changed:
             events.append(_event(reading, changed))
     if events:
@@ -194,6 +197,14 @@ def run_bridge_tick(event: InboundEvent, resources: Resources, settings: StatsSe
             with resources.db.connection() as conn:
                 changed = record_sample(conn, sample, settings.bridge_tolerances)
             summary["samples"][f"{name}/{provider}"] = {"status": sample.status.value, "published": bool(changed)}
+            metrics.set_gauge("crawler_stats_bridge_slow_after", float(route.slow_after_seconds), route=name)
+            if sample.estimate is not None and sample.estimate.duration_seconds is not None:
+                metrics.set_gauge(
+                    "crawler_stats_bridge_duration",
+                    float(sample.estimate.duration_seconds),
+                    route=name,
+                    provider=provider,
+                )
             if changed:
                 events.append(_bridge_event(route, sample, changed))
     if events:
