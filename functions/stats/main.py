@@ -1,6 +1,8 @@
-"""stats function: chain-performance ticks in, `stats.chain_performance_updated` events out, only on change.
+"""stats function: scheduled ticks in, change-only stats events out (docs/stats.md).
 
-Triggered by the PingSource `chain-performance-tick` (every minute).
+Triggered by the PingSources `chain-performance-tick` (every minute, `stats.chain_performance_updated`),
+`bridge-latency-tick` (every 2 minutes, `stats.bridge_latency_updated`) and `stats-overview-tick`
+(every 5 minutes, `stats.overview_updated`).
 Run locally: functions-framework --source functions/stats/main.py --target stats --signature-type http
 """
 
