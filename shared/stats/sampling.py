@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from shared.errors import CrawlerError, RateLimited, UpstreamError
+from shared.errors import BadUpstreamBody, CrawlerError, RateLimited, UpstreamError
 from shared.upstream.http import UpstreamHttp
 
 from . import lifi, oneinch, relay
@@ -58,6 +58,8 @@ def sample_route(
         status = BridgeStatus.SLOW if _slow(estimate, route) else BridgeStatus.OK
     except QuoteAnomaly as exc:
         status, detail = BridgeStatus.ANOMALY, str(exc)
+    except BadUpstreamBody as exc:  # a 2xx that is no JSON or of the wrong shape: the provider answered nonsense
+        status, detail = BridgeStatus.ANOMALY, exc.reason
     except RateLimited as exc:
         status, detail = BridgeStatus.RATE_LIMITED, exc.reason
     except UpstreamError as exc:
