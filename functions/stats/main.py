@@ -9,7 +9,8 @@ Run locally: functions-framework --source functions/stats/main.py --target stats
 import functions_framework
 
 from shared.runtime.app import FunctionApp, ff_entry
-from shared.stats.pipeline import run_stats_tick
+from shared.stats.pipeline import check_stats_settings, run_stats_tick
 
-app = FunctionApp(name="stats", handler=run_stats_tick, needs_kafka=True)
+# The probe reads the settings at start: a route set no provider budget can fit stops the process here.
+app = FunctionApp(name="stats", handler=run_stats_tick, needs_kafka=True, probes=[check_stats_settings])
 stats = functions_framework.http(ff_entry(app))

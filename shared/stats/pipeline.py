@@ -28,6 +28,7 @@ from shared.config import UpstreamSettings
 from shared.errors import BadMessage, CrawlerError
 from shared.events import InboundEvent, OutboundEvent
 from shared.observability import metrics
+from shared.observability.logging import register_secret
 from shared.runtime.resources import Resources
 from shared.upstream.http import UpstreamHttp
 from shared.upstream.jsonrpc import JsonRpcClient
@@ -63,6 +64,24 @@ HEALTH_LEVEL = {"healthy": 0, "degraded": 1, "down": 2}  # crawler_stats_chain_h
 
 def stats_settings(resources: Resources) -> StatsSettings:
     return resources.once("stats.settings", StatsSettings)
+
+
+def check_stats_settings(resources: Resources) -> None:
+    """The stats function's startup probe: read the settings now, so routes that no budget can fit
+    (`BudgetTooSmall`) or a malformed `STATS_*` stop the process at start with the reason, not at
+    the first tick; the providers' keys become log secrets."""
+    settings = stats_settings(resources)
+    register_secret(settings.lifi.api_key, settings.relay.api_key, settings.oneinch.api_key)
+    for provider, plan in settings.bridge_plans().items():
+        if plan.routes:
+            log.info(
+                "%s: %d of %d route(s) per %d-s cycle, each every %d cycle(s)",
+                provider,
+                plan.per_cycle,
+                len(plan.routes),
+                settings.bridge_cycle_seconds,
+                plan.every_cycles,
+            )
 
 
 def rpc_clients(resources: Resources) -> dict[str, JsonRpcClient]:
