@@ -44,7 +44,9 @@ def parse_dex_overview(body: Any, defillama_chain: str) -> DexVolume:
     """The chain's volumes from one answer; `VolumeAnomaly` when it is none."""
     if not isinstance(body, dict):
         raise VolumeAnomaly("answer is not an object")
-    if body.get("chain") != defillama_chain:
+    found = body.get("chain")
+    # Case aside (DefiLlama's names are its display names), the answer must be for the chain asked.
+    if not isinstance(found, str) or found.casefold() != defillama_chain.casefold():
         raise VolumeAnomaly(f"answer is for chain {str(body.get('chain'))[:40]!r}, not {defillama_chain!r}")
 
     def number(key: str, required: bool = True) -> Decimal | None:
