@@ -7,6 +7,7 @@
     eventing    per source: delivered, retries, dead letters, lag (local eventing plane)
     failures    the last failed / rejected / partial jobs with their reason
     chains      each monitored chain's health, head age and block time (chain_stats_latest)
+    bridges     each route's latest quote per provider: status, estimated duration, response time
 
 Every section is read independently with short timeouts: something that is down is
 shown as down, with the reason, and never stops the others (exit code 0 when all is
@@ -117,6 +118,17 @@ class ChainHealth:
 
 
 @dataclass
+class BridgeHealth:
+    route: str
+    provider: str
+    status: str  # ok | slow | no_route | rate_limited | error | anomaly
+    duration_seconds: str | None
+    response_seconds: str
+    observed_age_seconds: float
+    detail: str
+
+
+@dataclass
 class Section:
     """One part of the view: its rows, or why it could not be read."""
 
@@ -134,6 +146,7 @@ class SystemStatus:
     eventing: Section
     failures: Section
     chains: Section = field(default_factory=Section)
+    bridges: Section = field(default_factory=Section)
 
     @property
     def healthy(self) -> bool:
@@ -176,7 +189,7 @@ def collect(
         kafka = pool.submit(_section, lambda: read_consumer_lag(settings.kafka_bootstrap_servers, manifests_dir))
         database = pool.submit(_database_sections, settings, http)
         eventing = pool.submit(_section, lambda: read_eventing(http, eventing_url))
-        schedules, freshness, failures, chains = database.result()
+        schedules, freshness, failures, chains, bridges = database.result()
         return SystemStatus(
             taken_at=_iso(datetime.now(timezone.utc)) or "",
             processes=processes.result(),
@@ -186,6 +199,7 @@ def collect(
             eventing=eventing.result(),
             failures=failures,
             chains=chains,
+            bridges=bridges,
         )
 
 
@@ -264,7 +278,7 @@ def read_consumer_lag(bootstrap: str, manifests_dir: Path = MANIFESTS_DIR) -> li
     ]
 
 
-def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section, Section, Section, Section]:
+def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section, Section, Section, Section, Section]:
     from shared.db.connection import connect
 
     try:
@@ -274,7 +288,7 @@ def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section,
         reason = reason if "PostgreSQL" in reason else f"PostgreSQL unreachable: {reason}"
         emitted = _emitted_ticks(http, settings)  # the scheduler still tells when it last ticked
         schedules = Section(rows=read_schedules(None, emitted)) if emitted else Section(error=reason)
-        return schedules, Section(error=reason), Section(error=reason), Section(error=reason)
+        return schedules, Section(error=reason), Section(error=reason), Section(error=reason), Section(error=reason)
     try:
         conn.run("SET statement_timeout = 5000")
         return (
@@ -282,6 +296,7 @@ def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section,
             _section(lambda: read_freshness(conn, settings.price_stale_after_seconds)),
             _section(lambda: read_failures(conn)),
             _section(lambda: read_chains(conn)),
+            _section(lambda: read_bridges(conn)),
         )
     finally:
         try:
@@ -402,6 +417,25 @@ def read_chains(conn) -> list[ChainHealth]:
             reasons=list(c.reasons),
         )
         for c in latest_chain_stats(conn)
+    ]
+
+
+def read_bridges(conn) -> list[BridgeHealth]:
+    """Each route's latest sample per provider (the stats function samples every 2 minutes)."""
+    from shared.stats.reads import latest_bridge_stats
+
+    now = datetime.now(timezone.utc)
+    return [
+        BridgeHealth(
+            route=b.route,
+            provider=b.provider,
+            status=b.status,
+            duration_seconds=None if b.duration_seconds is None else format(b.duration_seconds.normalize(), "f"),
+            response_seconds=format(b.response_seconds.normalize(), "f"),
+            observed_age_seconds=max(0.0, (now - b.observed_at).total_seconds()),
+            detail=b.detail,
+        )
+        for b in latest_bridge_stats(conn)
     ]
 
 
@@ -644,6 +678,28 @@ def render(status: SystemStatus, *, color: bool = False, width: int = 120) -> st
             ],
         ),
         "no chain read yet (the chain-performance tick has not run)",
+    )
+    bridge_tones = {"ok": "ok", "slow": "warn", "rate_limited": "dim"}
+    section(
+        "Bridges (stats)",
+        status.bridges,
+        lambda: _table(
+            paint,
+            ["route", "provider", "status", "estimate", "answered in", "sampled", "detail"],
+            [
+                [
+                    (b.route, ""),
+                    (b.provider, ""),
+                    (b.status, bridge_tones.get(b.status, "bad")),
+                    (f"{b.duration_seconds} s" if b.duration_seconds is not None else "-", ""),
+                    (f"{b.response_seconds} s", "dim"),
+                    (_age(b.observed_age_seconds) + " ago", "dim"),
+                    (_clip(b.detail or "-", max(30, width - 90)), ""),
+                ]
+                for b in status.bridges.rows
+            ],
+        ),
+        "no bridge sampled yet (the bridge-latency tick has not run)",
     )
     section(
         "Recent failures (job_logs)",
