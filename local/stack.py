@@ -130,6 +130,10 @@ SIMULATED_UPSTREAMS: Mapping[str, str] = {
     "GECKOTERMINAL": "geckoterminal",
     "GOPLUS": "goplus",
     "FINNHUB": "finnhub",
+    "LIFI": "lifi",
+    "RELAY": "relay",
+    "ONEINCH": "oneinch",
+    "DEFILLAMA": "defillama",
 }
 MARKET_DEFAULT_PORT = 8090
 
@@ -226,6 +230,9 @@ def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
     env.setdefault("TRADES_TOKEN_KEY", local_trades_token_key())
     # Chain stats: the simulated nodes (a lagging replica and a wrong-chain node beside each honest one).
     env.setdefault("STATS_CHAINS", simulated_stats_chains(market))
+    # 1inch wants a key even for a quote; the simulated one takes any Bearer key.
+    if env["ONEINCH_BASE_URL"].startswith(market):
+        env.setdefault("ONEINCH_API_KEY", "local-simulated-key")
     # Bronze archive of every raw upstream response, into the local moto S3 server.
     env.setdefault("ARCHIVE_ENABLED", "true")
     env.setdefault("S3_ENDPOINT_URL", f"http://127.0.0.1:{object_store_port()}")

@@ -6,6 +6,8 @@
     freshness   per token set: members, priced, stale, age of the oldest latest price
     eventing    per source: delivered, retries, dead letters, lag (local eventing plane)
     failures    the last failed / rejected / partial jobs with their reason
+    chains      each monitored chain's health, head age and block time (chain_stats_latest)
+    bridges     each route's latest quote per provider: status, estimated duration, response time
 
 Every section is read independently with short timeouts: something that is down is
 shown as down, with the reason, and never stops the others (exit code 0 when all is
@@ -106,6 +108,27 @@ class JobFailure:
 
 
 @dataclass
+class ChainHealth:
+    chain: str
+    health: str  # healthy | degraded | down
+    head_age_seconds: str | None
+    block_time_seconds: str | None
+    observed_age_seconds: float
+    reasons: list[str]
+
+
+@dataclass
+class BridgeHealth:
+    route: str
+    provider: str
+    status: str  # ok | slow | no_route | rate_limited | error | anomaly
+    duration_seconds: str | None
+    response_seconds: str
+    observed_age_seconds: float
+    detail: str
+
+
+@dataclass
 class Section:
     """One part of the view: its rows, or why it could not be read."""
 
@@ -122,16 +145,23 @@ class SystemStatus:
     freshness: Section
     eventing: Section
     failures: Section
+    chains: Section = field(default_factory=Section)
+    bridges: Section = field(default_factory=Section)
 
     @property
     def healthy(self) -> bool:
-        """False when anything needs attention (a process not ready, stale prices, an overdue schedule, ...)."""
+        """False when anything needs attention (a process not ready, stale prices, an overdue schedule, ...).
+
+        A chain that is down needs attention too; a degraded one is shown, not counted (it is the chain's
+        state, and the platform keeps routing with it in view).
+        """
         if any(s.error for s in (self.processes, self.kafka, self.schedules, self.freshness, self.failures)):
             return False
         return (
             all(p.state == "ready" for p in self.processes.rows)
             and all(f.fresh for f in self.freshness.rows)
             and not any(s.overdue for s in self.schedules.rows)
+            and not any(c.health == "down" for c in self.chains.rows)
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -159,7 +189,7 @@ def collect(
         kafka = pool.submit(_section, lambda: read_consumer_lag(settings.kafka_bootstrap_servers, manifests_dir))
         database = pool.submit(_database_sections, settings, http)
         eventing = pool.submit(_section, lambda: read_eventing(http, eventing_url))
-        schedules, freshness, failures = database.result()
+        schedules, freshness, failures, chains, bridges = database.result()
         return SystemStatus(
             taken_at=_iso(datetime.now(timezone.utc)) or "",
             processes=processes.result(),
@@ -168,6 +198,8 @@ def collect(
             freshness=freshness,
             eventing=eventing.result(),
             failures=failures,
+            chains=chains,
+            bridges=bridges,
         )
 
 
@@ -246,7 +278,7 @@ def read_consumer_lag(bootstrap: str, manifests_dir: Path = MANIFESTS_DIR) -> li
     ]
 
 
-def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section, Section, Section]:
+def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section, Section, Section, Section, Section]:
     from shared.db.connection import connect
 
     try:
@@ -256,13 +288,15 @@ def _database_sections(settings: Settings, http: httpx.Client) -> tuple[Section,
         reason = reason if "PostgreSQL" in reason else f"PostgreSQL unreachable: {reason}"
         emitted = _emitted_ticks(http, settings)  # the scheduler still tells when it last ticked
         schedules = Section(rows=read_schedules(None, emitted)) if emitted else Section(error=reason)
-        return schedules, Section(error=reason), Section(error=reason)
+        return schedules, Section(error=reason), Section(error=reason), Section(error=reason), Section(error=reason)
     try:
         conn.run("SET statement_timeout = 5000")
         return (
             _section(lambda: read_schedules(conn, _emitted_ticks(http, settings))),
             _section(lambda: read_freshness(conn, settings.price_stale_after_seconds)),
             _section(lambda: read_failures(conn)),
+            _section(lambda: read_chains(conn)),
+            _section(lambda: read_bridges(conn)),
         )
     finally:
         try:
@@ -361,6 +395,47 @@ def read_failures(conn, limit: int = FAILURES_SHOWN) -> list[JobFailure]:
     return [
         JobFailure(_iso(at) or "", job_id, job_type, token_type, status, message)
         for at, job_id, job_type, token_type, status, message in rows
+    ]
+
+
+def read_chains(conn) -> list[ChainHealth]:
+    """Each monitored chain's latest reading (the stats function writes it every minute)."""
+    from shared.stats.reads import latest_chain_stats
+
+    now = datetime.now(timezone.utc)
+
+    def text(value: Any) -> str | None:
+        return None if value is None else format(value.normalize(), "f")
+
+    return [
+        ChainHealth(
+            chain=c.chain,
+            health=c.health,
+            head_age_seconds=text(c.head_age_seconds),
+            block_time_seconds=text(c.block_time_seconds),
+            observed_age_seconds=max(0.0, (now - c.observed_at).total_seconds()),
+            reasons=list(c.reasons),
+        )
+        for c in latest_chain_stats(conn)
+    ]
+
+
+def read_bridges(conn) -> list[BridgeHealth]:
+    """Each route's latest sample per provider (the stats function samples every 2 minutes)."""
+    from shared.stats.reads import latest_bridge_stats
+
+    now = datetime.now(timezone.utc)
+    return [
+        BridgeHealth(
+            route=b.route,
+            provider=b.provider,
+            status=b.status,
+            duration_seconds=None if b.duration_seconds is None else format(b.duration_seconds.normalize(), "f"),
+            response_seconds=format(b.response_seconds.normalize(), "f"),
+            observed_age_seconds=max(0.0, (now - b.observed_at).total_seconds()),
+            detail=b.detail,
+        )
+        for b in latest_bridge_stats(conn)
     ]
 
 
@@ -582,6 +657,49 @@ def render(status: SystemStatus, *, color: bool = False, width: int = 120) -> st
             ],
         ),
         "no sources",
+    )
+    health_tones = {"healthy": "ok", "degraded": "warn", "down": "bad"}
+    section(
+        "Chain health (stats)",
+        status.chains,
+        lambda: _table(
+            paint,
+            ["chain", "health", "head age", "block time", "read", "reasons"],
+            [
+                [
+                    (c.chain, ""),
+                    (c.health, health_tones.get(c.health, "")),
+                    (f"{c.head_age_seconds} s" if c.head_age_seconds is not None else "-", ""),
+                    (f"{c.block_time_seconds} s" if c.block_time_seconds is not None else "-", ""),
+                    (_age(c.observed_age_seconds) + " ago", "dim"),
+                    (_clip("; ".join(c.reasons) or "-", max(30, width - 70)), ""),
+                ]
+                for c in status.chains.rows
+            ],
+        ),
+        "no chain read yet (the chain-performance tick has not run)",
+    )
+    bridge_tones = {"ok": "ok", "slow": "warn", "rate_limited": "dim"}
+    section(
+        "Bridges (stats)",
+        status.bridges,
+        lambda: _table(
+            paint,
+            ["route", "provider", "status", "estimate", "answered in", "sampled", "detail"],
+            [
+                [
+                    (b.route, ""),
+                    (b.provider, ""),
+                    (b.status, bridge_tones.get(b.status, "bad")),
+                    (f"{b.duration_seconds} s" if b.duration_seconds is not None else "-", ""),
+                    (f"{b.response_seconds} s", "dim"),
+                    (_age(b.observed_age_seconds) + " ago", "dim"),
+                    (_clip(b.detail or "-", max(30, width - 90)), ""),
+                ]
+                for b in status.bridges.rows
+            ],
+        ),
+        "no bridge sampled yet (the bridge-latency tick has not run)",
     )
     section(
         "Recent failures (job_logs)",

@@ -37,7 +37,7 @@ from typing import Any
 
 _NUMBER_TEXT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
-APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus")
+APIS = ("binance", "coingecko", "dexscreener", "geckoterminal", "goplus", "lifi", "relay", "oneinch", "defillama")
 STATUS_KINDS = ("403", "429", "418", "451", "500", "502", "503")
 BODY_KINDS = ("malformed", "truncated", "empty", "hostile", "html")
 HOSTILE_NUMBER = b"1e999999999"

@@ -2,15 +2,19 @@
 
 Enable with `pytest_plugins = ["local.market.pytest_plugin"]` in the root conftest.py, or
 import the fixtures into a test module. One market serves the whole session; each test gets
-it back clean (no faults, zeroed stats, live clock, no latency, fresh Binance weight).
+it back clean (no faults, zeroed stats, live clock, no latency (the quote providers' own
+latency off too), fresh Binance weight and provider budgets).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 
 import pytest
 
+from local.market.apis.bridges import QuoteApi
+from local.market.apis.defillama import DefiLlamaApi
 from local.market.apis.finnhub import FinnhubApi
 from local.market.server import SimulatedMarket
 
@@ -30,6 +34,13 @@ def reset_market(market: SimulatedMarket) -> None:
     finnhub = market.apis["finnhub"]
     if isinstance(finnhub, FinnhubApi):
         finnhub.configure(per_minute=60, per_second=30, reset=True)
+    for name in ("lifi", "relay", "oneinch"):
+        provider = market.apis[name]
+        if isinstance(provider, QuoteApi):
+            provider.configure(latency_scale=0.0, reset=True, slow_factor=Decimal(1))
+    defillama = market.apis["defillama"]
+    if isinstance(defillama, DefiLlamaApi):
+        defillama.configure(latency_scale=0.0)
 
 
 @pytest.fixture(scope="session")

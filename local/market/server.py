@@ -1,6 +1,7 @@
 """The simulated market's HTTP server: one port, one path prefix per API, faults and stats.
 
-    /binance/...  /coingecko/...  /dexscreener/...  /geckoterminal/...  /goplus/...  /finnhub/...  /rpc/{node}  /_sim/...
+    /binance/...  /coingecko/...  /dexscreener/...  /geckoterminal/...  /goplus/...  /finnhub/...  /rpc/{node}
+    /lifi/...  /relay/...  /oneinch/...  /defillama/...  /_sim/...
 
 A base URL is everything before the API's own path, e.g. BINANCE_BASE_URL =
 http://127.0.0.1:8090/binance for GET http://127.0.0.1:8090/binance/api/v3/ticker/price.
@@ -23,7 +24,9 @@ from urllib.parse import unquote, urlsplit
 from local.market.admin import AdminApi
 from local.market.apis.base import Api, ApiError, Request, Response, json_response
 from local.market.apis.binance import BinanceApi, WeightLimiter
+from local.market.apis.bridges import LifiApi, OneInchApi, RelayApi
 from local.market.apis.coingecko import CoinGeckoApi
+from local.market.apis.defillama import DefiLlamaApi
 from local.market.apis.dexscreener import DexScreenerApi
 from local.market.apis.evm_rpc import EvmRpcApi
 from local.market.apis.finnhub import FinnhubApi
@@ -44,6 +47,10 @@ ENV_NAMES = {
     "geckoterminal": "GECKOTERMINAL_BASE_URL",
     "goplus": "GOPLUS_BASE_URL",
     "finnhub": "FINNHUB_BASE_URL",
+    "lifi": "LIFI_BASE_URL",
+    "relay": "RELAY_BASE_URL",
+    "oneinch": "ONEINCH_BASE_URL",
+    "defillama": "DEFILLAMA_BASE_URL",
 }
 _MALFORMED_BODY = b'{"simulated": "malformed",, "body": [1, 2'
 _CHALLENGE_PAGE = (
@@ -89,6 +96,10 @@ class SimulatedMarket:
                 GoPlusApi(self.universe, self.clock),
                 FinnhubApi(self.universe, self.clock),
                 EvmRpcApi(self.universe, self.clock),
+                LifiApi(self.universe, self.clock),
+                RelayApi(self.universe, self.clock),
+                OneInchApi(self.universe, self.clock),
+                DefiLlamaApi(self.universe, self.clock),
             )
         }
         self.admin = AdminApi(self)

@@ -219,6 +219,28 @@ CATALOGUE: dict[str, MetricSpec] = {
             "conflict (a reused key naming another trade), rejected (dead-lettered with its reason)",
             ("function", "outcome"),
         ),
+        # --- chain and bridge stats (shared/stats) -------------------------------------------------------
+        MetricSpec(
+            "crawler_stats_chain_health",
+            "gauge",
+            "",
+            "A chain's health at its last reading: 0 healthy, 1 degraded, 2 down",
+            ("chain",),
+        ),
+        MetricSpec(
+            "crawler_stats_bridge_duration",
+            "gauge",
+            "s",
+            "The provider's own estimate of a route's transfer time at its last quote",
+            ("route", "provider"),
+        ),
+        MetricSpec(
+            "crawler_stats_bridge_slow_after",
+            "gauge",
+            "s",
+            "A route's configured threshold: an estimated duration above it is slow",
+            ("route",),
+        ),
         # --- bronze archive (raw upstream responses in object storage) ----------------------------------
         MetricSpec(
             "crawler_archive_writes",

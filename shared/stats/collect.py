@@ -36,6 +36,8 @@ class ChainConfig(BaseModel):
     max_lag_blocks: int = Field(default=10, ge=0)
     millis_in_mixhash: bool = False  # BSC since BEP-520; never on chains where mixHash is RANDAO
     thresholds: HealthThresholds = HealthThresholds()
+    # DefiLlama's name of the chain for its DEX volume (the overview); None: no volume asked.
+    defillama_name: str | None = Field(default=None, min_length=1, max_length=64)
 
 
 @dataclass(frozen=True)

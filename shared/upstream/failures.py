@@ -57,7 +57,9 @@ def api_error(body: bytes) -> tuple[int | str | None, str | None]:
     """The API's own (code, message) from an error body, for each envelope the APIs use.
 
     Binance `{code, msg}`; CoinGecko `{status: {error_code, error_message}}` or `{error}`;
-    GoPlus `{code, message}`. Anything else (HTML from a CDN, empty) gives (None, None).
+    GoPlus and LI.FI `{code, message}`; Relay `{message, errorCode}` (string codes); 1inch
+    `{error, description, statusCode}` (the description is the reason). Anything else (HTML
+    from a CDN, empty) gives (None, None).
     """
     try:
         doc: Any = decode_json(body)  # bounded numbers, clean text
@@ -68,8 +70,8 @@ def api_error(body: bytes) -> tuple[int | str | None, str | None]:
     status = doc.get("status")
     if isinstance(status, dict):
         return status.get("error_code"), _text(status.get("error_message"))
-    code = doc.get("code")
-    message = doc.get("msg", doc.get("message", doc.get("error")))
+    code = doc.get("code", doc.get("errorCode"))
+    message = doc.get("msg", doc.get("message", doc.get("description", doc.get("error"))))
     if isinstance(message, dict):  # e.g. {"error": {"message": ...}}
         message = message.get("message")
     return (code if isinstance(code, int | str) else None), _text(message)

@@ -203,6 +203,9 @@ def test_ping_sources_tick_the_scheduler_and_the_dead_letter_forward() -> None:
         "trending-tick": ("0 * * * * *", {"schedule": "trending"}, "scheduler"),
         "dead-letter-forward-tick": ("30 * * * * *", {"forward": "pending"}, "deadletter"),
         "chain-performance-tick": ("0 * * * * *", {"schedule": "chain-performance"}, "stats"),
+        "bridge-latency-tick": ("0 */2 * * * *", {"schedule": "bridge-latency"}, "stats"),
+        # 30 s after the minute: the chain and bridge ticks of that minute have recorded first.
+        "stats-overview-tick": ("30 */5 * * * *", {"schedule": "overview"}, "stats"),
     }
     found = {
         n: (d["spec"]["schedule"], json.loads(d["spec"]["data"]), d["spec"]["sink"]["ref"]["name"])
@@ -477,7 +480,7 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 5, 1)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 7, 1)
     # Each source's dead-letter sink resolves locally to the deadletter function's URL, as its sink does.
     destinations = pytest.importorskip("local.eventing.destinations")
     topology = destinations.resolve_topology(

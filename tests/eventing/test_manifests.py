@@ -301,8 +301,13 @@ def test_the_repository_manifests_run_on_the_local_plane():
         "trending-tick",
         "dead-letter-forward-tick",
         "chain-performance-tick",
+        "bridge-latency-tick",
+        "stats-overview-tick",
     }
     assert pings["chain-performance-tick"].sink == HttpEndpoint("http://localhost:8092")
+    assert pings["bridge-latency-tick"].sink == HttpEndpoint("http://localhost:8092")
+    assert pings["bridge-latency-tick"].manifest.schedule.six_fields == "0 */2 * * * *"
+    assert pings["stats-overview-tick"].sink == HttpEndpoint("http://localhost:8092")
     assert pings["top100-price-tick"].manifest.schedule.six_fields == "*/5 * * * * *"
     assert {n: p.sink for n, p in pings.items() if n.startswith(("top100", "trending"))} == dict.fromkeys(
         ("top100-price-tick", "top100-metadata-tick", "trending-tick"), HttpEndpoint("http://localhost:8084")

@@ -239,6 +239,10 @@ def test_market_starts_on_an_ephemeral_port_and_stops_cleanly():
             "GECKOTERMINAL_BASE_URL",
             "GOPLUS_BASE_URL",
             "FINNHUB_BASE_URL",
+            "LIFI_BASE_URL",
+            "RELAY_BASE_URL",
+            "ONEINCH_BASE_URL",
+            "DEFILLAMA_BASE_URL",
         }
         assert httpx.get(f"{market.url}/_sim/health").json()["universe_size"] == 200
     with pytest.raises(httpx.ConnectError):

@@ -41,3 +41,61 @@ def test_status_shows_what_is_down_without_crashing(monkeypatch, capsys):
     monkeypatch.setattr(system_status, "collect", lambda: status)
     assert system_status.main(["--json"]) == 1
     assert json.loads(capsys.readouterr().out)["healthy"] is False
+
+
+def test_status_shows_each_chains_health_and_bridge(clean_db):
+    """The chains and bridges sections read the latest stats; a chain that is down needs attention."""
+    from decimal import Decimal
+
+    from shared.db.connection import connect
+    from shared.stats.agreement import HeadAgreement, UrlStatus, UrlVerdict
+    from shared.stats.change import ChangeTolerances
+    from shared.stats.collect import ChainReading
+    from shared.stats.health import Health, HealthVerdict
+    from shared.stats.performance import ChainPerformance
+    from shared.stats.store import record_reading
+
+    now_ms = int(time.time() * 1000)
+    ok = HeadAgreement(100, (UrlVerdict("http://node/eth", UrlStatus.OK, 100, 0, 0.01),))
+    performance = ChainPerformance(100, now_ms - 3000, 10, Decimal("12.5"), Decimal(24), Decimal("0.5"), Decimal(3))
+    conn = connect(clean_db)
+    record_reading(
+        conn,
+        ChainReading("ethereum", ok, performance, HealthVerdict(Health.HEALTHY, ()), None, now_ms),
+        ChangeTolerances(),
+    )
+    down = HeadAgreement(None, (UrlVerdict("http://node/bsc", UrlStatus.ERROR, None, None, 5.0, "timeout"),))
+    reason = "no RPC URL on the right chain answered"
+    record_reading(
+        conn, ChainReading("bsc", down, None, HealthVerdict(Health.DOWN, (reason,)), None, now_ms), ChangeTolerances()
+    )
+    from shared.stats.bridge_store import record_sample
+    from shared.stats.bridges import BridgeEstimate, BridgeStatus
+    from shared.stats.sampling import RouteSample
+    from shared.stats.settings import BridgeTolerances
+
+    estimate = BridgeEstimate(Decimal("999.3"), 999300000, Decimal(420), Decimal("2.09"), "across")
+    record_sample(conn, RouteSample("eth-bsc", "lifi", BridgeStatus.OK, 0.43, estimate, "", now_ms), BridgeTolerances())
+    chains = system_status.read_chains(conn)
+    bridges = system_status.read_bridges(conn)
+    conn.close()
+    assert [(b.route, b.provider, b.status, b.duration_seconds, b.response_seconds) for b in bridges] == [
+        ("eth-bsc", "lifi", "ok", "420", "0.43")
+    ]
+
+    assert [(c.chain, c.health, c.block_time_seconds, c.head_age_seconds) for c in chains] == [
+        ("bsc", "down", None, None),
+        ("ethereum", "healthy", "12.5", "3"),
+    ]
+    status = system_status.SystemStatus(
+        taken_at="now",
+        **{s: system_status.Section() for s in ("processes", "kafka", "schedules", "freshness")},
+        eventing=system_status.Section(),
+        failures=system_status.Section(),
+        chains=system_status.Section(rows=chains),
+        bridges=system_status.Section(rows=bridges),
+    )
+    assert not status.healthy  # bsc is down
+    text = system_status.render(status)
+    assert "Chain health (stats)" in text and reason in text and "12.5 s" in text
+    assert "Bridges (stats)" in text and "420 s" in text

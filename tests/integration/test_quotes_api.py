@@ -6,8 +6,10 @@ written with the same store functions the pipelines use.
 
 from __future__ import annotations
 
+import re
 import statistics
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -391,6 +393,110 @@ def test_routes_methods_health_and_metrics(quotes_url, market):
     assert metrics.status_code == 200 and 'crawler_quotes_requests_total{route="price",status="200"}' in metrics.text
 
 
+# --- the stats routes (shared/crawler/quotes/stats_routes.py) ----------------------------------
+
+
+@pytest.fixture
+def chain_stats(clean_db: str):
+    """Two readings of BSC (one lying node among three) and one of Ethereum, recorded by the stats store."""
+    from local.market.server import SimulatedMarket
+    from shared.config import UpstreamSettings
+    from shared.db.connection import connect
+    from shared.stats.change import ChangeTolerances
+    from shared.stats.collect import ChainConfig, read_chain
+    from shared.stats.store import record_reading
+    from shared.upstream.http import UpstreamHttp
+    from shared.upstream.jsonrpc import JsonRpcClient
+
+    conn = connect(clean_db)
+    with SimulatedMarket(port=0) as sim:
+        sim.clock.freeze(time.time() - 120)
+        for name, chain_id, nodes, millis in (
+            ("bsc", 56, ["bsc", "bsc-2", "bsc-wrongchain"], True),
+            ("ethereum", 1, ["ethereum"], False),
+        ):
+            urls = tuple(f"{sim.base_url('rpc')}/{node}" for node in nodes)
+            config = ChainConfig(name=name, chain_id=chain_id, rpc_urls=urls, millis_in_mixhash=millis)
+            clients = {
+                u: JsonRpcClient(UpstreamHttp(f"rpc.{name}.{i}", UpstreamSettings(base_url=u, max_retries=0)))
+                for i, u in enumerate(urls)
+            }
+            for _ in range(2 if name == "bsc" else 1):
+                sim.clock.advance(60)
+                reading = read_chain(config, clients, lambda: int(sim.clock.now() * 1000))
+                record_reading(conn, reading, ChangeTolerances())
+    from shared.stats.bridge_store import record_sample
+    from shared.stats.bridges import BridgeEstimate, BridgeStatus
+    from shared.stats.sampling import RouteSample
+    from shared.stats.settings import BridgeTolerances
+
+    now_ms = int(time.time() * 1000)
+    usdt = BridgeEstimate(
+        Decimal("999.331000000000000001"), 999331000000000000001, Decimal(420), Decimal("2.09"), "across"
+    )
+    for sample in (
+        RouteSample("ethereum-bsc-usdt", "lifi", BridgeStatus.OK, 0.4312, usdt, "", now_ms - 1000),
+        RouteSample("ethereum-bsc-usdt", "relay", BridgeStatus.RATE_LIMITED, 0.05, None, "relay: HTTP 429", now_ms),
+    ):
+        record_sample(conn, sample, BridgeTolerances())
+    from shared.stats.defillama import DexVolume
+    from shared.stats.overview import compose
+    from shared.stats.overview_store import record_overview
+    from shared.stats.reads import latest_bridge_stats, latest_chain_stats
+
+    volume = DexVolume("BSC", Decimal("2400000000.5"), Decimal("16800000000"), Decimal("-1.25"))
+    overview = compose(latest_chain_stats(conn), latest_bridge_stats(conn), {"bsc": volume, "ethereum": "HTTP 503"})
+    record_overview(conn, overview, now_ms, Decimal("0.1"), 30)
+    conn.close()
+    return clean_db
+
+
+def test_stats_routes_answer_the_latest_readings_and_history(quotes_url, chain_stats):
+    chains = get(quotes_url, "/v1/stats/chains").json()["chains"]
+    assert [c["chain"] for c in chains] == ["bsc", "ethereum"]
+    bsc = chains[0]
+    assert bsc["health"] in ("healthy", "degraded", "down") and bsc["published_at"] is not None
+    assert Decimal(bsc["block_time_seconds"]) > 0 and isinstance(bsc["block_time_seconds"], str)
+    statuses = {u["url"].rsplit("/", 1)[-1]: u["status"] for u in bsc["urls"]}
+    assert statuses == {"bsc": "ok", "bsc-2": "ok", "bsc-wrongchain": "wrong_chain"}
+
+    history = get(quotes_url, "/v1/stats/chains/bsc/history?limit=1").json()
+    assert len(history["readings"]) == 1 and history["next_cursor"] == history["readings"][0]["observed_at"]
+    rest = get(quotes_url, f"/v1/stats/chains/bsc/history?limit=5&cursor={history['next_cursor']}").json()
+    assert len(rest["readings"]) == 1 and rest["next_cursor"] is None
+    assert rest["readings"][0]["observed_at"] < history["readings"][0]["observed_at"]  # newest first
+    assert get(quotes_url, "/v1/stats/chains/solana/history").status_code == 404
+    assert get(quotes_url, "/v1/stats/chains/BSC%00/history").status_code == 400
+    bridges = get(quotes_url, "/v1/stats/bridges").json()["bridges"]
+    assert [(b["route"], b["provider"], b["status"]) for b in bridges] == [
+        ("ethereum-bsc-usdt", "lifi", "ok"),
+        ("ethereum-bsc-usdt", "relay", "rate_limited"),
+    ]
+    assert bridges[0]["output_amount"] == "999.331000000000000001"  # every digit of an 18-decimal USDT
+    assert (bridges[0]["duration_seconds"], bridges[0]["fees_usd"], bridges[0]["response_seconds"]) == (
+        "420",
+        "2.09",
+        "0.4312",
+    )
+    assert bridges[1]["output_amount"] is None and bridges[1]["published_at"] is None  # a 429 is never published
+    overview = get(quotes_url, "/v1/stats/overview").json()
+    assert overview["chains"][0]["dex_volume_24h_usd"] == "2400000000.5"
+    assert overview["chains"][0]["dex_change_1d_percent"] == "-1.25"
+    assert overview["chains"][1]["volume_error"] == "HTTP 503" and overview["chains"][1]["dex_volume_24h_usd"] is None
+    assert overview["bridges"][0]["status"] == "ok" and overview["published_at"] is not None
+    for path, url, status in [
+        ("/v1/stats/overview", "/v1/stats/overview", "200"),
+        ("/v1/stats/bridges", "/v1/stats/bridges", "200"),
+        ("/v1/stats/chains", "/v1/stats/chains", "200"),
+        ("/v1/stats/chains/{chain}/history", "/v1/stats/chains/bsc/history", "200"),
+        ("/v1/stats/chains/{chain}/history", "/v1/stats/chains/Nope!/history", "400"),
+    ]:
+        response = httpx.get(quotes_url + url, timeout=10)
+        assert str(response.status_code) == status, (url, response.text)
+        errors = sorted(documented(path, status).iter_errors(response.json()), key=str)
+        assert not errors, (url, [e.message for e in errors[:3]])
+
+
 # --- the OpenAPI document ------------------------------------------------------------------------
 
 OPENAPI = yaml.safe_load((ROOT / "docs/openapi.yaml").read_text())
@@ -408,20 +514,21 @@ def documented(path: str, status: str = "200") -> Draft202012Validator:
 def test_every_route_is_documented():
     from shared.crawler.quotes.api import ROUTES
 
-    documented_paths = set(OPENAPI["paths"])
+    # A path parameter is `{token}` on the quotes routes, `{chain}` on the stats routes (stats_routes.py).
+    documented_paths = {re.sub(r"\{[a-z]+\}", "{ref}", p): p for p in OPENAPI["paths"]}
     served = {
-        "/v1" + r.pattern.pattern[len("^/v1") : -len("/?$")].replace("([^/]+)", "{token}").replace("\\", "")
+        "/v1" + r.pattern.pattern[len("^/v1") : -len("/?$")].replace("([^/]+)", "{ref}").replace("\\", "")
         for r in ROUTES
     }
-    assert served == documented_paths
+    assert served == set(documented_paths)
     for route in ROUTES:
-        path = next(p for p in documented_paths if route.pattern.match(p.replace("{token}", "BTC")))
+        path = next(p for n, p in documented_paths.items() if route.pattern.match(n.replace("{ref}", "btc")))
         names = {p.get("name") for p in OPENAPI["paths"][path]["get"].get("parameters", []) if "$ref" not in p} | {
             OPENAPI["components"]["parameters"][p["$ref"].rsplit("/", 1)[-1]]["name"]
             for p in OPENAPI["paths"][path]["get"].get("parameters", [])
             if "$ref" in p
         }
-        assert set(route.params) == names - {"token"}, path
+        assert set(route.params) == names - {"token", "chain"}, path
 
 
 def test_answers_match_the_openapi_document(quotes_url, market):
@@ -452,7 +559,7 @@ def test_answers_match_the_openapi_document(quotes_url, market):
 FUZZ_CHECKS = "all"
 
 
-def test_no_generated_request_breaks_the_openapi_contract(quotes_url, market, tmp_path):
+def test_no_generated_request_breaks_the_openapi_contract(quotes_url, market, chain_stats, tmp_path):
     """schemathesis over every route of docs/openapi.yaml, deterministic so CI cannot flake."""
     import shutil
     import subprocess

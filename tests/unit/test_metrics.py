@@ -124,6 +124,9 @@ def _exercise_every_pushed_metric() -> None:
     metrics.count("crawler_trades_fills", function="trade_normalizer", outcome="new")
     metrics.observe("crawler_quotes_request_duration", 0.003, route="price")
     metrics.count("crawler_archive_writes", outcome="written", source="binance")
+    metrics.set_gauge("crawler_stats_chain_health", 2, chain="bsc")
+    metrics.set_gauge("crawler_stats_bridge_duration", 420, route="ethereum-bsc-usdt", provider="lifi")
+    metrics.set_gauge("crawler_stats_bridge_slow_after", 600, route="ethereum-bsc-usdt")
     for kind, status, seconds in (
         ("request", 200, 0.05),
         ("request", None, 10.0),

@@ -555,3 +555,7 @@ def _volatility(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -
         "relative": stat_text(v.relative),
         "returns_stddev": stat_text(v.returns_stddev),
     }
+
+
+# The stats system's read routes (`/v1/stats/...`) register themselves on import; a block of their own.
+from shared.crawler.quotes import stats_routes  # noqa: E402,F401

@@ -1,0 +1,114 @@
+-- Bridge stats (DESIGN.md §10): every sample of a configured route from one quote provider
+-- (LI.FI, Relay, 1inch) as history in daily partitions dropped whole after the retention
+-- (like chain_stats in 0010), and the latest sample per (route, provider) with the one last
+-- published (change-only publishing compares against it). Amounts are exact NUMERIC in
+-- token units (base units kept beside them), durations and fees as the provider estimates
+-- them. `SELECT maintain_bridge_stats(30)` is idempotent.
+
+CREATE TABLE bridge_stats (
+    route text NOT NULL,
+    provider text NOT NULL CHECK (provider IN ('lifi', 'relay', 'oneinch')),
+    observed_at timestamptz NOT NULL,
+    status text NOT NULL CHECK (status IN ('ok', 'slow', 'no_route', 'rate_limited', 'error', 'anomaly')),
+    response_seconds numeric NOT NULL CHECK (response_seconds >= 0),
+    output_amount numeric CHECK (output_amount >= 0),
+    output_base_units numeric CHECK (output_base_units >= 0),
+    duration_seconds numeric CHECK (duration_seconds >= 0),
+    fees_usd numeric CHECK (fees_usd >= 0),
+    tool text,
+    detail text NOT NULL DEFAULT '',
+    published boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (route, provider, observed_at),
+    -- an estimate exactly when the provider quoted (ok / slow)
+    CHECK ((status IN ('ok', 'slow')) = (output_amount IS NOT NULL))
+) PARTITION BY RANGE (observed_at);
+
+CREATE TABLE bridge_stats_default PARTITION OF bridge_stats DEFAULT;
+
+CREATE TABLE bridge_stats_latest (
+    route text NOT NULL,
+    provider text NOT NULL,
+    observed_at timestamptz NOT NULL,
+    status text NOT NULL,
+    response_seconds numeric NOT NULL,
+    output_amount numeric,
+    output_base_units numeric,
+    duration_seconds numeric,
+    fees_usd numeric,
+    tool text,
+    detail text NOT NULL DEFAULT '',
+    published_sample jsonb,        -- the sample last published (shared/stats/bridge_store.py compares against it)
+    published_at timestamptz,
+    PRIMARY KEY (route, provider)
+);
+
+CREATE OR REPLACE FUNCTION ensure_bridge_stats_partitions(days_ahead integer DEFAULT 3)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    day date;
+    created integer := 0;
+    name text;
+BEGIN
+    FOR i IN 0..days_ahead LOOP
+        day := (now() AT TIME ZONE 'UTC')::date + i;
+        name := format('bridge_stats_%s', to_char(day, 'YYYYMMDD'));
+        IF to_regclass(name) IS NULL THEN
+            EXECUTE format('CREATE TABLE %I (LIKE bridge_stats INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+            EXECUTE format(
+                'WITH moved AS (DELETE FROM bridge_stats_default WHERE observed_at >= %L AND observed_at < %L RETURNING *)'
+                ' INSERT INTO %I SELECT * FROM moved',
+                day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC', name);
+            EXECUTE format(
+                'ALTER TABLE bridge_stats ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+            created := created + 1;
+        END IF;
+    END LOOP;
+    RETURN created;
+END $$;
+
+CREATE OR REPLACE FUNCTION maintain_bridge_stats(retention_days integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+DECLARE
+    part record;
+    dropped integer := 0;
+    cutoff date := (now() AT TIME ZONE 'UTC')::date - retention_days;
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(7061728) THEN
+        RETURN 0;
+    END IF;
+    PERFORM ensure_bridge_stats_partitions(3);
+    FOR part IN
+        SELECT c.relname
+        FROM pg_inherits i
+        JOIN pg_class c ON c.oid = i.inhrelid
+        JOIN pg_class p ON p.oid = i.inhparent
+        WHERE p.relname = 'bridge_stats' AND c.relname ~ '^bridge_stats_[0-9]{8}$'
+    LOOP
+        IF to_date(substr(part.relname, 14), 'YYYYMMDD') < cutoff THEN
+            EXECUTE format('DROP TABLE %I', part.relname);
+            dropped := dropped + 1;
+        END IF;
+    END LOOP;
+    DELETE FROM bridge_stats_default WHERE observed_at < cutoff::timestamp AT TIME ZONE 'UTC';
+    RETURN dropped;
+END $$;
+
+SELECT ensure_bridge_stats_partitions(3);
+
+-- The stats overview (every 5 minutes: chain health with DefiLlama DEX volume, bridges in
+-- summary). 288 rows a day: a plain table whose old rows the overview tick deletes after the
+-- same retention, and one latest row with the overview last published.
+CREATE TABLE stats_overview (
+    observed_at timestamptz PRIMARY KEY,
+    overview jsonb NOT NULL,
+    published boolean NOT NULL DEFAULT false
+);
+
+CREATE TABLE stats_overview_latest (
+    singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    observed_at timestamptz NOT NULL,
+    overview jsonb NOT NULL,
+    published_overview jsonb,
+    published_at timestamptz
+);
