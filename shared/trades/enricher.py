@@ -51,6 +51,7 @@ from shared.trades.enrich import (
     minute_of,
     split_symbol,
 )
+from shared.trades.models import derived_id
 from shared.trades.settings import TradesSettings, trades_settings
 from shared.upstream.jsonbody import decode_json
 
@@ -308,6 +309,11 @@ def store_enrichment(conn: Any, record: dict[str, Any], digest: str) -> None:
         )
 
 
+def _content_digest(record: dict[str, Any]) -> str:
+    content = {k: v for k, v in record.items() if k not in ("enriched_at", "kpis_24h", "volatility_24h")}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def publish_enriched(resources: Resources, topic: str, records: Sequence[dict[str, Any]]) -> None:
     """Publish enriched records (each validated), keyed by user_id, confirmed by the broker."""
     events = []
@@ -319,6 +325,9 @@ def publish_enriched(resources: Resources, topic: str, records: Sequence[dict[st
                 source=EVENT_SOURCE,
                 data=record,
                 key=record["trade"]["user_id"],
+                # the same trade state enriched the same way is the same event (a republish after a
+                # failed commit is recognisable); the time of enrichment is left out
+                id=derived_id("enriched", _content_digest(record)),
                 subject=record["trade"]["trade_id"],
                 dataschema=ENRICHED_TRADE_SCHEMA,
             )

@@ -127,7 +127,16 @@ def seed_market(resources: Resources, at: datetime) -> None:
             conn,
             [
                 AuditReport(
-                    SCAM, "goplus", Decimal("10"), False, None, True, Decimal("0.02"), Decimal("0.9"), {}, at
+                    SCAM,
+                    "goplus",
+                    Decimal("10"),
+                    False,
+                    "https://gopluslabs.io/x",
+                    True,
+                    Decimal("0.02"),
+                    Decimal("0.9"),
+                    {},
+                    at,
                 )
             ],
             "job-2",
@@ -140,7 +149,13 @@ def test_a_manual_trade_is_enriched_with_the_crawlers_market_and_alerted_once(pi
     at = datetime.now(timezone.utc).replace(microsecond=500000) - timedelta(seconds=30)
     seed_market(pipeline.resources, at)
     buy = {"symbol": "BTC/USDT", "side": "BUY", "price": "60300", "quantity": "0.1", "executed_at": millis_text(at)}
-    scam = {"symbol": "SCAMUSDT", "side": "BUY", "price": "0.000000000012345", "quantity": "1000000", "executed_at": millis_text(at)}
+    scam = {
+        "symbol": "SCAMUSDT",
+        "side": "BUY",
+        "price": "0.000000000012345",
+        "quantity": "1000000",
+        "executed_at": millis_text(at),
+    }
     assert pipeline.post(buy, "btc-1").status == 202
     assert pipeline.post(scam, "scam-1").status == 202
     pipeline.run_all()
@@ -210,7 +225,8 @@ def test_an_untracked_token_waits_and_is_enriched_when_its_price_arrives(pipelin
     quote = PriceQuote(ZED, "ZED", Decimal("2.4"), "dexscreener", at + timedelta(seconds=3))
     with pipeline.resources.db.transaction() as conn:
         crawler_store.upsert_tokens(
-            conn, [TokenProfile(key=ZED, symbol="ZED", name="Zed", chain="ethereum", address=ZED.split(":")[1], source="t")]
+            conn,
+            [TokenProfile(key=ZED, symbol="ZED", name="Zed", chain="ethereum", address=ZED.split(":")[1], source="t")],
         )
         crawler_store.set_membership(conn, "trending", [ZED], complete=True)
         crawler_store.insert_prices(conn, [quote], "job-3")
@@ -226,7 +242,9 @@ def test_an_untracked_token_waits_and_is_enriched_when_its_price_arrives(pipelin
             )
         ],
     )
-    [answer] = pipeline.deliver(pipeline.prices_topic, "enricher-prices", "trade-enricher-price-source", pipeline.enricher)
+    [answer] = pipeline.deliver(
+        pipeline.prices_topic, "enricher-prices", "trade-enricher-price-source", pipeline.enricher
+    )
     assert answer.status == 200 and json.loads(answer.body)["reenriched"] == 1
     _, enriched = pipeline.enriched()
     assert (enriched["status"], enriched["token_key"]) == ("enriched", ZED)

@@ -11,8 +11,8 @@ from shared.trades.behaviour import (
     alert_id,
     evaluate,
     off_market_fills,
-    overtrading,
     oversized_position,
+    overtrading,
     revenge_trading,
     risky_token,
 )
