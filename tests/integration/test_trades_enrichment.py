@@ -29,7 +29,7 @@ from shared.trades.app import TradesApp
 from shared.trades.auth import issue_token
 from shared.trades.contracts import BEHAVIOURAL_ALERT_SCHEMA, ENRICHED_TRADE_SCHEMA, millis_text, validate_record
 from shared.trades.settings import TradesSettings
-from tests.helpers.cloudevents import request_for_message
+from tests.helpers.cloudevents import kafka_source_request, request_for_message
 from tests.helpers.db import Database
 from tests.helpers.functions import function_app
 from tests.helpers.kafka import header_pairs, json_value, read_all
@@ -146,7 +146,8 @@ def seed_market(resources: Resources, at: datetime) -> None:
 
 
 def test_a_manual_trade_is_enriched_with_the_crawlers_market_and_alerted_once(pipeline: Pipeline) -> None:
-    at = datetime.now(timezone.utc).replace(microsecond=500000) - timedelta(seconds=30)
+    # mid-minute, so both seeded ticks (2 s and 20 s before) fall in the trade's 1-minute candle
+    at = (datetime.now(timezone.utc) - timedelta(seconds=90)).replace(second=30, microsecond=500000)
     seed_market(pipeline.resources, at)
     buy = {"symbol": "BTC/USDT", "side": "BUY", "price": "60300", "quantity": "0.1", "executed_at": millis_text(at)}
     scam = {
@@ -175,7 +176,14 @@ def test_a_manual_trade_is_enriched_with_the_crawlers_market_and_alerted_once(pi
     assert entry["market_observed_at"] == millis_text(at - timedelta(seconds=2))
     assert (entry["slippage_bps"], entry["price_difference"]) == ("50.0000", "300")
     candle = entry["candle_1m"]
-    assert candle is not None and candle["close"] in ("60000", "59000") and candle["high"] in ("60000", "59000")
+    assert candle is not None
+    assert (candle["open"], candle["close"], candle["high"], candle["low"], candle["ticks"]) == (
+        "59000",
+        "60000",
+        "60000",
+        "59000",
+        2,
+    )
     assert btc["kpis_24h"]["price_usdt"] == "60000" and btc["kpis_24h"]["ticks_24h"] == 2
     assert btc["volatility_24h"]["resolution"] == "1h"
     stored = pipeline.db.rows("SELECT status, entry_market_price, entry_slippage_bps FROM trade_enrichments")
@@ -254,3 +262,55 @@ def test_an_untracked_token_waits_and_is_enriched_when_its_price_arrives(pipelin
     # the analyser sees it enriched: 416 bps is off the market (threshold 200)
     pipeline.run_all()
     assert [a["rule"] for a in pipeline.alerts()] == ["off_market_fill"]
+
+
+def test_records_that_are_not_trades_are_400_with_the_reason(pipeline: Pipeline) -> None:
+    """What KafkaSource dead-letters: a plain record a client wrote past the pipeline."""
+    for app, source, topic in (
+        (pipeline.enricher, "trade-enricher-source", pipeline.settings.normalized_topic),
+        (pipeline.analyser, "trade-analyser-source", pipeline.settings.enriched_topic),
+    ):
+        for value, fragment in ((b"not json", "not JSON"), (b'{"trade_id": "x"}', ".v1.json")):
+            answer = kafka_source_request(value, topic=topic, source_name=source, key="mallory").to(app)
+            assert answer.status == 400, answer.body
+            assert fragment in json.loads(answer.body)["error"]
+    assert pipeline.db.value("SELECT count(*) FROM trade_enrichments") == 0
+    assert pipeline.db.value("SELECT count(*) FROM trade_behaviour_history") == 0
+    assert pipeline.enriched() == [] and pipeline.alerts() == []
+
+
+def test_a_closing_trade_supersedes_the_open_one_and_a_loss_then_a_quick_entry_is_revenge(pipeline: Pipeline) -> None:
+    at = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=4)
+    seed_market(pipeline.resources, datetime.now(timezone.utc))
+    with pipeline.resources.db.transaction() as conn:  # the crawler's ticks a second before each leg
+        crawler_store.insert_prices(
+            conn,
+            [
+                PriceQuote("native:bitcoin", "BTC", Decimal("60000"), "binance", at - timedelta(seconds=1)),
+                PriceQuote("native:bitcoin", "BTC", Decimal("59000"), "binance", at + timedelta(seconds=59)),
+                PriceQuote("native:bitcoin", "BTC", Decimal("59100"), "binance", at + timedelta(seconds=179)),
+            ],
+            "job-4",
+        )
+    with pipeline.resources.db.transaction() as conn:
+        crawler_store.fold_candle_ticks(conn)
+    legs = [
+        ({"side": "BUY", "price": "60000", "quantity": "1"}, at),
+        ({"side": "SELL", "price": "59000", "quantity": "1"}, at + timedelta(minutes=1)),  # a loss of 1000
+        ({"side": "BUY", "price": "59100", "quantity": "1"}, at + timedelta(minutes=3)),  # 2 min later
+    ]
+    for i, (leg, when) in enumerate(legs):
+        trade = {"symbol": "BTCUSDT", "executed_at": millis_text(when), **leg}
+        assert pipeline.post(trade, f"leg-{i}").status == 202
+        pipeline.run_all()
+    states = [(r["trade"]["status"], r["status"]) for r in pipeline.enriched()]
+    # the first fill's open trade, then (its closing) superseded + the closed trade, then the new entry
+    assert ("superseded", "superseded") in states and ("closed", "enriched") in states
+    rows = pipeline.db.rows("SELECT status FROM trade_enrichments ORDER BY enriched_at")
+    assert sorted(r["status"] for r in rows) == ["enriched", "enriched", "superseded"]
+    [alert] = [a for a in pipeline.alerts() if a["rule"] == "revenge_trading"]
+    closed = next(r for r in pipeline.enriched() if r["trade"]["status"] == "closed")
+    assert alert["trade_ids"][0] == closed["trade"]["trade_id"] and closed["trade"]["pnl"] == "-1000"
+    assert alert["details"]["seconds_after_loss"] == "120"
+    # the superseded open trade is gone from the analyser's history
+    assert pipeline.db.value("SELECT count(*) FROM trade_behaviour_history") == 2
