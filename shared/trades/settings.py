@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.runtime.resources import Resources
@@ -67,6 +67,14 @@ class TradesSettings(BaseSettings):
     alert_size_min_history: int = Field(default=5, ge=1)
     alert_max_tax: Decimal = Field(default=Decimal("0.10"), ge=0)
     alert_off_market_bps: Decimal = Field(default=Decimal(200), gt=0)
+
+    @model_validator(mode="after")
+    def _size_history_fits(self) -> TradesSettings:
+        if self.alert_size_min_history > self.alert_size_history:
+            raise ValueError(
+                "TRADES_ALERT_SIZE_MIN_HISTORY cannot exceed TRADES_ALERT_SIZE_HISTORY: the rule would never run"
+            )
+        return self
 
     @property
     def quote_asset_list(self) -> tuple[str, ...]:

@@ -185,3 +185,17 @@ def test_evaluate_is_stable_for_a_redelivered_trade():
     again = evaluate(current, [*history, current], TH, legs=legs, audit=audit)
     assert sorted(a.rule for a in first) == ["off_market_fill", "oversized_position", "overtrading", "risky_token"]
     assert [a.alert_id for a in first] == [a.alert_id for a in again]
+
+
+def test_thresholds_come_from_the_settings_and_refuse_a_rule_that_could_never_run():
+    import pytest
+    from pydantic import ValidationError
+
+    from shared.trades.analyser import thresholds_of
+    from shared.trades.settings import TradesSettings
+
+    th = thresholds_of(TradesSettings(alert_overtrading_trades=4, alert_revenge_window_minutes=5, alert_max_tax="0.2"))
+    assert (th.overtrading_trades, th.revenge_window, th.max_tax) == (4, timedelta(minutes=5), Decimal("0.2"))
+    assert thresholds_of(TradesSettings()) == Thresholds()  # the documented defaults are the settings' defaults
+    with pytest.raises(ValidationError, match="SIZE_MIN_HISTORY"):
+        TradesSettings(alert_size_history=3, alert_size_min_history=4)
