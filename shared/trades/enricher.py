@@ -307,6 +307,16 @@ def store_enrichment(conn: Any, record: dict[str, Any], digest: str) -> None:
             symbol=trade["symbol"],
             reason=record["reason"] or "no market price",
         )
+    else:  # no longer waiting: the request counts one trade less, and goes once none waits
+        conn.run(
+            "UPDATE trade_market_requests r SET trades_waiting = (SELECT count(*) FROM trade_enrichments e"
+            " WHERE e.status = 'pending_market' AND e.base_asset = r.base_asset) WHERE r.base_asset = :base",
+            base=record["base_asset"],
+        )
+        conn.run(
+            "DELETE FROM trade_market_requests WHERE base_asset = :base AND trades_waiting = 0",
+            base=record["base_asset"],
+        )
 
 
 def _content_digest(record: dict[str, Any]) -> str:
@@ -396,13 +406,6 @@ def reenrich_for_prices(event: InboundEvent, resources: Resources) -> dict[str, 
             published.append(record)
         if published:
             publish_enriched(resources, settings.enriched_topic, published)
-        if rows:
-            conn.run(
-                "DELETE FROM trade_market_requests r WHERE r.base_asset = ANY(CAST(:assets AS text[]))"
-                " AND NOT EXISTS (SELECT 1 FROM trade_enrichments e WHERE e.status = 'pending_market'"
-                " AND e.base_asset = r.base_asset)",
-                assets=assets,
-            )
     if published:
         metrics.count("crawler_trades_enriched", len(published), function="trade_enricher", outcome="reenriched")
     return {"reenriched": len(published), "still_pending": still_pending}
