@@ -76,3 +76,17 @@ CREATE TABLE behavioral_alerts (
 );
 CREATE INDEX behavioral_alerts_user ON behavioral_alerts (user_id, created_at DESC);
 CREATE INDEX behavioral_alerts_rule ON behavioral_alerts (user_id, rule, occurred_at DESC);
+
+-- A user's feed: their enriched trades and alerts in commit order (GET /api/trades/feed, and the
+-- WebSocket feed to come). `seq` is the cursor. Every writer appends under an advisory lock per
+-- user held until its commit (shared/trades/feed.py), so one user's seqs commit in order: a
+-- reader that resumes after the last seq it saw misses nothing and sees nothing twice.
+CREATE TABLE trade_feed (
+    seq          bigserial PRIMARY KEY,
+    user_id      text NOT NULL,
+    kind         text NOT NULL CHECK (kind IN ('trade', 'alert')),
+    item_id      text NOT NULL,
+    record       jsonb NOT NULL,
+    committed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX trade_feed_user ON trade_feed (user_id, seq);

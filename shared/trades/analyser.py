@@ -23,6 +23,7 @@ from shared.errors import BadMessage
 from shared.events import InboundEvent, OutboundEvent
 from shared.observability import metrics
 from shared.runtime.resources import Resources
+from shared.trades import feed
 from shared.trades.behaviour import Alert, AuditFacts, LegFacts, Thresholds, TradeFacts, evaluate
 from shared.trades.contracts import (
     BEHAVIOURAL_ALERT_SCHEMA,
@@ -254,6 +255,7 @@ def analyse_event(event: InboundEvent, resources: Resources) -> dict[str, Any]:
         for alert in alerts:
             stored = insert_alert(conn, alert)
             if stored is not None:
+                feed.append(conn, facts.user_id, "alert", alert.alert_id, stored)
                 published.append(stored)
         if published:
             events = [

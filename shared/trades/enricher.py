@@ -33,6 +33,7 @@ from shared.errors import BadMessage
 from shared.events import InboundEvent, OutboundEvent
 from shared.observability import metrics
 from shared.runtime.resources import Resources
+from shared.trades import feed
 from shared.trades.contracts import (
     ENRICHED_TRADE_SCHEMA,
     TRADE_ENRICHED_TYPE,
@@ -363,6 +364,7 @@ def enrich_event(event: InboundEvent, resources: Resources) -> dict[str, Any]:
         if unchanged_pending:  # still waiting: the request is noted already, nothing new to say
             return {"trade_id": trade.trade_id, "status": "pending_market", "published": 0, "duplicate": True}
         store_enrichment(conn, record, digest)
+        feed.append(conn, trade.user_id, "trade", trade.trade_id, record)
         publish_enriched(resources, settings.enriched_topic, [record])
     metrics.count("crawler_trades_enriched", function="trade_enricher", outcome=record["status"])
     return {"trade_id": trade.trade_id, "status": record["status"], "published": 1}
@@ -390,8 +392,9 @@ def reenrich_for_prices(event: InboundEvent, resources: Resources) -> dict[str, 
     still_pending = 0
     with resources.db.transaction() as conn:
         rows = conn.run(
+            # by user: the feed locks (shared/trades/feed.py) are then always taken in one order
             "SELECT record, content_digest FROM trade_enrichments WHERE status = 'pending_market'"
-            " AND base_asset = ANY(CAST(:assets AS text[])) ORDER BY enriched_at LIMIT :n FOR UPDATE SKIP LOCKED",
+            " AND base_asset = ANY(CAST(:assets AS text[])) ORDER BY user_id, enriched_at LIMIT :n FOR UPDATE SKIP LOCKED",
             assets=assets,
             n=settings.enrich_pending_batch,
         )
@@ -403,6 +406,7 @@ def reenrich_for_prices(event: InboundEvent, resources: Resources) -> dict[str, 
                 still_pending += 1
                 continue
             store_enrichment(conn, record, digest)
+            feed.append(conn, trade.user_id, "trade", trade.trade_id, record)
             published.append(record)
         if published:
             publish_enriched(resources, settings.enriched_topic, published)

@@ -314,3 +314,50 @@ def test_a_closing_trade_supersedes_the_open_one_and_a_loss_then_a_quick_entry_i
     assert alert["details"]["seconds_after_loss"] == "120"
     # the superseded open trade is gone from the analyser's history
     assert pipeline.db.value("SELECT count(*) FROM trade_behaviour_history") == 2
+
+
+def test_the_feed_resumes_from_its_cursor_without_gaps_or_repeats_and_only_for_its_user(pipeline: Pipeline) -> None:
+    at = (datetime.now(timezone.utc) - timedelta(seconds=90)).replace(second=30, microsecond=500000)
+    seed_market(pipeline.resources, at)
+    scam = {
+        "symbol": "SCAMUSDT",
+        "side": "BUY",
+        "price": "0.000000000012345",  # at the market: only the risky-token alert
+        "quantity": "5",
+        "executed_at": millis_text(at),
+    }
+    assert pipeline.post(scam, "scam-1").status == 202
+    assert pipeline.post({**scam, "symbol": "BTCUSDT", "price": "60000"}, "btc-1", user="bob").status == 202
+    pipeline.run_all()
+
+    def feed(user: str, query: str = "", caller: str | None = None) -> HttpResponse:
+        headers = {"Authorization": f"Bearer {issue_token(pipeline.settings, caller or user)}"}
+        return pipeline.api.handle_http("GET", f"/api/trades/feed{query}", headers, b"")
+
+    first = json.loads(feed("alice", "?limit=1").body)
+    [trade] = first["items"]
+    assert (trade["kind"], trade["record"]["trade"]["symbol"]) == ("trade", "SCAMUSDT")
+    rest = json.loads(feed("alice", f"?cursor={first['next_cursor']}").body)
+    [alert] = rest["items"]
+    assert (alert["kind"], alert["record"]["rule"]) == ("alert", "risky_token")
+    assert int(alert["cursor"]) > int(trade["cursor"])
+    # nothing new: the same cursor back; a redelivery of everything adds nothing to the feed
+    for m in read_all(pipeline.bootstrap, pipeline.settings.enriched_topic):
+        request_for_message(m, source_name="trade-analyser-source").to(pipeline.analyser)
+    for m in read_all(pipeline.bootstrap, pipeline.settings.normalized_topic):
+        request_for_message(m, source_name="trade-enricher-source").to(pipeline.enricher)
+    done = json.loads(feed("alice", f"?cursor={rest['next_cursor']}").body)
+    assert done == {"items": [], "next_cursor": rest["next_cursor"]}
+    # a trade that arrives later comes after the cursor
+    assert pipeline.post({**scam, "quantity": "6"}, "scam-2").status == 202
+    pipeline.run_all()
+    later = json.loads(feed("alice", f"?cursor={rest['next_cursor']}").body)["items"]
+    assert [i["kind"] for i in later][:1] == ["trade"] and later[0]["record"]["trade"]["quantity"] in ("6", "11")
+    # bob sees his own trade only; alice may not follow bob's feed
+    [bobs] = json.loads(feed("bob").body)["items"]
+    assert bobs["record"]["trade"]["user_id"] == "bob"
+    refused = feed("bob", "?user_id=bob", caller="alice")
+    assert refused.status == 403 and "own feed" in json.loads(refused.body)["error"]
+    assert feed("alice", "?cursor=-1").status == 400
+    unauthenticated = pipeline.api.handle_http("GET", "/api/trades/feed", {}, b"")
+    assert unauthenticated.status == 401
