@@ -116,9 +116,11 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("scheduler", 8084),
     Function("quotes", 8085),
     Function("deadletter", 8086),
-    # Trade ingestion (shared/trades): the API and the normaliser of raw-trades.
+    # Trade ingestion (shared/trades): the API, the normaliser, the enricher and the analyser.
     Function("trades", 8087),
     Function("trade_normalizer", 8088),
+    Function("trade_enricher", 8093),
+    Function("trade_analyser", 8094),
     Function("stats", 8092),
 )
 

@@ -172,6 +172,8 @@ class Settings(BaseSettings):
     scheduler_function_url: str = "http://localhost:8084"
     deadletter_function_url: str = "http://localhost:8086"
     trade_normalizer_function_url: str = "http://localhost:8088"
+    trade_enricher_function_url: str = "http://localhost:8093"
+    trade_analyser_function_url: str = "http://localhost:8094"
 
     # --- business rules --------------------------------------------------------------------
     stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")

@@ -219,6 +219,21 @@ CATALOGUE: dict[str, MetricSpec] = {
             "conflict (a reused key naming another trade), rejected (dead-lettered with its reason)",
             ("function", "outcome"),
         ),
+        MetricSpec(
+            "crawler_trades_enriched",
+            "counter",
+            "{trade}",
+            "Trades the enricher handled by outcome: enriched, pending_market (waiting for the crawler's "
+            "price), superseded, duplicate (a redelivery), reenriched (when the price arrived)",
+            ("function", "outcome"),
+        ),
+        MetricSpec(
+            "crawler_trades_alerts",
+            "counter",
+            "{alert}",
+            "Behavioural alerts raised (each once) by rule",
+            ("function", "rule"),
+        ),
         # --- chain and bridge stats (shared/stats) -------------------------------------------------------
         MetricSpec(
             "crawler_stats_chain_health",

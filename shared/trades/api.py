@@ -5,6 +5,8 @@
                                 each bad trade (nothing of the batch is published then)
     GET  /api/trades            the caller's trades, newest entry first, paged by cursor
     GET  /api/trades/{trade_id} one of the caller's trades; 404 for any other (another user's too)
+    GET  /api/trades/feed       the caller's enriched trades and alerts after a cursor, in commit
+                                order: resuming from the last cursor misses nothing, repeats nothing
 
 Every route authenticates the caller (shared/trades/auth.py): the token's subject is the user
 id, and a caller reads and writes only its own trades: naming another user (`user_id` in a
@@ -33,7 +35,7 @@ from shared.events import OutboundEvent
 from shared.observability import metrics
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse
-from shared.trades import store
+from shared.trades import feed, store
 from shared.trades.auth import Unauthenticated, authenticated_user, header
 from shared.trades.contracts import (
     RAW_TRADE_SCHEMA,
@@ -54,6 +56,7 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/trades"
 IMPORT_PREFIX = "/api/trades/import"
+FEED_PATH = "/api/trades/feed"
 EVENT_SOURCE = "/price-crawler/trades"
 _TRADE_PATH = re.compile(r"^/api/trades/([^/]+)$")
 _IMPORT_PATH = re.compile(r"^/api/trades/import/([^/]+)$")
@@ -100,6 +103,11 @@ class TradesApi:
                 if method != "GET":
                     raise ApiError(405, f"method {method} not allowed", allow="GET")
                 response = self._import_status(self._user(headers), match.group(1))
+            elif path == FEED_PATH:
+                route = "feed"
+                if method != "GET":
+                    raise ApiError(405, f"method {method} not allowed", allow="GET")
+                response = self._feed(self._user(headers), query)
             elif match := _TRADE_PATH.match(path):
                 route = "trade"
                 if method != "GET":
@@ -238,6 +246,32 @@ class TradesApi:
         page, more = rows[:limit], len(rows) > limit
         cursor = f"{page[-1]['entry_time']}~{page[-1]['trade_id']}" if more else None
         return HttpResponse.json(200, {"trades": page, "next_cursor": cursor}, {"Cache-Control": "no-store"})
+
+    def _feed(self, user_id: str, query: str) -> HttpResponse:
+        """The caller's enriched trades and alerts after a cursor, in commit order (shared/trades/feed.py)."""
+        params = _query(query, ("cursor", "limit", "user_id"))
+        if "user_id" in params and params["user_id"] != user_id:
+            raise ApiError(403, "a caller follows only its own feed")
+        after = 0
+        if "cursor" in params:
+            if not re.fullmatch(r"[0-9]{1,18}", params["cursor"]):
+                raise ApiError(400, "cursor must be the next_cursor of a previous answer")
+            after = int(params["cursor"])
+        limit = self.settings.default_page_size
+        if "limit" in params:
+            if (
+                not re.fullmatch(r"[0-9]{1,6}", params["limit"])
+                or not 1 <= int(params["limit"]) <= self.settings.max_page_size
+            ):
+                raise ApiError(400, f"limit must be a whole number from 1 to {self.settings.max_page_size}")
+            limit = int(params["limit"])
+        with self.resources.db.connection() as conn:
+            items = feed.read(conn, user_id, after=after, limit=limit)
+        body = {
+            "items": [{"cursor": str(i.seq), "kind": i.kind, "id": i.item_id, "record": i.record} for i in items],
+            "next_cursor": str(items[-1].seq if items else after),
+        }
+        return HttpResponse.json(200, body, {"Cache-Control": "no-store"})
 
     # --- CSV import ----------------------------------------------------------------------------------
 

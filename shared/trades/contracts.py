@@ -2,6 +2,8 @@
 
     raw-trades         RawTrade     a source's record as received, with who sent it and when
     normalized-trades  TradeRecord  the original `Trade` record, exact decimals as text
+    enriched-trades    EnrichedTradeRecord  that record with its market context (shared/trades/enrich.py)
+    behavioral-alerts  BehaviouralAlertRecord  an alert naming the trades that caused it
 
 The JSON Schemas in `schemas/` (`raw-trade.v1.json`, `trade.v1.json`) are generated from
 these models (`python -m shared.trades.contracts` rewrites them; a test fails when a file
@@ -34,10 +36,14 @@ from shared.trades.models import Trade
 
 RAW_TRADE_SCHEMA = DATASCHEMA_BASE + "raw-trade.v1.json"
 TRADE_SCHEMA = DATASCHEMA_BASE + "trade.v1.json"
+ENRICHED_TRADE_SCHEMA = DATASCHEMA_BASE + "enriched-trade.v1.json"
+BEHAVIOURAL_ALERT_SCHEMA = DATASCHEMA_BASE + "behavioral-alert.v1.json"
 TRADE_AVRO_SCHEMA_FILE = "trade.v1.avsc"
 
 RAW_TRADE_TYPE = "trades.raw.received"
 TRADE_NORMALIZED_TYPE = "trades.trade.normalized"
+TRADE_ENRICHED_TYPE = "trades.trade.enriched"
+BEHAVIOURAL_ALERT_TYPE = "trades.alert.raised"
 
 DECIMAL_TEXT = r"^(0|[1-9][0-9]*)(\.[0-9]+)?$"
 SIGNED_DECIMAL_TEXT = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
@@ -115,7 +121,129 @@ class TradeRecord(BaseModel):
     exit_fill_id: str | None = Field(pattern=UUID_TEXT)
 
 
-SCHEMA_MODELS: dict[str, type[BaseModel]] = {RAW_TRADE_SCHEMA: RawTrade, TRADE_SCHEMA: TradeRecord}
+class CandleRecord(BaseModel):
+    """The crawler's 1-minute candle of the minute a leg happened in (USDT)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    bucket_start: str = Field(pattern=UTC_MILLIS_TEXT)
+    open: str = Field(pattern=DECIMAL_TEXT)
+    high: str = Field(pattern=DECIMAL_TEXT)
+    low: str = Field(pattern=DECIMAL_TEXT)
+    close: str = Field(pattern=DECIMAL_TEXT)
+    ticks: int = Field(ge=1)
+
+
+class LegRecord(BaseModel):
+    """The market around one leg of a trade: its fill against the crawler's price then."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    leg: Literal["entry", "exit"]
+    side: Literal["BUY", "SELL"]
+    time: str = Field(pattern=UTC_MILLIS_TEXT)
+    fill_price: str = Field(pattern=DECIMAL_TEXT)
+    market_price_usdt: str | None = Field(pattern=DECIMAL_TEXT)
+    market_observed_at: str | None = Field(pattern=UTC_MILLIS_TEXT)
+    market_observation: Literal["latest", "candle_open", "candle_close"] | None
+    # positive = adverse (bought above / sold below the market); None unless quoted in USDT
+    slippage_bps: str | None = Field(pattern=SIGNED_DECIMAL_TEXT)
+    price_difference: str | None = Field(pattern=SIGNED_DECIMAL_TEXT)
+    candle_1m: CandleRecord | None
+
+
+class KpisRecord(BaseModel):
+    """The token's last 24 hours as the crawler saw them at enrichment (`as_of`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    as_of: str = Field(pattern=UTC_MILLIS_TEXT)
+    price_usdt: str = Field(pattern=DECIMAL_TEXT)
+    open_24h: str | None = Field(pattern=DECIMAL_TEXT)
+    high_24h: str | None = Field(pattern=DECIMAL_TEXT)
+    low_24h: str | None = Field(pattern=DECIMAL_TEXT)
+    change_pct_24h: str | None = Field(pattern=SIGNED_DECIMAL_TEXT)
+    ticks_24h: int = Field(ge=0)
+
+
+class VolatilityRecord(BaseModel):
+    """Dispersion of the token's hourly closes over the last 24 hours (shared/crawler/gold.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    resolution: str
+    periods: int = Field(ge=2)
+    samples: int = Field(ge=0)
+    stddev: str | None = Field(pattern=DECIMAL_TEXT)
+    relative: str | None = Field(pattern=DECIMAL_TEXT)
+    returns_stddev: str | None = Field(pattern=DECIMAL_TEXT)
+
+
+class AuditRecord(BaseModel):
+    """The token's current audit (newest provider first): its score and flags."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    provider: str
+    score: str = Field(pattern=SIGNED_DECIMAL_TEXT)
+    is_honeypot: bool | None
+    buy_tax: str | None = Field(pattern=DECIMAL_TEXT)
+    sell_tax: str | None = Field(pattern=DECIMAL_TEXT)
+    flags: dict[str, Any]
+    audited_at: str = Field(pattern=UTC_MILLIS_TEXT)
+
+
+class EnrichedTradeRecord(BaseModel):
+    """Data of `trades.trade.enriched` on enriched-trades: a trade and its market context.
+
+    `status` is `enriched` (the entry has a market price), `pending_market` (the crawler does
+    not track the token or has no price near the trade's time; `reason` says which) or
+    `superseded` (the trade was replaced by re-pairing: no context). Keyed by trade_id: the
+    latest record of a trade is its state.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    trade: TradeRecord
+    status: Literal["enriched", "pending_market", "superseded"]
+    reason: str | None = Field(max_length=500)
+    base_asset: str
+    quote_asset: str | None
+    token_key: str | None = Field(max_length=200)
+    entry: LegRecord | None
+    exit: LegRecord | None
+    kpis_24h: KpisRecord | None
+    volatility_24h: VolatilityRecord | None
+    audit: AuditRecord | None
+    enriched_at: str = Field(pattern=UTC_MILLIS_TEXT)
+
+
+class BehaviouralAlertRecord(BaseModel):
+    """Data of `trades.alert.raised` on behavioral-alerts: one alert and the trades behind it.
+
+    `alert_id` derives from the rule and its cause, so a redelivered trade raises nothing new;
+    `details` holds the measured values and the thresholds as text (exact decimals).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    alert_id: str = Field(pattern=UUID_TEXT)
+    user_id: str = Field(pattern=USER_ID_TEXT)
+    rule: Literal["overtrading", "revenge_trading", "oversized_position", "risky_token", "off_market_fill"]
+    trade_ids: list[str] = Field(min_length=1)
+    trigger_trade_id: str = Field(pattern=UUID_TEXT)
+    symbol: str
+    message: str = Field(max_length=500)
+    details: dict[str, str]
+    occurred_at: str = Field(pattern=UTC_MILLIS_TEXT)
+
+
+SCHEMA_MODELS: dict[str, type[BaseModel]] = {
+    RAW_TRADE_SCHEMA: RawTrade,
+    TRADE_SCHEMA: TradeRecord,
+    ENRICHED_TRADE_SCHEMA: EnrichedTradeRecord,
+    BEHAVIOURAL_ALERT_SCHEMA: BehaviouralAlertRecord,
+}
 
 
 # --- text forms -------------------------------------------------------------------------------

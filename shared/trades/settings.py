@@ -6,7 +6,9 @@ them with the process's other resources); tests build their own `TradesSettings(
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from decimal import Decimal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.runtime.resources import Resources
@@ -45,6 +47,34 @@ class TradesSettings(BaseSettings):
     max_clock_skew_seconds: float = Field(default=300.0, ge=0)
     # Quote assets the pnl's fee rule recognises at the end of a symbol (shared/trades/pairing.py).
     quote_assets: str = "FDUSD,USDT,USDC,BUSD,TUSD,USDE,DAI,USD,EUR,TRY,BRL,BTC,ETH,BNB"
+
+    # --- enrichment (shared/trades/enrich.py) -------------------------------------------------
+    # A leg's market price is the crawler observation nearest its time within this tolerance.
+    enrich_price_tolerance_seconds: float = Field(default=60.0, gt=0)
+    # Slippage is computed only for trades quoted in the crawler's own quote asset.
+    enrich_market_quote: str = "USDT"
+    enrich_volatility_resolution: str = "1h"
+    enrich_volatility_periods: int = Field(default=24, ge=2)
+    # Trades waiting for a market price re-enriched per crawler price event, at most.
+    enrich_pending_batch: int = Field(default=200, ge=1)
+
+    # --- alerts (shared/trades/behaviour.py; defaults documented in docs/trades.md) ----------
+    alert_overtrading_trades: int = Field(default=10, ge=2)
+    alert_overtrading_window_minutes: float = Field(default=60.0, gt=0)
+    alert_revenge_window_minutes: float = Field(default=15.0, gt=0)
+    alert_size_multiple: Decimal = Field(default=Decimal(3), gt=1)
+    alert_size_history: int = Field(default=20, ge=1)
+    alert_size_min_history: int = Field(default=5, ge=1)
+    alert_max_tax: Decimal = Field(default=Decimal("0.10"), ge=0)
+    alert_off_market_bps: Decimal = Field(default=Decimal(200), gt=0)
+
+    @model_validator(mode="after")
+    def _size_history_fits(self) -> TradesSettings:
+        if self.alert_size_min_history > self.alert_size_history:
+            raise ValueError(
+                "TRADES_ALERT_SIZE_MIN_HISTORY cannot exceed TRADES_ALERT_SIZE_HISTORY: the rule would never run"
+            )
+        return self
 
     @property
     def quote_asset_list(self) -> tuple[str, ...]:

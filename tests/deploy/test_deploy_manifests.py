@@ -100,15 +100,18 @@ def test_topics_partitions_and_retention() -> None:
 def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     sources = _by_kind(rules.load_yaml_documents(BASE / "kafkasources.yaml"), "KafkaSource")
     # The crawler's request sources dead-letter to the deadletter function directly (issue #22);
-    # the one KafkaSink left is the trade normaliser's dead-letter sink.
+    # the KafkaSinks left are the trade functions' dead-letter sinks.
     sinks = _by_kind(rules.load_yaml_documents(BASE / "kafkasinks.yaml"), "KafkaSink")
     assert set(sources) == {
         "price-request-source",
         "metadata-request-source",
         "audit-request-source",
         "trade-normalizer-source",
+        "trade-enricher-source",
+        "trade-enricher-price-source",
+        "trade-analyser-source",
     }
-    assert set(sinks) == {"trade-normalizer-dead-letter"}
+    assert set(sinks) == {"trade-normalizer-dead-letter", "trade-enricher-dead-letter", "trade-analyser-dead-letter"}
     for name in ("price", "metadata", "audit"):
         spec = sources[f"{name}-request-source"]["spec"]
         assert spec["topics"] == [f"price-crawler.{name}.request"]
@@ -130,6 +133,23 @@ def test_kafka_sources_wire_each_topic_to_its_function() -> None:
     assert trades["sink"]["ref"]["name"] == "trade-normalizer"
     dls = trades["delivery"]["deadLetterSink"]["ref"]["name"]
     assert sinks[dls]["spec"]["topic"] == "trade-normalizer.dead-letter"
+    # normalized-trades → the enricher → enriched-trades → the analyser, each ordered per user and
+    # never skipped; the crawler's price announcements re-enrich waiting trades (KF-01).
+    settings = TradesSettings()
+    for source, topic, service in (
+        ("trade-enricher-source", settings.normalized_topic, "trade-enricher"),
+        ("trade-analyser-source", settings.enriched_topic, "trade-analyser"),
+    ):
+        spec = sources[source]["spec"]
+        assert spec["topics"] == [topic]
+        assert (spec["initialOffset"], spec["ordering"]) == ("earliest", "ordered")
+        assert spec["sink"]["ref"]["name"] == service
+        dls = spec["delivery"]["deadLetterSink"]["ref"]["name"]
+        assert sinks[dls]["spec"]["topic"] == f"{service}.dead-letter"
+    prices = sources["trade-enricher-price-source"]["spec"]
+    assert prices["topics"] == [Settings().price_updated_topic]
+    assert prices["sink"]["ref"]["name"] == "trade-enricher"
+    assert prices["consumerGroup"] != sources["trade-enricher-source"]["spec"]["consumerGroup"]
 
 
 def test_the_dead_letter_sink_answers_within_every_sources_timeout() -> None:
@@ -181,6 +201,8 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
         **EVENT_DATASCHEMAS,
         trades.RAW_TRADE_TYPE: trades.RAW_TRADE_SCHEMA,
         trades.TRADE_NORMALIZED_TYPE: trades.TRADE_SCHEMA,
+        trades.TRADE_ENRICHED_TYPE: trades.ENRICHED_TRADE_SCHEMA,
+        trades.BEHAVIOURAL_ALERT_TYPE: trades.BEHAVIOURAL_ALERT_SCHEMA,
     }
     assert registered == {event_type: {uri} for event_type, uri in emitted.items()}
     consumed_by = {d["metadata"]["name"]: d["spec"].get("reference", {}).get("name") for d in event_types.values()}
@@ -189,9 +211,12 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
         "price-crawler.job.requested.metadata": "metadata-request-source",
         "price-crawler.metadata.detail.requested": "metadata-request-source",
         "price-crawler.trending.committed": "audit-request-source",
-        "price-crawler.price.updated": None,  # read by the order backend straight from its topic
+        # read by the order backend straight from its topic (and by trade-enricher-price-source)
+        "price-crawler.price.updated": None,
         "trades.raw.received": "trade-normalizer-source",
-        "trades.trade.normalized": None,  # its enricher is not built yet
+        "trades.trade.normalized": "trade-enricher-source",
+        "trades.trade.enriched": "trade-analyser-source",
+        "trades.alert.raised": None,  # read by the WebSocket feed (not built yet) and clients
     }
 
 
@@ -480,13 +505,13 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (4, 7, 1)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (7, 7, 3)
     # Each source's dead-letter sink resolves locally to the deadletter function's URL, as its sink does.
     destinations = pytest.importorskip("local.eventing.destinations")
     topology = destinations.resolve_topology(
         loaded, {"DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9", "STATS_FUNCTION_URL": "http://127.0.0.1:10"}
     )
     for source in topology.kafka_sources:
-        if source.manifest.name == "trade-normalizer-source":
+        if source.manifest.name.startswith("trade-"):
             continue  # its dead-letter sink is a KafkaSink
         assert source.dead_letter_sink == destinations.HttpEndpoint(url="http://127.0.0.1:9"), source.manifest.name

@@ -8,7 +8,19 @@ from typing import Any
 import manifest_rules as rules
 import pytest
 
-FUNCTIONS = ("price", "metadata", "audit", "deadletter", "scheduler", "stats", "quotes", "trades", "trade_normalizer")
+FUNCTIONS = (
+    "price",
+    "metadata",
+    "audit",
+    "deadletter",
+    "scheduler",
+    "stats",
+    "quotes",
+    "trades",
+    "trade_normalizer",
+    "trade_enricher",
+    "trade_analyser",
+)
 # Secrets a function reads beside the database's: the trades API's bearer-token key.
 EXTRA_SECRETS = {"trades": {"trades-auth"}}
 

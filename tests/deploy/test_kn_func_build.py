@@ -26,6 +26,8 @@ FUNCTIONS: dict[str, str | None] = {
     "scheduler": "dev.knative.sources.ping",
     "quotes": None,
     "trade_normalizer": "dev.knative.kafka.event",
+    "trade_enricher": "dev.knative.kafka.event",
+    "trade_analyser": "dev.knative.kafka.event",
     # Not a CloudEvent type: the driver's checks of the trades API (kn_func_build.DRIVER).
     "trades": "trades-api",
 }

@@ -15,7 +15,17 @@ from manifest_rules import ROOT, SCHEMAS
 SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
 # Functions the eventing plane delivers to; quotes, the read API, takes no events.
-EVENT_DRIVEN = ("price", "metadata", "audit", "deadletter", "scheduler", "stats", "trade_normalizer")
+EVENT_DRIVEN = (
+    "price",
+    "metadata",
+    "audit",
+    "deadletter",
+    "scheduler",
+    "stats",
+    "trade_normalizer",
+    "trade_enricher",
+    "trade_analyser",
+)
 FUNCTIONS = (*EVENT_DRIVEN, "quotes", "trades")
 
 
@@ -134,4 +144,4 @@ def test_compose_topic_creation_reads_the_cluster_declaration() -> None:
     topics = {t.topic: t for t in module.declared_topics()}
     assert topics["price-crawler.price.request"].num_partitions == 6
     assert topics["price-crawler.price.request"].config["retention.ms"] == "3600000"
-    assert len(topics) == 13
+    assert len(topics) == 15

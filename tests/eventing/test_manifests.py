@@ -28,6 +28,8 @@ DEFAULTS = {
     "SCHEDULER_FUNCTION_URL": "http://localhost:8084",
     "DEADLETTER_FUNCTION_URL": "http://localhost:8086",
     "TRADE_NORMALIZER_FUNCTION_URL": "http://localhost:8088",
+    "TRADE_ENRICHER_FUNCTION_URL": "http://localhost:8093",
+    "TRADE_ANALYSER_FUNCTION_URL": "http://localhost:8094",
     "STATS_FUNCTION_URL": "http://localhost:8092",
 }
 
@@ -292,6 +294,23 @@ def test_the_repository_manifests_run_on_the_local_plane():
             ("raw-trades",),
             HttpEndpoint("http://localhost:8088"),
             "trade-normalizer.dead-letter",
+        ),
+        # normalized-trades → the enricher (and the crawler's prices, for trades waiting for one);
+        # enriched-trades → the analyser.
+        "trade-enricher-source": (
+            ("normalized-trades",),
+            HttpEndpoint("http://localhost:8093"),
+            "trade-enricher.dead-letter",
+        ),
+        "trade-enricher-price-source": (
+            ("price-crawler.price.updated",),
+            HttpEndpoint("http://localhost:8093"),
+            "trade-enricher.dead-letter",
+        ),
+        "trade-analyser-source": (
+            ("enriched-trades",),
+            HttpEndpoint("http://localhost:8094"),
+            "trade-analyser.dead-letter",
         ),
     }
     pings = {p.manifest.name: p for p in topology.ping_sources}

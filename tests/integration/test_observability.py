@@ -592,6 +592,8 @@ def test_status_shows_the_running_system(system: System, market):
         metadata_function_url=f"http://127.0.0.1:{services.free_port()}",  # not running in this test
         deadletter_function_url=f"http://127.0.0.1:{services.free_port()}",  # nor this one
         trade_normalizer_function_url=f"http://127.0.0.1:{services.free_port()}",  # nor trade ingestion's
+        trade_enricher_function_url=f"http://127.0.0.1:{services.free_port()}",
+        trade_analyser_function_url=f"http://127.0.0.1:{services.free_port()}",
     )
 
     status = system_status.collect(settings, eventing_url=system.eventing_url, market_url=system.market.url)
@@ -604,6 +606,8 @@ def test_status_shows_the_running_system(system: System, market):
         "metadata": "down",
         "deadletter": "down",
         "trade_normalizer": "down",
+        "trade_enricher": "down",
+        "trade_analyser": "down",
         "eventing": "ready",
         "market": "ready",
     }

@@ -23,6 +23,8 @@ def test_status_shows_what_is_down_without_crashing(monkeypatch, capsys):
         metadata_function_url=closed_url(),
         audit_function_url=closed_url(),
         scheduler_function_url=closed_url(),
+        trade_enricher_function_url=closed_url(),
+        trade_analyser_function_url=closed_url(),
     )
     started = time.monotonic()
 

@@ -122,6 +122,8 @@ def _exercise_every_pushed_metric() -> None:
     metrics.count("crawler_quotes_requests", route="price", status="200")
     metrics.count("crawler_trades_api_requests", route="trades", method="POST", status="202")
     metrics.count("crawler_trades_fills", function="trade_normalizer", outcome="new")
+    metrics.count("crawler_trades_enriched", function="trade_enricher", outcome="enriched")
+    metrics.count("crawler_trades_alerts", function="trade_analyser", rule="overtrading")
     metrics.observe("crawler_quotes_request_duration", 0.003, route="price")
     metrics.count("crawler_archive_writes", outcome="written", source="binance")
     metrics.set_gauge("crawler_stats_chain_health", 2, chain="bsc")

@@ -114,6 +114,8 @@ def test_every_trade_event_names_its_schema() -> None:
     expected = {
         "RAW_TRADE_TYPE": "RAW_TRADE_SCHEMA",
         "TRADE_NORMALIZED_TYPE": "TRADE_SCHEMA",
+        "TRADE_ENRICHED_TYPE": "ENRICHED_TRADE_SCHEMA",
+        "BEHAVIOURAL_ALERT_TYPE": "BEHAVIOURAL_ALERT_SCHEMA",
     }
     calls = []
     for path in (ROOT / "shared" / "trades").rglob("*.py"):
@@ -122,7 +124,9 @@ def test_every_trade_event_names_its_schema() -> None:
                 names = {k.arg: k.value.id for k in node.keywords if isinstance(k.value, ast.Name)}
                 calls.append((path.name, names.get("type"), names.get("dataschema")))
     assert sorted(calls) == [
+        ("analyser.py", "BEHAVIOURAL_ALERT_TYPE", "BEHAVIOURAL_ALERT_SCHEMA"),
         ("api.py", "RAW_TRADE_TYPE", "RAW_TRADE_SCHEMA"),
+        ("enricher.py", "TRADE_ENRICHED_TYPE", "ENRICHED_TRADE_SCHEMA"),
         ("imports.py", "RAW_TRADE_TYPE", "RAW_TRADE_SCHEMA"),
         ("normalizer.py", "TRADE_NORMALIZED_TYPE", "TRADE_SCHEMA"),
     ]

@@ -27,6 +27,7 @@ def test_the_document_states_the_routes_statuses_and_limits_the_code_has() -> No
         ("/api/trades", "post"),
         ("/api/trades", "get"),
         ("/api/trades/{trade_id}", "get"),
+        ("/api/trades/feed", "get"),
     }
     settings = TradesSettings()
     post = paths["/api/trades"]["post"]
@@ -38,4 +39,7 @@ def test_the_document_states_the_routes_statuses_and_limits_the_code_has() -> No
     limit = next(p for p in paths["/api/trades"]["get"]["parameters"] if p["name"] == "limit")["schema"]
     assert (limit["maximum"], limit["default"]) == (settings.max_page_size, settings.default_page_size)
     assert "404" in paths["/api/trades/{trade_id}"]["get"]["responses"]
+    feed_limit = next(p for p in paths["/api/trades/feed"]["get"]["parameters"] if p["name"] == "limit")["schema"]
+    assert (feed_limit["maximum"], feed_limit["default"]) == (settings.max_page_size, settings.default_page_size)
+    assert {"200", "400", "401", "403"} <= set(paths["/api/trades/feed"]["get"]["responses"])
     assert {"200", "202", "413"} <= set(paths["/api/trades/import"]["post"]["responses"])
