@@ -120,6 +120,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("trades", 8087),
     Function("trade_normalizer", 8088),
     Function("stats", 8092),
+    # Stock analytics (shared/stocks): Finnhub quotes every 6 s, dbt gold every minute.
+    Function("stocks", 8095),
 )
 
 # Upstream API -> path prefix under which the simulated market serves it.

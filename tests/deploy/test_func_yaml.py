@@ -8,9 +8,20 @@ from typing import Any
 import manifest_rules as rules
 import pytest
 
-FUNCTIONS = ("price", "metadata", "audit", "deadletter", "scheduler", "stats", "quotes", "trades", "trade_normalizer")
+FUNCTIONS = (
+    "price",
+    "metadata",
+    "audit",
+    "deadletter",
+    "scheduler",
+    "stats",
+    "stocks",
+    "quotes",
+    "trades",
+    "trade_normalizer",
+)
 # Secrets a function reads beside the database's: the trades API's bearer-token key.
-EXTRA_SECRETS = {"trades": {"trades-auth"}}
+EXTRA_SECRETS = {"trades": {"trades-auth"}, "stocks": {"finnhub"}}
 
 
 def test_every_function_has_a_func_yaml(func_yamls: dict[str, dict[str, Any]]) -> None:

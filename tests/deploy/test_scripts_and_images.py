@@ -15,7 +15,7 @@ from manifest_rules import ROOT, SCHEMAS
 SCRIPTS = sorted((ROOT / "scripts").glob("*.sh"))
 DOCKERFILE = ROOT / "infra" / "docker" / "Dockerfile"
 # Functions the eventing plane delivers to; quotes, the read API, takes no events.
-EVENT_DRIVEN = ("price", "metadata", "audit", "deadletter", "scheduler", "stats", "trade_normalizer")
+EVENT_DRIVEN = ("price", "metadata", "audit", "deadletter", "scheduler", "stats", "stocks", "trade_normalizer")
 FUNCTIONS = (*EVENT_DRIVEN, "quotes", "trades")
 
 
@@ -99,7 +99,7 @@ def test_compose_runs_every_function_on_the_dockerfile() -> None:
         build = services[compose_name(name)]["build"]
         assert (build["dockerfile"], build["target"], build["args"]["FUNCTION"]) == (
             "infra/docker/Dockerfile",
-            "function",
+            "function-dbt" if name == "stocks" else "function",  # stocks carries dbt (the gold layer)
             name,
         )
         assert services[compose_name(name)]["environment"]["DATABASE_URL"].startswith("postgresql://")
@@ -134,4 +134,4 @@ def test_compose_topic_creation_reads_the_cluster_declaration() -> None:
     topics = {t.topic: t for t in module.declared_topics()}
     assert topics["price-crawler.price.request"].num_partitions == 6
     assert topics["price-crawler.price.request"].config["retention.ms"] == "3600000"
-    assert len(topics) == 13
+    assert len(topics) == 14

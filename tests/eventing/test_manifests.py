@@ -29,6 +29,7 @@ DEFAULTS = {
     "DEADLETTER_FUNCTION_URL": "http://localhost:8086",
     "TRADE_NORMALIZER_FUNCTION_URL": "http://localhost:8088",
     "STATS_FUNCTION_URL": "http://localhost:8092",
+    "STOCKS_FUNCTION_URL": "http://localhost:8095",
 }
 
 
@@ -301,8 +302,13 @@ def test_the_repository_manifests_run_on_the_local_plane():
         "trending-tick",
         "dead-letter-forward-tick",
         "chain-performance-tick",
+        "stock-quotes-tick",
+        "stock-gold-tick",
     }
     assert pings["chain-performance-tick"].sink == HttpEndpoint("http://localhost:8092")
+    # Stock quotes every 6 s (a seconds field) and the gold build every minute, both to stocks.
+    assert pings["stock-quotes-tick"].manifest.schedule.six_fields == "*/6 * * * * *"
+    assert {pings[n].sink for n in ("stock-quotes-tick", "stock-gold-tick")} == {HttpEndpoint("http://localhost:8095")}
     assert pings["top100-price-tick"].manifest.schedule.six_fields == "*/5 * * * * *"
     assert {n: p.sink for n, p in pings.items() if n.startswith(("top100", "trending"))} == dict.fromkeys(
         ("top100-price-tick", "top100-metadata-tick", "trending-tick"), HttpEndpoint("http://localhost:8084")
