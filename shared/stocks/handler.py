@@ -60,6 +60,11 @@ def symbols_for_tick(symbols: Sequence[str], budget: int, tick_index: int) -> li
     return [symbols[(start + i) % len(symbols)] for i in range(budget)]
 
 
+def job_id_of(schedule: str, tick_at: datetime) -> str:
+    """`<schedule>:<tick stamp>`, the scheduler's job-id form (`make status` reads ticks from it)."""
+    return f"{schedule}:{tick_at.astimezone(timezone.utc):%Y%m%dT%H%M%S.%fZ}"
+
+
 def _tick(event: InboundEvent) -> tuple[dict[str, Any], datetime]:
     try:
         data = json.loads(event.data or b"{}")
@@ -96,7 +101,7 @@ def run_quotes_tick(
         symbols = parse_symbol_list(",".join(data["symbols"]))
     budget = per_tick_budget(resources.settings.finnhub.rate_limit_per_minute, settings.tick_seconds)
     chosen = symbols_for_tick(symbols, budget, int(tick_at.timestamp()) // settings.tick_seconds)
-    job_id = f"{QUOTES_SCHEDULE}:{tick_at.isoformat().replace('+00:00', 'Z')}"
+    job_id = job_id_of(QUOTES_SCHEDULE, tick_at)
     started = datetime.now(timezone.utc)
     began = time.monotonic()
     outcome = run_stock_quotes(
@@ -154,7 +159,7 @@ def _count_quotes(outcome: StockJobOutcome) -> None:
 
 def run_gold_tick(event: InboundEvent, resources: Resources, tick_at: datetime) -> dict[str, Any]:
     settings = stock_settings(resources)
-    job_id = f"{GOLD_SCHEDULE}:{tick_at.isoformat().replace('+00:00', 'Z')}"
+    job_id = job_id_of(GOLD_SCHEDULE, tick_at)
     if not _gold_running.acquire(blocking=False):
         return {"schedule": GOLD_SCHEDULE, "job_id": job_id, "status": "skipped", "reason": "a run is in progress"}
     try:

@@ -146,7 +146,7 @@ def test_the_gold_tick_is_in_job_logs_and_metrics(built: Built) -> None:
         "SELECT job_id, status, tokens_requested, tokens_succeeded, tokens_failed, message FROM job_logs"
         " WHERE job_type = 'stock_gold'"
     )
-    assert [r[:5] for r in rows] == [["stock-gold:2025-07-22T15:13:03Z", "succeeded", 6, 6, 0]]
+    assert [r[:5] for r in rows] == [["stock-gold:20250722T151303.000000Z", "succeeded", 6, 6, 0]]
     assert "models 6 built" in rows[0][5]
     text = metrics.render_prometheus()
     assert metrics.sample_value(text, "crawler_stock_gold_runs_total", status="succeeded") == 1
