@@ -112,7 +112,7 @@ apply_prerequisites() {
   kubectl get secret/trades-auth --namespace "$NAMESPACE" >/dev/null 2>&1 \
     || die "secret ${NAMESPACE}/trades-auth is missing (docs/trades.md, 'Bearer tokens')"
   kubectl get secret/finnhub --namespace "$NAMESPACE" >/dev/null 2>&1 \
-    || die "secret ${NAMESPACE}/finnhub is missing (docs/stocks.md, 'Finnhub key')"
+    || die "secret ${NAMESPACE}/finnhub is missing (docs/stocks.md, 'Configuration')"
 }
 
 migrate() {

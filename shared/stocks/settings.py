@@ -40,8 +40,8 @@ class StockSettings(BaseSettings):
     # Where dbt writes its target/ and logs/: never the source tree (empty: a temporary directory).
     dbt_work_dir: str = ""
     # The schema dbt builds gold in, and the one holding silver's stock_quotes.
-    gold_schema: str = "stocks_gold"
-    silver_schema: str = "public"
+    gold_schema: str = Field(default="stocks_gold", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    silver_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     dbt_threads: int = Field(default=2, ge=1, le=16)
     dbt_timeout_seconds: float = Field(default=300.0, gt=0)
 

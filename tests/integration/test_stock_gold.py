@@ -6,6 +6,7 @@ One build per scenario, in module-scoped fixtures (a build takes a few seconds).
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,9 +16,12 @@ from pathlib import Path
 
 import pg8000.native
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
 
 from local import services
 from shared.config import Settings
+from shared.crawler.quotes.app import QuotesApp
 from shared.events import InboundEvent
 from shared.observability import metrics
 from shared.runtime.resources import Resources
@@ -204,6 +208,53 @@ def test_kpis_latest_and_incremental_history(built: Built) -> None:
     assert built.rows(f"SELECT count(*), count(DISTINCT (symbol, market_time_utc)) FROM {GOLD}.gold_kpi_history") == [
         [9, 9]
     ]
+
+
+OPENAPI = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
+
+
+def get(app: QuotesApp, target: str, documented_path: str) -> tuple[int, dict]:
+    """GET `target` from the quotes app; the body checked against docs/openapi.yaml."""
+    response = app.handle_http("GET", target, {}, b"")
+    body = json.loads(response.body)
+    answer = OPENAPI["paths"][documented_path]["get"]["responses"][str(response.status)]
+    if "$ref" in answer:
+        answer = OPENAPI["components"]["responses"][answer["$ref"].rsplit("/", 1)[-1]]
+    schema = {**answer["content"]["application/json"]["schema"], "components": OPENAPI["components"]}
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(body)]
+    assert not errors, (target, errors[:3])
+    return response.status, body
+
+
+@pytest.fixture(scope="module")
+def quotes_app(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Iterator[QuotesApp]:
+    resources = Resources(Settings(database_url=built.url))
+    resources.once("stocks.settings", lambda: _settings(tmp_path_factory.mktemp("dbt-reads"), GOLD))
+    app = QuotesApp(resources=resources)
+    yield app
+    app.close()
+
+
+def test_the_quotes_api_reads_silver_and_gold_as_exact_decimals(quotes_app: QuotesApp) -> None:
+    status, body = get(quotes_app, "/v1/stocks/quotes?symbols=msft,AAPL,ZZZZ", "/v1/stocks/quotes")
+    assert status == 200 and [q["symbol"] for q in body["quotes"]] == ["MSFT", "AAPL"]
+    assert body["quotes"][0]["current_price"] == "511" and body["quotes"][0]["currency"] == "USD"
+    assert body["errors"] == [{"symbol": "ZZZZ", "status": 404, "error": "no quote yet for ZZZZ"}]
+    status, body = get(quotes_app, "/v1/stocks/kpis", "/v1/stocks/kpis")
+    aapl = next(k for k in body["kpis"] if k["symbol"] == "AAPL")
+    prices = [q.current_price for q in AAPL]
+    assert aapl["current_price"] == "103" and aapl["latest_day"] == "2025-07-22"
+    assert abs(Decimal(aapl["volatility"]) - statistics.pstdev(prices)) < Decimal("1e-12")
+    assert aapl["latest_day_avg_price"] == "104"
+    status, body = get(quotes_app, "/v1/stocks/AAPL/candles", "/v1/stocks/{symbol}/candles")
+    assert status == 200 and body["timezone"] == "America/New_York"
+    assert [(c["date"], c["open"], c["high"], c["low"], c["close"], c["trend_line"]) for c in body["candles"]] == [
+        ("2025-07-21", "100", "104", "98", "104", "102"),
+        ("2025-07-22", "105", "106", "102", "103", "104"),
+    ]
+    assert get(quotes_app, "/v1/stocks/NOPE/candles", "/v1/stocks/{symbol}/candles")[0] == 404
+    assert get(quotes_app, "/v1/stocks/a%20b/candles", "/v1/stocks/{symbol}/candles")[0] == 400
+    assert get(quotes_app, "/v1/stocks/quotes?symbols=AAPL,,MSFT", "/v1/stocks/quotes")[0] == 400
 
 
 def test_a_quote_with_high_below_low_fails_the_data_tests(

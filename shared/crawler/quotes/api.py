@@ -555,3 +555,7 @@ def _volatility(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -
         "relative": stat_text(v.relative),
         "returns_stddev": stat_text(v.returns_stddev),
     }
+
+
+# The stock system's routes (/v1/stocks/...) register themselves in ROUTES beside these.
+from shared.stocks import api as _stock_routes  # noqa: E402, F401
