@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ from shared.observability import metrics
 from shared.runtime.resources import Resources
 
 from .gold import GoldOutcome, run_gold
+from .gold_runner import GoldRunner
 from .pipeline import StockJobOutcome, run_stock_quotes
 from .settings import StockSettings
 from .store import record_job
@@ -39,11 +39,14 @@ QUOTES_SCHEDULE = "stock-quotes"
 GOLD_SCHEDULE = "stock-gold"
 SCHEDULES = (QUOTES_SCHEDULE, GOLD_SCHEDULE)
 GOLD_LOCK_KEY = 20_020  # pg_try_advisory_lock key of the gold run (issue 20)
-_gold_running = threading.Lock()
 
 
 def stock_settings(resources: Resources) -> StockSettings:
     return resources.once("stocks.settings", StockSettings)
+
+
+def gold_runner(resources: Resources) -> GoldRunner:
+    return resources.once("stocks.gold_runner", lambda: GoldRunner(stock_settings(resources).gold_min_interval_seconds))
 
 
 def per_tick_budget(calls_per_minute: int, tick_seconds: int) -> int:
@@ -132,6 +135,8 @@ def run_quotes_tick(
             event_id=event.id,
         )
     metrics.observe("crawler_stock_job_duration", time.monotonic() - began, schedule=QUOTES_SCHEDULE)
+    if outcome.new and settings.gold_after_new_quotes:
+        gold_runner(resources).request(lambda: build_gold(resources, None))
     return {
         "schedule": QUOTES_SCHEDULE,
         "job_id": job_id,
@@ -158,22 +163,27 @@ def _count_quotes(outcome: StockJobOutcome) -> None:
 
 
 def run_gold_tick(event: InboundEvent, resources: Resources, tick_at: datetime) -> dict[str, Any]:
-    settings = stock_settings(resources)
+    """The scheduled build; skipped while another build runs in this process or another replica."""
     job_id = job_id_of(GOLD_SCHEDULE, tick_at)
-    if not _gold_running.acquire(blocking=False):
-        return {"schedule": GOLD_SCHEDULE, "job_id": job_id, "status": "skipped", "reason": "a run is in progress"}
-    try:
-        with resources.db.connection() as lock_conn:
-            if not lock_conn.run("SELECT pg_try_advisory_lock(:k)", k=GOLD_LOCK_KEY)[0][0]:
-                return {"schedule": GOLD_SCHEDULE, "job_id": job_id, "status": "skipped", "reason": "another replica"}
-            try:
-                started = datetime.now(timezone.utc)
-                outcome = run_gold(settings, resources.settings.database_url)
-            finally:
-                lock_conn.run("SELECT pg_advisory_unlock(:k)", k=GOLD_LOCK_KEY)
-        record_gold(resources, outcome, job_id, started, event.id)
-    finally:
-        _gold_running.release()
+    summary = gold_runner(resources).run_now(lambda: build_gold(resources, event.id, job_id))
+    if summary is None:
+        return {"schedule": GOLD_SCHEDULE, "job_id": job_id, "status": "skipped", "reason": "a build is running"}
+    return summary
+
+
+def build_gold(resources: Resources, event_id: str | None, job_id: str | None = None) -> dict[str, Any]:
+    """One `dbt build` under the cluster-wide advisory lock, recorded in job_logs and metrics."""
+    settings = stock_settings(resources)
+    started = datetime.now(timezone.utc)
+    job_id = job_id or job_id_of(GOLD_SCHEDULE, started)
+    with resources.db.connection() as lock_conn:
+        if not lock_conn.run("SELECT pg_try_advisory_lock(:k)", k=GOLD_LOCK_KEY)[0][0]:
+            return {"schedule": GOLD_SCHEDULE, "job_id": job_id, "status": "skipped", "reason": "another replica"}
+        try:
+            outcome = run_gold(settings, resources.settings.database_url)
+        finally:
+            lock_conn.run("SELECT pg_advisory_unlock(:k)", k=GOLD_LOCK_KEY)
+    record_gold(resources, outcome, job_id, started, event_id)
     return {"schedule": GOLD_SCHEDULE, "job_id": job_id, **outcome.to_json()}
 
 

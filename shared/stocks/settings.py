@@ -42,6 +42,10 @@ class StockSettings(BaseSettings):
     # The schema dbt builds gold in, and the one holding silver's stock_quotes.
     gold_schema: str = Field(default="stocks_gold", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     silver_schema: str = Field(default="public", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    # A quote tick that stored new quotes also asks for a build (shared/stocks/gold_runner.py),
+    # at most one start per this interval: gold then trails a quote by about interval + build.
+    gold_after_new_quotes: bool = True
+    gold_min_interval_seconds: float = Field(default=5.0, ge=0)
     dbt_threads: int = Field(default=2, ge=1, le=16)
     dbt_timeout_seconds: float = Field(default=300.0, gt=0)
 

@@ -51,7 +51,9 @@ def make_resources(
         ),
     )
     resources = Resources(settings)
-    resources.once("stocks.settings", lambda: StockSettings(symbols=symbols, quotes_topic=topic))
+    # No background gold build here (tests/integration/test_stock_gold.py builds gold).
+    settings_ = StockSettings(symbols=symbols, quotes_topic=topic, gold_after_new_quotes=False)
+    resources.once("stocks.settings", lambda: settings_)
     return resources
 
 
