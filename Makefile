@@ -4,7 +4,7 @@
 PYTHON := .venv/bin/python
 
 .DEFAULT_GOAL := help
-.PHONY: help setup up down lint test migrate status bench clean cluster deploy
+.PHONY: help setup up down lint test migrate status bench clean cluster deploy gold
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":[^#]*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -31,6 +31,9 @@ test: lint | $(PYTHON) ## lint, then the test suite; it starts the Kafka and Pos
 
 migrate: | $(PYTHON) ## apply pending database migrations to DATABASE_URL (PostgreSQL must be running)
 	@$(PYTHON) -m shared.db migrate
+
+gold: | $(PYTHON) ## build the stock gold layer once: dbt build of dbt/stocks on DATABASE_URL, recorded in job_logs
+	@$(PYTHON) -m shared.stocks gold
 
 status: | $(PYTHON) ## show what runs and how fresh the prices are
 	@if [ -f local/status.py ] || [ -f local/status/__main__.py ]; then $(PYTHON) -m local.status; \

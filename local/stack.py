@@ -122,6 +122,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("trade_enricher", 8093),
     Function("trade_analyser", 8094),
     Function("stats", 8092),
+    # Stock analytics (shared/stocks): Finnhub quotes every 6 s, dbt gold every minute.
+    Function("stocks", 8095),
 )
 
 # Upstream API -> path prefix under which the simulated market serves it.

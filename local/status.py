@@ -5,6 +5,7 @@
     schedules   last tick each schedule emitted (scheduler metrics) and its last job (job_logs)
     freshness   per token set: members, priced, stale, age of the oldest latest price
     eventing    per source: delivered, retries, dead letters, lag (local eventing plane)
+    stocks      the last stock quote tick and dbt gold build (job_logs): status, counts, age
     failures    the last failed / rejected / partial jobs with their reason
     chains      each monitored chain's health, head age and block time (chain_stats_latest)
     bridges     each route's latest quote per provider: status, estimated duration, response time
@@ -147,6 +148,7 @@ class SystemStatus:
     failures: Section
     chains: Section = field(default_factory=Section)
     bridges: Section = field(default_factory=Section)
+    stocks: Section = field(default_factory=Section)
 
     @property
     def healthy(self) -> bool:
@@ -189,6 +191,7 @@ def collect(
         kafka = pool.submit(_section, lambda: read_consumer_lag(settings.kafka_bootstrap_servers, manifests_dir))
         database = pool.submit(_database_sections, settings, http)
         eventing = pool.submit(_section, lambda: read_eventing(http, eventing_url))
+        stocks = pool.submit(_section, lambda: read_stock_jobs(settings.database_url))
         schedules, freshness, failures, chains, bridges = database.result()
         return SystemStatus(
             taken_at=_iso(datetime.now(timezone.utc)) or "",
@@ -200,6 +203,7 @@ def collect(
             failures=failures,
             chains=chains,
             bridges=bridges,
+            stocks=stocks.result(),
         )
 
 
@@ -436,6 +440,39 @@ def read_bridges(conn) -> list[BridgeHealth]:
             detail=b.detail,
         )
         for b in latest_bridge_stats(conn)
+    ]
+
+
+@dataclass
+class StockJob:
+    """The latest job of one stock schedule (shared/stocks/handler.py) in job_logs."""
+
+    job_type: str  # stock_quotes | stock_gold
+    job_id: str
+    status: str
+    at: str | None
+    age_seconds: float | None
+    message: str
+
+
+def read_stock_jobs(database_url: str) -> list[StockJob]:
+    """The newest stock quote tick and gold build (dbt: models built, tests passed/failed)."""
+    from shared.db.connection import connect
+
+    conn = connect(database_url, timeout=HTTP_TIMEOUT)
+    try:
+        conn.run("SET statement_timeout = 5000")
+        rows = conn.run(
+            "SELECT DISTINCT ON (job_type) job_type, job_id, status, COALESCE(finished_at, executed_at),"
+            " COALESCE(message, '') FROM job_logs WHERE row_kind = 'job' AND job_type IN ('stock_quotes', 'stock_gold')"
+            " ORDER BY job_type, executed_at DESC"
+        )
+    finally:
+        conn.close()
+    now = datetime.now(timezone.utc)
+    return [
+        StockJob(job_type, job_id, status, _iso(at), round((now - at).total_seconds(), 1) if at else None, message)
+        for job_type, job_id, status, at, message in rows
     ]
 
 
@@ -700,6 +737,25 @@ def render(status: SystemStatus, *, color: bool = False, width: int = 120) -> st
             ],
         ),
         "no bridge sampled yet (the bridge-latency tick has not run)",
+    )
+    section(
+        "Stocks (job_logs)",
+        status.stocks,
+        lambda: _table(
+            paint,
+            ["job", "status", "age", "last", "outcome"],
+            [
+                [
+                    (j.job_type, ""),
+                    (j.status, {"succeeded": "ok", "partial": "warn"}.get(j.status, "bad")),
+                    (_age(j.age_seconds), ""),
+                    (_clip(j.job_id, 40), "dim"),
+                    (_clip(" ".join(j.message.split()), max(40, width - 90)), ""),
+                ]
+                for j in status.stocks.rows
+            ],
+        ),
+        "no stock jobs yet",
     )
     section(
         "Recent failures (job_logs)",

@@ -20,7 +20,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NAMESPACE="price-crawler"
-FUNCTIONS=(price metadata audit deadletter scheduler stats quotes trades trade_normalizer trade_enricher trade_analyser)
+FUNCTIONS=(price metadata audit deadletter scheduler stats stocks quotes trades trade_normalizer trade_enricher trade_analyser)
 ENVIRONMENT="k3d"
 REGISTRY="localhost:5001/price-crawler"
 TAG=""
@@ -111,6 +111,8 @@ apply_prerequisites() {
     || die "secret ${NAMESPACE}/price-crawler-postgres is missing (docs/operations.md, 'Database secret')"
   kubectl get secret/trades-auth --namespace "$NAMESPACE" >/dev/null 2>&1 \
     || die "secret ${NAMESPACE}/trades-auth is missing (docs/trades.md, 'Bearer tokens')"
+  kubectl get secret/finnhub --namespace "$NAMESPACE" >/dev/null 2>&1 \
+    || die "secret ${NAMESPACE}/finnhub is missing (docs/stocks.md, 'Configuration')"
 }
 
 migrate() {

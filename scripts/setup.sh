@@ -106,6 +106,24 @@ else
   say ".venv up to date"
 fi
 
+# --- dbt in its own virtual environment (the stock gold layer, dbt/stocks) -------------------
+# dbt-core pins pathspec below what mypy needs, so it cannot share .venv; the versions are the
+# `dbt` extra of pyproject.toml. shared/stocks/gold.py runs .venv-dbt/bin/dbt.
+DBT_VENV="$ROOT/.venv-dbt"
+DBT_STAMP="$DBT_VENV/.installed-dbt.txt"
+DBT_PINS="$("$VENV/bin/python" -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['dbt']))")"
+if [ "$(cat "$DBT_STAMP" 2>/dev/null || true)" != "$DBT_PINS" ] || ! "$DBT_VENV/bin/dbt" --version >/dev/null 2>&1; then
+  say "installing dbt into .venv-dbt ($DBT_PINS)"
+  rm -rf "$DBT_VENV"
+  "$PYTHON" -m venv "$DBT_VENV" || die "'$PYTHON -m venv' failed for .venv-dbt"
+  # shellcheck disable=SC2086  # the pins are separate words
+  "$DBT_VENV/bin/python" -m pip install -q --disable-pip-version-check $DBT_PINS ||
+    die "pip install $DBT_PINS into .venv-dbt failed (see above)"
+  echo "$DBT_PINS" >"$DBT_STAMP"
+else
+  say ".venv-dbt up to date"
+fi
+
 # --- Apache Kafka from Maven Central ----------------------------------------------------------
 kafka_versions() { # 4.x releases, newest first; empty when the metadata cannot be read
   "$PYTHON" - "$KAFKA_METADATA_URL" <<'EOF' 2>/dev/null || true

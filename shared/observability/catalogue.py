@@ -256,6 +256,41 @@ CATALOGUE: dict[str, MetricSpec] = {
             "A route's configured threshold: an estimated duration above it is slow",
             ("route",),
         ),
+        # --- stock analytics (shared/stocks) ------------------------------------------------------------
+        MetricSpec(
+            "crawler_stock_quotes",
+            "counter",
+            "{quote}",
+            "Finnhub answers by outcome: new (silver + stock-quotes), repeat, no_data, not_covered, rejected (with reason)",
+            ("outcome", "reason"),
+        ),
+        MetricSpec(
+            "crawler_stock_job_duration",
+            "histogram",
+            "s",
+            "Duration of a stock job (quote tick, gold run)",
+            ("schedule",),
+        ),
+        MetricSpec(
+            "crawler_stock_gold_runs",
+            "counter",
+            "{run}",
+            "Gold builds (dbt) by job_logs status: succeeded, partial (a data test failed), failed",
+            ("status",),
+        ),
+        MetricSpec(
+            "crawler_stock_gold_last_run_nodes",
+            "gauge",
+            "{node}",
+            "Nodes (dbt) of the latest gold build by kind (model, test) and status",
+            ("kind", "status"),
+        ),
+        MetricSpec(
+            "crawler_stock_gold_last_success_timestamp",
+            "gauge",
+            "s",
+            "Unix time of the latest gold build whose models and tests all passed",
+        ),
         # --- bronze archive (raw upstream responses in object storage) ----------------------------------
         MetricSpec(
             "crawler_archive_writes",

@@ -78,3 +78,50 @@ def rejection_counts(conn: Any) -> dict[str, int]:
         reason: count
         for reason, count in conn.run("SELECT reason, count(*) FROM stock_quote_rejections GROUP BY reason")
     }
+
+
+def record_job(
+    conn: Any,
+    *,
+    job_id: str,
+    job_type: str,
+    status: str,
+    message: str,
+    requested: int,
+    succeeded: int,
+    failures: Sequence[tuple[str, str]],
+    started_at: datetime,
+    event_id: str | None = None,
+) -> None:
+    """One job_logs row for a stock job (a quote tick or a gold run), plus one row per failure
+    (`token_ref` = the symbol or the dbt node, `message` = the reason)."""
+    conn.run(
+        "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, status, message, tokens_requested,"
+        " tokens_succeeded, tokens_failed, event_id, started_at, first_started_at, finished_at)"
+        " VALUES ('job', :id, :jt, 'stocks', :st, :msg, :req, :ok, :bad, :ev, :at, :at, now())"
+        " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET status = EXCLUDED.status,"
+        " message = EXCLUDED.message, tokens_requested = EXCLUDED.tokens_requested,"
+        " tokens_succeeded = EXCLUDED.tokens_succeeded, tokens_failed = EXCLUDED.tokens_failed,"
+        " attempts = j.attempts + 1, finished_at = now(), executed_at = now()",
+        id=job_id,
+        jt=job_type,
+        st=status,
+        msg=message.replace("\x00", "")[:2000],
+        req=requested,
+        ok=succeeded,
+        bad=len(failures),
+        ev=event_id,
+        at=started_at,
+    )
+    for ref, reason in failures:
+        conn.run(
+            "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, token_ref, status, message, event_id)"
+            " VALUES ('token', :id, :jt, 'stocks', :ref, 'failed', :msg, :ev)"
+            " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET message = EXCLUDED.message,"
+            " attempts = j.attempts + 1, executed_at = now()",
+            id=job_id,
+            jt=job_type,
+            ref=ref[:200],
+            msg=reason.replace("\x00", "")[:1000],
+            ev=event_id,
+        )

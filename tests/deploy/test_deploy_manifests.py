@@ -13,6 +13,7 @@ import pytest
 from shared.config import Settings
 from shared.dead_letter_replay import DEAD_LETTER_TOPICS
 from shared.stats.settings import StatsSettings
+from shared.stocks.settings import StockSettings
 from shared.trades.settings import TradesSettings
 
 BASE = rules.ROOT / "infra" / "knative" / "base"
@@ -71,6 +72,7 @@ def test_topics_partitions_and_retention() -> None:
     trades = TradesSettings()
     produced |= {trades.raw_topic, trades.normalized_topic, trades.enriched_topic, trades.alerts_topic}
     produced.add(StatsSettings().updates_topic)
+    produced.add(StockSettings().quotes_topic)
     consumed = {t for d in rules.load_yaml_documents(BASE / "kafkasources.yaml") for t in d["spec"]["topics"]}
     # Written by the deadletter function once it stored a dead letter; read by the replay CLI.
     dead_letters = {
@@ -231,6 +233,8 @@ def test_ping_sources_tick_the_scheduler_and_the_dead_letter_forward() -> None:
         "bridge-latency-tick": ("0 */2 * * * *", {"schedule": "bridge-latency"}, "stats"),
         # 30 s after the minute: the chain and bridge ticks of that minute have recorded first.
         "stats-overview-tick": ("30 */5 * * * *", {"schedule": "overview"}, "stats"),
+        "stock-quotes-tick": ("*/6 * * * * *", {"schedule": "stock-quotes"}, "stocks"),
+        "stock-gold-tick": ("3 * * * * *", {"schedule": "stock-gold"}, "stocks"),
     }
     found = {
         n: (d["spec"]["schedule"], json.loads(d["spec"]["data"]), d["spec"]["sink"]["ref"]["name"])
@@ -505,11 +509,16 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (7, 7, 3)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (7, 9, 3)
     # Each source's dead-letter sink resolves locally to the deadletter function's URL, as its sink does.
     destinations = pytest.importorskip("local.eventing.destinations")
     topology = destinations.resolve_topology(
-        loaded, {"DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9", "STATS_FUNCTION_URL": "http://127.0.0.1:10"}
+        loaded,
+        {
+            "DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9",
+            "STATS_FUNCTION_URL": "http://127.0.0.1:10",
+            "STOCKS_FUNCTION_URL": "http://127.0.0.1:11",
+        },
     )
     for source in topology.kafka_sources:
         if source.manifest.name.startswith("trade-"):

@@ -15,6 +15,7 @@ FUNCTIONS = (
     "deadletter",
     "scheduler",
     "stats",
+    "stocks",
     "quotes",
     "trades",
     "trade_normalizer",
@@ -22,7 +23,7 @@ FUNCTIONS = (
     "trade_analyser",
 )
 # Secrets a function reads beside the database's: the trades API's bearer-token key.
-EXTRA_SECRETS = {"trades": {"trades-auth"}}
+EXTRA_SECRETS = {"trades": {"trades-auth"}, "stocks": {"finnhub"}}
 
 
 def test_every_function_has_a_func_yaml(func_yamls: dict[str, dict[str, Any]]) -> None:

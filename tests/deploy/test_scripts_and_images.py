@@ -22,6 +22,7 @@ EVENT_DRIVEN = (
     "deadletter",
     "scheduler",
     "stats",
+    "stocks",
     "trade_normalizer",
     "trade_enricher",
     "trade_analyser",
@@ -109,7 +110,7 @@ def test_compose_runs_every_function_on_the_dockerfile() -> None:
         build = services[compose_name(name)]["build"]
         assert (build["dockerfile"], build["target"], build["args"]["FUNCTION"]) == (
             "infra/docker/Dockerfile",
-            "function",
+            "function-dbt" if name == "stocks" else "function",  # stocks carries dbt (the gold layer)
             name,
         )
         assert services[compose_name(name)]["environment"]["DATABASE_URL"].startswith("postgresql://")
@@ -144,4 +145,4 @@ def test_compose_topic_creation_reads_the_cluster_declaration() -> None:
     topics = {t.topic: t for t in module.declared_topics()}
     assert topics["price-crawler.price.request"].num_partitions == 6
     assert topics["price-crawler.price.request"].config["retention.ms"] == "3600000"
-    assert len(topics) == 15
+    assert len(topics) == 16

@@ -35,6 +35,7 @@ def test_status_shows_what_is_down_without_crashing(monkeypatch, capsys):
     assert "Kafka" in status.kafka.error
     assert "PostgreSQL unreachable" in status.freshness.error and "PostgreSQL unreachable" in status.failures.error
     assert status.eventing.error
+    assert status.stocks.error  # the stock jobs' section (job_logs) says it could not be read
     assert not status.healthy
     text = system_status.render(status)
     assert "unavailable: PostgreSQL unreachable" in text

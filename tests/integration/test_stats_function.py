@@ -164,8 +164,9 @@ def test_bridge_samples_rotate_inside_the_budgets_and_publish_only_changes(
         assert {r.key() for r in records} == {b"ethereum-bsc-usdt", b"ethereum-base-usdc", b"ethereum-usdc-weth"}
         events = [json.loads(r.value() or b"") for r in records]
         bsc = next(e for e in events if e["route"] == "ethereum-bsc-usdt" and e["provider"] == "relay")
-        # 1000 USDT (6 decimals) in, ~999.3 USDT out on BSC where USDT has 18 decimals: exact text.
-        assert bsc["amount_in"] == "1000" and Decimal(bsc["output_amount"]) > Decimal("999")
+        # 1000 USDT (6 decimals) in, ~999 USDT out on BSC where USDT has 18 decimals: exact text, in
+        # token units (not base units), less fees and the simulator's slow drift of a few bps.
+        assert bsc["amount_in"] == "1000" and Decimal("990") < Decimal(bsc["output_amount"]) < Decimal("1001")
         assert len(bsc["output_amount"].split(".")[1]) == 18
         # Relay's own estimate: 20 s; fees = gas 0.92 + relayer (0.31 + 0.40) + app 0 USD.
         assert (bsc["duration_seconds"], bsc["fees_usd"]) == ("20", "1.63")

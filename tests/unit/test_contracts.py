@@ -23,10 +23,15 @@ from shared.errors import BadMessage
 from shared.events import OutboundEvent
 from shared.kafka import binary_headers
 from shared.stats import contracts as stats_contracts
+from shared.stocks import contracts as stocks_contracts
 
 # The contracts this file checks (the trade system's: tests/unit/test_trade_contracts.py).
-SCHEMA_MODELS = {**contracts.SCHEMA_MODELS, **stats_contracts.SCHEMA_MODELS}
-EVENT_DATASCHEMAS = {**contracts.EVENT_DATASCHEMAS, **stats_contracts.EVENT_DATASCHEMAS}
+SCHEMA_MODELS = {**contracts.SCHEMA_MODELS, **stats_contracts.SCHEMA_MODELS, **stocks_contracts.SCHEMA_MODELS}
+EVENT_DATASCHEMAS = {
+    **contracts.EVENT_DATASCHEMAS,
+    **stats_contracts.EVENT_DATASCHEMAS,
+    **stocks_contracts.EVENT_DATASCHEMAS,
+}
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +45,7 @@ def _validator(uri: str) -> jsonschema.Draft202012Validator:
 @pytest.mark.parametrize("uri", sorted(SCHEMA_MODELS))
 def test_each_schema_file_is_what_its_model_generates(uri: str) -> None:
     path = schemas.schema_file(uri)
-    rewrite = "run python -m shared.crawler.contracts and python -m shared.stats.contracts"
+    rewrite = "run python -m shared.crawler.contracts, shared.stats.contracts and shared.stocks.contracts"
     assert path.is_file(), f"{path} missing: {rewrite}"
     assert json.loads(path.read_text()) == schemas.model_schema(uri, SCHEMA_MODELS[uri]), rewrite
     assert json.loads(path.read_text())["$id"] == uri
@@ -161,8 +166,6 @@ def test_every_event_we_emit_names_its_schema() -> None:
     for path in (ROOT / "shared").rglob("*.py"):
         if path.is_relative_to(ROOT / "shared" / "trades"):
             continue  # the trade system's events: tests/unit/test_trade_contracts.py
-        if path.is_relative_to(ROOT / "shared" / "stocks"):
-            continue  # stock-quotes events carry no dataschema yet (issue #20, not done)
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if (
@@ -175,12 +178,14 @@ def test_every_event_we_emit_names_its_schema() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "OutboundEvent":
                 names = {k.arg: k.value.id for k in node.keywords if isinstance(k.value, ast.Name)}
                 calls.append((path.relative_to(ROOT), names))
-    assert len(calls) == 7
+    assert len(calls) == 8
     for path, keywords in calls:
         event_type = constants[keywords["type"]]
         assert "dataschema" in keywords, f"{path}: {event_type} without dataschema"
-        schema_uri = getattr(contracts, keywords["dataschema"], None) or getattr(
-            stats_contracts, keywords["dataschema"]
+        schema_uri = (
+            getattr(contracts, keywords["dataschema"], None)
+            or getattr(stats_contracts, keywords["dataschema"], None)
+            or getattr(stocks_contracts, keywords["dataschema"])
         )
         assert EVENT_DATASCHEMAS[event_type] == schema_uri, path
 

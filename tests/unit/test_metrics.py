@@ -129,6 +129,11 @@ def _exercise_every_pushed_metric() -> None:
     metrics.set_gauge("crawler_stats_chain_health", 2, chain="bsc")
     metrics.set_gauge("crawler_stats_bridge_duration", 420, route="ethereum-bsc-usdt", provider="lifi")
     metrics.set_gauge("crawler_stats_bridge_slow_after", 600, route="ethereum-bsc-usdt")
+    metrics.count("crawler_stock_quotes", outcome="rejected", reason="high_below_low")
+    metrics.observe("crawler_stock_job_duration", 0.4, schedule="stock-quotes")
+    metrics.count("crawler_stock_gold_runs", status="succeeded")
+    metrics.set_gauge("crawler_stock_gold_last_run_nodes", 6, kind="model", status="built")
+    metrics.set_gauge("crawler_stock_gold_last_success_timestamp", 1.767e9)
     for kind, status, seconds in (
         ("request", 200, 0.05),
         ("request", None, 10.0),

@@ -559,3 +559,6 @@ def _volatility(api: QuotesApi, conn: Any, params: Query, segments: list[str]) -
 
 # The stats system's read routes (`/v1/stats/...`) register themselves on import; a block of their own.
 from shared.crawler.quotes import stats_routes  # noqa: E402,F401
+
+# The stock system's routes (/v1/stocks/...) register themselves in ROUTES beside these.
+from shared.stocks import api as _stock_routes  # noqa: E402, F401

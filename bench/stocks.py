@@ -1,0 +1,164 @@
+"""`python -m bench.stocks`: the stock system's latencies beside the original's timeline.
+
+The original (original-spec/stock-analytics-architecture.vi.md, §2.2 and §4.1) takes about 6 s
+from the Finnhub answer to bronze (producer → Kafka → consumer → MinIO) and about 61 s to gold
+(the Airflow DAG every minute, then dbt). Here: the real pipeline (shared/stocks/pipeline.py)
+on the bench's own Kafka and PostgreSQL (bench/infra.py), the simulated Finnhub over HTTP, a
+moto S3 server for bronze, and the real `dbt build` of dbt/stocks, requested after each tick
+that stored new quotes (shared/stocks/gold_runner.py), at the real 6 s cadence.
+
+    API → bronze   the answer received → its raw body written to S3 (in the request's thread)
+    API → gold     the answer received → a dbt build that began after the quote's commit has
+                   finished (the quote is then in gold_kpi_latest, gold_candlestick, ...)
+
+Goals (issue #20): bronze within 1 s of the answer, gold within 15 s of the quote.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+ORIGINAL = {"API → bronze": 6.0, "API → gold": 61.0}
+GOALS = {"API → bronze": 1.0, "API → gold": 15.0}
+IN_SESSION = datetime(2025, 7, 21, 15, 0, tzinfo=timezone.utc)  # a Monday, 11:00 EDT
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.stocks", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ticks", type=int, default=15, help="quote ticks (6 s apart)")
+    parser.add_argument("--interval", type=float, default=6.0, help="seconds between ticks (the PingSource's 6)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 and market servers' request lines
+
+    from moto.server import ThreadedMotoServer
+
+    from bench.infra import BenchInfra
+    from local import services
+    from local.market.server import SimulatedMarket
+    from shared.archive.bronze import BronzeArchive
+    from shared.config import FinnhubSettings, Settings
+    from shared.db.connection import ConnectionPool
+    from shared.kafka import EventProducer
+    from shared.stocks.gold import run_gold
+    from shared.stocks.gold_runner import GoldRunner
+    from shared.stocks.pipeline import run_stock_quotes
+    from shared.stocks.settings import StockSettings
+    from shared.stocks.symbols import DEFAULT_SYMBOLS
+    from shared.upstream.finnhub import FinnhubClient
+
+    infra = BenchInfra()
+    infra.start()
+    s3_port = services.free_port()
+    s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
+    s3.start()
+    import os
+
+    for name, value in (
+        ("AWS_ACCESS_KEY_ID", "bench"),
+        ("AWS_SECRET_ACCESS_KEY", "bench"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ):
+        os.environ.setdefault(name, value)
+    market = SimulatedMarket(port=0).__enter__()
+    market.clock.freeze(IN_SESSION)
+    archive = BronzeArchive.from_settings(
+        Settings(archive_enabled=True, s3_endpoint_url=f"http://127.0.0.1:{s3_port}", s3_bucket="bench-stocks",
+                 archive_create_bucket=True)
+    )  # fmt: skip
+    answered: dict[str, float] = {}  # symbol → when its latest answer arrived (wall clock)
+    bronze: list[float] = []
+
+    def on_response(api, path, params, response):
+        received = time.time()
+        answered[str((params or {}).get("symbol"))] = received
+        key = archive.record_response(api, path, params, response)
+        bronze.append(time.time() - received)
+        return key
+
+    client = FinnhubClient.from_settings(
+        FinnhubSettings(base_url=market.base_url("finnhub"), api_key="bench"), on_response=on_response
+    )
+    pool = ConnectionPool(infra.database_url, size=2)
+    producer = EventProducer(infra.bootstrap)
+    work = tempfile.mkdtemp(prefix="bench-dbt-")
+    settings = StockSettings(dbt_work_dir=work)
+    builds: list[tuple[float, float, bool]] = []
+
+    def build() -> None:
+        began = time.time()
+        outcome = run_gold(settings, infra.database_url)
+        builds.append((began, time.time(), outcome.ok))
+
+    try:
+        with pool.connection() as conn:
+            conn.run("TRUNCATE stock_quotes, stock_quote_rejections")
+        cold = time.time()
+        build()  # tables created, dbt's partial parse written: the steady state starts after it
+        cold_seconds = time.time() - cold
+        builds.clear()
+        runner = GoldRunner(settings.gold_min_interval_seconds)
+        committed: list[tuple[float, float]] = []  # (answer received, committed) per new quote
+        for _ in range(args.ticks):
+            tick = time.time()
+            market.clock.advance(args.interval)
+            outcome = run_stock_quotes(
+                DEFAULT_SYMBOLS,
+                client,
+                pool.transaction,
+                publish=lambda events: producer.publish("stock-quotes", events),
+            )
+            done = time.time()
+            committed += [(answered[q.symbol], done) for q in outcome.new]
+            if outcome.new:
+                runner.request(build)
+            time.sleep(max(0.0, tick + args.interval - time.time()))
+        deadline = time.time() + 120
+        while (runner.busy or not builds or builds[-1][0] < committed[-1][1]) and time.time() < deadline:
+            time.sleep(0.2)
+        gold = []
+        for received, at in committed:
+            after = [end for began, end, ok in builds if ok and began >= at]
+            if after:
+                gold.append(min(after) - received)
+    finally:
+        producer.close()
+        pool.close()
+        client.http.close()
+        market.__exit__(None, None, None)
+        s3.stop()
+        infra.stop()
+
+    durations = [end - began for began, end, _ in builds]
+    print(f"\nstock analytics, {args.ticks} ticks of {len(DEFAULT_SYMBOLS)} symbols every {args.interval:g} s "
+          f"({len(committed)} new quotes, {len(builds)} gold builds; first build {cold_seconds:.1f} s)\n")  # fmt: skip
+    print(f"{'latency':<14}{'p50':>9}{'p99':>9}{'original':>10}{'goal':>8}")
+    for name, values in (("API → bronze", bronze), ("API → gold", gold)):
+        if not values:
+            print(f"{name:<14}{'-':>9}{'-':>9}")
+            continue
+        p50, p99 = percentile(values, 0.5), percentile(values, 0.99)
+        print(f"{name:<14}{p50:>8.3f}s{p99:>8.3f}s{ORIGINAL[name]:>9.0f}s{GOALS[name]:>7.0f}s")
+    if durations:
+        print(f"\ndbt build (6 models, 41 tests): p50 {statistics.median(durations):.1f} s, max {max(durations):.1f} s")
+    ok = (
+        bool(gold)
+        and percentile(bronze, 0.99) <= GOALS["API → bronze"]
+        and percentile(gold, 0.99) <= GOALS["API → gold"]
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""The gold layer's run: `dbt build` of dbt/stocks/ on PostgreSQL, and what it did.
+
+dbt runs in a process of its own: dbt-core pins packages below what the platform's dev tools
+need (so `make setup` gives it its own virtual environment, `.venv-dbt`), its import costs
+about 2 s and it reconfigures logging globally, none of which belongs in a function that also
+takes a quote tick every 6 s. This module builds the command and its environment (pure),
+runs it, and reads dbt's own record of the run, `target/run_results.json`, into a
+`GoldOutcome`: models built, failed and skipped, tests passed and failed, each failure named.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from .settings import StockSettings
+
+MODELS = (
+    "silver_stock_quotes",
+    "gold_kpi",
+    "gold_kpi_history",
+    "gold_kpi_latest",
+    "gold_candlestick",
+    "gold_treechart",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeFailure:
+    """A model that failed or a test that found rows (or errored), with dbt's message."""
+
+    name: str
+    kind: str  # model | test
+    status: str  # error | fail
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class GoldOutcome:
+    """What one `dbt build` did."""
+
+    models_built: int = 0
+    models_failed: int = 0
+    models_skipped: int = 0
+    tests_passed: int = 0
+    tests_failed: int = 0
+    tests_skipped: int = 0
+    duration_seconds: float = 0.0
+    failures: tuple[NodeFailure, ...] = ()
+    error: str | None = None  # dbt could not run at all (missing, timed out, no results)
+    returncode: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.models_failed and not self.tests_failed and self.returncode == 0
+
+    @property
+    def status(self) -> str:
+        """The job_logs status: succeeded, partial (built, but a data test failed) or failed."""
+        if self.ok:
+            return "succeeded"
+        if self.error is None and not self.models_failed and self.models_built:
+            return "partial"
+        return "failed"
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"dbt build did not run: {self.error}"
+        text = (
+            f"models {self.models_built} built, {self.models_failed} failed, {self.models_skipped} skipped; "
+            f"tests {self.tests_passed} passed, {self.tests_failed} failed; {self.duration_seconds:.1f} s"
+        )
+        if self.failures:
+            text += "; " + "; ".join(f"{f.kind} {f.name} {f.status}: {f.message}" for f in self.failures[:5])
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "models_built": self.models_built,
+            "models_failed": self.models_failed,
+            "models_skipped": self.models_skipped,
+            "tests_passed": self.tests_passed,
+            "tests_failed": self.tests_failed,
+            "tests_skipped": self.tests_skipped,
+            "duration_seconds": round(self.duration_seconds, 3),
+            "failures": [{"name": f.name, "kind": f.kind, "status": f.status} for f in self.failures],
+            "error": self.error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DbtInvocation:
+    """The command, environment and result file of one build."""
+
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(repr=False)
+    run_results: Path
+
+
+def work_dir(settings: StockSettings) -> Path:
+    """Where dbt's target/ and logs/ go: STOCKS_DBT_WORK_DIR, else one temporary directory per user
+    (kept between runs so dbt's partial parse is reused)."""
+    if settings.dbt_work_dir:
+        return Path(settings.dbt_work_dir)
+    return Path(tempfile.gettempdir()) / f"price-crawler-dbt-{os.getuid()}"
+
+
+def connection_env(database_url: str) -> dict[str, str]:
+    """The variables dbt/stocks/profiles.yml reads, from a postgresql:// URL."""
+    url = urlparse(database_url)
+    if url.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a PostgreSQL URL: scheme {url.scheme!r}")
+    return {
+        "STOCKS_DBT_HOST": url.hostname or "localhost",
+        "STOCKS_DBT_PORT": str(url.port or 5432),
+        "STOCKS_DBT_USER": unquote(url.username or ""),
+        "STOCKS_DBT_PASSWORD": unquote(url.password or ""),
+        "STOCKS_DBT_DBNAME": unquote(url.path.lstrip("/")),
+    }
+
+
+def dbt_invocation(
+    settings: StockSettings, database_url: str, *, base_env: Mapping[str, str] | None = None, select: Sequence[str] = ()
+) -> DbtInvocation:
+    """`dbt build` of the project, pointed at `database_url` and the configured schemas."""
+    work = work_dir(settings)
+    project = settings.dbt_project_dir
+    argv = [
+        settings.dbt_command(),
+        "build",
+        "--project-dir",
+        project,
+        "--profiles-dir",
+        project,
+        "--target-path",
+        str(work / "target"),
+        "--log-path",
+        str(work / "logs"),
+        "--threads",
+        str(settings.dbt_threads),
+        "--no-use-colors",
+        "--log-format",
+        "text",
+    ]
+    for selector in select:
+        argv += ["--select", selector]
+    env = dict(os.environ if base_env is None else base_env)
+    env.update(connection_env(database_url))
+    env.update(
+        STOCKS_GOLD_SCHEMA=settings.gold_schema,
+        STOCKS_SILVER_SCHEMA=settings.silver_schema,
+        STOCKS_DBT_THREADS=str(settings.dbt_threads),
+        DBT_SEND_ANONYMOUS_USAGE_STATS="false",
+        DO_NOT_TRACK="1",
+        DBT_VERSION_CHECK="false",
+    )
+    env.pop("DBT_PROFILES_DIR", None)
+    return DbtInvocation(tuple(argv), env, work / "target" / "run_results.json")
+
+
+def outcome_from_run_results(results: Mapping[str, Any], returncode: int | None) -> GoldOutcome:
+    """Count dbt's run_results.json by node kind and status."""
+    counts = {"built": 0, "model_failed": 0, "model_skipped": 0, "passed": 0, "test_failed": 0, "test_skipped": 0}
+    failures: list[NodeFailure] = []
+    for result in results.get("results", []):
+        unique_id = str(result.get("unique_id", ""))
+        kind = unique_id.split(".", 1)[0]
+        name = unique_id.split(".")[-1] if kind == "model" else unique_id.split(".", 2)[-1]
+        status = str(result.get("status", ""))
+        message = " ".join(str(result.get("message") or "").split())[:300]
+        if kind == "model":
+            if status == "success":
+                counts["built"] += 1
+            elif status == "skipped":
+                counts["model_skipped"] += 1
+            else:
+                counts["model_failed"] += 1
+                failures.append(NodeFailure(name, "model", status, message))
+        elif kind == "test":
+            if status in ("pass", "warn"):
+                counts["passed"] += 1
+            elif status == "skipped":
+                counts["test_skipped"] += 1
+            else:
+                counts["test_failed"] += 1
+                failures.append(NodeFailure(name, "test", status, message))
+    return GoldOutcome(
+        models_built=counts["built"],
+        models_failed=counts["model_failed"],
+        models_skipped=counts["model_skipped"],
+        tests_passed=counts["passed"],
+        tests_failed=counts["test_failed"],
+        tests_skipped=counts["test_skipped"],
+        duration_seconds=float(results.get("elapsed_time") or 0.0),
+        failures=tuple(failures),
+        returncode=returncode,
+    )
+
+
+def run_gold(settings: StockSettings, database_url: str, *, select: Sequence[str] = ()) -> GoldOutcome:
+    """Run `dbt build` once and say what it did (never raises for a failed build)."""
+    invocation = dbt_invocation(settings, database_url, select=select)
+    invocation.run_results.unlink(missing_ok=True)
+    started = time.monotonic()
+    try:
+        done = subprocess.run(
+            invocation.argv,
+            env=dict(invocation.env),
+            capture_output=True,
+            text=True,
+            timeout=settings.dbt_timeout_seconds,
+            check=False,
+        )
+    except FileNotFoundError:
+        return GoldOutcome(error=f"{invocation.argv[0]} not found (make setup installs .venv-dbt)")
+    except subprocess.TimeoutExpired:
+        return GoldOutcome(
+            error=f"timed out after {settings.dbt_timeout_seconds:.0f} s", duration_seconds=time.monotonic() - started
+        )
+    elapsed = time.monotonic() - started
+    try:
+        results = json.loads(invocation.run_results.read_text())
+    except (OSError, ValueError):
+        tail = " ".join((done.stdout + done.stderr).split())[-400:]
+        return GoldOutcome(error=f"exit {done.returncode}, no run results: {tail}", returncode=done.returncode)
+    outcome = outcome_from_run_results(results, done.returncode)
+    # The wall time of the whole process (interpreter start and parse included): what a tick costs.
+    return replace(outcome, duration_seconds=elapsed)
