@@ -68,7 +68,7 @@ _FLOOR = msgspec.json.Decoder(list[_PriceOnly])
 
 
 def _floor(answer: RecordedAnswer) -> int:
-    prices = {}
+    prices: dict[str, Decimal] = {}
     for pair in _FLOOR.decode(answer.body):
         if pair.priceUsd is not None and pair.baseToken is not None and pair.baseToken.address:
             prices.setdefault(pair.baseToken.address.lower(), Decimal(pair.priceUsd))
