@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from bench.baselines import CopyFigures, KafkaFigures
+from bench.decoding import DecodeFigures
 from bench.scenarios import FUNCTION_NAMES, NaiveRun, SystemRun
 from bench.ticks import Distribution
 from bench.upstream import APIS, minimum_per_tick, observed_per_tick, per_minute_against_limit
@@ -56,6 +57,7 @@ class Results:
     naive: dict[int, NaiveRun] = field(default_factory=dict)
     copy_per_tick: dict[int, CopyFigures] = field(default_factory=dict)
     copy_ceiling: CopyFigures | None = None
+    decoding: dict[int, DecodeFigures] = field(default_factory=dict)
     kafka: KafkaFigures | None = None
     capacity: list[CapacitySearch] = field(default_factory=list)
     profile: dict[str, Any] | None = None
@@ -316,6 +318,54 @@ def rows(results: Results) -> list[tuple[str, ...]]:
             )
         )
         out.append(("  CPU per process in the window, % of one core", n, _shares(run), "", "", "", "", "", ""))
+        decoding = results.decoding.get(size)
+        floor = _floor_per_thousand(results, run, decoding)
+        out.append(
+            (
+                "  our side (+ Kafka + PostgreSQL) ÷ floor (exact decode + COPY + 1 Kafka message per job)",
+                n,
+                _times(_add(ours_cpu, infra_cpu), per_k, 3),
+                "",
+                "",
+                f"floor: {floor:.4f}" if floor is not None else "-",
+                ratio(_mul(_add(ours_cpu, infra_cpu), per_k), floor),
+                "≤ 5× floor",
+                missed_by(_mul(_add(ours_cpu, infra_cpu), per_k) or float("inf"), 5 * floor, lower_is_better=True)
+                if floor
+                else "",
+            )
+        )
+        if decoding and decoding.per_thousand:
+            now, before, least = (
+                decoding.per_thousand.get(name)
+                for name in ("pool fields (now)", "whole body (before)", "floor: priceUsd only")
+            )
+            out.append(
+                (
+                    "reading DexScreener answers, CPU ms per 1,000 tokens: now (before)",
+                    f"{decoding.tokens:,} on DEX",
+                    f"{number(_mul(now, 1000), 1)} ({number(_mul(before, 1000), 1)})",
+                    "",
+                    ratio(now, before) + " of before" if now and before else "",
+                    f"floor (priceUsd only): {number(_mul(least, 1000), 2)}",
+                    ratio(now, least),
+                    "",
+                    "",
+                )
+            )
+            out.append(
+                (
+                    "  answers, KB per token",
+                    f"{decoding.tokens:,} on DEX",
+                    f"{decoding.answers} answers, {decoding.bytes_per_token / 1000:.1f} KB/token",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                )
+            )
 
     for search in results.capacity:
         best = search.best
@@ -433,6 +483,19 @@ def rows(results: Results) -> list[tuple[str, ...]]:
             )
         )
     return out
+
+
+def _floor_per_thousand(results: Results, run: SystemRun, decoding: DecodeFigures | None) -> float | None:
+    """CPU s per 1,000 prices of the least work a price path can do in this run: the floor
+    decode of its DexScreener share, a COPY of the rows, one Kafka message per job."""
+    copy = results.copy_per_tick.get(run.config.size) or results.copy_ceiling
+    kafka = results.kafka
+    floor_decode = decoding.per_thousand.get("floor: priceUsd only") if decoding else None
+    if copy is None or kafka is None or floor_decode is None or not run.seeded.symbols:
+        return None
+    dex_share = decoding.tokens / run.seeded.symbols if decoding else 0.0
+    jobs_per_thousand = 1000 * run.seeded.jobs_per_tick / run.seeded.symbols
+    return floor_decode * dex_share + 1000 / copy.rows_per_second + jobs_per_thousand / kafka.messages_per_second
 
 
 def _naive_triple(latency: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/run.py` from anywhere
 
-from bench import baselines
+from bench import baselines, decoding
 from bench.infra import BENCH_STATE_DIR, BenchInfra
 from bench.report import TARGET_P99_TOKENS, CapacitySearch, Results, machine, render_markdown, render_text, to_json
 from bench.scenarios import SystemRun, run_naive, run_system
@@ -198,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             results.runs[size] = run
             log.info("  %s", summary(run))
+            results.decoding[size] = decoding.decode_cost(infra, size, log_dir / f"decoding-{size}")
+            log.info("  %s", decoding_summary(results.decoding[size]))
             if not args.skip_baselines:
                 log.info("naive crawler, %s tokens", f"{size:,}")
                 results.naive[size] = run_naive(
@@ -334,6 +336,11 @@ def summary(run: SystemRun) -> str:
         f"{f.late} late + {f.skipped} skipped + {f.short} short of {run.ticks} ticks; "
         f"{run.prices_per_second:,.0f} prices/s" + (f"; CRASHED: {', '.join(run.crashed)}" if run.crashed else "")
     )
+
+
+def decoding_summary(figures: decoding.DecodeFigures) -> str:
+    per_k = ", ".join(f"{name} {seconds * 1000:.1f} ms" for name, seconds in figures.per_thousand.items())
+    return f"reading {figures.answers} DexScreener answers of {figures.tokens:,} tokens, per 1,000 tokens: {per_k}"
 
 
 def busy_machine_notes(sample_seconds: float = 2.0) -> list[str]:

@@ -89,6 +89,8 @@ def number_limit_broken(number: Decimal) -> str | None:
     if adjusted < MIN_ADJUSTED_EXPONENT:
         return f"exponent below the limit of {MIN_ADJUSTED_EXPONENT} (|value| >= 1e{MIN_ADJUSTED_EXPONENT})"
     digits = number.as_tuple().digits
+    if len(digits) <= MAX_SIGNIFICANT_DIGITS:  # nearly always: no need to count trailing zeros
+        return None
     significant = len(bytes(digits).rstrip(b"\0"))  # trailing zeros are the exponent's business
     if significant > MAX_SIGNIFICANT_DIGITS:
         return f"more than the limit of {MAX_SIGNIFICANT_DIGITS} significant digits"
@@ -131,10 +133,10 @@ def decoded_integer(raw: str) -> int | WireNumberOutOfBounds:
     return int(raw)
 
 
-def _bounded(number: Decimal, field: str, shown: str) -> Decimal:
+def _bounded(number: Decimal, field: str, shown: str | None = None) -> Decimal:
     limit = number_limit_broken(number)
     if limit is not None:
-        raise BadWireValue(field, _shown(shown), limit)
+        raise BadWireValue(field, _shown(str(number) if shown is None else shown), limit)
     return number if number else Decimal(0)  # -0, 0E-7 -> 0
 
 
@@ -147,13 +149,13 @@ def to_decimal(value: Any, field: str = "") -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, Decimal):
-        return _bounded(value, field, str(value))
+        return _bounded(value, field)  # its text only when it breaks a bound: most never do
     if isinstance(value, int):
         if value.bit_length() > _MAX_INT_BITS:
             raise BadWireValue(
                 field, f"{value.bit_length()}-bit integer", f"exponent above the limit of {MAX_ADJUSTED_EXPONENT}"
             )
-        return _bounded(Decimal(value), field, str(value))
+        return _bounded(Decimal(value), field)
     if isinstance(value, WireNumberOutOfBounds):
         raise BadWireValue(field, value.shown, value.limit)
     if isinstance(value, float):

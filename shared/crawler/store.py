@@ -347,10 +347,6 @@ def write_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) -
         WITH incoming AS (
             SELECT * FROM unnest(CAST(:k AS text[]), CAST(:p AS numeric[]), CAST(:s AS text[]),
                                  CAST(:t AS timestamptz[])) AS x(token_key, price_usdt, source, observed_at)
-        ), earlier AS (
-            -- The statement's snapshot: the observations stored before it, i.e. the redelivered ones.
-            SELECT p.token_key, p.price_usdt, p.source, p.observed_at
-            FROM token_prices p JOIN incoming i USING (token_key, observed_at)
         ), inserted AS (
             INSERT INTO token_prices (token_key, price_usdt, source, observed_at, job_id)
             SELECT token_key, price_usdt, source, observed_at, :job FROM incoming
@@ -367,6 +363,13 @@ def write_prices(conn: Conn, quotes: Iterable[PriceQuote], job_id: str | None) -
                 observed_at = EXCLUDED.observed_at, job_id = EXCLUDED.job_id, updated_at = now()
             WHERE EXCLUDED.observed_at >= l.observed_at
             RETURNING 1
+        ), earlier AS (
+            -- The redelivered observations, as stored before this statement (its snapshot): only
+            -- those the insert skipped are looked up, so a batch of new prices probes the index once.
+            SELECT p.token_key, p.price_usdt, p.source, p.observed_at
+            FROM token_prices p JOIN (
+                SELECT token_key, observed_at FROM incoming EXCEPT ALL SELECT token_key, observed_at FROM inserted
+            ) skipped USING (token_key, observed_at)
         )
         SELECT token_key, price_usdt, source, observed_at, (SELECT count(*) FROM inserted) FROM earlier
         UNION ALL SELECT NULL, NULL, NULL, NULL, (SELECT count(*) FROM inserted) WHERE NOT EXISTS (SELECT 1 FROM earlier)

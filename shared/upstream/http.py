@@ -67,7 +67,7 @@ from .failures import (
     retry_after_seconds,
     undecodable_body_error,
 )
-from .jsonbody import decode_json
+from .jsonbody import JsonShape, decode_json
 from .ratelimit import SlidingWindowLimiter
 from .weight import UsedWeightBudget
 
@@ -185,6 +185,7 @@ class UpstreamHttp:
         limiter: str = DEFAULT_LIMITER,
         expect: type | tuple[type, ...] | None = None,
         check: BodyCheck | None = None,
+        shape: JsonShape | None = None,
     ) -> Any:
         """GET `path` (relative to the base URL) and return the decoded JSON body.
 
@@ -192,10 +193,11 @@ class UpstreamHttp:
         `weight` is the request's cost in the API's weight budget (Binance).
         `expect` (list and/or dict) and `check` validate the body; a body of the wrong shape
         is `BadUpstreamBody` (not retried, not a breaker failure: the items asked fail).
+        `shape` decodes only the fields a reader needs (`JsonShape`; the whole body otherwise).
         Raises `RetryableUpstreamError` (incl. `RateLimited`, `UpstreamBanned`,
         `CircuitOpen`) or `PermanentUpstreamError` (incl. `RegionBlocked`).
         """
-        return self._call("GET", path, params, None, weight, headers, limiter, expect, check)
+        return self._call("GET", path, params, None, weight, headers, limiter, expect, check, shape)
 
     def post_json(
         self,
@@ -216,7 +218,7 @@ class UpstreamHttp:
         """
         content = json.dumps(document, separators=(",", ":")).encode()
         post_headers = {"content-type": "application/json", **(headers or {})}
-        return self._call("POST", path, None, content, 1, post_headers, limiter, expect, check)
+        return self._call("POST", path, None, content, 1, post_headers, limiter, expect, check, None)
 
     def _call(
         self,
@@ -229,10 +231,11 @@ class UpstreamHttp:
         limiter: str,
         expect: type | tuple[type, ...] | None,
         check: BodyCheck | None,
+        shape: JsonShape | None,
     ) -> Any:
         token = request_method.set(method)
         try:
-            return self._gated_call(path, params, content, weight, headers, limiter, expect, check)
+            return self._gated_call(path, params, content, weight, headers, limiter, expect, check, shape)
         finally:
             request_method.reset(token)
 
@@ -246,6 +249,7 @@ class UpstreamHttp:
         limiter: str,
         expect: type | tuple[type, ...] | None,
         check: BodyCheck | None,
+        shape: JsonShape | None,
     ) -> Any:
         bucket = self._limiters.get(limiter)
         if bucket is None:
@@ -258,7 +262,9 @@ class UpstreamHttp:
             )
         try:
             # A copy per call: retry state then never crosses threads, whatever the tenacity version.
-            body = self._retrying.copy()(self._attempt, path, params, content, weight, headers, bucket, expect, check)
+            body = self._retrying.copy()(
+                self._attempt, path, params, content, weight, headers, bucket, expect, check, shape
+            )
         except RateLimited:
             self._breaker.release()  # a budget signal, not a sign of ill health
             raise
@@ -299,6 +305,7 @@ class UpstreamHttp:
         bucket: SlidingWindowLimiter,
         expect: type | tuple[type, ...] | None,
         check: BodyCheck | None,
+        shape: JsonShape | None,
     ) -> Any:
         self._refuse_if_banned(path)
         self._await_cooldown(path)
@@ -309,7 +316,7 @@ class UpstreamHttp:
         response = self._send(path, params, content, headers)
         if not response.is_success:
             raise self._error_for(path, response)
-        return self._decode(path, response, expect, check)
+        return self._decode(path, response, expect, check, shape)
 
     def _send(
         self,
@@ -353,10 +360,15 @@ class UpstreamHttp:
         return response
 
     def _decode(
-        self, path: str, response: httpx.Response, expect: type | tuple[type, ...] | None, check: BodyCheck | None
+        self,
+        path: str,
+        response: httpx.Response,
+        expect: type | tuple[type, ...] | None,
+        check: BodyCheck | None,
+        shape: JsonShape | None,
     ) -> Any:
         try:
-            body = decode_json(response.content)
+            body = decode_json(response.content) if shape is None else shape.decode(response.content)
         except ValueError as exc:
             raise undecodable_body_error(
                 self.api, path, response.status_code, response.headers.get("content-type"), response.content, str(exc)

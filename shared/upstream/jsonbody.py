@@ -56,6 +56,34 @@ def decode_json(content: bytes | str) -> Any:
     return clean_text(doc) if _NUL_ESCAPE in raw else doc  # the walk only when a NUL may be there
 
 
+class JsonShape:
+    """Decodes a body into only the fields a reader needs (msgspec `TypedDict`s, unknown keys
+    skipped unread): the same numbers, bounds and text rules as `decode_json`, less work.
+
+    The shape types every kept field `Any`, so a value's type never fails the body; a body
+    the shape does not fit (an array where an object is expected, a null sub-object), one
+    msgspec refuses for its numbers, or one holding a NUL escape is decoded by
+    `decode_json` instead, whole: hostile input gets exactly the tolerant reading it
+    always had, and only well-formed answers take the short path.
+    """
+
+    def __init__(self, shape: Any):
+        self.shape = shape
+        self._decoder = msgspec.json.Decoder(shape, float_hook=decoded_number)
+
+    def decode(self, content: bytes | str) -> Any:
+        """The body as `shape` reads it, or as `decode_json` does (class docstring)."""
+        if not content:
+            raise ValueError("empty body")
+        raw = content.encode() if isinstance(content, str) else content
+        if _NUL_ESCAPE in raw:
+            return decode_json(content)
+        try:
+            return self._decoder.decode(content)
+        except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+            return decode_json(content)
+
+
 def _decode_leniently(content: bytes | str, error: msgspec.DecodeError) -> Any:
     """The standard library's reading of a body msgspec refused for its numbers (NaN,
     Infinity, integers beyond its range), with the same bounded hooks; else msgspec's error."""

@@ -148,6 +148,24 @@ def test_the_latest_price_never_goes_back_in_time_and_a_redelivered_observation_
     ]
 
 
+def test_a_batch_mixing_new_and_redelivered_observations_returns_each_as_first_stored(conn):
+    coins = [
+        TokenProfile(key=f"native:coin{i}", symbol=f"C{i}", name=None, chain=None, address=None, source="t")
+        for i in range(3)
+    ]
+    store.upsert_tokens(conn, coins)
+    first = [PriceQuote(f"native:coin{i}", f"C{i}", Decimal(f"1.{i}"), "binance", T0) for i in range(2)]
+    assert store.write_prices(conn, first, "job-1").inserted == 2
+    # A redelivery observed anew (other prices, another source) plus a token priced for the first time.
+    again = [dataclasses.replace(q, price_usdt=q.price_usdt + 1, source="coingecko") for q in first]
+    new = PriceQuote("native:coin2", "C2", Decimal("0.000000000012345"), "dexscreener", T0)
+    written = store.write_prices(conn, [*again, new], "job-1")
+    assert written.inserted == 1
+    assert written.stored == [*first, new]  # what is announced is what was committed first
+    assert count(conn, "SELECT count(*) FROM token_prices") == 3
+    assert count(conn, "SELECT count(*) FROM token_candle_ticks") == 3  # each observation queued once
+
+
 def test_a_non_positive_price_is_refused_before_the_database(conn):
     with pytest.raises(ValueError, match="non-positive"):
         store.insert_prices(conn, [PriceQuote("native:bitcoin", "BTC", Decimal(0), "binance", T0)], "job")

@@ -36,6 +36,7 @@ from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
 from shared.errors import CrawlerError, PrerequisiteMissing
 from shared.observability.logging import log_context
 from shared.upstream import UpstreamClients
+from shared.upstream.dexscreener import POOL_PAIRS
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _price_on_dexscreener(
             continue
         try:
             answers = upstream.dexscreener.token_pairs_per_batch(
-                chain_id, [a for _, a in members], partial(_main_pools, chain, members)
+                chain_id, [a for _, a in members], partial(_main_pools, chain, members), shape=POOL_PAIRS
             )
         except CrawlerError as exc:
             ledger.source_failed(Source.DEXSCREENER.value, exc, [t.key for t, _ in members])
