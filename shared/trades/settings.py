@@ -58,6 +58,11 @@ class TradesSettings(BaseSettings):
     # Trades waiting for a market price re-enriched per crawler price event, at most.
     enrich_pending_batch: int = Field(default=200, ge=1)
 
+    # --- the WebSocket feed (trade_feed): how often an idle connection polls trade_feed, and
+    # how many items one read sends at most (a long backlog goes out in reads of this size).
+    feed_poll_seconds: float = Field(default=0.5, gt=0, le=30)
+    feed_batch_items: int = Field(default=200, ge=1, le=5000)
+
     # --- alerts (shared/trades/behaviour.py; defaults documented in docs/trades.md) ----------
     alert_overtrading_trades: int = Field(default=10, ge=2)
     alert_overtrading_window_minutes: float = Field(default=60.0, gt=0)
