@@ -71,6 +71,12 @@ if [ -z "$(postgres_bindir)" ]; then
   [ -n "$(postgres_bindir)" ] || die "PostgreSQL installed but no server binaries found in /usr/lib/postgresql/*/bin"
 fi
 
+# The trade-journal page is tested in a real headless browser (Playwright drives Debian's
+# chromium: `playwright install` would download one from a CDN). Its test fails without it.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium || die "chromium is missing and apt-get could not install it (the journal page's test needs it)"
+fi
+
 # Needed only by some later tests; without them those tests skip and say why.
 if ! command -v kubectl >/dev/null 2>&1; then
   apt_install kubernetes-client || warn "kubectl unavailable (Debian package kubernetes-client): tests that need it will skip"
