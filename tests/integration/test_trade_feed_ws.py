@@ -21,13 +21,13 @@ from pydantic import SecretStr
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from local import services
 from local.stack import function_argv
 from shared.db.connection import connect as db_connect
 from shared.trades import feed
 from shared.trades.auth import issue_token
 from shared.trades.feed_stream import FEED_SUBPROTOCOL
 from shared.trades.settings import TradesSettings
-from local import services
 
 pytestmark = pytest.mark.infra
 
@@ -133,7 +133,10 @@ def test_backlog_then_live_items_in_commit_order_only_the_users_own(feed_server,
         writer("bob", "alert", "b-alert", {"alert_id": "b-alert"})
         live.append(writer("alice", "trade", "t5", trade_record(5)))
         got = receive(ws, 2)
-        assert [(m["cursor"], m["kind"], m["id"]) for m in got] == [(str(live[0]), "alert", "a1"), (str(live[1]), "trade", "t5")]
+        assert [(m["cursor"], m["kind"], m["id"]) for m in got] == [
+            (str(live[0]), "alert", "a1"),
+            (str(live[1]), "trade", "t5"),
+        ]
         assert_quiet(ws)
 
 
@@ -197,7 +200,7 @@ def test_bad_requests_are_refused_400_and_a_token_in_the_query_is_not_taken(feed
     assert refused_status(f"{feed_server}/ws/trades/alice?cursor=abc", subprotocols=offer) == 400
     assert refused_status(f"{feed_server}/ws/trades/alice?cursor=0&token=x", subprotocols=offer) == 400
     # the bearer subprotocol without ours: a browser would fail the answer, so it is refused plainly
-    assert refused_status(f"{feed_server}/ws/trades/alice", subprotocols=[offer[1]]) == 400  # type: ignore[list-item]
+    assert refused_status(f"{feed_server}/ws/trades/alice", subprotocols=[offer[1]]) == 400
     assert refused_status(f"{feed_server}/ws/trades/alice?token={token('alice')}") == 401
 
 

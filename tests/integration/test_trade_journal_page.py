@@ -12,14 +12,13 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import Browser, expect, sync_playwright
 
 from local import services
 from local.stack import function_argv
@@ -42,9 +41,7 @@ def chromium_path() -> str:
 
 def start(name: str, port: int, env: dict[str, str], log_dir: Path) -> subprocess.Popen:
     log = open(log_dir / f"{name}.log", "wb")
-    process = subprocess.Popen(
-        list(function_argv(name, port)), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen(list(function_argv(name, port)), env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     services.wait_for_port("127.0.0.1", port, timeout=30, alive=lambda: process.poll() is None)
     return process
 
@@ -75,7 +72,7 @@ def journal(pipeline: Pipeline, tmp_path: Path) -> Iterator[str]:  # noqa: F811
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     executable = chromium_path()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
@@ -88,7 +85,7 @@ def browser() -> Iterator[object]:
 def test_the_journal_shows_the_users_trades_with_context_and_alerts_live_and_nothing_of_others(
     pipeline: Pipeline,  # noqa: F811
     journal: str,
-    browser,
+    browser: Browser,
 ) -> None:
     at = (datetime.now(timezone.utc) - timedelta(seconds=90)).replace(second=30, microsecond=500000)
     seed_market(pipeline.resources, at)
@@ -104,10 +101,10 @@ def test_the_journal_shows_the_users_trades_with_context_and_alerts_live_and_not
     assert page_answer.status_code == 200 and "script-src 'self'" in page_answer.headers["content-security-policy"]
     assert "http" not in page_answer.text.replace('content="ws://', "").split("<body>")[1]  # no CDN, no external link
 
-    page = browser.new_page()  # type: ignore[attr-defined]
+    page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda message: message.type == "error" and errors.append(message.text))  # CSP too
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)  # CSP too
     page.goto(f"{journal}#token={issue_token(pipeline.settings, 'alice')}")
     rows = page.locator("#trades tbody tr")
     btc = page.locator("#trades tbody tr", has_text="BTCUSDT")
@@ -139,7 +136,7 @@ def test_the_journal_shows_the_users_trades_with_context_and_alerts_live_and_not
     assert errors == []
 
     # Another user's page shows none of alice's trades, alerts or live items.
-    other = browser.new_page()  # type: ignore[attr-defined]
+    other = browser.new_page()
     other.goto(f"{journal}#token={issue_token(pipeline.settings, 'bob')}")
     expect(other.locator("#status")).to_have_text(re.compile("^Live"), timeout=15000)
     assert other.locator("#trades tbody tr").count() == 0 and other.locator("#alerts tbody tr").count() == 0
