@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make setup`: everything a local run and the test suite need, idempotent and quick when
 # nothing changed.
-#   - system packages, only when missing: Java 17+, Maven, PostgreSQL server (apt-get);
+#   - system packages, only when missing: Java 17+, Maven, PostgreSQL server, chromium (apt-get);
 #     kubectl, promtool, shellcheck and docker-compose too, but their absence only warns (the
 #     tests needing them skip);
 #   - .venv with the project installed editable with its dev extras (re-done only when
