@@ -96,12 +96,31 @@ def functions_framework_argv(function: str, port: int) -> tuple[str, ...]:
             "--signature-type", "http", "--host", "127.0.0.1", "--port", str(port))  # fmt: skip
 
 
+# Functions served as ASGI applications (their `asgi` object) under uvicorn: functions-framework
+# cannot serve WebSockets (docs/trades.md, "The WebSocket feed").
+ASGI_FUNCTIONS: frozenset[str] = frozenset({"trade_feed"})
+
+
+def asgi_argv(function: str, port: int) -> tuple[str, ...]:
+    """The command that serves `functions/<function>/main.py`'s `asgi` under uvicorn on 127.0.0.1:`port`."""
+    return (sys.executable, "-m", "uvicorn", "--app-dir", str(PROJECT_ROOT / "functions" / function), "main:asgi",
+            "--ws", "websockets-sansio", "--host", "127.0.0.1", "--port", str(port),
+            # uvicorn's own lines quote the request target, query included: a token a client put
+            # there (refused, 400) would be logged. The function logs its handshakes itself.
+            "--no-access-log", "--log-level", "warning")  # fmt: skip
+
+
+def function_argv(function: str, port: int) -> tuple[str, ...]:
+    """The command serving `function` on `port`: uvicorn for an ASGI function, else functions-framework."""
+    return asgi_argv(function, port) if function in ASGI_FUNCTIONS else functions_framework_argv(function, port)
+
+
 def function_process(function: str, index: int, port: int) -> Process:
-    """Replica `index` of `functions/<function>/main.py` under functions-framework on `port`."""
+    """Replica `index` of `functions/<function>/main.py` (functions-framework, or uvicorn) on `port`."""
     source = PROJECT_ROOT / "functions" / function / "main.py"
     return Process(
         replica_name(function, index),
-        functions_framework_argv(function, port),
+        function_argv(function, port),
         requires=source,
         ready_url=f"http://127.0.0.1:{port}/health/readiness",
         env={"K_SERVICE": function, **FUNCTION_PROCESS_ENV},  # K_SERVICE as Knative sets it: names logs and metrics
@@ -121,6 +140,7 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("trade_normalizer", 8088),
     Function("trade_enricher", 8093),
     Function("trade_analyser", 8094),
+    Function("trade_feed", 8097),  # WS /ws/trades/{user_id}, under uvicorn (ASGI_FUNCTIONS)
     Function("stats", 8092),
     # Stock analytics (shared/stocks): Finnhub quotes every 6 s, dbt gold every minute.
     Function("stocks", 8095),

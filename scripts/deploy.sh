@@ -7,7 +7,8 @@
 #   2. database migrations, as a Job running the tools image (infra/docker/Dockerfile);
 #   3. the five functions: `func deploy` of each directory made by
 #      scripts/prepare_function.py (or, with --without-func, Docker images and the plain
-#      Services of infra/knative/services);
+#      Services of infra/knative/services); the ASGI functions (trade_feed, WebSockets) always
+#      as Docker images (target function-asgi) and plain Services;
 #   4. the eventing manifests (KafkaSinks, KafkaSources, PingSources), and wait until ready.
 #
 # Usage: scripts/deploy.sh [--env k3d|production] [--registry REGISTRY] [--tag TAG]
@@ -21,6 +22,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NAMESPACE="price-crawler"
 FUNCTIONS=(price metadata audit deadletter scheduler stats stocks quotes trades trade_normalizer trade_enricher trade_analyser)
+# ASGI functions (WebSockets) run under uvicorn: func-python answers only HTTP scopes, so these are
+# always a Docker image (Dockerfile target function-asgi) and a plain Knative Service.
+ASGI_FUNCTIONS=(trade_feed)
 ENVIRONMENT="k3d"
 REGISTRY="localhost:5001/price-crawler"
 TAG=""
@@ -34,7 +38,7 @@ BUILD_DIR="${ROOT}/build"
 log() { printf '\n==> %s\n' "$*"; }
 die() { printf 'deploy.sh: %s\n' "$*" >&2; exit 1; }
 
-usage() { sed -n '2,21p' "$0"; }
+usage() { sed -n '2,23p' "$0"; }
 
 while (($#)); do
   case "$1" in
@@ -52,10 +56,17 @@ done
 OVERLAY="${ROOT}/infra/knative/overlays/${ENVIRONMENT}"
 [[ -f "${OVERLAY}/kustomization.yaml" ]] || die "no overlay '${ENVIRONMENT}' in infra/knative/overlays"
 if ((${#ONLY[@]})); then
+  only_func=() only_asgi=()
   for name in "${ONLY[@]}"; do
-    [[ -f "${ROOT}/functions/${name}/func.yaml" ]] || die "no function '${name}'"
+    if [[ " ${ASGI_FUNCTIONS[*]} " == *" ${name} "* ]]; then
+      only_asgi+=("$name")
+    else
+      [[ -f "${ROOT}/functions/${name}/func.yaml" ]] || die "no function '${name}'"
+      only_func+=("$name")
+    fi
   done
-  FUNCTIONS=("${ONLY[@]}")
+  FUNCTIONS=("${only_func[@]}")
+  ASGI_FUNCTIONS=("${only_asgi[@]}")
 fi
 if [[ -z "$TAG" ]]; then
   TAG="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo dev)"
@@ -150,6 +161,18 @@ deploy_functions_without_func() {
     | kubectl apply -f - --selector "app.kubernetes.io/name in (${selected[*]})"
 }
 
+deploy_asgi_functions() {
+  local name
+  ((${#ASGI_FUNCTIONS[@]})) || return 0
+  for name in "${ASGI_FUNCTIONS[@]}"; do
+    log "function ${name}: docker build (ASGI, uvicorn)"
+    docker_image function-asgi "$name" --build-arg "FUNCTION=${name}"
+  done
+  local IFS=,
+  render_with_images infra/knative/services "${ASGI_FUNCTIONS[@]}" \
+    | kubectl apply -f - --selector "app.kubernetes.io/name in (${ASGI_FUNCTIONS[*]})"
+}
+
 apply_eventing() {
   log "eventing: KafkaSinks, KafkaSources, PingSources"
   kubectl apply -k "$OVERLAY"
@@ -170,7 +193,10 @@ kubectl get crd kafkasources.sources.knative.dev >/dev/null 2>&1 \
 
 apply_prerequisites
 ((MIGRATE)) && migrate
-if ((WITH_FUNC)); then deploy_functions_with_func; else deploy_functions_without_func; fi
+if ((${#FUNCTIONS[@]})); then
+  if ((WITH_FUNC)); then deploy_functions_with_func; else deploy_functions_without_func; fi
+fi
+deploy_asgi_functions
 apply_eventing
 wait_ready
 log "deployed to $(kubectl config current-context), namespace ${NAMESPACE}; runbook: docs/operations.md"

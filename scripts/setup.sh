@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make setup`: everything a local run and the test suite need, idempotent and quick when
 # nothing changed.
-#   - system packages, only when missing: Java 17+, Maven, PostgreSQL server (apt-get);
+#   - system packages, only when missing: Java 17+, Maven, PostgreSQL server, chromium (apt-get);
 #     kubectl, promtool, shellcheck and docker-compose too, but their absence only warns (the
 #     tests needing them skip);
 #   - .venv with the project installed editable with its dev extras (re-done only when
@@ -69,6 +69,12 @@ fi
 if [ -z "$(postgres_bindir)" ]; then
   apt_install postgresql || die "PostgreSQL server binaries are missing and apt-get could not install them"
   [ -n "$(postgres_bindir)" ] || die "PostgreSQL installed but no server binaries found in /usr/lib/postgresql/*/bin"
+fi
+
+# The trade-journal page is tested in a real headless browser (Playwright drives Debian's
+# chromium: `playwright install` would download one from a CDN). Its test fails without it.
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium || die "chromium is missing and apt-get could not install it (the journal page's test needs it)"
 fi
 
 # Needed only by some later tests; without them those tests skip and say why.

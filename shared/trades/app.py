@@ -18,6 +18,7 @@ from shared.runtime.app import FunctionApp
 from shared.runtime.resources import Resources
 from shared.runtime.verdict import HttpResponse
 from shared.trades.api import API_PREFIX, TradesApi
+from shared.trades.journal import journal_response
 from shared.trades.settings import TradesSettings
 
 
@@ -48,5 +49,6 @@ class TradesApp(FunctionApp):
         if bare.rstrip("/") == API_PREFIX or bare.startswith(API_PREFIX + "/"):
             return self.api.handle(method.upper(), bare.rstrip("/") or bare, query, headers, body)
         if method.upper() == "GET":
-            return super().handle_http(method, bare, headers, body)
+            page = journal_response(bare, self.trades)
+            return page or super().handle_http(method, bare, headers, body)
         return HttpResponse.json(404, {"error": f"no route for {method.upper()} {bare[:200]}"})

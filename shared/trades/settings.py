@@ -58,6 +58,14 @@ class TradesSettings(BaseSettings):
     # Trades waiting for a market price re-enriched per crawler price event, at most.
     enrich_pending_batch: int = Field(default=200, ge=1)
 
+    # --- the WebSocket feed (trade_feed): how often an idle connection polls trade_feed, and
+    # how many items one read sends at most (a long backlog goes out in reads of this size).
+    feed_poll_seconds: float = Field(default=0.5, gt=0, le=30)
+    feed_batch_items: int = Field(default=200, ge=1, le=5000)
+    # The feed's base URL as a browser reaches it (ws:// or wss://), for the journal page; empty:
+    # the page's own host on port 8097 (`make up`).
+    feed_url: str = Field(default="", pattern=r"^(wss?://[A-Za-z0-9.\-:\[\]]+(/[A-Za-z0-9._~\-/]*)?)?$")
+
     # --- alerts (shared/trades/behaviour.py; defaults documented in docs/trades.md) ----------
     alert_overtrading_trades: int = Field(default=10, ge=2)
     alert_overtrading_window_minutes: float = Field(default=60.0, gt=0)

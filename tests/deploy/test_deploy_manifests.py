@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +307,8 @@ def test_production_kafka_has_three_brokers_and_writes_on_two(rendered: dict[str
 def test_plain_services_match_func_yaml(rendered: dict[str, Any], func_yamls: dict[str, dict[str, Any]]) -> None:
     """infra/knative/services deploys what kn func would deploy from func.yaml."""
     services = _by_kind(rendered["infra/knative/services"], "Service")
-    assert set(services) == {func["name"] for func in func_yamls.values()}
+    # The ASGI functions (trade_feed: WebSockets) have no func.yaml: func-python serves HTTP only.
+    assert set(services) == {func["name"] for func in func_yamls.values()} | set(ASGI_SERVICES)
     for func in func_yamls.values():
         service, options = services[func["name"]], func["deploy"]["options"]
         assert service["metadata"]["namespace"] == func["namespace"]
@@ -334,6 +336,30 @@ def test_plain_services_match_func_yaml(rendered: dict[str, Any], func_yamls: di
 
 
 VISIBILITY = "networking.knative.dev/visibility"
+# Plain Services without a func.yaml (scripts/deploy.sh ASGI_FUNCTIONS): the Service name, its function.
+ASGI_SERVICES = {"trade-feed": "trade_feed"}
+
+
+def test_the_asgi_functions_are_deployed_from_their_image_with_a_long_timeout() -> None:
+    """trade_feed: the function-asgi image, reachable from outside (browsers), authenticated, long requests."""
+    services = _by_kind(
+        rules.load_yaml_documents(rules.ROOT / "infra" / "knative" / "services" / "services.yaml"), "Service"
+    )
+    deploy = (rules.ROOT / "scripts" / "deploy.sh").read_text()
+    assert re.search(r"^ASGI_FUNCTIONS=\(([^)]*)\)$", deploy, re.MULTILINE).group(1).split() == list(  # type: ignore[union-attr]
+        ASGI_SERVICES.values()
+    )
+    for name, function in ASGI_SERVICES.items():
+        service = services[name]
+        assert service["metadata"]["labels"]["app.kubernetes.io/name"] == function
+        assert VISIBILITY not in service["metadata"]["labels"]
+        spec = service["spec"]["template"]["spec"]
+        assert spec["timeoutSeconds"] == 600 and spec["containerConcurrency"] == 0
+        (container,) = spec["containers"]
+        assert container["image"] == f"price-crawler/{function}"
+        assert {e["name"] for e in container["env"]} == {"DATABASE_URL", "TRADES_TOKEN_KEY"}
+        assert (rules.ROOT / "functions" / function / "main.py").is_file()
+        assert not (rules.ROOT / "functions" / function / "func.yaml").exists()
 
 
 def test_only_the_read_api_is_reachable_from_outside(func_yamls: dict[str, dict[str, Any]]) -> None:

@@ -114,6 +114,14 @@ def test_compose_runs_every_function_on_the_dockerfile() -> None:
             name,
         )
         assert services[compose_name(name)]["environment"]["DATABASE_URL"].startswith("postgresql://")
+    # trade_feed (WebSockets) runs under uvicorn: the function-asgi target, no func.yaml
+    feed = services["trade-feed"]["build"]
+    assert (feed["dockerfile"], feed["target"], feed["args"]["FUNCTION"]) == (
+        "infra/docker/Dockerfile",
+        "function-asgi",
+        "trade_feed",
+    )
+    assert re.search(r"^FROM function AS function-asgi$", DOCKERFILE.read_text(), re.MULTILINE)
     for name in EVENT_DRIVEN:
         assert services[compose_name(name)]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
         url = services["eventing"]["environment"][f"{name.upper()}_FUNCTION_URL"]

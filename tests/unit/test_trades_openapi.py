@@ -21,13 +21,17 @@ def test_the_document_states_the_routes_statuses_and_limits_the_code_has() -> No
     from shared.trades.settings import TradesSettings
 
     paths = yaml.safe_load(DOCUMENT.read_text())["paths"]
-    assert {(p, m) for p, ops in paths.items() for m in ops} == {
+    methods = {"get", "post", "put", "patch", "delete"}  # a path may carry `servers` too (the WebSocket's)
+    assert {(p, m) for p, ops in paths.items() for m in ops if m in methods} == {
         ("/api/trades/import", "post"),
         ("/api/trades/import/{import_id}", "get"),
         ("/api/trades", "post"),
         ("/api/trades", "get"),
         ("/api/trades/{trade_id}", "get"),
         ("/api/trades/feed", "get"),
+        ("/ws/trades/{user_id}", "get"),
+        ("/journal", "get"),
+        ("/journal/{asset}", "get"),
     }
     settings = TradesSettings()
     post = paths["/api/trades"]["post"]
@@ -43,3 +47,8 @@ def test_the_document_states_the_routes_statuses_and_limits_the_code_has() -> No
     assert (feed_limit["maximum"], feed_limit["default"]) == (settings.max_page_size, settings.default_page_size)
     assert {"200", "400", "401", "403"} <= set(paths["/api/trades/feed"]["get"]["responses"])
     assert {"200", "202", "413"} <= set(paths["/api/trades/import"]["post"]["responses"])
+    assert {"101", "400", "401", "403"} <= set(paths["/ws/trades/{user_id}"]["get"]["responses"])
+    from shared.trades.journal import _ASSETS
+
+    assets = next(p for p in paths["/journal/{asset}"]["get"]["parameters"] if p["name"] == "asset")["schema"]
+    assert {f"/journal/{a}" for a in assets["enum"]} == set(_ASSETS)
