@@ -100,7 +100,7 @@ class KnFuncFunction:
         if body is None:  # the client went away before sending its body
             return
         response = await asyncio.to_thread(
-            self._app.handle_http, scope["method"], _target(scope), _headers(scope), body
+            self._app.handle_http, scope["method"], _target(scope), request_headers(scope), body
         )
         await send(
             {
@@ -112,7 +112,8 @@ class KnFuncFunction:
         await send({"type": "http.response.body", "body": response.body})
 
 
-def _headers(scope: Scope) -> dict[str, str]:
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by lower-cased name (HTTP and WebSocket scopes alike)."""
     # ASGI gives lower-cased byte pairs; repeated headers are joined as HTTP allows.
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):

@@ -30,7 +30,7 @@ from shared.errors import BadMessage
 from shared.events import InboundEvent
 from shared.observability.logging import register_secret
 from shared.runtime.app import FunctionApp
-from shared.runtime.asgi import KnFuncFunction, Receive, Scope, Send, _headers
+from shared.runtime.asgi import KnFuncFunction, Receive, Scope, Send, request_headers
 from shared.runtime.resources import Resources
 from shared.trades import feed
 from shared.trades.feed_stream import FeedRefused, FeedRequest, feed_request, item_message
@@ -107,7 +107,7 @@ class TradeFeedFunction(KnFuncFunction):
             request = feed_request(
                 scope.get("path", ""),
                 (scope.get("query_string") or b"").decode("latin-1"),
-                _headers(scope),
+                request_headers(scope),
                 self._feed_app.trades,
                 scope.get("subprotocols") or (),
             )
