@@ -243,11 +243,13 @@ def bybit_window(
 
 
 def bybit_fitting_span(window: tuple[int, int], first_page: Sequence[Any], pages: int) -> int:
-    """A window width (ms) whose fills fit in `pages` pages, judged from the window's first page.
+    """A window width (ms) from `window`'s start whose fills should fit in `pages` pages, judged
+    from the window's first (full) page.
 
-    Bybit answers newest first, so the first page covers [its oldest execTime, end]; at that
-    density, half of `pages` pages' worth of fills span the returned width (at least
-    `MIN_BYBIT_WINDOW_MS`, at most the window's own width).
+    Bybit answers newest first, so the first page covers [its oldest execTime, end]: at that
+    density half of `pages` pages' worth of fills span `covered * pages / 2`; and the time
+    before the oldest row seen can be read first whatever it holds. The wider of the two, at
+    least `MIN_BYBIT_WINDOW_MS`, at most the window's own width.
     """
     start, end = window
     width = end - start + 1
@@ -258,9 +260,9 @@ def bybit_fitting_span(window: tuple[int, int], first_page: Sequence[Any], pages
     ]
     if not times:
         return width
-    covered = max(1, end - min(times) + 1)
-    fitting = int(covered * pages / 2)  # `len(first_page)` rows per page over `covered` ms
-    return max(MIN_BYBIT_WINDOW_MS, min(width, fitting))
+    oldest = max(start, min(min(times), end))
+    by_density = int((end - oldest + 1) * pages / 2)
+    return max(MIN_BYBIT_WINDOW_MS, min(width, max(by_density, oldest - start)))
 
 
 def bybit_window_fills(

@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from shared.config import BybitSettings
 from shared.errors import BadMessage, UpstreamError
 from shared.events import InboundEvent, OutboundEvent
 from shared.observability import metrics
@@ -77,9 +78,12 @@ def _http(resources: Resources, exchange: str) -> UpstreamHttp:
         return resources.once(
             "trades.sync.http.binance", lambda: BinanceAccountClient.build_http(resources.settings.binance)
         )
-    from shared.config import BybitSettings
+    return resources.once("trades.sync.http.bybit", lambda: BybitClient.build_http(bybit_settings(resources)))
 
-    return resources.once("trades.sync.http.bybit", lambda: BybitClient.build_http(BybitSettings()))
+
+def bybit_settings(resources: Resources) -> BybitSettings:
+    """BYBIT_* (read once; a test puts its own under the same name first)."""
+    return resources.once("trades.sync.bybit_settings", BybitSettings)
 
 
 def _tick(event: InboundEvent) -> datetime:
@@ -176,12 +180,14 @@ class AccountSync:
         limit = self.settings.sync_bybit_page_limit
         cursor = self._cursor(category)
         pages_left = self.settings.sync_max_pages
-        span: int | None = None
+        widest = int(self.settings.sync_bybit_window_seconds * 1000)
+        span = widest
         while pages_left > 0:
             window = bybit_window(cursor, int(time.time() * 1000), self.settings, span)
             if window is None:
                 return
             width = window[1] - window[0] + 1
+            budget_at_start = pages_left
             page = client.execution_list(category, window[0], window[1], None, limit)
             pages_left -= 1
             if page.next_cursor is not None and page.rows:
@@ -197,14 +203,15 @@ class AccountSync:
                 pages.append(page.rows)
             if page.next_cursor is not None and page.rows:
                 # Denser than the first page said: a shorter window, never a cut one.
-                if width <= MIN_BYBIT_WINDOW_MS:
+                if width <= MIN_BYBIT_WINDOW_MS and budget_at_start == self.settings.sync_max_pages:
                     raise SyncWindowTooFull(f"{width} ms of {category} holds more than a tick's pages of {limit}")
-                span = width // 2
-                continue
+                span = max(MIN_BYBIT_WINDOW_MS, width // 2)
+                continue  # or, with no pages left this tick, the next tick goes on from the cursor
             synced = bybit_window_fills(self.account, cursor, window, pages, datetime.now(timezone.utc), self.skew)
             self._commit(synced)
             cursor = synced.cursor
-            span = None
+            if len(pages) * 4 <= self.settings.sync_max_pages:
+                span = min(widest, span * 2)  # a sparse window: the next may be wider
 
     # --- publish, then commit ----------------------------------------------------------------------
 

@@ -242,10 +242,15 @@ def test_bybit_row_outside_its_window_refuses_the_window() -> None:
         bybit_window_fills(BYBIT_ACCOUNT, cursor, (T0, T0 + 3_000), [[execution("z", T0 + 9_000)]], NOW)
 
 
-def test_bybit_fitting_span_shrinks_a_dense_window_to_half_the_pages_left() -> None:
-    # 100 rows over the window's last 1,000 ms: 10 pages fit 10,000 ms, half of that asked.
+def test_bybit_fitting_span_shrinks_a_dense_window_to_what_the_pages_left_can_read() -> None:
+    # 100 rows over the window's last 1,000 ms: 10 pages fit 10,000 ms at that density, half asked;
+    # the 999,000 ms before the oldest row seen can be read first, and that is wider.
     rows = [execution(str(i), 999_000 + i * 10) for i in range(100)]
-    assert bybit_fitting_span((0, 999_999), rows, 10) == 5_000
+    assert bybit_fitting_span((0, 999_999), rows, 10) == 999_000
+    # A steady 1,000 fills a minute: the newest 100 of a 60 s window span its last 6 s.
+    steady = [execution(str(i), 54_000 + i * 60) for i in range(100)]
+    assert bybit_fitting_span((0, 59_999), steady, 20) == 60_000  # 20 pages read it whole
+    assert bybit_fitting_span((0, 59_999), steady, 5) == 54_000  # 5 do not: what precedes the page first
     late = [execution(str(i), 1_000 + i * 10) for i in range(100)]
     assert bybit_fitting_span((0, 1_999), late, 10) == 2_000  # never wider than the window
     assert bybit_fitting_span((0, 999_999), [], 10) == 1_000_000
