@@ -20,7 +20,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NAMESPACE="price-crawler"
-FUNCTIONS=(price metadata audit deadletter scheduler stats stocks quotes trades trade_normalizer trade_enricher trade_analyser)
+FUNCTIONS=(price metadata audit deadletter scheduler stats stocks quotes trades trade_normalizer trade_enricher trade_analyser trade_sync)
 ENVIRONMENT="k3d"
 REGISTRY="localhost:5001/price-crawler"
 TAG=""
