@@ -57,6 +57,7 @@ class BybitApi(Api):
     def __init__(self, universe: Universe, clock: SimClock, accounts: ExchangeAccounts) -> None:
         super().__init__(universe, clock)
         self.accounts = accounts
+        self.per_key_per_second = PER_KEY_PER_SECOND  # /v5/execution/list's documented 50/s
         self._lock = threading.Lock()
         self._calls: dict[str, deque[float]] = {}
         self.route("GET", "/v5/execution/list", self.execution_list)
@@ -95,13 +96,13 @@ class BybitApi(Api):
             calls = self._calls.setdefault(api_key, deque())
             while calls and calls[0] <= now - 1.0:
                 calls.popleft()
-            if len(calls) >= PER_KEY_PER_SECOND:
+            if len(calls) >= self.per_key_per_second:
                 reset = int((calls[0] + 1.0 - now) * 1000 + time.time() * 1000)
                 return _answer(
                     10006,
                     "Too many visits!",
                     headers=[
-                        ("X-Bapi-Limit", str(PER_KEY_PER_SECOND)),
+                        ("X-Bapi-Limit", str(self.per_key_per_second)),
                         ("X-Bapi-Limit-Status", "0"),
                         ("X-Bapi-Limit-Reset-Timestamp", str(reset)),
                     ],

@@ -63,9 +63,7 @@ class Sync:
         """Every fill the simulated exchanges hold for the good accounts."""
         binance = self.market.exchange_accounts.fills(self.keys["binance"])
         bybit = self.market.exchange_accounts.fills(self.keys["bybit"])
-        return Counter(
-            [("bn", str(f.trade_id)) for f in binance] + [("bb", f.exec_id) for f in bybit]
-        )
+        return Counter([("bn", str(f.trade_id)) for f in binance] + [("bb", f.exec_id) for f in bybit])
 
 
 @pytest.fixture
@@ -165,12 +163,14 @@ def test_a_bad_signature_is_reported_and_writes_nothing(sync: Sync) -> None:
     response = sync.tick()
     assert response.status == 200, response.body
     assert not [r for r in sync.raw() if r["account"] == "bad"]
-    job = sync.db.rows(
-        "SELECT status, message FROM job_logs WHERE row_kind = 'job' AND job_id LIKE '%:bob:bad'"
-    )[0]
+    job = sync.db.rows("SELECT status, message FROM job_logs WHERE row_kind = 'job' AND job_id LIKE '%:bob:bad'")[0]
     assert job["status"] == "failed" and "-1022" in job["message"]
-    failure = sync.db.rows("SELECT token_ref, message FROM job_logs WHERE row_kind = 'token' AND job_id LIKE '%:bob:bad'")
-    assert [f["token_ref"] for f in failure] == ["BTCUSDT"] and "Signature for this request is not valid" in failure[0]["message"]
+    failure = sync.db.rows(
+        "SELECT token_ref, message FROM job_logs WHERE row_kind = 'token' AND job_id LIKE '%:bob:bad'"
+    )
+    assert [f["token_ref"] for f in failure] == ["BTCUSDT"] and "Signature for this request is not valid" in failure[0][
+        "message"
+    ]
     cursor = sync.db.rows("SELECT from_id, last_error FROM trade_sync_cursors WHERE account_id = 'bob:bad'")[0]
     assert cursor["from_id"] is None and "-1022" in cursor["last_error"]
     everything = json.dumps(sync.db.rows("SELECT * FROM job_logs"), default=str) + json.dumps(
