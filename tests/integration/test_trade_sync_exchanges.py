@@ -209,3 +209,23 @@ def test_a_crash_before_the_cursor_commit_refetches_and_the_fills_are_stored_onc
         assert request_for_message(message, source_name="trade-normalizer-source").to(normalizer).status == 200
     stored = sync.db.rows("SELECT source, account, external_id FROM trade_fills")
     assert Counter((r["account"], r["external_id"]) for r in stored) == sync.expected()
+
+
+def test_make_up_links_the_demo_accounts_with_the_keys_the_market_gets(clean_db: str, tmp_path: Any) -> None:
+    from local import stack
+
+    keys = stack.local_exchange_demo_keys(tmp_path)
+    assert stack.local_exchange_demo_keys(tmp_path) == keys  # made once, then read
+    market = {a["exchange"]: (a["api_key"], a["api_secret"]) for a in json.loads(stack.demo_market_accounts(keys))}
+    credentials = SyncSettings.model_validate({"exchange_credentials": json.loads(stack.demo_credentials(keys))})
+    stack.link_demo_accounts(clean_db)
+    stack.link_demo_accounts(clean_db)  # every `make up`: the same rows
+    db = Database(clean_db)
+    try:
+        rows = db.rows("SELECT account_id, exchange, symbols, credential_name FROM trade_accounts ORDER BY account_id")
+    finally:
+        db.close()
+    assert [r["account_id"] for r in rows] == ["demo:binance:main", "demo:bybit:main"]
+    for row in rows:
+        pair = credentials.exchange_credentials[row["credential_name"]]
+        assert market[row["exchange"]] == (pair.api_key.get_secret_value(), pair.api_secret.get_secret_value())
