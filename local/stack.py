@@ -140,6 +140,8 @@ FUNCTIONS: tuple[Function, ...] = (
     Function("trade_normalizer", 8088),
     Function("trade_enricher", 8093),
     Function("trade_analyser", 8094),
+    # Exchange sync: each linked Binance/Bybit account's new fills to raw-trades (trade-sync-tick).
+    Function("trade_sync", 8096),
     Function("trade_feed", 8097),  # WS /ws/trades/{user_id}, under uvicorn (ASGI_FUNCTIONS)
     Function("stats", 8092),
     # Stock analytics (shared/stocks): Finnhub quotes every 6 s, dbt gold every minute.
@@ -154,6 +156,7 @@ SIMULATED_UPSTREAMS: Mapping[str, str] = {
     "GECKOTERMINAL": "geckoterminal",
     "GOPLUS": "goplus",
     "FINNHUB": "finnhub",
+    "BYBIT": "bybit",
     "LIFI": "lifi",
     "RELAY": "relay",
     "ONEINCH": "oneinch",
@@ -252,6 +255,12 @@ def child_environment(kafka_bootstrap: str, database_url: str) -> dict[str, str]
     # The trades API's bearer-token key: kept in .local/ (never committed), made once per checkout;
     # `python -m shared.trades token <user>` issues a token signed with it.
     env.setdefault("TRADES_TOKEN_KEY", local_trades_token_key())
+    # Exchange sync: the demo user's Binance and Bybit keys, given to the simulated exchanges and
+    # to trade_sync alike (demo values made once per checkout in .local/, never committed).
+    demo = local_exchange_demo_keys()
+    env.setdefault("MARKET_EXCHANGE_ACCOUNTS", demo_market_accounts(demo))
+    env.setdefault("TRADES_EXCHANGE_CREDENTIALS", demo_credentials(demo))
+    env.setdefault("MARKET_FILLS_PER_MINUTE", "60")
     # Chain stats: the simulated nodes (a lagging replica and a wrong-chain node beside each honest one).
     env.setdefault("STATS_CHAINS", simulated_stats_chains(market))
     # 1inch wants a key even for a quote; the simulated one takes any Bearer key.
@@ -283,6 +292,65 @@ def local_trades_token_key(directory: Path = LOCAL_DIR) -> str:
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(48))
     return path.read_text().strip()
+
+
+DEMO_TRADER = "demo"
+DEMO_SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+
+
+def local_exchange_demo_keys(directory: Path = LOCAL_DIR) -> dict[str, dict[str, str]]:
+    """The demo user's simulated Binance and Bybit keys: .local/exchange-demo-keys.json (0600), made once."""
+    import json
+    import secrets
+
+    path = directory / "exchange-demo-keys.json"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        keys = {
+            exchange: {"api_key": secrets.token_hex(16), "api_secret": secrets.token_hex(32)}
+            for exchange in ("binance", "bybit")
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(keys, out)
+    loaded: dict[str, dict[str, str]] = json.loads(path.read_text())
+    return loaded
+
+
+def demo_market_accounts(keys: Mapping[str, Mapping[str, str]]) -> str:
+    """MARKET_EXCHANGE_ACCOUNTS: the demo user's accounts on the simulated exchanges."""
+    import json
+
+    return json.dumps([{"exchange": name, **pair, "symbols": list(DEMO_SYMBOLS)} for name, pair in keys.items()])
+
+
+def demo_credentials(keys: Mapping[str, Mapping[str, str]]) -> str:
+    """TRADES_EXCHANGE_CREDENTIALS: credential name -> key pair, as the Kubernetes Secret holds it."""
+    import json
+
+    return json.dumps({f"demo-{name}": dict(pair) for name, pair in keys.items()})
+
+
+def link_demo_accounts(database_url: str) -> None:
+    """The demo user's linked accounts (trade_accounts), naming the demo credentials."""
+    from shared.db.connection import ConnectionPool
+    from shared.trades.sync_store import link_account
+
+    pool = ConnectionPool(database_url, size=1)
+    try:
+        with pool.connection() as conn:
+            for exchange in ("binance", "bybit"):
+                link_account(
+                    conn,
+                    account_id=f"{DEMO_TRADER}:{exchange}:main",
+                    user_id=DEMO_TRADER,
+                    exchange=exchange,
+                    label="main",
+                    credential_name=f"demo-{exchange}",
+                    symbols=DEMO_SYMBOLS if exchange == "binance" else (),
+                )
+    finally:
+        pool.close()
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,6 +555,7 @@ class Stack:
 
         applied = apply_migrations(settings.database_url)
         log.info("migrations: %s", ", ".join(applied) if applied else "up to date")
+        link_demo_accounts(settings.database_url)
         created = services.create_project_topics(bootstrap)
         log.info("topics: %s", f"created {', '.join(created)}" if created else "all present")
         return bootstrap, settings.database_url

@@ -21,7 +21,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NAMESPACE="price-crawler"
-FUNCTIONS=(price metadata audit deadletter scheduler stats stocks quotes trades trade_normalizer trade_enricher trade_analyser)
+FUNCTIONS=(price metadata audit deadletter scheduler stats stocks quotes trades trade_normalizer trade_enricher trade_analyser trade_sync)
 # ASGI functions (WebSockets) run under uvicorn: func-python answers only HTTP scopes, so these are
 # always a Docker image (Dockerfile target function-asgi) and a plain Knative Service.
 ASGI_FUNCTIONS=(trade_feed)

@@ -130,6 +130,19 @@ class FinnhubSettings(UpstreamSettings):
     max_retries: int = 1
 
 
+class BybitSettings(UpstreamSettings):
+    """BYBIT_*: Bybit v5 REST (600 requests/5 s per IP; /v5/execution/list 50/s per UID).
+
+    Keys are per linked account (TRADES_EXCHANGE_CREDENTIALS), never here.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BYBIT_", extra="ignore")
+    base_url: str = "https://api.bybit.com"
+    rate_limit_per_minute: int = 600
+    # retCode 10006 ("Too many visits!") carries no Retry-After; the per-UID window is a second.
+    too_many_visits_hold_seconds: float = Field(default=1.0, ge=0)
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Field `x` is read from env var `X` unless stated."""
 

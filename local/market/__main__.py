@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -39,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency-ms", type=int, default=0, help="added to every upstream response")
     parser.add_argument("--binance-weight-limit", type=int, default=6000, help="Binance request weight per minute")
     parser.add_argument("--access-log", action="store_true", help="log every request")
+    parser.add_argument(
+        "--fills-per-minute",
+        type=float,
+        default=float(os.environ.get("MARKET_FILLS_PER_MINUTE") or 0),
+        help="fills generated across the exchange accounts per minute (default MARKET_FILLS_PER_MINUTE or 0)",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -52,9 +60,16 @@ def main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             binance_weight_limit=args.binance_weight_limit,
             access_log=args.access_log,
+            fills_per_minute=args.fills_per_minute,
             **options,
         )
-    except (ValueError, OSError) as error:
+        # Keys come from the environment, never the command line (visible to every `ps`):
+        # MARKET_EXCHANGE_ACCOUNTS='[{"exchange", "api_key", "api_secret", "symbols": [...]}]'.
+        for entry in json.loads(os.environ.get("MARKET_EXCHANGE_ACCOUNTS") or "[]"):
+            market.exchange_accounts.add_account(
+                entry["exchange"], entry["api_key"], entry["api_secret"], tuple(entry["symbols"])
+            )
+    except (ValueError, OSError, KeyError, TypeError) as error:
         print(f"simulated market: {error}", file=sys.stderr)
         return 2
     # serve_forever blocks this thread; a signal handler stops it from a helper thread.

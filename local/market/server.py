@@ -24,7 +24,9 @@ from urllib.parse import unquote, urlsplit
 from local.market.admin import AdminApi
 from local.market.apis.base import Api, ApiError, Request, Response, json_response
 from local.market.apis.binance import BinanceApi, WeightLimiter
+from local.market.apis.binance_account import BinanceAccountRoutes, ExchangeAccounts
 from local.market.apis.bridges import LifiApi, OneInchApi, RelayApi
+from local.market.apis.bybit import BybitApi
 from local.market.apis.coingecko import CoinGeckoApi
 from local.market.apis.defillama import DefiLlamaApi
 from local.market.apis.dexscreener import DexScreenerApi
@@ -47,6 +49,7 @@ ENV_NAMES = {
     "geckoterminal": "GECKOTERMINAL_BASE_URL",
     "goplus": "GOPLUS_BASE_URL",
     "finnhub": "FINNHUB_BASE_URL",
+    "bybit": "BYBIT_BASE_URL",
     "lifi": "LIFI_BASE_URL",
     "relay": "RELAY_BASE_URL",
     "oneinch": "ONEINCH_BASE_URL",
@@ -77,6 +80,7 @@ class SimulatedMarket:
         binance_ban_after_429s: int = 5,
         binance_ban_seconds: int = 120,
         access_log: bool = False,
+        fills_per_minute: float = 0.0,
     ) -> None:
         self.universe = Universe(seed=seed, size=universe_size, usdt_usd=usdt_usd)
         self.clock = SimClock()
@@ -86,6 +90,8 @@ class SimulatedMarket:
         self.latency_ms = 0
         self.configure(latency_ms=latency_ms)
         self.access_log = access_log
+        # Users' exchange accounts (Binance myTrades, Bybit execution list): binance_account.py.
+        self.exchange_accounts = ExchangeAccounts(self.universe, fills_per_minute)
         self.apis: dict[str, Api] = {
             api.name: api
             for api in (
@@ -100,8 +106,10 @@ class SimulatedMarket:
                 RelayApi(self.universe, self.clock),
                 OneInchApi(self.universe, self.clock),
                 DefiLlamaApi(self.universe, self.clock),
+                BybitApi(self.universe, self.clock, self.exchange_accounts),
             )
         }
+        BinanceAccountRoutes(self.exchange_accounts, self.apis["binance"])
         self.admin = AdminApi(self)
         self._stopping = threading.Event()
         self._serving = False

@@ -216,7 +216,8 @@ CATALOGUE: dict[str, MetricSpec] = {
             "counter",
             "{fill}",
             "Trade records by outcome: accepted (API, published to raw-trades), new, duplicate, "
-            "conflict (a reused key naming another trade), rejected (dead-lettered with its reason)",
+            "conflict (a reused key naming another trade), rejected (dead-lettered with its reason), "
+            "synced (exchange sync, published to raw-trades)",
             ("function", "outcome"),
         ),
         MetricSpec(

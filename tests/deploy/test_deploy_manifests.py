@@ -236,6 +236,7 @@ def test_ping_sources_tick_the_scheduler_and_the_dead_letter_forward() -> None:
         "stats-overview-tick": ("30 */5 * * * *", {"schedule": "overview"}, "stats"),
         "stock-quotes-tick": ("*/6 * * * * *", {"schedule": "stock-quotes"}, "stocks"),
         "stock-gold-tick": ("3 * * * * *", {"schedule": "stock-gold"}, "stocks"),
+        "trade-sync-tick": ("7 * * * * *", {"schedule": "trade-sync"}, "trade-sync"),
     }
     found = {
         n: (d["spec"]["schedule"], json.loads(d["spec"]["data"]), d["spec"]["sink"]["ref"]["name"])
@@ -535,7 +536,7 @@ def test_local_eventing_plane_reads_the_base() -> None:
     """The same files drive the cluster and `make up` (local/eventing)."""
     manifests = pytest.importorskip("local.eventing.manifests", reason="local eventing plane not present")
     loaded = manifests.load_manifests(BASE)
-    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (7, 9, 3)
+    assert (len(loaded.kafka_sources), len(loaded.ping_sources), len(loaded.kafka_sinks)) == (7, 10, 3)
     # Each source's dead-letter sink resolves locally to the deadletter function's URL, as its sink does.
     destinations = pytest.importorskip("local.eventing.destinations")
     topology = destinations.resolve_topology(
@@ -544,6 +545,7 @@ def test_local_eventing_plane_reads_the_base() -> None:
             "DEADLETTER_FUNCTION_URL": "http://127.0.0.1:9",
             "STATS_FUNCTION_URL": "http://127.0.0.1:10",
             "STOCKS_FUNCTION_URL": "http://127.0.0.1:11",
+            "TRADE_SYNC_FUNCTION_URL": "http://127.0.0.1:12",
         },
     )
     for source in topology.kafka_sources:

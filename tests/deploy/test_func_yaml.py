@@ -21,9 +21,14 @@ FUNCTIONS = (
     "trade_normalizer",
     "trade_enricher",
     "trade_analyser",
+    "trade_sync",
 )
 # Secrets a function reads beside the database's: the trades API's bearer-token key.
-EXTRA_SECRETS = {"trades": {"trades-auth"}, "stocks": {"finnhub"}}
+EXTRA_SECRETS = {
+    "trades": {"trades-auth"},
+    "stocks": {"finnhub"},
+    "trade_sync": {"trades-exchange-credentials"},
+}
 
 
 def test_every_function_has_a_func_yaml(func_yamls: dict[str, dict[str, Any]]) -> None:

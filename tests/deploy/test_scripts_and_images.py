@@ -26,6 +26,7 @@ EVENT_DRIVEN = (
     "trade_normalizer",
     "trade_enricher",
     "trade_analyser",
+    "trade_sync",
 )
 FUNCTIONS = (*EVENT_DRIVEN, "quotes", "trades")
 

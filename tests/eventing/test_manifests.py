@@ -32,6 +32,7 @@ DEFAULTS = {
     "TRADE_ANALYSER_FUNCTION_URL": "http://localhost:8094",
     "STATS_FUNCTION_URL": "http://localhost:8092",
     "STOCKS_FUNCTION_URL": "http://localhost:8095",
+    "TRADE_SYNC_FUNCTION_URL": "http://localhost:8096",
 }
 
 
@@ -325,6 +326,7 @@ def test_the_repository_manifests_run_on_the_local_plane():
         "stats-overview-tick",
         "stock-quotes-tick",
         "stock-gold-tick",
+        "trade-sync-tick",
     }
     assert pings["chain-performance-tick"].sink == HttpEndpoint("http://localhost:8092")
     assert pings["bridge-latency-tick"].sink == HttpEndpoint("http://localhost:8092")
@@ -333,6 +335,7 @@ def test_the_repository_manifests_run_on_the_local_plane():
     # Stock quotes every 6 s (a seconds field) and the gold build every minute, both to stocks.
     assert pings["stock-quotes-tick"].manifest.schedule.six_fields == "*/6 * * * * *"
     assert {pings[n].sink for n in ("stock-quotes-tick", "stock-gold-tick")} == {HttpEndpoint("http://localhost:8095")}
+    assert pings["trade-sync-tick"].sink == HttpEndpoint("http://localhost:8096")
     assert pings["top100-price-tick"].manifest.schedule.six_fields == "*/5 * * * * *"
     assert {n: p.sink for n, p in pings.items() if n.startswith(("top100", "trending"))} == dict.fromkeys(
         ("top100-price-tick", "top100-metadata-tick", "trending-tick"), HttpEndpoint("http://localhost:8084")
