@@ -129,5 +129,6 @@ def test_every_trade_event_names_its_schema() -> None:
         ("enricher.py", "TRADE_ENRICHED_TYPE", "ENRICHED_TRADE_SCHEMA"),
         ("imports.py", "RAW_TRADE_TYPE", "RAW_TRADE_SCHEMA"),
         ("normalizer.py", "TRADE_NORMALIZED_TYPE", "TRADE_SCHEMA"),
+        ("sync_job.py", "RAW_TRADE_TYPE", "RAW_TRADE_SCHEMA"),
     ]
     assert all(t is not None and expected[t] == d for _, t, d in calls)
