@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 ORIGINAL = {"API → bronze": 6.0, "API → gold": 61.0}
 GOALS = {"API → bronze": 1.0, "API → gold": 15.0}
@@ -38,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.stocks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--ticks", type=int, default=15, help="quote ticks (6 s apart)")
     parser.add_argument("--interval", type=float, default=6.0, help="seconds between ticks (the PingSource's 6)")
+    parser.add_argument(
+        "--fresh-process",
+        action="store_true",
+        help="a fresh dbt process per build (STOCKS_DBT_WORKER=false) instead of the function's long-lived worker",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 and market servers' request lines
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     from shared.config import FinnhubSettings, Settings
     from shared.db.connection import ConnectionPool
     from shared.kafka import EventProducer
-    from shared.stocks.gold import run_gold
+    from shared.stocks.gold import DbtWorker, dbt_python, run_gold
     from shared.stocks.gold_runner import GoldRunner
     from shared.stocks.pipeline import run_stock_quotes
     from shared.stocks.settings import StockSettings
@@ -93,12 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     pool = ConnectionPool(infra.database_url, size=2)
     producer = EventProducer(infra.bootstrap)
     work = tempfile.mkdtemp(prefix="bench-dbt-")
-    settings = StockSettings(dbt_work_dir=work)
+    settings = StockSettings(dbt_work_dir=work, dbt_worker=not args.fresh_process)
+    worker = (
+        DbtWorker(dbt_python(settings.dbt_command()), log_file=Path(work) / "logs" / "worker.log")
+        if settings.dbt_worker
+        else None
+    )
     builds: list[tuple[float, float, bool]] = []
 
     def build() -> None:
         began = time.time()
-        outcome = run_gold(settings, infra.database_url)
+        outcome = run_gold(settings, infra.database_url, worker=worker)
         builds.append((began, time.time(), outcome.ok))
 
     try:
@@ -133,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             if after:
                 gold.append(min(after) - received)
     finally:
+        if worker is not None:
+            worker.close()
         producer.close()
         pool.close()
         client.http.close()
@@ -142,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
 
     durations = [end - began for began, end, _ in builds]
     print(f"\nstock analytics, {args.ticks} ticks of {len(DEFAULT_SYMBOLS)} symbols every {args.interval:g} s "
-          f"({len(committed)} new quotes, {len(builds)} gold builds; first build {cold_seconds:.1f} s)\n")  # fmt: skip
+          f"({len(committed)} new quotes, {len(builds)} gold builds; first build {cold_seconds:.1f} s; "
+          f"dbt {'fresh process per build' if worker is None else 'long-lived worker'}; "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end)\n")  # fmt: skip
     print(f"{'latency':<14}{'p50':>9}{'p99':>9}{'original':>10}{'goal':>8}")
     for name, values in (("API → bronze", bronze), ("API → gold", gold)):
         if not values:
