@@ -16,6 +16,7 @@ function keeps: a fresh process spends most of a build importing dbt and loading
 from __future__ import annotations
 
 import json
+import logging
 import os
 import select
 import shutil
@@ -30,6 +31,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .settings import StockSettings
+
+log = logging.getLogger(__name__)
 
 MODELS = (
     "silver_stock_quotes",
@@ -273,12 +276,16 @@ class DbtWorker:
         """Run one dbt command (`args` without the executable); (success, error) as dbt said."""
         with self._lock:
             env = dict(env)
-            if (
-                self._proc is None
-                or self._proc.poll() is not None
-                or env != self._env
-                or self._builds >= self._max_builds
-            ):
+            reason = (
+                "first build" if self._proc is None
+                else "it exited" if self._proc.poll() is not None
+                else "its environment changed" if env != self._env
+                else f"{self._builds} builds done" if self._builds >= self._max_builds
+                else None
+            )  # fmt: skip
+            if reason is not None:
+                # A restart costs a cold build (~4-8 s): logged, so a restart on every build shows.
+                log.info("starting the dbt worker (%s)", reason)
                 self._stop()
                 self._start(env, timeout)
             proc = self._proc
