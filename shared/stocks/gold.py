@@ -330,7 +330,7 @@ class DbtWorker:
         assert proc is not None and proc.stdout is not None
         readable, _, _ = select.select([proc.stdout], [], [], timeout)
         if not readable:
-            self._stop()
+            self._stop(kill=True)  # a build past its time is not waited for
             raise DbtWorkerError(f"timed out after {timeout:.0f} s (worker killed)")
         line = proc.stdout.readline()
         if not line:
@@ -343,10 +343,12 @@ class DbtWorker:
             raise DbtWorkerError(f"dbt worker answered {line[:200]!r}") from None
         return answer if isinstance(answer, dict) else {"success": False, "error": f"answer {answer!r}"}
 
-    def _stop(self) -> None:
+    def _stop(self, *, kill: bool = False) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        if kill:
+            proc.kill()
         try:
             if proc.stdin is not None:
                 proc.stdin.close()

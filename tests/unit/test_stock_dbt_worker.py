@@ -50,3 +50,15 @@ def test_a_missing_dbt_fails_the_gold_tick_loudly_and_the_readiness_probe(tmp_pa
 def test_a_project_dir_without_dbt_project_yml_is_not_ready(tmp_path: Path) -> None:
     settings = StockSettings(dbt_executable=sys.executable, dbt_project_dir=str(tmp_path), dbt_worker=False)
     assert dbt_missing(settings) == f"no dbt project at {tmp_path} (STOCKS_DBT_PROJECT_DIR)"
+
+
+def test_a_worker_that_does_not_answer_in_time_is_killed(tmp_path: Path) -> None:
+    # No interpreter starts within a millisecond: the wait ends, the process is gone, and the
+    # build is a failed outcome naming the timeout (the next build starts a new worker).
+    worker = DbtWorker(sys.executable, log_file=tmp_path / "worker.log")
+    try:
+        with pytest.raises(DbtWorkerError, match=r"timed out after 0 s \(worker killed\)"):
+            worker.invoke(["build"], {"PATH": "/usr/bin:/bin"}, timeout=0.001)
+        assert worker.pid is None
+    finally:
+        worker.close()
