@@ -232,7 +232,7 @@ def dbt_missing(settings: StockSettings) -> str | None:
     """Why a gold build cannot run here (no dbt, no interpreter beside it), or None when it can."""
     command = settings.dbt_command()
     if shutil.which(command) is None:
-        return f"dbt not installed at {command} (make setup installs .venv-dbt; an image needs the function-dbt target)"
+        return f"dbt not installed at {command} (make setup installs .venv-dbt; images: target function-dbt, or kn func via scripts/prepare_function.py)"
     if not (Path(settings.dbt_project_dir) / "dbt_project.yml").is_file():
         return f"no dbt project at {settings.dbt_project_dir} (STOCKS_DBT_PROJECT_DIR)"
     python = dbt_python(command)

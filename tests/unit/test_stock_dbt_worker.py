@@ -34,7 +34,7 @@ def test_a_missing_dbt_fails_the_gold_tick_loudly_and_the_readiness_probe(tmp_pa
     missing = str(tmp_path / "no-such" / "dbt")
     settings = StockSettings(dbt_executable=missing, dbt_work_dir=str(tmp_path))
     assert dbt_missing(settings) == (
-        f"dbt not installed at {missing} (make setup installs .venv-dbt; an image needs the function-dbt target)"
+        f"dbt not installed at {missing} (make setup installs .venv-dbt; images: target function-dbt, or kn func via scripts/prepare_function.py)"
     )
     resources = Resources()
     resources.once("stocks.settings", lambda: settings)
