@@ -39,8 +39,8 @@ status: | $(PYTHON) ## show what runs and how fresh the prices are
 	@if [ -f local/status.py ] || [ -f local/status/__main__.py ]; then $(PYTHON) -m local.status; \
 	else echo "make status: not yet available (local/status.py is missing)"; fi
 
-bench: | $(PYTHON) ## run the benchmarks and print them beside their baselines
-	@if [ -f bench/run.py ]; then $(PYTHON) bench/run.py; \
+bench: | $(PYTHON) ## run the benchmarks and print them beside their baselines (BENCH_ARGS=--only-stocks: the stock run alone)
+	@if [ -f bench/run.py ]; then $(PYTHON) bench/run.py $(BENCH_ARGS); \
 	else echo "make bench: not yet available (bench/run.py is missing)"; fi
 
 clean: down ## stop everything, then delete the local data and logs in .local (keeps the downloaded Kafka)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import platform
+import statistics
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,9 @@ from typing import Any
 from bench.baselines import CopyFigures, KafkaFigures
 from bench.decoding import DecodeFigures
 from bench.scenarios import FUNCTION_NAMES, NaiveRun, SystemRun
+from bench.stocks import GOALS as STOCK_GOALS
+from bench.stocks import ORIGINAL as STOCK_ORIGINAL
+from bench.stocks import StockFigures
 from bench.ticks import Distribution
 from bench.upstream import APIS, minimum_per_tick, observed_per_tick, per_minute_against_limit
 
@@ -63,6 +67,7 @@ class Results:
     profile: dict[str, Any] | None = None
     profile_run: SystemRun | None = None
     notes: list[str] = field(default_factory=list)
+    stocks: StockFigures | None = None  # bench/stocks.py, when run
 
 
 def machine() -> dict[str, Any]:
@@ -367,6 +372,8 @@ def rows(results: Results) -> list[tuple[str, ...]]:
                 )
             )
 
+    out += stock_rows(results.stocks)
+
     for search in results.capacity:
         best = search.best
         fail = search.first_failing
@@ -406,7 +413,7 @@ def rows(results: Results) -> list[tuple[str, ...]]:
 
     first = next((r for r in results.runs.values() if r.idle), None)
     peak_runs = list(results.runs.values()) + [p for s in results.capacity for p in s.probes]
-    for name in FUNCTION_NAMES + ("eventing",):
+    for name in FUNCTION_NAMES + ("eventing",) if peak_runs else ():  # none: a stock-only run
         peak = max((r.processes[name].peak_rss_bytes for r in peak_runs if name in r.processes), default=0)
         naive_peak = max((n.processes["naive"].peak_rss_bytes for n in results.naive.values()), default=None)
         is_function = name in FUNCTION_NAMES
@@ -480,6 +487,44 @@ def rows(results: Results) -> list[tuple[str, ...]]:
                 "",
                 "",
                 "",
+            )
+        )
+    return out
+
+
+def stock_rows(figures: StockFigures | None) -> list[tuple[str, ...]]:
+    """API → bronze and API → gold of the stock run, beside the original's timeline and the goals."""
+    if figures is None:
+        return []
+    out: list[tuple[str, ...]] = []
+    for name in STOCK_ORIGINAL:
+        p50, p99 = figures.p50(name), figures.p99(name)
+        original, goal = STOCK_ORIGINAL[name], STOCK_GOALS[name]
+        out.append(
+            (
+                f"stock quote {name} p50 / p99, s",
+                f"5 symbols, {figures.ticks} ticks",
+                "-" if p50 is None or p99 is None else f"{p50:.3f} / {p99:.3f}",
+                f"the original: ~{original:.0f}",
+                ratio(p99, original),
+                "",
+                "",
+                f"p99 ≤ {goal:.0f} s",
+                "MISSED (nothing measured)" if p99 is None else missed_by(p99, goal, lower_is_better=True),
+            )
+        )
+    if figures.build_seconds:
+        out.append(
+            (
+                "  dbt build (6 models, 41 tests) p50 / max, s",
+                f"{len(figures.build_seconds)} builds",
+                f"{statistics.median(figures.build_seconds):.1f} / {max(figures.build_seconds):.1f}",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "long-lived worker" if figures.worker else "fresh process per build",
             )
         )
     return out

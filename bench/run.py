@@ -13,11 +13,12 @@ What one run does (docs/performance.md explains every figure):
    price cadence: tick-to-commit latency, late/skipped ticks, upstream requests, CPU and
    RSS per process (idle CPU of each function first); then the naive crawler and a COPY
    of the same rows;
-4. capacity: the largest token count per tick with no late tick, with the APIs' budgets
+4. stock analytics (bench/stocks.py): API → bronze and API → gold at the 6 s quote cadence;
+5. capacity: the largest token count per tick with no late tick, with the APIs' budgets
    as configured and with them lifted (the pipeline alone);
-5. profiles of the price function (py-spy): wall clock at 1,000 tokens, CPU at the first
+6. profiles of the price function (py-spy): wall clock at 1,000 tokens, CPU at the first
    token count the pipeline cannot sustain;
-6. prints the table and writes it with every figure to `.local/bench/results/`.
+7. prints the table and writes it with every figure to `.local/bench/results/`.
 
 All traffic goes to 127.0.0.1; every phase is bounded in time, and the run stops by itself.
 Ctrl-C stops everything it started.
@@ -38,7 +39,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # `python bench/run.py` from anywhere
 
-from bench import baselines, decoding
+from bench import baselines, decoding, stocks
 from bench.infra import BENCH_STATE_DIR, BenchInfra
 from bench.report import TARGET_P99_TOKENS, CapacitySearch, Results, machine, render_markdown, render_text, to_json
 from bench.scenarios import SystemRun, run_naive, run_system
@@ -79,6 +80,7 @@ class Mode:
     capacity_bisections: int
     lifted_start: int
     profile_seconds: float
+    stock_ticks: int = 10  # quote ticks of the stock run (bench/stocks.py), 6 s apart
 
 
 MODES = {
@@ -98,6 +100,7 @@ MODES = {
         capacity_bisections=1,
         lifted_start=2_000,
         profile_seconds=15,
+        stock_ticks=10,
     ),
     "full": Mode(
         "full",
@@ -115,6 +118,7 @@ MODES = {
         capacity_bisections=3,
         lifted_start=2_000,
         profile_seconds=30,
+        stock_ticks=30,
     ),
 }
 
@@ -135,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-capacity", action="store_true", help="no capacity search")
     parser.add_argument("--skip-baselines", action="store_true", help="no naive crawler, COPY or Kafka baseline")
     parser.add_argument("--skip-profile", action="store_true", help="no py-spy profiles")
+    stock_group = parser.add_mutually_exclusive_group()
+    stock_group.add_argument(
+        "--skip-stocks", action="store_true", help="no stock analytics run (API → bronze / gold, bench/stocks.py)"
+    )
+    stock_group.add_argument(
+        "--only-stocks", action="store_true", help="only the stock analytics run (no crawler sizes, capacity, profiles)"
+    )
     parser.add_argument(
         "--all-schedules",
         action="store_true",
@@ -182,9 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         infra.start()
         if not infra.commit_timestamps_on():
             results.notes.append("PostgreSQL has track_commit_timestamp off: commit time = job_logs.finished_at")
-        if not args.skip_baselines:
+        if not args.skip_baselines and not args.only_stocks:
             measure_raw_limits(infra, mode, results)
-        for index, size in enumerate(mode.sizes):
+        if not args.skip_stocks:
+            log.info("stock analytics: %d quote ticks, API → bronze and API → gold", mode.stock_ticks)
+            results.stocks = stocks.measure(infra, ticks=mode.stock_ticks)
+            log.info("  %s", stocks_summary(results.stocks))
+        for index, size in enumerate(() if args.only_stocks else mode.sizes):
             seconds = mode.seconds_at.get(size, mode.seconds_per_size)
             log.info("system, %s tokens, %.0f s window", f"{size:,}", seconds)
             config = SystemConfig(size, lift_upstream_budgets=args.lift_budgets, all_schedules=args.all_schedules)
@@ -206,10 +221,10 @@ def main(argv: list[str] | None = None) -> int:
                     infra, size, duration=mode.naive_seconds, log_dir=log_dir / f"naive-{size}"
                 )
                 results.copy_per_tick[size] = baselines.copy_ingest(infra, size, mode.copy_batches)
-        if not args.skip_capacity:
+        if not args.skip_capacity and not args.only_stocks:
             results.capacity.append(search_with_budgets(infra, mode, results, log_dir, args.all_schedules))
             results.capacity.append(search_lifted(infra, mode, log_dir, args.all_schedules))
-        if not args.skip_profile:
+        if not args.skip_profile and not args.only_stocks:
             profile(infra, mode, results, log_dir, args.all_schedules)
     except KeyboardInterrupt:
         log.warning("interrupted: printing what was measured so far")
@@ -335,6 +350,15 @@ def summary(run: SystemRun) -> str:
         f"{run.seeded.symbols:,} tokens: p50 {fmt(p.p50)}, p99 {fmt(p.p99)}, max {fmt(p.max)}; "
         f"{f.late} late + {f.skipped} skipped + {f.short} short of {run.ticks} ticks; "
         f"{run.prices_per_second:,.0f} prices/s" + (f"; CRASHED: {', '.join(run.crashed)}" if run.crashed else "")
+    )
+
+
+def stocks_summary(figures: stocks.StockFigures) -> str:
+    fmt = lambda s: "-" if s is None else f"{s:.2f} s"  # noqa: E731
+    return (
+        f"API → bronze p50 {fmt(figures.p50('API → bronze'))}, p99 {fmt(figures.p99('API → bronze'))}; "
+        f"API → gold p50 {fmt(figures.p50('API → gold'))}, p99 {fmt(figures.p99('API → gold'))} "
+        f"({figures.new_quotes} new quotes, {len(figures.build_seconds)} builds)"
     )
 
 

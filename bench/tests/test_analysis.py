@@ -166,3 +166,18 @@ def test_probe_sizes_are_readable():
     assert nice(3162.3) == 3200
     assert nice(316.2) == 320
     assert nice(70) == 70
+
+
+def test_stock_rows_judge_p99_against_the_goal_beside_the_original() -> None:
+    from bench.report import stock_rows
+    from bench.stocks import StockFigures
+
+    figures = StockFigures(
+        10, 6.0, True, new_quotes=3, bronze=[0.01, 0.02, 0.5], gold=[2.0, 3.0, 16.0], build_seconds=[1.5, 2.5]
+    )
+    bronze, gold, builds = stock_rows(figures)
+    assert bronze[2] == "0.020 / 0.500" and bronze[3] == "the original: ~6" and bronze[-1] == "met"
+    assert gold[2] == "3.000 / 16.000" and gold[-2] == "p99 ≤ 15 s" and gold[-1] == "MISSED (1.1× off)"
+    assert builds[2] == "2.0 / 2.5" and builds[-1] == "long-lived worker"
+    assert not figures.goals_met
+    assert stock_rows(None) == []

@@ -7,7 +7,8 @@ Run locally: functions-framework --source functions/stocks/main.py --target stoc
 import functions_framework
 
 from shared.runtime.app import FunctionApp, ff_entry
-from shared.stocks.handler import run_stocks_tick
+from shared.stocks.handler import gold_readiness, run_stocks_tick
 
-app = FunctionApp(name="stocks", handler=run_stocks_tick, needs_kafka=True)
+# Not ready without dbt: a deployed stocks function whose gold tick cannot run says so.
+app = FunctionApp(name="stocks", handler=run_stocks_tick, needs_kafka=True, readiness=[gold_readiness])
 stocks = functions_framework.http(ff_entry(app))

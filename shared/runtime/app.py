@@ -50,6 +50,9 @@ class FunctionApp:
     resources: Resources = field(default_factory=Resources)
     probes: Sequence[Probe] = ()
     topic_setting: str | None = None
+    # The function's own readiness checks beside PostgreSQL and Kafka: each answers None, or why
+    # the function cannot do its work here (the stocks function: dbt missing from its image).
+    readiness: Sequence[Callable[[Resources], str | None]] = ()
 
     def __post_init__(self) -> None:
         settings = self.resources.settings
@@ -129,6 +132,7 @@ class FunctionApp:
             metrics.set_gauge("crawler_dependency_up", 1 if up else 0, function=self.name, dependency=dependency)
             if not up:
                 problems.append(f"{label} unreachable")
+        problems += [problem for check in self.readiness if (problem := check(self.resources)) is not None]
         return (not problems, "; ".join(problems) or "ok")
 
     def close(self) -> None:

@@ -6,14 +6,23 @@ about 2 s and it reconfigures logging globally, none of which belongs in a funct
 takes a quote tick every 6 s. This module builds the command and its environment (pure),
 runs it, and reads dbt's own record of the run, `target/run_results.json`, into a
 `GoldOutcome`: models built, failed and skipped, tests passed and failed, each failure named.
+
+Two ways to run it, same command and same result file: a fresh `dbt` process per build
+(`make gold`), or a `DbtWorker`, one long-lived dbt process (dbt_worker.py) that the stocks
+function keeps: a fresh process spends most of a build importing dbt and loading the project
+(~4 s CPU of ~4.5), the worker pays that once (a build then costs ~1.2 s CPU; docs/performance.md).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import select
+import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,6 +31,8 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .settings import StockSettings
+
+log = logging.getLogger(__name__)
 
 MODELS = (
     "silver_stock_quotes",
@@ -150,6 +161,11 @@ def dbt_invocation(
         "--no-use-colors",
         "--log-format",
         "text",
+        # No network on a build (the version check and the usage stats would both phone out),
+        # and no INFO lines nobody reads: errors still print, run_results.json is still written.
+        "--no-version-check",
+        "--no-send-anonymous-usage-stats",
+        "--quiet",
     ]
     for selector in select:
         argv += ["--select", selector]
@@ -206,32 +222,193 @@ def outcome_from_run_results(results: Mapping[str, Any], returncode: int | None)
     )
 
 
-def run_gold(settings: StockSettings, database_url: str, *, select: Sequence[str] = ()) -> GoldOutcome:
-    """Run `dbt build` once and say what it did (never raises for a failed build)."""
+def dbt_python(dbt_command: str) -> Path:
+    """The interpreter of the virtual environment `dbt_command` belongs to (it runs dbt_worker.py)."""
+    # Resolved: a `dbt` on PATH may be a link into the environment that holds it.
+    return Path(shutil.which(dbt_command) or dbt_command).resolve().parent / "python"
+
+
+def dbt_missing(settings: StockSettings) -> str | None:
+    """Why a gold build cannot run here (no dbt, no interpreter beside it), or None when it can."""
+    command = settings.dbt_command()
+    if shutil.which(command) is None:
+        return f"dbt not installed at {command} (make setup installs .venv-dbt; images: target function-dbt, or kn func via scripts/prepare_function.py)"
+    if not (Path(settings.dbt_project_dir) / "dbt_project.yml").is_file():
+        return f"no dbt project at {settings.dbt_project_dir} (STOCKS_DBT_PROJECT_DIR)"
+    python = dbt_python(command)
+    if settings.dbt_worker and not python.exists():
+        return f"no Python beside {command} ({python}) to run the dbt worker: set STOCKS_DBT_WORKER=false"
+    return None
+
+
+class DbtWorkerError(RuntimeError):
+    """The worker could not start, died, timed out or answered nonsense."""
+
+
+WORKER_SCRIPT = Path(__file__).with_name("dbt_worker.py")
+# dbt keeps some state per invocation (adapter caches, log handlers); a worker is replaced after
+# this many builds so none of it can grow without bound (a restart costs one cold build, ~4 s).
+WORKER_MAX_BUILDS = 500
+
+
+class DbtWorker:
+    """One long-lived dbt process (dbt_worker.py) that runs `dbt` commands on request.
+
+    Started on first use with the invocation's environment (connection, schemas) and replaced
+    when that changes, when it died, after `WORKER_MAX_BUILDS`, or after a timeout (killed).
+    One request at a time (a lock); `close()` ends it (Resources closes it at shutdown).
+    """
+
+    def __init__(self, python: str | Path, *, log_file: Path, max_builds: int = WORKER_MAX_BUILDS):
+        self._python = str(python)
+        self._log_file = log_file
+        self._max_builds = max_builds
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._env: dict[str, str] | None = None
+        self._builds = 0
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    def invoke(self, args: Sequence[str], env: Mapping[str, str], timeout: float) -> tuple[bool, str | None]:
+        """Run one dbt command (`args` without the executable); (success, error) as dbt said."""
+        with self._lock:
+            env = dict(env)
+            reason = (
+                "first build" if self._proc is None
+                else "it exited" if self._proc.poll() is not None
+                else "its environment changed" if env != self._env
+                else f"{self._builds} builds done" if self._builds >= self._max_builds
+                else None
+            )  # fmt: skip
+            if reason is not None:
+                # A restart costs a cold build (~4-8 s): logged, so a restart on every build shows.
+                log.info("starting the dbt worker (%s)", reason)
+                self._stop()
+                self._start(env, timeout)
+            proc = self._proc
+            assert proc is not None and proc.stdin is not None
+            try:
+                proc.stdin.write(json.dumps({"args": list(args)}) + "\n")
+                proc.stdin.flush()
+            except OSError as exc:
+                self._stop()
+                raise DbtWorkerError(f"dbt worker gone: {exc}; {self._log_tail()}") from None
+            self._builds += 1
+            answer = self._answer(timeout)
+            return bool(answer.get("success")), answer.get("error")
+
+    def close(self) -> None:
+        """End the worker (its stdin closes; killed if it does not exit within 5 s)."""
+        with self._lock:
+            self._stop()
+
+    def _start(self, env: dict[str, str], timeout: float) -> None:
+        self._log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self._log_file.open("w") as log_stream:  # the child keeps its own descriptor
+            try:
+                self._proc = subprocess.Popen(
+                    [self._python, str(WORKER_SCRIPT)],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log_stream,
+                    env=env,
+                    text=True,
+                )
+            except OSError as exc:
+                raise DbtWorkerError(f"cannot start the dbt worker with {self._python}: {exc}") from None
+        self._env, self._builds = env, 0
+        ready = self._answer(timeout)
+        if not ready.get("ready"):
+            self._stop()
+            raise DbtWorkerError(f"dbt worker not ready: {ready.get('error')}")
+
+    def _answer(self, timeout: float) -> dict[str, Any]:
+        proc = self._proc
+        assert proc is not None and proc.stdout is not None
+        readable, _, _ = select.select([proc.stdout], [], [], timeout)
+        if not readable:
+            self._stop(kill=True)  # a build past its time is not waited for
+            raise DbtWorkerError(f"timed out after {timeout:.0f} s (worker killed)")
+        line = proc.stdout.readline()
+        if not line:
+            self._stop()
+            raise DbtWorkerError(f"dbt worker exited: {self._log_tail()}")
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            self._stop()
+            raise DbtWorkerError(f"dbt worker answered {line[:200]!r}") from None
+        return answer if isinstance(answer, dict) else {"success": False, "error": f"answer {answer!r}"}
+
+    def _stop(self, *, kill: bool = False) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if kill:
+            proc.kill()
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+    def _log_tail(self) -> str:
+        try:
+            return " ".join(self._log_file.read_text(errors="replace").split())[-400:]
+        except OSError:
+            return "(no worker log)"
+
+
+def run_gold(
+    settings: StockSettings, database_url: str, *, select: Sequence[str] = (), worker: DbtWorker | None = None
+) -> GoldOutcome:
+    """Run `dbt build` once (in `worker`, else a fresh dbt process) and say what it did (never raises)."""
     invocation = dbt_invocation(settings, database_url, select=select)
     invocation.run_results.unlink(missing_ok=True)
     started = time.monotonic()
-    try:
-        done = subprocess.run(
-            invocation.argv,
-            env=dict(invocation.env),
-            capture_output=True,
-            text=True,
-            timeout=settings.dbt_timeout_seconds,
-            check=False,
-        )
-    except FileNotFoundError:
-        return GoldOutcome(error=f"{invocation.argv[0]} not found (make setup installs .venv-dbt)")
-    except subprocess.TimeoutExpired:
-        return GoldOutcome(
-            error=f"timed out after {settings.dbt_timeout_seconds:.0f} s", duration_seconds=time.monotonic() - started
-        )
+    output = ""
+    returncode: int | None
+    if worker is not None:
+        try:
+            success, error = worker.invoke(invocation.argv[1:], invocation.env, settings.dbt_timeout_seconds)
+        except DbtWorkerError as exc:
+            return GoldOutcome(error=str(exc), duration_seconds=time.monotonic() - started)
+        # dbt's exit codes: 0 all good, 1 a node failed, 2 dbt itself failed.
+        returncode, output = (0 if success else 1 if error is None else 2), error or ""
+    else:
+        try:
+            done = subprocess.run(
+                invocation.argv,
+                env=dict(invocation.env),
+                capture_output=True,
+                text=True,
+                timeout=settings.dbt_timeout_seconds,
+                check=False,
+            )
+        except FileNotFoundError:
+            return GoldOutcome(error=f"{invocation.argv[0]} not found (make setup installs .venv-dbt)")
+        except subprocess.TimeoutExpired:
+            return GoldOutcome(
+                error=f"timed out after {settings.dbt_timeout_seconds:.0f} s",
+                duration_seconds=time.monotonic() - started,
+            )
+        returncode, output = done.returncode, done.stdout + done.stderr
     elapsed = time.monotonic() - started
     try:
         results = json.loads(invocation.run_results.read_text())
     except (OSError, ValueError):
-        tail = " ".join((done.stdout + done.stderr).split())[-400:]
-        return GoldOutcome(error=f"exit {done.returncode}, no run results: {tail}", returncode=done.returncode)
-    outcome = outcome_from_run_results(results, done.returncode)
-    # The wall time of the whole process (interpreter start and parse included): what a tick costs.
+        tail = " ".join(output.split())[-400:]
+        return GoldOutcome(error=f"exit {returncode}, no run results: {tail}", returncode=returncode)
+    outcome = outcome_from_run_results(results, returncode)
+    # The wall time of the whole run (a fresh process's start and parse included): what a tick costs.
     return replace(outcome, duration_seconds=elapsed)

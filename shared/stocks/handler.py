@@ -26,7 +26,7 @@ from shared.events import InboundEvent
 from shared.observability import metrics
 from shared.runtime.resources import Resources
 
-from .gold import GoldOutcome, run_gold
+from .gold import DbtWorker, GoldOutcome, dbt_missing, dbt_python, run_gold, work_dir
 from .gold_runner import GoldRunner
 from .pipeline import StockJobOutcome, run_stock_quotes
 from .settings import StockSettings
@@ -41,12 +41,33 @@ SCHEDULES = (QUOTES_SCHEDULE, GOLD_SCHEDULE)
 GOLD_LOCK_KEY = 20_020  # pg_try_advisory_lock key of the gold run (issue 20)
 
 
+class DbtNotInstalled(RuntimeError):
+    """The gold tick cannot run: no dbt (or no interpreter for its worker) where settings point."""
+
+
+def gold_readiness(resources: Resources) -> str | None:
+    """The stocks function's own readiness check: None when a gold build can run here, else why not."""
+    return dbt_missing(stock_settings(resources))
+
+
 def stock_settings(resources: Resources) -> StockSettings:
     return resources.once("stocks.settings", StockSettings)
 
 
 def gold_runner(resources: Resources) -> GoldRunner:
     return resources.once("stocks.gold_runner", lambda: GoldRunner(stock_settings(resources).gold_min_interval_seconds))
+
+
+def dbt_worker(resources: Resources) -> DbtWorker | None:
+    """The process's long-lived dbt process (started on the first build), or None when
+    STOCKS_DBT_WORKER=false (a fresh dbt process per build)."""
+    settings = stock_settings(resources)
+    if not settings.dbt_worker:
+        return None
+    return resources.once(
+        "stocks.dbt_worker",
+        lambda: DbtWorker(dbt_python(settings.dbt_command()), log_file=work_dir(settings) / "logs" / "worker.log"),
+    )
 
 
 def per_tick_budget(calls_per_minute: int, tick_seconds: int) -> int:
@@ -165,6 +186,11 @@ def _count_quotes(outcome: StockJobOutcome) -> None:
 def run_gold_tick(event: InboundEvent, resources: Resources, tick_at: datetime) -> dict[str, Any]:
     """The scheduled build; skipped while another build runs in this process or another replica."""
     job_id = job_id_of(GOLD_SCHEDULE, tick_at)
+    missing = dbt_missing(stock_settings(resources))
+    if missing is not None:
+        # Loud, not a quiet "failed" row every minute: the tick is answered 500 (retried, then
+        # dead-lettered with this reason) and the readiness probe says the same (gold_readiness).
+        raise DbtNotInstalled(missing)
     summary = gold_runner(resources).run_now(lambda: build_gold(resources, event.id, job_id))
     if summary is None:
         return {"schedule": GOLD_SCHEDULE, "job_id": job_id, "status": "skipped", "reason": "a build is running"}
@@ -180,7 +206,7 @@ def build_gold(resources: Resources, event_id: str | None, job_id: str | None = 
         if not lock_conn.run("SELECT pg_try_advisory_lock(:k)", k=GOLD_LOCK_KEY)[0][0]:
             return {"schedule": GOLD_SCHEDULE, "job_id": job_id, "status": "skipped", "reason": "another replica"}
         try:
-            outcome = run_gold(settings, resources.settings.database_url)
+            outcome = run_gold(settings, resources.settings.database_url, worker=dbt_worker(resources))
         finally:
             lock_conn.run("SELECT pg_advisory_unlock(:k)", k=GOLD_LOCK_KEY)
     record_gold(resources, outcome, job_id, started, event_id)

@@ -125,7 +125,10 @@ def fill_wheelhouse(wheelhouse: Path = DEFAULT_WHEELHOUSE) -> Path:
     downloads from the package index.
     """
     wheelhouse.mkdir(parents=True, exist_ok=True)
+    # Every function's requirements: the common ones, and the extras some images add (stocks: dbt).
     requirements = [BUILD_BACKEND, *prepare_function.kn_func_dependencies()]
+    for function in prepare_function.FUNCTION_EXTRAS:
+        requirements += [r for r in prepare_function.kn_func_dependencies(function=function) if r not in requirements]
     base = [
         sys.executable,
         "-m",

@@ -7,6 +7,8 @@ in parallel from one wheelhouse (filled from PyPI on the first run, then reused)
 
 from __future__ import annotations
 
+import json
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,7 +32,10 @@ FUNCTIONS: dict[str, str | None] = {
     "trade_analyser": "dev.knative.kafka.event",
     # Not a CloudEvent type: the driver's checks of the trades API (kn_func_build.DRIVER).
     "trades": "trades-api",
+    # Its image also holds dbt and the dbt project (scripts/prepare_function.py FUNCTION_EXTRAS).
+    "stocks": "dev.knative.sources.ping",
 }
+TEST_NAME = "test_prepared_function_installs_alone_and_serves_its_requests"
 
 
 def _has_entry(name: str) -> bool:
@@ -38,9 +43,15 @@ def _has_entry(name: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, kfb.BuildResult]:
-    """Prepare and install every function that has its main.py, in parallel."""
-    names = [n for n in FUNCTIONS if _has_entry(n)]
+def builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, kfb.BuildResult]:
+    """Prepare and install every selected function that has its main.py, in parallel."""
+    # Only the functions whose test runs (`-k stocks` builds one venv, not all of them).
+    selected = {
+        item.callspec.params["name"]
+        for item in request.session.items
+        if getattr(item, "originalname", None) == TEST_NAME and hasattr(item, "callspec")
+    }
+    names = [n for n in FUNCTIONS if _has_entry(n) and n in selected]
     if not names:
         return {}
     wheelhouse = kfb.fill_wheelhouse()
@@ -93,6 +104,27 @@ def test_prepared_function_installs_alone_and_serves_its_requests(
     for case in ("not_a_cloudevent",) if name == "deadletter" else ("not_a_cloudevent", "undecodable_data"):
         assert report[case]["status"] == 400, (case, report[case])
         assert report[case]["body"].strip(), (case, "400 without a reason")
+    if name == "stocks":
+        # The gold tick can run in the image: dbt beside the function's interpreter, the project
+        # in the package, the worker's interpreter present (shared.stocks.gold.dbt_missing).
+        probe = subprocess.run(
+            [str(result.python), "-I", "-c", STOCKS_PROBE], capture_output=True, text=True, cwd=result.python.parent
+        )
+        assert probe.returncode == 0, probe.stderr[-3000:]
+        found = json.loads(probe.stdout)
+        assert found["missing"] is None, found
+        assert Path(found["dbt"]).parent == result.python.parent and found["dbt_core"].startswith("1.11."), found
+
+
+STOCKS_PROBE = """
+import json
+from importlib.metadata import version
+from shared.stocks.gold import dbt_missing
+from shared.stocks.settings import StockSettings
+settings = StockSettings()
+print(json.dumps({"missing": dbt_missing(settings), "dbt": settings.dbt_command(),
+                  "project": settings.dbt_project_dir, "dbt_core": version("dbt-core")}))
+"""
 
 
 def test_prepared_directory_is_self_contained(tmp_path: Path) -> None:

@@ -80,3 +80,23 @@ def test_prepare_explains_missing_pieces(fake_functions: Path, tmp_path: Path) -
 def test_cli_reports_errors_without_a_traceback(fake_functions: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert prepare_function.main(["nope"]) == 1
     assert "prepare_function: no function 'nope'" in capsys.readouterr().err
+
+
+def test_the_stocks_image_holds_dbt_and_its_project(tmp_path: Path) -> None:
+    # The gold tick runs `dbt build`: the stocks function's one environment carries dbt-core and
+    # dbt-postgres (the root pyproject's `dbt` extra), and its package a copy of dbt/stocks.
+    project = tomllib.loads(prepare_function.pyproject_text("stocks"))["project"]
+    names = {prepare_function._project_name(d) for d in project["dependencies"]}
+    assert {"dbt-core", "dbt-postgres", "func-python"} <= names
+    root = tomllib.loads((prepare_function.ROOT / "pyproject.toml").read_text())["project"]
+    assert set(root["optional-dependencies"]["dbt"]) <= set(project["dependencies"])
+    # No other function pays for dbt.
+    assert "dbt-core" not in {prepare_function._project_name(d) for d in prepare_function.kn_func_dependencies()}
+    out = prepare_function.prepare("stocks", tmp_path / "stocks")
+    packaged = out / "shared" / "stocks" / "dbt_project"
+    assert (packaged / "dbt_project.yml").read_text() == (
+        prepare_function.ROOT / "dbt" / "stocks" / "dbt_project.yml"
+    ).read_text()
+    assert (packaged / "models" / "gold" / "gold_kpi.sql").is_file()
+    assert (out / "shared" / "stocks" / "dbt_worker.py").is_file()
+    assert not (packaged / "target").exists()

@@ -594,6 +594,7 @@ def test_status_shows_the_running_system(system: System, market):
         trade_normalizer_function_url=f"http://127.0.0.1:{services.free_port()}",  # nor trade ingestion's
         trade_enricher_function_url=f"http://127.0.0.1:{services.free_port()}",
         trade_analyser_function_url=f"http://127.0.0.1:{services.free_port()}",
+        stocks_function_url=f"http://127.0.0.1:{services.free_port()}",
     )
 
     status = system_status.collect(settings, eventing_url=system.eventing_url, market_url=system.market.url)
@@ -608,6 +609,7 @@ def test_status_shows_the_running_system(system: System, market):
         "trade_normalizer": "down",
         "trade_enricher": "down",
         "trade_analyser": "down",
+        "stocks": "down",
         "eventing": "ready",
         "market": "ready",
     }

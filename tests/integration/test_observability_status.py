@@ -25,6 +25,7 @@ def test_status_shows_what_is_down_without_crashing(monkeypatch, capsys):
         scheduler_function_url=closed_url(),
         trade_enricher_function_url=closed_url(),
         trade_analyser_function_url=closed_url(),
+        stocks_function_url=closed_url(),
     )
     started = time.monotonic()
 

@@ -25,7 +25,7 @@ from shared.crawler.quotes.app import QuotesApp
 from shared.events import InboundEvent
 from shared.observability import metrics
 from shared.runtime.resources import Resources
-from shared.stocks.gold import GoldOutcome, run_gold
+from shared.stocks.gold import DbtWorker, GoldOutcome, dbt_python, run_gold
 from shared.stocks.handler import run_stocks_tick
 from shared.stocks.models import StockQuote
 from shared.stocks.settings import LOCAL_DBT, StockSettings
@@ -296,3 +296,30 @@ def test_a_quote_with_high_below_low_fails_the_data_tests(
             conn.run("DROP SCHEMA IF EXISTS stocks_gold_bad CASCADE")
         finally:
             conn.close()
+
+
+def test_the_worker_builds_again_and_again_in_one_dbt_process(
+    database_url: str, built: Built, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # The stocks function's way (the handler's build above went through one too): dbt imported
+    # and the project loaded once, each build a request to the same process.
+    work = tmp_path_factory.mktemp("dbt-worker")
+    settings = _settings(work, GOLD)
+    worker = DbtWorker(dbt_python(settings.dbt_command()), log_file=work / "logs" / "worker.log")
+    try:
+        first = run_gold(settings, database_url, worker=worker)
+        pid = worker.pid
+        second = run_gold(settings, database_url, worker=worker)
+        assert pid is not None and worker.pid == pid
+    finally:
+        worker.close()
+    assert worker.pid is None
+    for outcome in (first, second):
+        assert outcome.ok, outcome.summary()
+        assert (outcome.models_built, outcome.tests_failed) == (
+            6,
+            0,
+        ) and outcome.tests_passed == built.first.tests_passed
+    # Partial parsing reused: the second build wrote no new full parse (dbt's own file is there).
+    assert (work / "target" / "partial_parse.msgpack").is_file()
+    print(f"worker builds: {first.duration_seconds:.1f} s (start included), {second.duration_seconds:.1f} s")

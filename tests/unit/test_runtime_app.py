@@ -51,6 +51,19 @@ def test_readiness_is_200_when_nothing_is_needed():
     assert _json(response)["status"] == "ready"
 
 
+def test_a_function_readiness_check_makes_it_not_ready_with_its_reason():
+    app = FunctionApp(
+        name="test-fn",
+        handler=lambda event, res: {},
+        needs_database=False,
+        resources=Resources(Settings()),
+        readiness=[lambda res: None, lambda res: "dbt not installed at /opt/dbt/bin/dbt"],
+    )
+    response = app.handle_http("GET", "/health/readiness", {}, b"")
+    assert response.status == 503
+    assert _json(response) == {"status": "not ready", "detail": "dbt not installed at /opt/dbt/bin/dbt"}
+
+
 @pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
 def test_other_methods_are_405_with_allow(method):
     response = _app().handle_http(method, "/", {}, b"{}")
