@@ -65,7 +65,7 @@ from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.crawler.jobs import JobMessage
 from shared.crawler.models import Contract, PriceQuote, TokenFailure, TokenProfile
 from shared.crawler.pipelines.plausibility import plausibility_limits, screen_against_stored
-from shared.crawler.pipelines.price_events import publish_price_batch
+from shared.crawler.pipelines.price_events import publish_price_batch, stage_price_batch
 from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger, pricing_pool
 from shared.crawler.pipelines.trending_discovery import TrendingDiscovery, discover_trending, ref_key
 from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
@@ -125,9 +125,10 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
 
     with ctx.resources.db.transaction() as conn:
         commit = commit_trending(conn, gathered, ctx.job_id, plausibility_limits(settings))
+        event = stage_price_batch(conn, ctx, TOKEN_SET, commit.stored)  # announced even if Kafka refuses it now
     committed, inserted = commit.stored, commit.inserted
     failures = gathered.failures + [TokenFailure(s.quote.token_key, s.reason) for s in commit.suspects]
-    publish_price_batch(ctx, TOKEN_SET, committed)
+    publish_price_batch(ctx, event)
     request_audits(ctx, [q.token_key for q in committed])
 
     message = None
