@@ -418,7 +418,12 @@ class TrendingCommit:
 
 
 def commit_trending(
-    conn: Any, gathered: TrendingGathered, job_id: str | None, limits: PlausibilityLimits | None = None
+    conn: Any,
+    gathered: TrendingGathered,
+    job_id: str | None,
+    limits: PlausibilityLimits | None = None,
+    *,
+    historical: bool = False,
 ) -> TrendingCommit:
     """Profiles, prices and (for discovery) the membership, in the caller's transaction.
 
@@ -427,6 +432,7 @@ def commit_trending(
     good price stays served, and the token stays a member (it trends; its profile is written).
     A discovery that could price no token leaves the membership as it is: sources that
     refuse every token (a permanent 4xx, no priced pair) say nothing about what trends.
+    `historical` (the bronze replay): screened against the prices of the observation's own time.
     """
     crawl = gathered.crawl
     if crawl is None or not gathered.ready:
@@ -439,7 +445,7 @@ def commit_trending(
         store.set_membership(conn, TOKEN_SET, list(quotes), complete=True)
     plausible, suspects = list(quotes.values()), list[SuspectPrice]()
     if limits is not None:  # against the stored keys: a top-100 token that trends has its top-100 history
-        plausible, suspects = screen_against_stored(conn, plausible, limits, TOKEN_SET)
+        plausible, suspects = screen_against_stored(conn, plausible, limits, TOKEN_SET, historical=historical)
     written = store.write_prices(conn, plausible, job_id)
     return TrendingCommit(written.stored, written.inserted, suspects)
 
