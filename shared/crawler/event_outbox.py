@@ -130,11 +130,6 @@ def drain_stranded(resources: Resources) -> int:
     return len(staged)
 
 
-def pending_count(conn: Conn) -> int:
-    """How many events the outbox holds (staged, not confirmed)."""
-    return int(conn.run("SELECT count(*) FROM event_outbox")[0][0])
-
-
 def _locked(conn: Conn, where: str, *, limit: int, **params: object) -> list[StagedEvent]:
     # SKIP LOCKED: two drains side by side never publish the same row twice.
     rows = conn.run(
