@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     dead_letter_forward_timeout_seconds: float = Field(default=5.0, gt=0)
     # Pending dead letters forwarded per dead letter received (the oldest first).
     dead_letter_forward_batch: int = Field(default=100, ge=1)
+    # An outbox event (shared/crawler/event_outbox.py) still unconfirmed this long after it was
+    # staged was left by a job that died or gave up: the next price job publishes it. Above the
+    # publish timeout (30 s), so a job still waiting for its own confirmation is left alone.
+    event_outbox_drain_after_seconds: float = Field(default=60.0, gt=0)
+    event_outbox_drain_batch: int = Field(default=100, ge=1)
     # The price KafkaSource's consumer group; its lag tells the scheduler to skip a tick.
     price_consumer_group: str = "price-crawler-price"
     # Skip a tick while more than this many ticks' worth of price jobs are still queued.

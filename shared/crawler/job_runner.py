@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, get_args
 
-from shared.crawler import store
+from shared.crawler import event_outbox, store
 from shared.crawler.candle_fold import candle_fold
 from shared.crawler.jobs import JobMessage, JobType, TokenType, parse_job_message
 from shared.crawler.models import TokenFailure
@@ -177,10 +177,16 @@ def _end_expired(
 
     Not a failure and never dead-lettered: the answer is 200 once `job_logs` says so. While
     PostgreSQL is down that write fails with `DependencyUnavailable` (503), so KafkaSource
-    retries until the database is back and the outcome is recorded.
+    retries until the database is back and the outcome is recorded. The events of what an
+    earlier attempt committed (shared/crawler/event_outbox.py) are published before.
     """
     expired = job.expires_at.isoformat() if job.expires_at else "an unknown time"
     reason = f"expired at {expired}: superseded by newer ticks"
+    # An earlier attempt may have committed data whose event Kafka never confirmed (its publish
+    # failed, then the tick expired): that event goes out first, under its own id, so the
+    # committed prices are announced. Kafka down: 503, and the retry ends the job later.
+    if announced := event_outbox.publish_job_events(resources, record.job_id):
+        reason += f"; {announced} event(s) of what an earlier attempt committed published now"
     with resources.db.connection() as conn:
         ending = store.expire_job(conn, record, reason=reason, tokens_requested=requested)
     if ending.status != "expired":  # an earlier attempt finished it; this redelivery changes nothing

@@ -11,12 +11,12 @@ its archived job message; every row is derived with the live code from the same 
   (Binance, then DexScreener for the tokens still unpriced, then CoinGecko), so pair
   selection against the Binance listing the job had (the archived `exchangeInfo`, up to an
   hour old), source order and the USDT/USD conversion (the archived tether answer the live
-  cache held, or the override) are the live ones → `insert_prices` (its ticks folded into
-  the gold candles);
+  cache held, or the override) are the live ones → the live plausibility screen →
+  `insert_prices` (its ticks folded into the gold candles);
 - a trending job (discovery or named tokens): the live `gather_trending` runs on the
   archived answers (`ArchivedUpstream`: the live clients fed from bronze), so discovery,
   source order, profile merging and pricing are the live ones → `commit_trending` (tokens,
-  prices, and for discovery the trending membership);
+  screened prices, and for discovery the trending membership);
 - an audit job: the live `fetch_audits` on the archived GoPlus answers, for the named
   tokens the live job asked GoPlus about → `upsert_audits` (`token_audits`).
 
@@ -30,6 +30,12 @@ all-pairs answer whose Binance listing is not in bronze. A replay that asked som
 has no answer for, or left archived answers unasked, is listed under `diverged`.
 Writing is idempotent: prices already stored are left as they are, tokens and audits are
 upserted.
+
+Plausibility: every replayed price passes the live screen (`screen_against_stored`, the same
+rule, log line and `crawler_prices_suspect` count), judged against the token's last stored
+price *before* its observation, the reference the live job had (`historical`): a replay runs
+after the fact, and today's latest price says nothing about what was plausible then. A suspect
+is held back (counted in `prices_suspect`, listed under `suspect`), never written.
 """
 
 from __future__ import annotations
@@ -54,9 +60,11 @@ from shared.crawler.domain.normalize_coingecko import (
     apply_coin_detail,
     top100_profiles,
 )
+from shared.crawler.domain.pricing import SuspectPrice
 from shared.crawler.jobs import JobMessage, parse_job_message
 from shared.crawler.models import PriceQuote, TokenProfile
 from shared.crawler.pipelines.audit import GOPLUS_SOLANA, AuditTarget, fetch_audits, requested_keys
+from shared.crawler.pipelines.plausibility import plausibility_limits, screen_against_stored
 from shared.crawler.pipelines.source_ledger import SourceLedger
 from shared.crawler.pipelines.top100_prices import fetch_prices, job_tokens
 from shared.crawler.pipelines.trending import commit_trending, gather_trending
@@ -95,9 +103,16 @@ class ReplayReport:
     prices_inserted: int = 0
     tokens_upserted: int = 0
     audits_upserted: int = 0
+    prices_suspect: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (job id, reason)
     # (job id, what differed): requests the live job got no archived answer to, answers left unasked.
     diverged: list[tuple[str, str]] = field(default_factory=list)
+    suspect: list[tuple[str, str, str]] = field(default_factory=list)  # (job id, token key, reason)
+
+    def held_back(self, job_id: str, suspects: list[SuspectPrice]) -> None:
+        """Note the prices the plausibility screen held back in one job."""
+        self.prices_suspect += len(suspects)
+        self.suspect += [(job_id, s.quote.token_key, s.reason) for s in suspects]
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -106,8 +121,10 @@ class ReplayReport:
             "prices_inserted": self.prices_inserted,
             "tokens_upserted": self.tokens_upserted,
             "audits_upserted": self.audits_upserted,
+            "prices_suspect": self.prices_suspect,
             "skipped": [{"job_id": j, "reason": r} for j, r in self.skipped],
             "diverged": [{"job_id": j, "detail": d} for j, d in self.diverged],
+            "suspect": [{"job_id": j, "token_key": k, "reason": r} for j, k, r in self.suspect],
         }
 
 
@@ -320,6 +337,9 @@ def _replay_attempt(
             report.tokens_upserted += len(profiles)
             if membership is not None:
                 store.set_membership(conn, "top100", [keys[p.key] for p in membership], complete=True)
+        # The live screen, against the prices of the observation's own time (module docstring).
+        quotes, suspects = screen_against_stored(conn, quotes, plausibility_limits(settings), "top100", historical=True)
+        report.held_back(job_id, suspects)
         report.prices_inserted += store.insert_prices(conn, quotes, job_id)
 
 
@@ -413,7 +433,8 @@ def _replay_trending(
     _note_divergence(report, job_id, upstream)
     report.jobs += 1
     with _silver(pool, dry_run) as conn:
-        commit = commit_trending(conn, gathered, job_id)
+        commit = commit_trending(conn, gathered, job_id, plausibility_limits(settings), historical=True)
+    report.held_back(job_id, commit.suspects)
     report.tokens_upserted += len(commit.stored)
     report.prices_inserted += commit.inserted
 

@@ -437,6 +437,37 @@ def last_prices(conn: Conn, keys: Sequence[str]) -> dict[str, PriceQuote]:
     return {r[0]: PriceQuote(r[0], r[1], r[2], r[3], r[4]) for r in rows}
 
 
+def prices_before(
+    conn: Conn, observations: Iterable[tuple[str, datetime]], max_age_seconds: float
+) -> dict[str, PriceQuote]:
+    """Each token's last stored price before its given observation time, at most `max_age_seconds`
+    older (one query for the batch); a token with none is absent.
+
+    What a price observed then was judged against: a bronze replay screens each replayed price
+    against the history of its own time, not against today's latest price.
+    """
+    wanted = dict(observations)
+    if not wanted:
+        return {}
+    rows = conn.run(
+        """
+        SELECT x.token_key, t.symbol, p.price_usdt, p.source, p.observed_at
+        FROM unnest(CAST(:k AS text[]), CAST(:t AS timestamptz[])) AS x(token_key, at)
+        JOIN tokens t ON t.token_key = x.token_key
+        CROSS JOIN LATERAL (
+            SELECT price_usdt, source, observed_at FROM token_prices p
+            WHERE p.token_key = x.token_key AND p.observed_at < x.at
+                AND p.observed_at >= x.at - make_interval(secs => :age)
+            ORDER BY p.observed_at DESC LIMIT 1
+        ) p
+        """,
+        k=list(wanted),
+        t=list(wanted.values()),
+        age=max_age_seconds,
+    )
+    return {r[0]: PriceQuote(r[0], r[1], r[2], r[3], r[4]) for r in rows}
+
+
 def oldest_latest_price_age(conn: Conn) -> list[tuple[str, float]]:
     """Per token set, the age in seconds of its stalest latest price (freshness metric)."""
     rows = conn.run(

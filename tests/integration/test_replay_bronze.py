@@ -16,8 +16,10 @@ import time_machine
 
 from local import services
 from shared.archive.bronze import JOB_SOURCE, ArchivedResponse, BronzeArchive, hour_prefixes, object_key
+from shared.crawler import store
 from shared.crawler.__main__ import main as archive_cli
 from shared.crawler.candle_fold import candle_fold
+from shared.crawler.models import PriceQuote
 from shared.crawler.pipelines.price_events import PRICE_UPDATED_TYPE
 from shared.crawler.replay import SOURCES, attempts_of, replay
 from shared.observability.metrics import render_prometheus, sample_value
@@ -149,6 +151,55 @@ def test_replay_from_bronze_reproduces_the_live_silver_rows(stack):
     )
     assert again.prices_inserted == 0
     assert silver(stack.db) == live
+
+
+def test_a_replayed_implausible_price_is_held_back_as_suspect_like_a_live_one(stack, caplog):
+    """Replay screens every price as the live path does, against the prices of its observation's
+    own time: a bad price stored before it holds it back; a price stored after it does not."""
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=5)
+    stack.market.clock.freeze()
+    with time_machine.travel(start, tick=False):
+        assert stack.refresh_top100().status == 200
+    with time_machine.travel(start + timedelta(seconds=10), tick=False):
+        answer = stack.price(
+            {"job_type": "price", "token_type": "top100", "symbols": ["BTC", "ETH", "HYPE"], "timestamp": utc_now_iso()}
+        )
+        assert answer.status == 200 and body_of(answer)["succeeded"] == 3, answer.body
+    live = {r["token_key"]: r for r in stack.db.rows("SELECT token_key, price_usdt, observed_at FROM token_prices")}
+    btc, eth = "native:bitcoin", "native:ethereum"
+    observed = live[btc]["observed_at"]
+
+    stack.db.rows("TRUNCATE token_prices, token_latest_prices, token_candles, token_candle_ticks")
+    # BTC: a thousand times off, 5 s before the job observed it (what the live screen would have
+    # had as reference). ETH: a thousand times off, stored *after* the observation (today's latest).
+    with stack.resources.db.transaction() as conn:
+        store.write_prices(
+            conn,
+            [
+                PriceQuote(btc, "BTC", live[btc]["price_usdt"] * 1000, "binance", observed - timedelta(seconds=5)),
+                PriceQuote(eth, "ETH", live[eth]["price_usdt"] * 1000, "binance", observed + timedelta(minutes=3)),
+            ],
+            "seed",
+        )
+    before = sample_value(render_prometheus(), "crawler_prices_suspect_total", token_set="top100") or 0
+
+    with caplog.at_level("WARNING", logger="shared.crawler.pipelines.plausibility"):
+        report = replay(
+            stack.resources.db,
+            stack.resources.archive,
+            stack.settings,
+            start - timedelta(minutes=1),
+            start + timedelta(minutes=1),
+        )
+
+    assert report.prices_suspect == 1 and [(k, r[:14]) for _, k, r in report.suspect] == [(btc, "suspect price:")]
+    assert sample_value(render_prometheus(), "crawler_prices_suspect_total", token_set="top100") == before + 1
+    assert any(m.startswith(f"{btc} held back: suspect price:") for m in caplog.messages)
+    replayed = {
+        r["token_key"]: r["price_usdt"]
+        for r in stack.db.rows("SELECT token_key, price_usdt FROM token_prices WHERE job_id IS DISTINCT FROM 'seed'")
+    }
+    assert replayed == {k: live[k]["price_usdt"] for k in live if k != btc}  # BTC held back, ETH and HYPE stored
 
 
 def trending_job(job_id: str, **fields) -> dict:

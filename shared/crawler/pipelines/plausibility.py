@@ -2,7 +2,7 @@
 
 One rule for every token set: the pure `screen_prices` of `shared.crawler.domain.pricing`,
 against each token's last stored price read in the batch's own transaction. Top-100 and
-trending prices both come here, so the two can never judge a price differently.
+trending prices, live and replayed from bronze, all come here, so none can judge a price differently.
 """
 
 from __future__ import annotations
@@ -29,16 +29,31 @@ def plausibility_limits(settings: Settings) -> PlausibilityLimits:
 
 
 def screen_against_stored(
-    conn: store.Conn, quotes: list[PriceQuote], limits: PlausibilityLimits, token_set: str
+    conn: store.Conn,
+    quotes: list[PriceQuote],
+    limits: PlausibilityLimits,
+    token_set: str,
+    *,
+    historical: bool = False,
 ) -> tuple[list[PriceQuote], list[SuspectPrice]]:
     """Hold back the quotes implausible against each token's last stored price (one query for the batch).
 
     `quotes` carry their stored token keys: the reference is looked up by them. Each suspect
     is logged at WARNING and counted in `crawler_prices_suspect{token_set}`.
+
+    `historical` (the bronze replay): the reference is the token's last stored price *before*
+    each quote's observation, the one the live job judged it against. The latest price would
+    be a later one (a replay runs hours or days after the fact), so a genuine move since then
+    would hold back a price the live path rightly stored, and a later bad price would pass one.
     """
     if not quotes:
         return quotes, []
-    stored = store.last_prices(conn, [q.token_key for q in quotes])
+    if historical:
+        stored = store.prices_before(
+            conn, [(q.token_key, q.observed_at) for q in quotes], limits.reference_max_age_seconds
+        )
+    else:
+        stored = store.last_prices(conn, [q.token_key for q in quotes])
     references = {key: ReferencePrice(p.price_usdt, p.source, p.observed_at) for key, p in stored.items()}
     plausible, suspects = screen_prices(quotes, references, limits)
     for suspect in suspects:

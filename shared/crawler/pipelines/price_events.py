@@ -1,7 +1,11 @@
 """`price-crawler.price.updated`: one CloudEvent per committed price batch, keyed by token set.
 
-Order logic (Limit/DCA) reacts to these instead of polling. Published only after the
-prices committed; a publish failure fails the job (503) so redelivery publishes again.
+Order logic (Limit/DCA) reacts to these instead of polling. The event is staged in the event
+outbox in the transaction that commits the prices (`stage_price_batch`) and published after
+the commit (`publish_price_batch`); a publish failure fails the job (503) and leaves the event
+in the outbox, so it is published by the redelivery, by an expired redelivery before the job
+ends, or by a later price job (shared/crawler/event_outbox.py): committed prices are always
+announced, even when Kafka refused the first publish.
 
 A redelivered job publishes the same event: its id derives from the job (source, token
 set, job id), and its prices are the observations first committed (the redelivery
@@ -15,8 +19,10 @@ import uuid
 from collections.abc import Sequence
 
 from shared.crawler.contracts import PRICE_UPDATED_SCHEMA
+from shared.crawler.event_outbox import publish_staged, stage_event
 from shared.crawler.job_runner import JobContext
 from shared.crawler.models import PriceQuote
+from shared.crawler.store import Conn
 from shared.events import OutboundEvent
 
 PRICE_UPDATED_TYPE = "price-crawler.price.updated"
@@ -24,10 +30,12 @@ PRICE_UPDATED_TYPE = "price-crawler.price.updated"
 _EVENT_ID_NAMESPACE = uuid.UUID("5c0f3e1e-7a51-4d2b-9f0e-3a6b1d2c4e58")
 
 
-def publish_price_batch(ctx: JobContext, token_set: str, quotes: Sequence[PriceQuote]) -> None:
-    """Announce a committed batch of prices (no event for an empty batch)."""
+def stage_price_batch(
+    conn: Conn, ctx: JobContext, token_set: str, quotes: Sequence[PriceQuote]
+) -> OutboundEvent | None:
+    """In the transaction that commits `quotes`: their event, kept in the outbox (None for no quotes)."""
     if not quotes:
-        return
+        return None
     source = f"/price-crawler/{ctx.resources.settings.function_name or 'price'}"
     event = OutboundEvent(
         type=PRICE_UPDATED_TYPE,
@@ -39,7 +47,17 @@ def publish_price_batch(ctx: JobContext, token_set: str, quotes: Sequence[PriceQ
         dataschema=PRICE_UPDATED_SCHEMA,
         data=price_updated_data(ctx.job_id, token_set, quotes),
     )
-    ctx.resources.producer.publish(ctx.resources.settings.price_updated_topic, [event])
+    stage_event(conn, ctx.resources.settings.price_updated_topic, event, ctx.job_id)
+    return event
+
+
+def publish_price_batch(ctx: JobContext, event: OutboundEvent | None) -> None:
+    """Announce a committed batch staged by `stage_price_batch` (nothing for an empty batch).
+
+    Raises `DependencyUnavailable` when Kafka does not confirm it: the event stays staged.
+    """
+    if event is not None:
+        publish_staged(ctx.resources, ctx.resources.settings.price_updated_topic, event)
 
 
 def price_event_id(source: str, token_set: str, job_id: str) -> str:

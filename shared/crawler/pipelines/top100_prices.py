@@ -6,6 +6,7 @@ what is still missing to CoinGecko `/simple/price` (one request). USD prices bec
 with the current rate. Every price is written in one transaction, after the plausibility
 screen (docs/pricing.md): a price far from the token's last stored one is held back as
 suspect, a per-token failure of the job with the reason, and neither stored nor announced.
+The price.updated event is staged in the same transaction (shared/crawler/event_outbox.py).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.crawler.jobs import JobMessage
 from shared.crawler.models import Pool, PriceQuote, TokenFailure
 from shared.crawler.pipelines.plausibility import plausibility_limits, screen_against_stored
-from shared.crawler.pipelines.price_events import publish_price_batch
+from shared.crawler.pipelines.price_events import publish_price_batch, stage_price_batch
 from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger
 from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
 from shared.errors import CrawlerError, PrerequisiteMissing
@@ -85,9 +86,10 @@ def price_top100(ctx: JobContext) -> JobOutcome:
     with ctx.resources.db.transaction() as conn:
         quotes, suspects = screen_against_stored(conn, quotes, plausibility_limits(settings), "top100")
         written = store.write_prices(conn, quotes, ctx.job_id)
+        event = stage_price_batch(conn, ctx, "top100", written.stored)
     inserted, quotes = written.inserted, written.stored
     failures += [TokenFailure(s.quote.token_key, s.reason) for s in suspects]
-    publish_price_batch(ctx, "top100", quotes)
+    publish_price_batch(ctx, event)
     by_source: dict[str, int] = defaultdict(int)
     for quote in quotes:
         by_source[quote.source] += 1

@@ -65,7 +65,7 @@ from shared.crawler.job_runner import JobContext, JobOutcome
 from shared.crawler.jobs import JobMessage
 from shared.crawler.models import Contract, PriceQuote, TokenFailure, TokenProfile
 from shared.crawler.pipelines.plausibility import plausibility_limits, screen_against_stored
-from shared.crawler.pipelines.price_events import publish_price_batch
+from shared.crawler.pipelines.price_events import publish_price_batch, stage_price_batch
 from shared.crawler.pipelines.source_ledger import LazyUsdtRate, SourceLedger, pricing_pool
 from shared.crawler.pipelines.trending_discovery import TrendingDiscovery, discover_trending, ref_key
 from shared.crawler.pipelines.usdt_rate import usdt_usd_rate_of
@@ -125,9 +125,10 @@ def crawl_trending(ctx: JobContext) -> JobOutcome:
 
     with ctx.resources.db.transaction() as conn:
         commit = commit_trending(conn, gathered, ctx.job_id, plausibility_limits(settings))
+        event = stage_price_batch(conn, ctx, TOKEN_SET, commit.stored)  # announced even if Kafka refuses it now
     committed, inserted = commit.stored, commit.inserted
     failures = gathered.failures + [TokenFailure(s.quote.token_key, s.reason) for s in commit.suspects]
-    publish_price_batch(ctx, TOKEN_SET, committed)
+    publish_price_batch(ctx, event)
     request_audits(ctx, [q.token_key for q in committed])
 
     message = None
@@ -417,7 +418,12 @@ class TrendingCommit:
 
 
 def commit_trending(
-    conn: Any, gathered: TrendingGathered, job_id: str | None, limits: PlausibilityLimits | None = None
+    conn: Any,
+    gathered: TrendingGathered,
+    job_id: str | None,
+    limits: PlausibilityLimits | None = None,
+    *,
+    historical: bool = False,
 ) -> TrendingCommit:
     """Profiles, prices and (for discovery) the membership, in the caller's transaction.
 
@@ -426,6 +432,7 @@ def commit_trending(
     good price stays served, and the token stays a member (it trends; its profile is written).
     A discovery that could price no token leaves the membership as it is: sources that
     refuse every token (a permanent 4xx, no priced pair) say nothing about what trends.
+    `historical` (the bronze replay): screened against the prices of the observation's own time.
     """
     crawl = gathered.crawl
     if crawl is None or not gathered.ready:
@@ -438,7 +445,7 @@ def commit_trending(
         store.set_membership(conn, TOKEN_SET, list(quotes), complete=True)
     plausible, suspects = list(quotes.values()), list[SuspectPrice]()
     if limits is not None:  # against the stored keys: a top-100 token that trends has its top-100 history
-        plausible, suspects = screen_against_stored(conn, plausible, limits, TOKEN_SET)
+        plausible, suspects = screen_against_stored(conn, plausible, limits, TOKEN_SET, historical=historical)
     written = store.write_prices(conn, plausible, job_id)
     return TrendingCommit(written.stored, written.inserted, suspects)
 
