@@ -192,7 +192,9 @@ class Settings(BaseSettings):
     trade_normalizer_function_url: str = "http://localhost:8088"
     trade_enricher_function_url: str = "http://localhost:8093"
     trade_analyser_function_url: str = "http://localhost:8094"
+    stats_function_url: str = "http://localhost:8092"
     stocks_function_url: str = "http://localhost:8095"
+    trade_sync_function_url: str = "http://localhost:8096"
 
     # --- business rules --------------------------------------------------------------------
     stablecoins: str = Field(default=DEFAULT_STABLECOINS, description="comma-separated symbols never priced")

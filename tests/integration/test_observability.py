@@ -594,7 +594,9 @@ def test_status_shows_the_running_system(system: System, market):
         trade_normalizer_function_url=f"http://127.0.0.1:{services.free_port()}",  # nor trade ingestion's
         trade_enricher_function_url=f"http://127.0.0.1:{services.free_port()}",
         trade_analyser_function_url=f"http://127.0.0.1:{services.free_port()}",
+        stats_function_url=f"http://127.0.0.1:{services.free_port()}",
         stocks_function_url=f"http://127.0.0.1:{services.free_port()}",
+        trade_sync_function_url=f"http://127.0.0.1:{services.free_port()}",
     )
 
     status = system_status.collect(settings, eventing_url=system.eventing_url, market_url=system.market.url)
@@ -609,7 +611,9 @@ def test_status_shows_the_running_system(system: System, market):
         "trade_normalizer": "down",
         "trade_enricher": "down",
         "trade_analyser": "down",
+        "stats": "down",
         "stocks": "down",
+        "trade_sync": "down",
         "eventing": "ready",
         "market": "ready",
     }

@@ -25,7 +25,11 @@ def test_status_shows_what_is_down_without_crashing(monkeypatch, capsys):
         scheduler_function_url=closed_url(),
         trade_enricher_function_url=closed_url(),
         trade_analyser_function_url=closed_url(),
+        stats_function_url=closed_url(),
         stocks_function_url=closed_url(),
+        trade_sync_function_url=closed_url(),
+        deadletter_function_url=closed_url(),
+        trade_normalizer_function_url=closed_url(),
     )
     started = time.monotonic()
 
