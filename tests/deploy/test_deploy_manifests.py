@@ -192,6 +192,8 @@ def test_every_request_source_retries_through_a_minute_long_outage() -> None:
 def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
     """One EventType per (type, consuming KafkaSource); its dataschema is the one the event carries."""
     from shared.crawler.contracts import EVENT_DATASCHEMAS
+    from shared.stats import contracts as stats
+    from shared.stocks import contracts as stocks
     from shared.trades import contracts as trades
 
     event_types = _by_kind(rules.load_yaml_documents(BASE / "eventtypes.yaml"), "EventType")
@@ -206,6 +208,8 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
         trades.TRADE_NORMALIZED_TYPE: trades.TRADE_SCHEMA,
         trades.TRADE_ENRICHED_TYPE: trades.ENRICHED_TRADE_SCHEMA,
         trades.BEHAVIOURAL_ALERT_TYPE: trades.BEHAVIOURAL_ALERT_SCHEMA,
+        **stats.EVENT_DATASCHEMAS,
+        stocks.QUOTE_VALIDATED: stocks.QUOTE_VALIDATED_SCHEMA,
     }
     assert registered == {event_type: {uri} for event_type, uri in emitted.items()}
     consumed_by = {d["metadata"]["name"]: d["spec"].get("reference", {}).get("name") for d in event_types.values()}
@@ -219,7 +223,12 @@ def test_every_event_type_we_emit_is_registered_with_its_schema() -> None:
         "trades.raw.received": "trade-normalizer-source",
         "trades.trade.normalized": "trade-enricher-source",
         "trades.trade.enriched": "trade-analyser-source",
-        "trades.alert.raised": None,  # read by the WebSocket feed (not built yet) and clients
+        "trades.alert.raised": None,  # read by the WebSocket feed (from trade_feed) and clients
+        # the stats and stock events are read by the trading platform straight from their topics
+        "stats.chain-performance-updated": None,
+        "stats.bridge-latency-updated": None,
+        "stats.overview-updated": None,
+        "stocks.quote.validated": None,
     }
 
 
