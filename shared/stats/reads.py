@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -80,6 +80,43 @@ def chain_history(
         limit=limit,
     )
     return [_chain_stat(row) for row in rows]
+
+
+# The window of each RPC URL's error rate and mean latency on /v1/stats/chains.
+URL_HEALTH_WINDOW = timedelta(hours=1)
+RATE_PLACES = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class UrlHealth:
+    """How one RPC URL of a chain fared over the readings of a window."""
+
+    url: str
+    readings: int
+    errors: int  # readings where the URL failed (status `error`): transport, HTTP or JSON-RPC errors
+    mean_latency_seconds: Decimal | None
+
+    @property
+    def error_rate(self) -> Decimal:
+        """errors / readings, exact to four places (half-even)."""
+        return (Decimal(self.errors) / Decimal(self.readings)).quantize(RATE_PLACES)
+
+
+def url_health(conn: Connection, since: datetime) -> dict[str, list[UrlHealth]]:
+    """Per chain, each RPC URL's readings, errors and mean latency since `since`, by URL."""
+    rows = conn.run(
+        "SELECT chain, u->>'url', count(*), count(*) FILTER (WHERE u->>'status' = 'error'),"
+        " avg((u->>'latency_seconds')::numeric)"
+        " FROM chain_stats, jsonb_array_elements(urls) AS u"
+        " WHERE observed_at >= CAST(:since AS timestamptz) AND u ? 'url'"
+        " GROUP BY 1, 2 ORDER BY 1, 2",
+        since=since,
+    )
+    health: dict[str, list[UrlHealth]] = {}
+    for chain, url, readings, errors, latency in rows:
+        mean = None if latency is None else Decimal(latency).quantize(RATE_PLACES)
+        health.setdefault(chain, []).append(UrlHealth(url, int(readings), int(errors), mean))
+    return health
 
 
 def known_chain(conn: Connection, chain: str) -> bool:

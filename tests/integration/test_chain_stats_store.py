@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -78,3 +79,35 @@ def test_one_lying_url_is_recorded_and_ignored(conn: Connection, market: Simulat
     statuses = {u["url"].rsplit("/", 1)[1]: u["status"] for u in urls}
     assert statuses == {"bsc": "ok", "bsc-wrongchain": "wrong_chain"}
     assert head == urls[0]["head"] and head < 100_000_000  # BSC's height, not Ethereum's
+
+
+def test_each_url_error_rate_and_mean_latency_cover_the_window_only(conn: Connection) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from shared.stats.reads import url_health
+
+    now = datetime.now(UTC)
+
+    def reading(minutes_ago: int, a: tuple[str, float], b: tuple[str, float]) -> None:
+        urls = [
+            {"url": "https://a", "status": a[0], "latency_seconds": a[1]},
+            {"url": "https://b", "status": b[0], "latency_seconds": b[1]},
+        ]
+        conn.run(
+            "INSERT INTO chain_stats (chain, observed_at, health, urls) VALUES ('bsc', :at, 'healthy', CAST(:urls AS jsonb))",
+            at=now - timedelta(minutes=minutes_ago),
+            urls=json.dumps(urls),
+        )
+
+    reading(50, ("ok", 0.1), ("error", 0.5))
+    reading(30, ("ok", 0.3), ("error", 0.5))
+    reading(10, ("error", 1.0), ("ok", 0.2))
+    reading(120, ("error", 9.0), ("error", 9.0))  # outside the hour: not counted
+
+    a, b = url_health(conn, now - timedelta(hours=1))["bsc"]
+    assert (a.url, a.readings, a.errors, a.error_rate, a.mean_latency_seconds) == (
+        "https://a", 3, 1, Decimal("0.3333"), Decimal("0.4667"),  # (0.1 + 0.3 + 1.0) / 3
+    )  # fmt: skip
+    assert (b.url, b.readings, b.errors, b.error_rate, b.mean_latency_seconds) == (
+        "https://b", 3, 2, Decimal("0.6667"), Decimal("0.4000"),  # (0.5 + 0.5 + 0.2) / 3
+    )  # fmt: skip

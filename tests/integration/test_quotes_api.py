@@ -459,6 +459,10 @@ def test_stats_routes_answer_the_latest_readings_and_history(quotes_url, chain_s
     assert Decimal(bsc["block_time_seconds"]) > 0 and isinstance(bsc["block_time_seconds"], str)
     statuses = {u["url"].rsplit("/", 1)[-1]: u["status"] for u in bsc["urls"]}
     assert statuses == {"bsc": "ok", "bsc-2": "ok", "bsc-wrongchain": "wrong_chain"}
+    # Each URL's error rate over the last hour: the two readings, none failed (a wrong chain answered).
+    health = {u["url"].rsplit("/", 1)[-1]: u for u in bsc["url_health"]["urls"]}
+    assert bsc["url_health"]["window_seconds"] == 3600 and set(health) == set(statuses)
+    assert all(h["readings"] == 2 and h["errors"] == 0 and h["error_rate"] == "0" for h in health.values())
 
     history = get(quotes_url, "/v1/stats/chains/bsc/history?limit=1").json()
     assert len(history["readings"]) == 1 and history["next_cursor"] == history["readings"][0]["observed_at"]

@@ -47,10 +47,33 @@ def chain_json(stat: reads.ChainStat) -> dict[str, Any]:
     }
 
 
+def url_health_json(health: reads.UrlHealth) -> dict[str, Any]:
+    """One RPC URL's error rate and mean latency over the window, as the API shows them."""
+    return {
+        "url": health.url,
+        "readings": health.readings,
+        "errors": health.errors,
+        "error_rate": stat_text(health.error_rate),
+        "mean_latency_seconds": stat_text(health.mean_latency_seconds),
+    }
+
+
 @route("stats_chains", "/stats/chains")
 def _chains(api: QuotesApi, conn: Any, params: Query, _: list[str]) -> tuple[int, Any]:
+    window = reads.URL_HEALTH_WINDOW
+    per_url = reads.url_health(conn, datetime.now(timezone.utc) - window)
     return 200, {
-        "chains": [{**chain_json(s), "published_at": time_text(s.published_at)} for s in reads.latest_chain_stats(conn)]
+        "chains": [
+            {
+                **chain_json(s),
+                "published_at": time_text(s.published_at),
+                "url_health": {
+                    "window_seconds": int(window.total_seconds()),
+                    "urls": [url_health_json(h) for h in per_url.get(s.chain, [])],
+                },
+            }
+            for s in reads.latest_chain_stats(conn)
+        ]
     }
 
 
