@@ -39,7 +39,9 @@ CREATE TABLE chain_stats_latest (
     published_at timestamptz
 );
 
-CREATE OR REPLACE FUNCTION ensure_chain_stats_partitions(days_ahead integer DEFAULT 3)
+-- Daily partitions of any table partitioned by `observed_at` with a `<parent>_default`
+-- partition (chain_stats here, bridge_stats in 0014): one definition for every such table.
+CREATE OR REPLACE FUNCTION ensure_daily_partitions(parent text, days_ahead integer DEFAULT 3)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     day date;
@@ -48,47 +50,55 @@ DECLARE
 BEGIN
     FOR i IN 0..days_ahead LOOP
         day := (now() AT TIME ZONE 'UTC')::date + i;
-        name := format('chain_stats_%s', to_char(day, 'YYYYMMDD'));
+        name := format('%s_%s', parent, to_char(day, 'YYYYMMDD'));
         IF to_regclass(name) IS NULL THEN
-            EXECUTE format('CREATE TABLE %I (LIKE chain_stats INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
+            -- Rows of this day that landed in the default partition move first, or attaching fails.
+            EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name, parent);
             EXECUTE format(
-                'WITH moved AS (DELETE FROM chain_stats_default WHERE observed_at >= %L AND observed_at < %L RETURNING *)'
+                'WITH moved AS (DELETE FROM %I WHERE observed_at >= %L AND observed_at < %L RETURNING *)'
                 ' INSERT INTO %I SELECT * FROM moved',
-                day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC', name);
+                parent || '_default', day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC', name);
             EXECUTE format(
-                'ALTER TABLE chain_stats ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
+                'ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+                parent, name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
             created := created + 1;
         END IF;
     END LOOP;
     RETURN created;
 END $$;
 
-CREATE OR REPLACE FUNCTION maintain_chain_stats(retention_days integer)
+-- Drops the daily partitions of `parent` older than the retention, and such rows of its default.
+CREATE OR REPLACE FUNCTION drop_daily_partitions(parent text, retention_days integer)
 RETURNS integer LANGUAGE plpgsql AS $$
 DECLARE
     part record;
     dropped integer := 0;
     cutoff date := (now() AT TIME ZONE 'UTC')::date - retention_days;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(7061727) THEN
-        RETURN 0;
-    END IF;
-    PERFORM ensure_chain_stats_partitions(3);
     FOR part IN
         SELECT c.relname
         FROM pg_inherits i
         JOIN pg_class c ON c.oid = i.inhrelid
         JOIN pg_class p ON p.oid = i.inhparent
-        WHERE p.relname = 'chain_stats' AND c.relname ~ '^chain_stats_[0-9]{8}$'
+        WHERE p.relname = parent AND c.relname ~ ('^' || parent || '_[0-9]{8}$')
     LOOP
-        IF to_date(substr(part.relname, 13), 'YYYYMMDD') < cutoff THEN
+        IF to_date(substr(part.relname, length(parent) + 2), 'YYYYMMDD') < cutoff THEN
             EXECUTE format('DROP TABLE %I', part.relname);
             dropped := dropped + 1;
         END IF;
     END LOOP;
-    DELETE FROM chain_stats_default WHERE observed_at < cutoff::timestamp AT TIME ZONE 'UTC';
+    EXECUTE format('DELETE FROM %I WHERE observed_at < %L', parent || '_default', cutoff::timestamp AT TIME ZONE 'UTC');
     RETURN dropped;
 END $$;
 
-SELECT ensure_chain_stats_partitions(3);
+CREATE OR REPLACE FUNCTION maintain_chain_stats(retention_days integer)
+RETURNS integer LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(7061727) THEN  -- one maintainer at a time; others skip
+        RETURN 0;
+    END IF;
+    PERFORM ensure_daily_partitions('chain_stats', 3);
+    RETURN drop_daily_partitions('chain_stats', retention_days);
+END $$;
+
+SELECT ensure_daily_partitions('chain_stats', 3);

@@ -42,59 +42,18 @@ CREATE TABLE bridge_stats_latest (
     PRIMARY KEY (route, provider)
 );
 
-CREATE OR REPLACE FUNCTION ensure_bridge_stats_partitions(days_ahead integer DEFAULT 3)
-RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-    day date;
-    created integer := 0;
-    name text;
-BEGIN
-    FOR i IN 0..days_ahead LOOP
-        day := (now() AT TIME ZONE 'UTC')::date + i;
-        name := format('bridge_stats_%s', to_char(day, 'YYYYMMDD'));
-        IF to_regclass(name) IS NULL THEN
-            EXECUTE format('CREATE TABLE %I (LIKE bridge_stats INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', name);
-            EXECUTE format(
-                'WITH moved AS (DELETE FROM bridge_stats_default WHERE observed_at >= %L AND observed_at < %L RETURNING *)'
-                ' INSERT INTO %I SELECT * FROM moved',
-                day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC', name);
-            EXECUTE format(
-                'ALTER TABLE bridge_stats ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-                name, day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC');
-            created := created + 1;
-        END IF;
-    END LOOP;
-    RETURN created;
-END $$;
-
+-- Daily partitions as chain_stats (ensure_daily_partitions, drop_daily_partitions: 0010).
 CREATE OR REPLACE FUNCTION maintain_bridge_stats(retention_days integer)
 RETURNS integer LANGUAGE plpgsql AS $$
-DECLARE
-    part record;
-    dropped integer := 0;
-    cutoff date := (now() AT TIME ZONE 'UTC')::date - retention_days;
 BEGIN
-    IF NOT pg_try_advisory_xact_lock(7061728) THEN
+    IF NOT pg_try_advisory_xact_lock(7061728) THEN  -- one maintainer at a time; others skip
         RETURN 0;
     END IF;
-    PERFORM ensure_bridge_stats_partitions(3);
-    FOR part IN
-        SELECT c.relname
-        FROM pg_inherits i
-        JOIN pg_class c ON c.oid = i.inhrelid
-        JOIN pg_class p ON p.oid = i.inhparent
-        WHERE p.relname = 'bridge_stats' AND c.relname ~ '^bridge_stats_[0-9]{8}$'
-    LOOP
-        IF to_date(substr(part.relname, 14), 'YYYYMMDD') < cutoff THEN
-            EXECUTE format('DROP TABLE %I', part.relname);
-            dropped := dropped + 1;
-        END IF;
-    END LOOP;
-    DELETE FROM bridge_stats_default WHERE observed_at < cutoff::timestamp AT TIME ZONE 'UTC';
-    RETURN dropped;
+    PERFORM ensure_daily_partitions('bridge_stats', 3);
+    RETURN drop_daily_partitions('bridge_stats', retention_days);
 END $$;
 
-SELECT ensure_bridge_stats_partitions(3);
+SELECT ensure_daily_partitions('bridge_stats', 3);
 
 -- The stats overview (every 5 minutes: chain health with DefiLlama DEX volume, bridges in
 -- summary). 288 rows a day: a plain table whose old rows the overview tick deletes after the

@@ -111,3 +111,35 @@ def test_each_url_error_rate_and_mean_latency_cover_the_window_only(conn: Connec
     assert (b.url, b.readings, b.errors, b.error_rate, b.mean_latency_seconds) == (
         "https://b", 3, 2, Decimal("0.6667"), Decimal("0.4000"),  # (0.5 + 0.5 + 0.2) / 3
     )  # fmt: skip
+
+
+def test_history_partitions_are_made_ahead_and_dropped_after_the_retention(conn: Connection) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    def partitions(parent: str) -> set[str]:
+        rows = conn.run(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :parent AND c.relname ~ '_[0-9]{8}$'",
+            parent=parent,
+        )
+        return {r[0] for r in rows}
+
+    today = datetime.now(UTC).date()
+    conn.run(
+        "CREATE TABLE chain_stats_20000101 PARTITION OF chain_stats"
+        " FOR VALUES FROM ('2000-01-01 00:00Z') TO ('2000-01-02 00:00Z')"
+    )
+    insert = "INSERT INTO chain_stats (chain, observed_at, health) VALUES ('bsc', :at, 'healthy')"
+    conn.run(insert, at=datetime(2000, 1, 1, 12, tzinfo=UTC))  # an old day's partition
+    conn.run(insert, at=datetime.now(UTC) - timedelta(days=40))  # an old row in the default partition
+    conn.run(insert, at=datetime.now(UTC))
+
+    dropped = conn.run("SELECT maintain_chain_stats(30)")[0][0]
+
+    ahead = {f"chain_stats_{(today + timedelta(days=i)).strftime('%Y%m%d')}" for i in range(4)}
+    assert dropped == 1 and "chain_stats_20000101" not in partitions("chain_stats")
+    assert ahead <= partitions("chain_stats")
+    assert conn.run("SELECT count(*) FROM chain_stats")[0][0] == 1  # only the recent reading is kept
+    # The bridge history shares the definition.
+    assert conn.run("SELECT maintain_bridge_stats(30)")[0][0] == 0
+    assert {p.replace("chain", "bridge") for p in ahead} <= partitions("bridge_stats")
