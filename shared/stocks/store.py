@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.db.job_logs import record_job_outcome
 from shared.stocks.models import QuoteRejected, StockQuote
 from shared.wire import require_utc
 
@@ -95,33 +96,16 @@ def record_job(
 ) -> None:
     """One job_logs row for a stock job (a quote tick or a gold run), plus one row per failure
     (`token_ref` = the symbol or the dbt node, `message` = the reason)."""
-    conn.run(
-        "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, status, message, tokens_requested,"
-        " tokens_succeeded, tokens_failed, event_id, started_at, first_started_at, finished_at)"
-        " VALUES ('job', :id, :jt, 'stocks', :st, :msg, :req, :ok, :bad, :ev, :at, :at, now())"
-        " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET status = EXCLUDED.status,"
-        " message = EXCLUDED.message, tokens_requested = EXCLUDED.tokens_requested,"
-        " tokens_succeeded = EXCLUDED.tokens_succeeded, tokens_failed = EXCLUDED.tokens_failed,"
-        " attempts = j.attempts + 1, finished_at = now(), executed_at = now()",
-        id=job_id,
-        jt=job_type,
-        st=status,
-        msg=message.replace("\x00", "")[:2000],
-        req=requested,
-        ok=succeeded,
-        bad=len(failures),
-        ev=event_id,
-        at=started_at,
+    record_job_outcome(
+        conn,
+        job_id=job_id,
+        job_type=job_type,
+        system="stocks",
+        status=status,
+        message=message,
+        requested=requested,
+        succeeded=succeeded,
+        failures=failures,
+        started_at=started_at,
+        event_id=event_id,
     )
-    for ref, reason in failures:
-        conn.run(
-            "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, token_ref, status, message, event_id)"
-            " VALUES ('token', :id, :jt, 'stocks', :ref, 'failed', :msg, :ev)"
-            " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET message = EXCLUDED.message,"
-            " attempts = j.attempts + 1, executed_at = now()",
-            id=job_id,
-            jt=job_type,
-            ref=ref[:200],
-            msg=reason.replace("\x00", "")[:1000],
-            ev=event_id,
-        )

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from shared.db.job_logs import record_job_outcome
 from shared.trades.sync import LinkedAccount, StreamCursor
 
 JOB_TYPE = "trade_sync"
@@ -108,33 +109,17 @@ def record_sync_job(
     event_id: str | None,
 ) -> None:
     """The account's job_logs row for this tick (upserted as pages commit), one row per failed stream."""
-    conn.run(
-        "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, status, message, tokens_requested,"
-        " tokens_succeeded, tokens_failed, event_id, started_at, first_started_at, finished_at)"
-        " VALUES ('job', :id, :jt, 'trades', :st, :msg, :req, :ok, :bad, :ev, :at, :at, now())"
-        " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET status = EXCLUDED.status,"
-        " message = EXCLUDED.message, tokens_requested = EXCLUDED.tokens_requested,"
-        " tokens_succeeded = EXCLUDED.tokens_succeeded, tokens_failed = EXCLUDED.tokens_failed,"
-        " finished_at = now(), executed_at = now()",
-        id=job_id,
-        jt=JOB_TYPE,
-        st=status,
-        msg=message.replace("\x00", "")[:2000],
-        req=streams,
-        ok=streams_ok,
-        bad=len(failures),
-        ev=event_id,
-        at=started_at,
+    record_job_outcome(
+        conn,
+        job_id=job_id,
+        job_type=JOB_TYPE,
+        system="trades",
+        status=status,
+        message=message,
+        requested=streams,
+        succeeded=streams_ok,
+        failures=failures,
+        started_at=started_at,
+        event_id=event_id,
+        count_attempt=False,  # one attempt upserts its row page by page
     )
-    for ref, reason in failures:
-        conn.run(
-            "INSERT INTO job_logs AS j (row_kind, job_id, job_type, token_type, token_ref, status, message, event_id)"
-            " VALUES ('token', :id, :jt, 'trades', :ref, 'failed', :msg, :ev)"
-            " ON CONFLICT (job_id, row_kind, token_ref) DO UPDATE SET message = EXCLUDED.message,"
-            " attempts = j.attempts + 1, executed_at = now()",
-            id=job_id,
-            jt=JOB_TYPE,
-            ref=ref[:200],
-            msg=reason.replace("\x00", "")[:1000],
-            ev=event_id,
-        )
