@@ -6,6 +6,7 @@
     freshness   per token set: members, priced, stale, age of the oldest latest price
     eventing    per source: delivered, retries, dead letters, lag (local eventing plane)
     stocks      the last stock quote tick and dbt gold build (job_logs): status, counts, age
+    trades      each exchange sync stream (fills synced, last error) and the last CSV imports
     failures    the last failed / rejected / partial jobs with their reason
     chains      each monitored chain's health, head age and block time (chain_stats_latest)
     bridges     each route's latest quote per provider: status, estimated duration, response time
@@ -149,6 +150,7 @@ class SystemStatus:
     chains: Section = field(default_factory=Section)
     bridges: Section = field(default_factory=Section)
     stocks: Section = field(default_factory=Section)
+    trades: Section = field(default_factory=Section)
 
     @property
     def healthy(self) -> bool:
@@ -192,6 +194,7 @@ def collect(
         database = pool.submit(_database_sections, settings, http)
         eventing = pool.submit(_section, lambda: read_eventing(http, eventing_url))
         stocks = pool.submit(_section, lambda: read_stock_jobs(settings.database_url))
+        trades = pool.submit(_section, lambda: read_trade_sources(settings.database_url))
         schedules, freshness, failures, chains, bridges = database.result()
         return SystemStatus(
             taken_at=_iso(datetime.now(timezone.utc)) or "",
@@ -204,6 +207,7 @@ def collect(
             chains=chains,
             bridges=bridges,
             stocks=stocks.result(),
+            trades=trades.result(),
         )
 
 
@@ -473,6 +477,54 @@ def read_stock_jobs(database_url: str) -> list[StockJob]:
     return [
         StockJob(job_type, job_id, status, _iso(at), round((now - at).total_seconds(), 1) if at else None, message)
         for job_type, job_id, status, at, message in rows
+    ]
+
+
+@dataclass
+class TradeSource:
+    """One exchange sync stream (trade_sync_cursors) or one recent CSV import (trade_imports)."""
+
+    kind: str  # sync | import
+    name: str  # exchange/label/stream, or the import id's first 8 characters (no user ids here)
+    status: str  # sync: ok | failed; import: running | done | failed
+    accepted: int  # fills synced so far, or rows accepted
+    rejected: int | None  # rows rejected (imports)
+    age_seconds: float | None
+    detail: str  # the last sync error, or where an import stopped
+
+
+RECENT_IMPORTS = 3
+
+
+def read_trade_sources(database_url: str) -> list[TradeSource]:
+    """Every exchange sync stream, then the newest CSV imports, with their counts and age."""
+    from shared.db.connection import connect
+
+    conn = connect(database_url, timeout=HTTP_TIMEOUT)
+    try:
+        conn.run("SET statement_timeout = 5000")
+        syncs = conn.run(
+            "SELECT a.exchange || '/' || a.label || '/' || c.stream, c.last_error, c.fills_synced, c.updated_at"
+            " FROM trade_sync_cursors c JOIN trade_accounts a USING (account_id) ORDER BY 1"
+        )
+        imports = conn.run(
+            "SELECT left(import_id::text, 8), status, rows_accepted, rows_rejected, updated_at,"
+            " COALESCE(stopped_at, '') FROM trade_imports ORDER BY updated_at DESC LIMIT :n",
+            n=RECENT_IMPORTS,
+        )
+    finally:
+        conn.close()
+    now = datetime.now(timezone.utc)
+
+    def age(at: datetime | None) -> float | None:
+        return round((now - at).total_seconds(), 1) if at else None
+
+    return [
+        TradeSource("sync", name, "failed" if error else "ok", int(fills), None, age(at), error or "")
+        for name, error, fills, at in syncs
+    ] + [
+        TradeSource("import", name, status, int(accepted), int(rejected), age(at), stopped)
+        for name, status, accepted, rejected, at, stopped in imports
     ]
 
 
@@ -756,6 +808,27 @@ def render(status: SystemStatus, *, color: bool = False, width: int = 120) -> st
             ],
         ),
         "no stock jobs yet",
+    )
+    section(
+        "Trade ingestion (exchange sync, CSV imports)",
+        status.trades,
+        lambda: _table(
+            paint,
+            ["source", "name", "status", "accepted", "rejected", "age", "detail"],
+            [
+                [
+                    (t.kind, ""),
+                    (_clip(t.name, 44), ""),
+                    (t.status, {"ok": "ok", "done": "ok", "running": "warn"}.get(t.status, "bad")),
+                    (str(t.accepted), ""),
+                    ("-" if t.rejected is None else str(t.rejected), "warn" if t.rejected else ""),
+                    (_age(t.age_seconds), "dim"),
+                    (_clip(" ".join(t.detail.split()) or "-", max(30, width - 100)), ""),
+                ]
+                for t in status.trades.rows
+            ],
+        ),
+        "no exchange account linked and no CSV imported yet",
     )
     section(
         "Recent failures (job_logs)",

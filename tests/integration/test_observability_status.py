@@ -41,6 +41,7 @@ def test_status_shows_what_is_down_without_crashing(monkeypatch, capsys):
     assert "PostgreSQL unreachable" in status.freshness.error and "PostgreSQL unreachable" in status.failures.error
     assert status.eventing.error
     assert status.stocks.error  # the stock jobs' section (job_logs) says it could not be read
+    assert status.trades.error  # and the trade ingestion's
     assert not status.healthy
     text = system_status.render(status)
     assert "unavailable: PostgreSQL unreachable" in text
@@ -107,3 +108,44 @@ def test_status_shows_each_chains_health_and_bridge(clean_db):
     text = system_status.render(status)
     assert "Chain health (stats)" in text and reason in text and "12.5 s" in text
     assert "Bridges (stats)" in text and "420 s" in text
+
+
+def test_status_shows_each_sync_stream_and_the_last_imports(clean_db):
+    """The trade ingestion section: every linked account's streams, then the newest CSV imports."""
+    import uuid
+
+    from shared.db.connection import connect
+    from shared.trades.sync_store import link_account
+
+    conn = connect(clean_db)
+    link_account(
+        conn, account_id="acc-1", user_id="u-7", exchange="binance", label="main", credential_name="demo",
+        symbols=("BTCUSDT",),
+    )  # fmt: skip
+    conn.run(
+        "INSERT INTO trade_sync_cursors (account_id, stream, from_id, fills_synced, last_error)"
+        " VALUES ('acc-1', 'BTCUSDT', 42, 41, NULL), ('acc-1', 'ETHUSDT', 1, 0, 'binance: -1022 Signature invalid')"
+    )
+    conn.run(
+        "INSERT INTO trade_imports (import_id, user_id, file_digest, file_bytes, bronze_key, status,"
+        " rows_read, rows_accepted, rows_rejected, stopped_at)"
+        " VALUES (:id, 'u-7', 'd1', 10, 'k', 'done', 12, 10, 2, NULL)",
+        id=str(uuid.uuid4()),
+    )
+    rows = system_status.read_trade_sources(clean_db)
+    conn.close()
+    assert [(t.kind, t.name, t.status, t.accepted, t.rejected, t.detail) for t in rows] == [
+        ("sync", "binance/main/BTCUSDT", "ok", 41, None, ""),
+        ("sync", "binance/main/ETHUSDT", "failed", 0, None, "binance: -1022 Signature invalid"),
+        ("import", rows[2].name, "done", 10, 2, ""),
+    ]
+    status = system_status.SystemStatus(
+        taken_at="now",
+        **{
+            s: system_status.Section() for s in ("processes", "kafka", "schedules", "freshness", "eventing", "failures")
+        },
+        trades=system_status.Section(rows=rows),
+    )
+    text = system_status.render(status)
+    assert "Trade ingestion" in text and "binance/main/ETHUSDT" in text and "-1022" in text
+    assert "u-7" not in text  # an operator's view names accounts, not their owners
