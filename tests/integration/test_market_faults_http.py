@@ -242,6 +242,7 @@ def test_market_starts_on_an_ephemeral_port_and_stops_cleanly():
             "LIFI_BASE_URL",
             "RELAY_BASE_URL",
             "ONEINCH_BASE_URL",
+            "BYBIT_BASE_URL",  # the exchange sync's accounts (Binance's share BINANCE_BASE_URL)
             "DEFILLAMA_BASE_URL",
         }
         assert httpx.get(f"{market.url}/_sim/health").json()["universe_size"] == 200
