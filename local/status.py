@@ -28,8 +28,9 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -459,20 +460,27 @@ class StockJob:
     message: str
 
 
-def read_stock_jobs(database_url: str) -> list[StockJob]:
-    """The newest stock quote tick and gold build (dbt: models built, tests passed/failed)."""
+@contextmanager
+def _short_connection(database_url: str) -> Iterator[Any]:
+    """A connection of its own for one section, with the status view's short timeouts."""
     from shared.db.connection import connect
 
     conn = connect(database_url, timeout=HTTP_TIMEOUT)
     try:
         conn.run("SET statement_timeout = 5000")
+        yield conn
+    finally:
+        conn.close()
+
+
+def read_stock_jobs(database_url: str) -> list[StockJob]:
+    """The newest stock quote tick and gold build (dbt: models built, tests passed/failed)."""
+    with _short_connection(database_url) as conn:
         rows = conn.run(
             "SELECT DISTINCT ON (job_type) job_type, job_id, status, COALESCE(finished_at, executed_at),"
             " COALESCE(message, '') FROM job_logs WHERE row_kind = 'job' AND job_type IN ('stock_quotes', 'stock_gold')"
             " ORDER BY job_type, executed_at DESC"
         )
-    finally:
-        conn.close()
     now = datetime.now(timezone.utc)
     return [
         StockJob(job_type, job_id, status, _iso(at), round((now - at).total_seconds(), 1) if at else None, message)
@@ -498,11 +506,7 @@ RECENT_IMPORTS = 3
 
 def read_trade_sources(database_url: str) -> list[TradeSource]:
     """Every exchange sync stream, then the newest CSV imports, with their counts and age."""
-    from shared.db.connection import connect
-
-    conn = connect(database_url, timeout=HTTP_TIMEOUT)
-    try:
-        conn.run("SET statement_timeout = 5000")
+    with _short_connection(database_url) as conn:
         syncs = conn.run(
             "SELECT a.exchange || '/' || a.label || '/' || c.stream, c.last_error, c.fills_synced, c.updated_at"
             " FROM trade_sync_cursors c JOIN trade_accounts a USING (account_id) ORDER BY 1"
@@ -512,8 +516,6 @@ def read_trade_sources(database_url: str) -> list[TradeSource]:
             " COALESCE(stopped_at, '') FROM trade_imports ORDER BY updated_at DESC LIMIT :n",
             n=RECENT_IMPORTS,
         )
-    finally:
-        conn.close()
     now = datetime.now(timezone.utc)
 
     def age(at: datetime | None) -> float | None:
